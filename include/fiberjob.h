@@ -1,0 +1,204 @@
+/*
+ * fiberjob: a fiber-based job system (C11).
+ *
+ * Worker threads, one per allowed CPU, run jobs on user-space fibers. An atomic
+ * counter is the one synchronisation primitive: running jobs with a counter adds
+ * to it, each finished job subtracts one, and fj_wait() suspends the calling
+ * *fiber* (never the thread) until the counter is at or below a target.
+ *
+ * Conventions:
+ *  - zero-initialised structs are valid defaults: (fj_job){ .fn = f, .arg = p };
+ *  - functions that can fail for reasons outside the caller's control return 0
+ *    or a negative FJ_E... code (text from fj_strerror());
+ *  - programming errors (a NULL job function, fj_yield outside a job, a counter
+ *    going below zero, ...) stop the process with one line on stderr naming the
+ *    call and the job.
+ *
+ * The header compiles as C11 and as C++.
+ */
+#ifndef FIBERJOB_H
+#define FIBERJOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FIBERJOB_VERSION_MAJOR 0
+#define FIBERJOB_VERSION_MINOR 1
+#define FIBERJOB_VERSION_PATCH 0
+
+/** Size of the cache line fiberjob pads shared state to. */
+#define FJ_CACHE_LINE 64
+
+#if defined(__cplusplus)
+#define FJ_ALIGNAS(n) alignas(n)
+#define FJ_NORETURN [[noreturn]]
+#else
+#define FJ_ALIGNAS(n) _Alignas(n)
+#define FJ_NORETURN _Noreturn
+#endif
+
+#if defined(__GNUC__)
+#define FJ_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define FJ_PRINTF(f, a)
+#endif
+
+/** Error codes: every fallible call returns 0 or one of these (negative). */
+enum {
+    FJ_OK = 0,
+    FJ_EINVAL = -1,   /**< an argument or configuration value is out of range */
+    FJ_ENOMEM = -2,   /**< memory (heap or mmap) could not be had */
+    FJ_ETHREAD = -3,  /**< a worker thread could not be created */
+    FJ_EAFFINITY = -4,/**< a CPU is outside the process's allowed set, or pinning failed */
+    FJ_EBUSY = -5,    /**< the scheduler is already running fj_main */
+    FJ_ELIMIT = -6    /**< a hard limit of the design (documented at the field) was exceeded */
+};
+
+/** The text for an FJ_E... code (never NULL). */
+const char *fj_strerror(int code);
+
+/** The code of the last failure of fj_create() on this thread (0 when none). */
+int fj_last_error(void);
+
+typedef void (*fj_job_fn)(void *arg);
+
+typedef enum fj_priority {
+    FJ_PRIORITY_NORMAL = 0,
+    FJ_PRIORITY_HIGH,
+    FJ_PRIORITY_LOW
+} fj_priority;
+
+/** Job flags (fj_job.flags). */
+enum {
+    /** Run on a large fiber (fj_config.large_stack_size) instead of a small one. */
+    FJ_JOB_LARGE_STACK = 1u << 0
+};
+
+/** A job: copied by value when it is run, so it may live on the caller's stack. */
+typedef struct fj_job {
+    fj_job_fn fn;         /**< required */
+    void *arg;            /**< passed to fn */
+    const char *name;     /**< shown in reports and traces; NULL: "(unnamed)"; must outlive the job */
+    fj_priority priority; /**< FJ_PRIORITY_NORMAL when zero */
+    unsigned flags;       /**< FJ_JOB_... */
+} fj_job;
+
+/**
+ * A counter. Put it anywhere (typically on the waiting job's stack), initialise it
+ * with fj_counter_init(). It must outlive every job counted on it and every fiber
+ * waiting on it. The fields are private: use the functions below.
+ */
+typedef struct fj_counter {
+    FJ_ALIGNAS(FJ_CACHE_LINE) uint64_t fj__word; /* value:32 | max_target:16 | head:16 */
+    uint32_t fj__panics;                          /* jobs counted here that panicked */
+    uint32_t fj__reserved;
+    char fj__pad[FJ_CACHE_LINE - 16];
+} fj_counter;
+
+/** The largest target fj_wait() accepts (the wait list keeps targets in 16 bits). */
+#define FJ_WAIT_TARGET_MAX 65535
+/** The largest value a counter holds (32-bit signed). */
+#define FJ_COUNTER_MAX 2147483647
+
+/** Scheduler configuration. Start from fj_config_default(). */
+typedef struct fj_config {
+    /** Worker threads including the thread that calls fj_main(); 0: one per allowed CPU. */
+    unsigned workers;
+    /** Pin each worker to one CPU (default 1). */
+    int pin_threads;
+    /** Explicit CPUs to pin to, worker i on cpus[i % cpu_count]; NULL: the allowed set in order. */
+    const int *cpus;
+    unsigned cpu_count;
+    /** Fiber pool: small fibers (default 128 x 64 KiB) and large fibers (default 32 x 512 KiB). */
+    unsigned small_fibers;
+    size_t small_stack_size;
+    unsigned large_fibers;
+    size_t large_stack_size;
+    /** Iterations an idle worker spins looking for work before it sleeps (default 2000). */
+    unsigned spin_before_sleep;
+} fj_config;
+
+typedef struct fj_scheduler fj_scheduler;
+
+/** The built-in defaults. */
+fj_config fj_config_default(void);
+
+/**
+ * Create a scheduler and start its worker threads (all but one: the thread that
+ * calls fj_main() takes part as worker 0). NULL config: defaults. On failure
+ * returns NULL; fj_last_error() tells why, and nothing is leaked.
+ */
+fj_scheduler *fj_create(const fj_config *config);
+
+/**
+ * Run fn(arg) as the root job, on a large fiber, with the calling thread taking
+ * part as a worker; return when fn returns. Returns 0, or FJ_EBUSY when the
+ * scheduler is already in fj_main on another thread, or FJ_EINVAL for a NULL
+ * scheduler or fn.
+ */
+int fj_main(fj_scheduler *s, fj_job_fn fn, void *arg);
+
+/** Wait for all outstanding jobs, stop and join the workers, free everything. */
+void fj_destroy(fj_scheduler *s);
+
+/** The number of workers of s (including the fj_main thread's worker 0). */
+unsigned fj_worker_count(const fj_scheduler *s);
+
+/** Index of the worker running the calling job, or -1 outside a job. */
+int fj_worker_index(void);
+
+void fj_counter_init(fj_counter *c, int64_t value);
+int64_t fj_counter_value(const fj_counter *c);
+
+/**
+ * Run count jobs. With a counter, adds count to it first; each job subtracts one
+ * when it finishes. From a worker the jobs go to that worker's deque (fast path);
+ * from any other thread they go through the lock-free injection queue (slow path:
+ * one allocation per call) of the scheduler created most recently.
+ */
+void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter);
+
+/** Like fj_run_jobs from outside, but naming the scheduler. */
+void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter);
+
+/**
+ * Until fj_counter_value(counter) <= target. Inside a job it suspends the fiber
+ * (the worker runs other jobs meanwhile); on another thread it blocks that thread
+ * on a futex. Returns once the value has been <= target at some instant.
+ */
+void fj_wait(fj_counter *counter, int64_t target);
+
+/** Put the current fiber behind the other ready work. Only inside a job. */
+void fj_yield(void);
+
+/** Stop the process with a message naming the current job (failure safety: see README). */
+FJ_NORETURN void fj_panic(const char *fmt, ...) FJ_PRINTF(1, 2);
+
+/** Name of the job running on the calling fiber, or NULL outside a job. */
+const char *fj_current_job_name(void);
+
+/** Per-worker statistics. */
+typedef struct fj_worker_stats {
+    uint64_t jobs;          /**< jobs run */
+    uint64_t steals;        /**< jobs taken from another worker */
+    uint64_t steal_failures;/**< steal attempts that found nothing or lost a race */
+    uint64_t switches;      /**< fiber switches */
+    uint64_t sleeps;        /**< times the worker slept on its futex */
+    uint64_t wakes;         /**< futex wake calls made by this worker */
+} fj_worker_stats;
+
+/**
+ * Copy per-worker statistics into out[0..max) and return the number of workers.
+ * Counts are exact once the scheduler is quiet (after fj_main returned).
+ */
+unsigned fj_stats(const fj_scheduler *s, fj_worker_stats *out, unsigned max);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FIBERJOB_H */

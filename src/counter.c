@@ -1,0 +1,186 @@
+/*
+ * Counters and their wait lists.
+ *
+ * The whole counter is one 64-bit atomic word:
+ *
+ *     value (32 bits, signed) | max_target (16 bits) | head (16 bits)
+ *
+ * head is index + 1 of the first waiting fiber in the scheduler's fiber table
+ * (0: nobody waits); each waiting fiber links to the next through wait_next and
+ * keeps its target in wait_target. max_target is the largest target on the list.
+ * Invariant: while head != 0, value > max_target (every listed waiter is still
+ * unreached). Fiber records live as long as the scheduler, so following a list
+ * never touches freed memory.
+ *
+ * Finishing k jobs is one CAS loop on the word. If the new value is still above
+ * max_target, or nobody waits, the CAS only lowers the value. If it brings the
+ * value to max_target or below while someone waits, the same CAS also clears head
+ * and max_target: this finisher now owns the whole chain and no other thread can
+ * take it. Doing both in one step is what makes the protocol safe: with a
+ * fetch_sub followed by a separate "take the chain" step, a finisher delayed
+ * between the two could see the value rise and fall through the target again,
+ * another finisher resume the waiter, the waiter return and its stack frame (which
+ * usually holds the counter) die, and the delayed finisher then write into it.
+ *
+ * The owner of a chain splits it into reached (target >= value) and not reached
+ * waiters, puts the unreached ones back with one CAS that also restores
+ * max_target (re-reading the value on each attempt: waiters that became reached
+ * meanwhile move to the reached set, which keeps the invariant above), and only
+ * then resumes the reached ones. It never touches the counter after the first
+ * resume. While it puts waiters back it holds at least one fiber that has not
+ * been resumed and is waiting on the counter, and the counter must outlive every
+ * fiber waiting on it, so the counter is alive for that CAS.
+ *
+ * Publishing a waiter runs after the waiting fiber has switched out (the
+ * post-switch action in sched.c): a CAS that pushes it on the list and raises
+ * max_target, only while value > target; otherwise the waiter is resumed at once.
+ * So a fiber is never on a list while it still runs on its stack.
+ *
+ * No ABA: nothing is ever popped singly. The list is only pushed to (publish,
+ * put back: each writes its link before a CAS that checks the whole word) and
+ * taken whole (the finisher's CAS), so a word that went from W back to W still
+ * describes a valid list.
+ *
+ * Orderings: every CAS is acq_rel. The publish CAS releases the waiter's
+ * wait_next/wait_target, which the chain owner reads after its acquire CAS; the
+ * finisher's release orders the finished job's writes before the wake, and the
+ * resumed fiber reads them after the acquire in its resume path (the ready deque)
+ * or its own acquire load of the value. The model is verify/counter.pml.
+ */
+#include <stdio.h>
+
+#include "internal.h"
+#include "os.h"
+
+void fj_counter_init(fj_counter *c, int64_t value)
+{
+    if (!c)
+        fj__fatal("fj_counter_init", "counter is NULL");
+    if (value < 0 || value > FJ_COUNTER_MAX)
+        fj__fatal("fj_counter_init", "value %lld is outside 0..%d", (long long)value, FJ_COUNTER_MAX);
+    fj_store_release(&c->fj__word, fj__word_make((int32_t)value, 0, 0));
+    fj_store_relaxed(&c->fj__panics, 0);
+    c->fj__reserved = 0;
+}
+
+int64_t fj_counter_value(const fj_counter *c)
+{
+    if (!c)
+        fj__fatal("fj_counter_value", "counter is NULL");
+    return fj__word_value(fj_load_acquire(&((fj_counter *)c)->fj__word));
+}
+
+void fj__counter_add(fj_counter *c, size_t n, const char *call)
+{
+    if (n > (size_t)FJ_COUNTER_MAX)
+        fj__fatal(call, "%zu jobs is more than a counter holds (%d)", n, FJ_COUNTER_MAX);
+    uint64_t old = fj_fetch_add_acq_rel(&c->fj__word, (uint64_t)n << FJ_VALUE_SHIFT);
+    int64_t now = (int64_t)fj__word_value(old) + (int64_t)n;
+    if (now > FJ_COUNTER_MAX)
+        fj__fatal(call, "counter %p overflows (%lld + %zu > %d)", (void *)c,
+                  (long long)fj__word_value(old), n, FJ_COUNTER_MAX);
+}
+
+static void counter_wake_reached(fj_scheduler *s, fj_counter *c, uint32_t chain, int32_t value)
+{
+    fj__fiber *reached = NULL, *unreached = NULL, *unreached_tail = NULL;
+    uint32_t unreached_max = 0;
+    for (uint32_t i = chain; i != 0;) {
+        fj__fiber *f = &s->fibers[i - 1];
+        i = f->wait_next;
+        if (f->wait_target >= value) {
+            f->wait_next = reached ? reached->index + 1 : 0;
+            reached = f;
+        } else {
+            f->wait_next = unreached ? unreached->index + 1 : 0;
+            if (!unreached)
+                unreached_tail = f;
+            unreached = f;
+            if ((uint32_t)f->wait_target > unreached_max)
+                unreached_max = (uint32_t)f->wait_target;
+        }
+    }
+    if (unreached) {
+        uint64_t w = fj_load_acquire(&c->fj__word);
+        for (;;) {
+            int32_t v = fj__word_value(w);
+            if (v <= (int32_t)unreached_max) {
+                /* Some became reached: move them over and rebuild the rest. */
+                fj__fiber *keep = NULL, *keep_tail = NULL;
+                unreached_max = 0;
+                for (fj__fiber *f = unreached; f;) {
+                    fj__fiber *next = f->wait_next ? &s->fibers[f->wait_next - 1] : NULL;
+                    if (f->wait_target >= v) {
+                        f->wait_next = reached ? reached->index + 1 : 0;
+                        reached = f;
+                    } else {
+                        f->wait_next = keep ? keep->index + 1 : 0;
+                        if (!keep)
+                            keep_tail = f;
+                        keep = f;
+                        if ((uint32_t)f->wait_target > unreached_max)
+                            unreached_max = (uint32_t)f->wait_target;
+                    }
+                    f = next;
+                }
+                unreached = keep;
+                unreached_tail = keep_tail;
+                if (!unreached)
+                    break;
+            }
+            /* Splice our list in front of whatever was published meanwhile. The
+             * invariant holds for both parts, so the merged max stays < v. */
+            unreached_tail->wait_next = fj__word_head(w);
+            uint32_t maxt = fj__word_maxt(w) > unreached_max ? fj__word_maxt(w) : unreached_max;
+            if (fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make(v, maxt, unreached->index + 1)))
+                break;
+        }
+    }
+    /* From here on the counter may be dead: touch only the fibers. */
+    size_t n = 0;
+    while (reached) {
+        fj__fiber *next = reached->wait_next ? &s->fibers[reached->wait_next - 1] : NULL;
+        fj__resume_fiber(s, reached);
+        reached = next;
+        n++;
+    }
+    fj__notify(s, n);
+}
+
+void fj__counter_finish(fj_scheduler *s, fj_counter *c, int64_t k, const char *job_name)
+{
+    uint64_t w = fj_load_relaxed(&c->fj__word);
+    for (;;) {
+        int64_t v = (int64_t)fj__word_value(w) - k;
+        if (FJ_UNLIKELY(v < 0))
+            fj__fatal("job finish", "counter %p went below zero (%lld - %lld) after job '%s': "
+                      "more jobs finished than were counted on it",
+                      (void *)c, (long long)fj__word_value(w), (long long)k,
+                      job_name ? job_name : "(unnamed)");
+        uint32_t head = fj__word_head(w);
+        if (head != 0 && v <= (int64_t)fj__word_maxt(w)) {
+            if (fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make((int32_t)v, 0, 0))) {
+                counter_wake_reached(s, c, head, (int32_t)v);
+                return;
+            }
+        } else if (fj_cas_weak_acq_rel(&c->fj__word, &w, w - ((uint64_t)k << FJ_VALUE_SHIFT))) {
+            return;
+        }
+    }
+}
+
+bool fj__counter_publish(fj_scheduler *s, fj_counter *c, fj__fiber *f, int64_t target)
+{
+    (void)s;
+    f->wait_target = target;
+    f->wait_counter = c;
+    uint64_t w = fj_load_acquire(&c->fj__word);
+    for (;;) {
+        if ((int64_t)fj__word_value(w) <= target)
+            return false;
+        f->wait_next = fj__word_head(w);
+        uint32_t maxt = fj__word_maxt(w) > (uint32_t)target ? fj__word_maxt(w) : (uint32_t)target;
+        if (fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make(fj__word_value(w), maxt, f->index + 1)))
+            return true;
+    }
+}

@@ -1,0 +1,155 @@
+/*
+ * Chase-Lev deque (see deque.h). Orderings, from Le et al. (PPoPP 2013):
+ *
+ *  push:  write the slots (relaxed), then a release fence, then bottom (relaxed).
+ *         A thief that reads the new bottom with acquire, after its seq_cst fence,
+ *         therefore sees the slots.
+ *  take:  bottom = b - 1 (relaxed), seq_cst fence, read top. The fence pairs with
+ *         the thief's fence between its read of top and its read of bottom: of an
+ *         owner and a thief racing for the last task, at least one sees the other's
+ *         claim, and the seq_cst CAS on top decides who has it.
+ *  steal: read top (acquire), seq_cst fence, read bottom (acquire), read the slot,
+ *         then CAS top (seq_cst). The slot read may race with the owner reusing the
+ *         slot after a wrap; the read is of relaxed atomics (no undefined
+ *         behaviour) and its value is used only if the CAS succeeds, which proves
+ *         no one else took index t and hence that the owner had not reused it.
+ *  grow:  the owner copies the live range to a buffer twice the size and
+ *         publishes it with a release store; thieves load it with acquire. The old
+ *         buffer stays valid (retired, freed with the deque), so a thief still
+ *         reading it reads the same tasks.
+ *
+ * The model of these steps is verify/deque.pml.
+ */
+#include "deque.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static fj__deque_array *deque_array_new(int64_t capacity)
+{
+    fj__deque_array *a = malloc(sizeof *a + (size_t)capacity * FJ_TASK_WORDS * sizeof(uint64_t));
+    if (!a)
+        return NULL;
+    a->mask = capacity - 1;
+    a->retired = NULL;
+    return a;
+}
+
+static inline void slot_write(fj__deque_array *a, int64_t i, const fj__task *t)
+{
+    uint64_t w[FJ_TASK_WORDS];
+    memcpy(w, t, sizeof w);
+    uint64_t *s = &a->slots[(size_t)(i & a->mask) * FJ_TASK_WORDS];
+    for (size_t k = 0; k < FJ_TASK_WORDS; k++)
+        fj_store_relaxed(&s[k], w[k]);
+}
+
+static inline void slot_read(fj__deque_array *a, int64_t i, fj__task *t)
+{
+    uint64_t w[FJ_TASK_WORDS];
+    uint64_t *s = &a->slots[(size_t)(i & a->mask) * FJ_TASK_WORDS];
+    for (size_t k = 0; k < FJ_TASK_WORDS; k++)
+        w[k] = fj_load_relaxed(&s[k]);
+    memcpy(t, w, sizeof w);
+}
+
+int fj__deque_init(fj__deque *d, size_t capacity)
+{
+    int64_t cap = 16;
+    while ((size_t)cap < capacity)
+        cap *= 2;
+    memset(d, 0, sizeof *d);
+    d->array = deque_array_new(cap);
+    return d->array ? 0 : FJ_ENOMEM;
+}
+
+void fj__deque_free(fj__deque *d)
+{
+    fj__deque_array *a = d->array;
+    while (a) {
+        fj__deque_array *next = a->retired;
+        free(a);
+        a = next;
+    }
+    d->array = NULL;
+}
+
+static fj__deque_array *deque_grow(fj__deque *d, fj__deque_array *old, int64_t t, int64_t b, int64_t need)
+{
+    int64_t cap = (old->mask + 1) * 2;
+    while (cap < need)
+        cap *= 2;
+    fj__deque_array *a = deque_array_new(cap);
+    if (!a)
+        return NULL;
+    for (int64_t i = t; i < b; i++) {
+        fj__task task;
+        slot_read(old, i, &task);
+        slot_write(a, i, &task);
+    }
+    a->retired = old;
+    fj_store_release(&d->array, a);
+    return a;
+}
+
+int fj__deque_push(fj__deque *d, const fj__task *tasks, size_t n)
+{
+    int64_t b = fj_load_relaxed(&d->bottom);
+    int64_t t = fj_load_acquire(&d->top);
+    fj__deque_array *a = fj_load_relaxed(&d->array);
+    if (b - t + (int64_t)n > a->mask + 1) {
+        a = deque_grow(d, a, t, b, b - t + (int64_t)n);
+        if (!a)
+            return FJ_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        slot_write(a, b + (int64_t)i, &tasks[i]);
+    fj_fence_release();
+    fj_store_relaxed(&d->bottom, b + (int64_t)n);
+    return 0;
+}
+
+bool fj__deque_take(fj__deque *d, fj__task *out)
+{
+    int64_t b = fj_load_relaxed(&d->bottom) - 1;
+    fj__deque_array *a = fj_load_relaxed(&d->array);
+    fj_store_relaxed(&d->bottom, b);
+    fj_fence_seq_cst();
+    int64_t t = fj_load_relaxed(&d->top);
+    if (t > b) {
+        fj_store_relaxed(&d->bottom, b + 1);
+        return false;
+    }
+    slot_read(a, b, out);
+    if (t == b) {
+        /* The last task: race the thieves for it on top. */
+        bool won = fj_cas_strong_seq_cst(&d->top, &t, t + 1);
+        fj_store_relaxed(&d->bottom, b + 1);
+        return won;
+    }
+    return true;
+}
+
+bool fj__deque_peek_bottom(fj__deque *d, fj__task *out)
+{
+    int64_t b = fj_load_relaxed(&d->bottom) - 1;
+    int64_t t = fj_load_acquire(&d->top);
+    if (t > b)
+        return false;
+    slot_read(fj_load_relaxed(&d->array), b, out);
+    return true;
+}
+
+fj__deque_result fj__deque_steal(fj__deque *d, fj__task *out)
+{
+    int64_t t = fj_load_acquire(&d->top);
+    fj_fence_seq_cst();
+    int64_t b = fj_load_acquire(&d->bottom);
+    if (t >= b)
+        return FJ_DEQUE_EMPTY;
+    fj__deque_array *a = fj_load_acquire(&d->array);
+    slot_read(a, t, out);
+    if (!fj_cas_strong_seq_cst(&d->top, &t, t + 1))
+        return FJ_DEQUE_LOST;
+    return FJ_DEQUE_OK;
+}

@@ -1,0 +1,157 @@
+/* Internal declarations shared by the library's source files (prefix fj__). */
+#ifndef FJ_INTERNAL_H
+#define FJ_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arch/ctx.h"
+#include "atomics.h"
+#include "deque.h"
+#include "fiberjob.h"
+
+enum { FJ_Q_HIGH = 0, FJ_Q_NORMAL = 1, FJ_Q_LOW = 2, FJ_NQ = 3 };
+
+/* Task flags beyond the public FJ_JOB_ ones. */
+#define FJ_TASK_ROOT (1u << 16)
+
+typedef enum {
+    FJ_FIBER_FREE = 0,
+    FJ_FIBER_RUNNING,
+    FJ_FIBER_WAITING,   /* published on a counter's wait list */
+    FJ_FIBER_READY,     /* woken, queued to be resumed */
+    FJ_FIBER_YIELDED,
+    FJ_FIBER_EXTERNAL   /* record of a thread blocked in fj_wait outside the scheduler */
+} fj__fiber_state;
+
+enum { FJ_KIND_SMALL = 0, FJ_KIND_LARGE = 1, FJ_KIND_EXTERNAL = 2 };
+
+typedef struct fj__fiber {
+    fj__ctx ctx;
+    void *stack_lo;
+    size_t stack_size;
+    size_t guard_size;
+    uint32_t index;             /* in fj_scheduler.fibers; wait lists store index + 1 */
+    uint32_t kind;              /* FJ_KIND_SMALL, FJ_KIND_LARGE or FJ_KIND_EXTERNAL */
+    uint32_t yield_next;        /* yield FIFO link (index + 1), owner of the FIFO only */
+    uint32_t wait_next;         /* next waiter (index + 1, 0 = end); owned by the list's owner */
+    uint32_t free_next;         /* pool link (index + 1); relaxed atomic: read by racing pops */
+    int64_t wait_target;
+    fj_counter *wait_counter;   /* for reports and the debugger */
+    const char *job_name;       /* job running (or waiting) on this fiber */
+    int state;                  /* fj__fiber_state, for reports and the debugger */
+    uint32_t wake;              /* external waiters: futex word, 1 once woken */
+} __attribute__((aligned(FJ_CACHE_PAD))) fj__fiber;
+
+typedef enum { FJ_POST_NONE = 0, FJ_POST_FREE, FJ_POST_WAIT, FJ_POST_YIELD } fj__post_kind;
+
+typedef struct fj__worker {
+    fj__deque ready;            /* resumed fibers (fn == NULL tasks) */
+    fj__deque q[FJ_NQ];         /* jobs by priority */
+    struct fj_scheduler *s;
+    unsigned index;
+    int cpu;                    /* pinned CPU or -1 */
+    pthread_t thread;
+    fj__ctx thread_ctx;         /* the OS thread's own stack: start and stop */
+    fj__fiber *current;
+    /* Post-switch action, set before a switch, done by the context switched to. */
+    fj__post_kind post_kind;
+    fj__fiber *post_fiber;
+    fj_counter *post_counter;
+    int64_t post_target;
+    /* A task handed to the fiber we switch to (large-stack jobs, the root job). */
+    bool has_handoff;
+    fj__task handoff;
+    /* Finishes of consecutive jobs of one counter, folded into one CAS. */
+    fj_counter *batch_counter;
+    int64_t batch_k;
+    /* Yielded fibers, FIFO, owner only. */
+    fj__fiber *yield_head, *yield_tail;
+    /* Large-stack jobs waiting for a large fiber, owner only. */
+    fj__task *deferred;
+    size_t ndeferred, deferred_cap;
+    bool leaving;
+    uint64_t rng;
+    unsigned pick_tick;
+    fj_worker_stats stats;      /* owner writes (relaxed), fj_stats reads */
+    uint64_t waits_published;   /* owner writes (relaxed) */
+    uint64_t waits_resumed;
+#if defined(__x86_64__)
+    uint32_t fpu_mxcsr;
+    uint16_t fpu_cw;
+#elif defined(__aarch64__)
+    uint64_t fpu_fpcr;
+#endif
+} __attribute__((aligned(FJ_CACHE_PAD))) fj__worker;
+
+typedef struct fj__inject_node {
+    struct fj__inject_node *next;
+    size_t count;
+    fj__task tasks[];
+} fj__inject_node;
+
+struct fj_scheduler {
+    fj_config cfg;
+    unsigned nworkers;
+    fj__worker *workers;
+    fj__fiber *fibers;
+    uint32_t nfibers;           /* small + large + external records */
+    uint32_t nsmall, nlarge, nexternal;
+    int *cpus;                  /* CPU of each worker, or NULL when not pinning */
+    bool threads_started;
+
+    _Alignas(FJ_CACHE_PAD) uint64_t free_small; /* tagged Treiber heads: tag << 32 | index + 1 */
+    _Alignas(FJ_CACHE_PAD) uint64_t free_large;
+    _Alignas(FJ_CACHE_PAD) uint64_t free_external;
+    _Alignas(FJ_CACHE_PAD) uint32_t epoch;       /* event count: sleepers futex-wait on it */
+    _Alignas(FJ_CACHE_PAD) uint32_t sleepers;    /* workers registered as about to sleep */
+    _Alignas(FJ_CACHE_PAD) uint64_t idle_gen;    /* bumped when a registered sleeper finds work */
+    _Alignas(FJ_CACHE_PAD) fj__inject_node *inject; /* external submissions, LIFO of batches */
+    _Alignas(FJ_CACHE_PAD) uint32_t active;      /* workers taking part now */
+    uint32_t main_running;
+    uint32_t root_done;
+    uint32_t shutdown;
+    uint32_t exit;
+    uint32_t inject_inflight;                    /* external submitters between add and push */
+};
+
+/* The worker the calling code runs on. Not inlined, and opaque to the
+ * optimiser, so a value is never cached across a fiber switch (a fiber may
+ * resume on another thread). */
+fj__worker *fj__current_worker(void);
+
+FJ_NORETURN void fj__fatal(const char *call, const char *fmt, ...) FJ_PRINTF(2, 3);
+
+/* Counter protocol (counter.c). */
+#define FJ_VALUE_SHIFT 32
+#define FJ_MAXT_SHIFT 16
+static inline int32_t fj__word_value(uint64_t w) { return (int32_t)(uint32_t)(w >> FJ_VALUE_SHIFT); }
+static inline uint32_t fj__word_maxt(uint64_t w) { return (uint32_t)(w >> FJ_MAXT_SHIFT) & 0xffffu; }
+static inline uint32_t fj__word_head(uint64_t w) { return (uint32_t)w & 0xffffu; }
+static inline uint64_t fj__word_make(int32_t value, uint32_t maxt, uint32_t head)
+{
+    return ((uint64_t)(uint32_t)value << FJ_VALUE_SHIFT) | ((uint64_t)maxt << FJ_MAXT_SHIFT) | head;
+}
+void fj__counter_add(fj_counter *c, size_t n, const char *call);
+void fj__counter_finish(fj_scheduler *s, fj_counter *c, int64_t k, const char *job_name);
+/* Publish f as waiting for c <= target; false when c is already there (not published). */
+bool fj__counter_publish(fj_scheduler *s, fj_counter *c, fj__fiber *f, int64_t target);
+
+/* Scheduler hooks used by counter.c. */
+void fj__resume_fiber(fj_scheduler *s, fj__fiber *f);
+void fj__notify(fj_scheduler *s, size_t n);
+
+/* Fiber pool (fiber.c). */
+int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *));
+void fj__fibers_destroy(fj_scheduler *s);
+fj__fiber *fj__pool_take(fj_scheduler *s, uint64_t *head);
+void fj__pool_put(fj_scheduler *s, uint64_t *head, fj__fiber *f);
+static inline uint64_t *fj__pool_of(fj_scheduler *s, fj__fiber *f)
+{
+    return f->kind == FJ_KIND_EXTERNAL ? &s->free_external
+         : f->kind == FJ_KIND_LARGE    ? &s->free_large
+                                       : &s->free_small;
+}
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * The operating system behind one small contract: threads and affinity, futexes,
+ * stacks with guard pages, and time. One implementation file per OS (os_linux.c).
+ */
+#ifndef FJ_OS_H
+#define FJ_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+/* CPUs the process may run on, in ascending order; returns their number (<= max). */
+int fj__os_allowed_cpus(int *cpus, int max);
+/* Pin the calling thread to one CPU; 0 or a negative errno. */
+int fj__os_pin_self(int cpu);
+/* Start a thread with a small stack: the worker's own loop runs on fibers. */
+int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+
+/* Sleep while *addr == expected (spurious returns allowed); wake up to n sleepers. */
+void fj__os_futex_wait(uint32_t *addr, uint32_t expected);
+void fj__os_futex_wake(uint32_t *addr, int n);
+
+/* A stack of `size` usable bytes with one PROT_NONE guard page below it.
+ * Returns the lowest usable address, or NULL; *mapping_size gets what to unmap. */
+void *fj__os_stack_alloc(size_t size, size_t *guard_size);
+void fj__os_stack_free(void *lo, size_t size, size_t guard_size);
+size_t fj__os_page_size(void);
+
+uint64_t fj__os_now_ns(void);
+
+#endif

@@ -1,0 +1,96 @@
+/* Linux implementation of os.h. */
+#include "os.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int fj__os_allowed_cpus(int *cpus, int max)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return 0;
+    int n = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && n < max; cpu++)
+        if (CPU_ISSET(cpu, &set))
+            cpus[n++] = cpu;
+    return n;
+}
+
+int fj__os_pin_self(int cpu)
+{
+    if (cpu < 0 || cpu >= CPU_SETSIZE)
+        return -EINVAL;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return -pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return -ENOMEM;
+    /* The thread's own stack only runs the worker's start-up and shut-down and
+     * the signal-free bookkeeping in between; jobs run on fibers. */
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    int rc = pthread_create(t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return -rc;
+}
+
+void fj__os_futex_wait(uint32_t *addr, uint32_t expected)
+{
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void fj__os_futex_wake(uint32_t *addr, int n)
+{
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+size_t fj__os_page_size(void)
+{
+    static size_t page;
+    if (!page)
+        page = (size_t)sysconf(_SC_PAGESIZE);
+    return page;
+}
+
+void *fj__os_stack_alloc(size_t size, size_t *guard_size)
+{
+    size_t page = fj__os_page_size();
+    size = (size + page - 1) & ~(page - 1);
+    *guard_size = page;
+    /* MAP_NORESERVE: memory is committed only as the stack touches it. */
+    char *p = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (mprotect(p, page, PROT_NONE) != 0) {
+        munmap(p, size + page);
+        return NULL;
+    }
+    return p + page;
+}
+
+void fj__os_stack_free(void *lo, size_t size, size_t guard_size)
+{
+    size_t page = fj__os_page_size();
+    size = (size + page - 1) & ~(page - 1);
+    munmap((char *)lo - guard_size, size + guard_size);
+}
+
+uint64_t fj__os_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,1144 @@
+/*
+ * The scheduler: workers, the worker loop, waiting, yielding, sleeping.
+ *
+ * Vocabulary
+ *   worker   an OS thread taking part in the scheduler: N-1 background threads
+ *            pinned one per CPU, plus worker 0, which is the thread inside
+ *            fj_main() (and fj_destroy(), which drains the remaining work).
+ *   fiber    a stack and a saved context from the pool (fiber.c). Every fiber
+ *            runs the same loop: take a task, run it, take the next. A fiber
+ *            only switches when its job waits or yields, or to hand over.
+ *   task     a queued job (fn != NULL) or a woken fiber to resume (fn == NULL).
+ *   post-switch action
+ *            work that must happen after a context has saved its registers and
+ *            left its stack: publish it on a counter's wait list (wait), append
+ *            it to the yield FIFO (yield), or return it to the pool (free). The
+ *            switching code stores the action in its worker; the context it
+ *            switches to performs it first thing (after_switch). Doing it before
+ *            the switch would let another worker resume a fiber still running on
+ *            its stack, the classic fiber-system bug.
+ *
+ * Where a worker looks for work, in order: a task handed to the fiber (large-
+ * stack jobs, the root job); its ready deque (woken fibers come before new
+ * jobs); its job deques, high then normal then low; its yield FIFO (yielded
+ * fibers go behind the other ready work; every 32nd pick looks there first, so
+ * a stream of jobs cannot starve them); the injection queue (submissions from
+ * outside threads); stealing from the other workers in the same order,
+ * starting at a random victim. Then it spins a while and sleeps.
+ *
+ * Sleeping is an event count. A worker about to sleep reads the epoch,
+ * registers in `sleepers` (seq_cst), looks for work once more and only then
+ * futex-waits on the epoch. A submitter pushes, issues a seq_cst fence and
+ * reads `sleepers`: zero (the busy case) means no system call. Either the
+ * submitter sees the registration and bumps the epoch (so the futex wait
+ * returns at once), or the sleeper's last look sees the pushed task.
+ *
+ * Quiescence (the end of fj_destroy's drain): every active worker registered as
+ * sleeping, and no registered sleeper found work in between (`idle_gen`, bumped
+ * by a sleeper before it takes the work it found, did not move) while the
+ * observer looked at every queue. See worker_idle.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+
+#include "internal.h"
+#include "os.h"
+
+static __thread fj__worker *tls_worker;
+static fj_scheduler *default_sched;   /* for submissions from outside threads */
+static __thread int tls_last_error;
+
+#define FJ_INLINE_MIN_STACK (16 * 1024) /* headroom needed to run a child inline */
+
+FJ_NOINLINE fj__worker *fj__current_worker(void)
+{
+    /* The empty asm makes the function opaque, so the compiler cannot treat it
+     * as pure and reuse a result from before a switch. */
+    __asm__ __volatile__("" ::: "memory");
+    return tls_worker;
+}
+
+static const char *job_name_or(const char *name) { return name ? name : "(unnamed)"; }
+
+void fj__fatal(const char *call, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fj__worker *w = tls_worker;
+    if (w && w->current && w->current->job_name)
+        fprintf(stderr, "fiberjob: %s: %s (in job '%s' on worker %u)\n", call, msg,
+                w->current->job_name, w->index);
+    else if (w)
+        fprintf(stderr, "fiberjob: %s: %s (on worker %u)\n", call, msg, w->index);
+    else
+        fprintf(stderr, "fiberjob: %s: %s (outside any job)\n", call, msg);
+    fflush(stderr);
+    abort();
+}
+
+const char *fj_strerror(int code)
+{
+    switch (code) {
+    case FJ_OK: return "success";
+    case FJ_EINVAL: return "invalid argument or configuration value";
+    case FJ_ENOMEM: return "out of memory (heap or stack mappings)";
+    case FJ_ETHREAD: return "a worker thread could not be created";
+    case FJ_EAFFINITY: return "a CPU is outside the allowed set, or pinning failed";
+    case FJ_EBUSY: return "the scheduler is already running fj_main";
+    case FJ_ELIMIT: return "a limit of the design was exceeded";
+    default: return "unknown fiberjob error code";
+    }
+}
+
+int fj_last_error(void) { return tls_last_error; }
+
+fj_config fj_config_default(void)
+{
+    fj_config c;
+    memset(&c, 0, sizeof c);
+    c.workers = 0;
+    c.pin_threads = 1;
+    c.small_fibers = 128;
+    c.small_stack_size = 64 * 1024;
+    c.large_fibers = 32;
+    c.large_stack_size = 512 * 1024;
+    c.spin_before_sleep = 2000;
+    return c;
+}
+
+/* ------------------------------------------------------------------ FP state */
+
+static void fpu_capture(fj__worker *w)
+{
+#if defined(__x86_64__)
+    __asm__ __volatile__("stmxcsr %0" : "=m"(w->fpu_mxcsr));
+    __asm__ __volatile__("fnstcw %0" : "=m"(w->fpu_cw));
+#elif defined(__aarch64__)
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(w->fpu_fpcr));
+#else
+    (void)w;
+#endif
+}
+
+static void fpu_apply(const fj__worker *from, fj__worker *to)
+{
+#if defined(__x86_64__)
+    to->fpu_mxcsr = from->fpu_mxcsr;
+    to->fpu_cw = from->fpu_cw;
+    __asm__ __volatile__("ldmxcsr %0" ::"m"(to->fpu_mxcsr));
+    __asm__ __volatile__("fldcw %0" ::"m"(to->fpu_cw));
+#elif defined(__aarch64__)
+    to->fpu_fpcr = from->fpu_fpcr;
+    __asm__ __volatile__("msr fpcr, %0" ::"r"(to->fpu_fpcr));
+#else
+    (void)from;
+    (void)to;
+#endif
+}
+
+#ifdef FJ_CHECK_FPU
+static void fpu_check(fj__worker *w, const char *when, const char *job)
+{
+#if defined(__x86_64__)
+    uint32_t mxcsr;
+    uint16_t cw;
+    __asm__ __volatile__("stmxcsr %0" : "=m"(mxcsr));
+    __asm__ __volatile__("fnstcw %0" : "=m"(cw));
+    /* The low six MXCSR bits are sticky exception flags, not control state. */
+    if ((mxcsr & ~0x3fu) != (w->fpu_mxcsr & ~0x3fu) || cw != w->fpu_cw)
+        fj__fatal(when, "job '%s' changed the FP control state (MXCSR %#x -> %#x, x87 CW %#x -> %#x); "
+                  "restore it before returning or waiting, or build with -DFIBERJOB_SAVE_FPU=ON",
+                  job_name_or(job), w->fpu_mxcsr, mxcsr, w->fpu_cw, cw);
+#elif defined(__aarch64__)
+    uint64_t fpcr;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
+    if (fpcr != w->fpu_fpcr)
+        fj__fatal(when, "job '%s' changed the FP control state (FPCR %#llx -> %#llx); restore it "
+                  "before returning or waiting, or build with -DFIBERJOB_SAVE_FPU=ON",
+                  job_name_or(job), (unsigned long long)w->fpu_fpcr, (unsigned long long)fpcr);
+#else
+    (void)w;
+    (void)when;
+    (void)job;
+#endif
+}
+#define FPU_CHECK(w, when, job) fpu_check((w), (when), (job))
+#else
+#define FPU_CHECK(w, when, job) ((void)0)
+#endif
+
+/* ------------------------------------------------------------- statistics */
+
+#define STAT_INC(w, field) fj_store_relaxed(&(w)->stats.field, fj_load_relaxed(&(w)->stats.field) + 1)
+
+unsigned fj_stats(const fj_scheduler *s, fj_worker_stats *out, unsigned max)
+{
+    if (!s)
+        fj__fatal("fj_stats", "scheduler is NULL");
+    if (!out && max)
+        fj__fatal("fj_stats", "out is NULL with max %u", max);
+    for (unsigned i = 0; i < s->nworkers && i < max; i++) {
+        fj__worker *w = &s->workers[i];
+        out[i].jobs = fj_load_relaxed(&w->stats.jobs);
+        out[i].steals = fj_load_relaxed(&w->stats.steals);
+        out[i].steal_failures = fj_load_relaxed(&w->stats.steal_failures);
+        out[i].switches = fj_load_relaxed(&w->stats.switches);
+        out[i].sleeps = fj_load_relaxed(&w->stats.sleeps);
+        out[i].wakes = fj_load_relaxed(&w->stats.wakes);
+    }
+    return s->nworkers;
+}
+
+unsigned fj_worker_count(const fj_scheduler *s)
+{
+    if (!s)
+        fj__fatal("fj_worker_count", "scheduler is NULL");
+    return s->nworkers;
+}
+
+int fj_worker_index(void)
+{
+    fj__worker *w = fj__current_worker();
+    return w ? (int)w->index : -1;
+}
+
+const char *fj_current_job_name(void)
+{
+    fj__worker *w = fj__current_worker();
+    return w && w->current ? w->current->job_name : NULL;
+}
+
+/* ------------------------------------------------------------ waking sleepers */
+
+void fj__notify(fj_scheduler *s, size_t n)
+{
+    if (n == 0)
+        return;
+    /* Pairs with the seq_cst registration in worker_idle (see the top comment). */
+    fj_fence_seq_cst();
+    uint32_t sleeping = fj_load_relaxed(&s->sleepers);
+    if (FJ_LIKELY(sleeping == 0))
+        return;
+    fj_fetch_add_seq_cst(&s->epoch, 1);
+    fj__os_futex_wake(&s->epoch, n < sleeping ? (int)n : (int)sleeping);
+    fj__worker *w = tls_worker;
+    if (w)
+        STAT_INC(w, wakes);
+}
+
+static void notify_all(fj_scheduler *s)
+{
+    fj_fetch_add_seq_cst(&s->epoch, 1);
+    fj__os_futex_wake(&s->epoch, 1 << 30);
+}
+
+/* ------------------------------------------------------------ batched finish */
+
+static inline void batch_flush(fj__worker *w)
+{
+    if (w->batch_counter) {
+        fj_counter *c = w->batch_counter;
+        int64_t k = w->batch_k;
+        w->batch_counter = NULL;
+        w->batch_k = 0;
+        fj__counter_finish(w->s, c, k, NULL);
+    }
+}
+
+static inline void job_finished(fj__worker *w, fj_counter *c)
+{
+    if (!c)
+        return;
+    if (w->batch_counter == c) {
+        w->batch_k++;
+        return;
+    }
+    batch_flush(w);
+    w->batch_counter = c;
+    w->batch_k = 1;
+}
+
+/* ------------------------------------------------------------ resuming */
+
+void fj__resume_fiber(fj_scheduler *s, fj__fiber *f)
+{
+    if (f->kind == FJ_KIND_EXTERNAL) {
+        /* A thread blocked in fj_wait: the record outlives the wake (it belongs
+         * to the scheduler), so waking after the store is safe. */
+        fj_store_release(&f->wake, 1);
+        fj__os_futex_wake(&f->wake, 1);
+        return;
+    }
+    fj__worker *w = tls_worker;
+    f->state = FJ_FIBER_READY;
+    fj__task t = { .fn = NULL, .arg = f, .name = f->job_name };
+    if (w && w->s == s) {
+        if (fj__deque_push(&w->ready, &t, 1) == 0)
+            return;
+        fj__fatal("resume", "out of memory growing a ready queue");
+    }
+    /* Finishing from outside a worker cannot happen through jobs; it would be a
+     * hand-managed count finished on another thread. */
+    fj__fatal("resume", "a waiting fiber was woken from a thread outside the scheduler");
+}
+
+/* ------------------------------------------------------------ switching */
+
+static void after_switch(fj__worker *w, fj__fiber *self)
+{
+    switch (w->post_kind) {
+    case FJ_POST_NONE:
+        break;
+    case FJ_POST_FREE:
+        fj__pool_put(w->s, fj__pool_of(w->s, w->post_fiber), w->post_fiber);
+        break;
+    case FJ_POST_WAIT: {
+        fj__fiber *f = w->post_fiber;
+        fj_store_relaxed(&w->waits_published, w->waits_published + 1);
+        if (!fj__counter_publish(w->s, w->post_counter, f, w->post_target)) {
+            /* Reached while we were switching: queue it to run again. */
+            f->state = FJ_FIBER_READY;
+            fj__task t = { .fn = NULL, .arg = f, .name = f->job_name };
+            if (fj__deque_push(&w->ready, &t, 1) != 0)
+                fj__fatal("fj_wait", "out of memory growing a ready queue");
+        }
+        break;
+    }
+    case FJ_POST_YIELD: {
+        fj__fiber *f = w->post_fiber;
+        f->yield_next = 0;
+        if (w->yield_tail)
+            w->yield_tail->yield_next = f->index + 1;
+        else
+            w->yield_head = f;
+        w->yield_tail = f;
+        break;
+    }
+    }
+    w->post_kind = FJ_POST_NONE;
+    w->current = self;
+    if (self)
+        self->state = FJ_FIBER_RUNNING;
+}
+
+/* Switch from the running fiber `self` to `to` with a post-switch action;
+ * returns once `self` runs again, possibly on another worker. */
+static fj__worker *switch_to(fj__worker *w, fj__fiber *self, fj__fiber *to, fj__post_kind post)
+{
+    w->post_kind = post;
+    w->post_fiber = self;
+    STAT_INC(w, switches);
+    fj__ctx_switch(&self->ctx, &to->ctx);
+    w = fj__current_worker();
+    after_switch(w, self);
+    return w;
+}
+
+/* ------------------------------------------------------------ finding work */
+
+static inline int prio_queue(fj_priority p)
+{
+    return p == FJ_PRIORITY_HIGH ? FJ_Q_HIGH : p == FJ_PRIORITY_LOW ? FJ_Q_LOW : FJ_Q_NORMAL;
+}
+
+static inline uint64_t rng_next(fj__worker *w)
+{
+    uint64_t x = w->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return w->rng = x;
+}
+
+static bool take_yielded(fj__worker *w, fj__task *out)
+{
+    fj__fiber *f = w->yield_head;
+    if (!f)
+        return false;
+    w->yield_head = f->yield_next ? &w->s->fibers[f->yield_next - 1] : NULL;
+    if (!w->yield_head)
+        w->yield_tail = NULL;
+    *out = (fj__task){ .fn = NULL, .arg = f, .name = f->job_name };
+    return true;
+}
+
+/* Take the whole injection list and move its tasks to our deques. */
+static bool take_injected(fj__worker *w)
+{
+    fj_scheduler *s = w->s;
+    if (!fj_load_relaxed(&s->inject))
+        return false;
+    fj__inject_node *list = fj_exchange_acq_rel(&s->inject, NULL);
+    if (!list)
+        return false;
+    fj__inject_node *fifo = NULL;   /* reverse: oldest submission first */
+    while (list) {
+        fj__inject_node *next = list->next;
+        list->next = fifo;
+        fifo = list;
+        list = next;
+    }
+    size_t moved = 0;
+    while (fifo) {
+        fj__inject_node *next = fifo->next;
+        /* Push the batch in reverse so the owner's LIFO pops run it in order. */
+        for (size_t i = fifo->count; i-- > 0;) {
+            fj__task *t = &fifo->tasks[i];
+            if (fj__deque_push(&w->q[t->flags >> 24], t, 1) != 0)
+                fj__fatal("fj_run_jobs", "out of memory growing a job queue");
+        }
+        moved += fifo->count;
+        free(fifo);
+        fifo = next;
+    }
+    if (moved > 1)
+        fj__notify(s, moved - 1);
+    return moved > 0;
+}
+
+static bool steal_any(fj__worker *w, fj__task *out)
+{
+    fj_scheduler *s = w->s;
+    unsigned n = s->nworkers;
+    if (n <= 1)
+        return false;
+    batch_flush(w);
+    unsigned start = (unsigned)(rng_next(w) % n);
+    for (int q = -1; q < FJ_NQ; q++) {
+        for (unsigned k = 0; k < n; k++) {
+            unsigned v = (start + k) % n;
+            if (v == w->index)
+                continue;
+            fj__deque *d = q < 0 ? &s->workers[v].ready : &s->workers[v].q[q];
+            for (int tries = 0; tries < 4; tries++) {
+                fj__deque_result r = fj__deque_steal(d, out);
+                if (r == FJ_DEQUE_OK) {
+                    STAT_INC(w, steals);
+                    return true;
+                }
+                if (r == FJ_DEQUE_EMPTY)
+                    break;
+                STAT_INC(w, steal_failures);
+            }
+        }
+    }
+    return false;
+}
+
+static bool take_local(fj__worker *w, fj__task *out)
+{
+    if (fj__deque_size_hint(&w->ready) > 0 && fj__deque_take(&w->ready, out))
+        return true;
+    if ((++w->pick_tick & 31) == 0 && take_yielded(w, out))
+        return true;
+    for (int q = 0; q < FJ_NQ; q++)
+        if (fj__deque_size_hint(&w->q[q]) > 0 && fj__deque_take(&w->q[q], out))
+            return true;
+    return false;
+}
+
+static bool try_find(fj__worker *w, fj__task *out)
+{
+    if (take_local(w, out))
+        return true;
+    if (take_yielded(w, out))
+        return true;
+    if (take_injected(w) && take_local(w, out))
+        return true;
+    return steal_any(w, out);
+}
+
+/* Non-destructive: is there anything this worker could take? */
+static bool has_work(fj__worker *w)
+{
+    fj_scheduler *s = w->s;
+    if (w->yield_head || w->ndeferred || fj_load_acquire(&s->inject))
+        return true;
+    for (unsigned v = 0; v < s->nworkers; v++) {
+        fj__worker *o = &s->workers[v];
+        if (fj__deque_size_hint(&o->ready) > 0)
+            return true;
+        for (int q = 0; q < FJ_NQ; q++)
+            if (fj__deque_size_hint(&o->q[q]) > 0)
+                return true;
+    }
+    return false;
+}
+
+static bool should_leave(fj__worker *w)
+{
+    fj_scheduler *s = w->s;
+    if (fj_load_acquire(&s->exit))
+        return true;
+    return w->index == 0 && fj_load_acquire(&s->root_done) && !fj_load_relaxed(&s->shutdown);
+}
+
+/* Spin, then sleep until there may be work. Returns false when the worker
+ * should leave the scheduler. */
+static bool worker_idle(fj__worker *w)
+{
+    fj_scheduler *s = w->s;
+    batch_flush(w);
+    unsigned spins = s->cfg.spin_before_sleep;
+    for (unsigned i = 0; i < spins; i++) {
+        if (should_leave(w))
+            return false;
+        if (has_work(w))
+            return true;
+        fj_cpu_relax();
+    }
+    uint32_t e = fj_load_acquire(&s->epoch);
+    uint64_t gen = fj_load_seq_cst(&s->idle_gen);
+    uint32_t sleeping = fj_fetch_add_seq_cst(&s->sleepers, 1) + 1;
+    if (should_leave(w) || has_work(w)) {
+        /* Bump the generation before taking what we saw, so a worker judging
+         * quiescence notices that a registered sleeper went back to work. */
+        fj_fetch_add_seq_cst(&s->idle_gen, 1);
+        fj_fetch_sub_seq_cst(&s->sleepers, 1);
+        return !should_leave(w);
+    }
+    if (fj_load_relaxed(&s->shutdown) && sleeping >= fj_load_seq_cst(&s->active) &&
+        fj_load_seq_cst(&s->inject_inflight) == 0 && !has_work(w) &&
+        fj_load_seq_cst(&s->idle_gen) == gen &&
+        fj_load_seq_cst(&s->sleepers) >= fj_load_seq_cst(&s->active)) {
+        fj_store_release(&s->exit, 1);
+        notify_all(s);
+        fj_fetch_sub_seq_cst(&s->sleepers, 1);
+        return false;
+    }
+    STAT_INC(w, sleeps);
+    fj__os_futex_wait(&s->epoch, e);
+    fj_fetch_sub_seq_cst(&s->sleepers, 1);
+    return !should_leave(w);
+}
+
+/* ------------------------------------------------------------ running jobs */
+
+static void run_task_inline(fj__worker *w, fj__fiber *self, const fj__task *t)
+{
+    const char *saved = self->job_name;
+    self->job_name = t->name;
+    STAT_INC(w, jobs);
+    t->fn(t->arg);
+    w = fj__current_worker();
+    FPU_CHECK(w, "job return", t->name);
+    self->job_name = saved;
+    job_finished(w, t->counter);
+}
+
+static fj__worker *worker_leave(fj__worker *w, fj__fiber *self);
+
+/* The loop every fiber runs. Never returns. */
+static void fiber_loop(fj__worker *w, fj__fiber *self)
+{
+    for (;;) {
+        fj__task t;
+        if (FJ_UNLIKELY(should_leave(w))) {
+            w = worker_leave(w, self);
+            continue;
+        }
+        if (w->has_handoff) {
+            t = w->handoff;
+            w->has_handoff = false;
+        } else if (!try_find(w, &t)) {
+            worker_idle(w);
+            continue;
+        }
+        if (t.fn == NULL) {
+            /* Resume a woken or yielded fiber; this one goes back to the pool. */
+            fj__fiber *f = t.arg;
+            fj_store_relaxed(&w->waits_resumed, w->waits_resumed + 1);
+            batch_flush(w);
+            w = switch_to(w, self, f, FJ_POST_FREE);
+            continue;
+        }
+        if ((t.flags & FJ_JOB_LARGE_STACK) && self->kind != FJ_KIND_LARGE) {
+            fj__fiber *big = fj__pool_take(w->s, &w->s->free_large);
+            if (!big) {
+                if (w->ndeferred == w->deferred_cap) {
+                    size_t cap = w->deferred_cap ? w->deferred_cap * 2 : 16;
+                    fj__task *d = realloc(w->deferred, cap * sizeof *d);
+                    if (!d)
+                        fj__fatal("fj_run_jobs", "out of memory deferring a large-stack job");
+                    w->deferred = d;
+                    w->deferred_cap = cap;
+                }
+                w->deferred[w->ndeferred++] = t;
+                continue;
+            }
+            w->handoff = t;
+            w->has_handoff = true;
+            batch_flush(w);
+            w = switch_to(w, self, big, FJ_POST_FREE);
+            continue;
+        }
+        self->job_name = t.name;
+        STAT_INC(w, jobs);
+        t.fn(t.arg);
+        w = fj__current_worker();
+        FPU_CHECK(w, "job return", t.name);
+        self->job_name = NULL;
+        if (FJ_UNLIKELY(t.flags & FJ_TASK_ROOT)) {
+            batch_flush(w);
+            fj_store_release(&w->s->root_done, 1);
+            notify_all(w->s);
+            continue;
+        }
+        job_finished(w, t.counter);
+        if (FJ_UNLIKELY(w->ndeferred) && !w->has_handoff) {
+            /* Retry a deferred large-stack job when a large fiber may be free. */
+            if (fj_load_relaxed(&w->s->free_large) & 0xffffffffu) {
+                w->handoff = w->deferred[--w->ndeferred];
+                w->has_handoff = true;
+            }
+        }
+    }
+}
+
+static void fiber_entry(fj__ctx *from, void *arg)
+{
+    (void)from;
+    fj__fiber *self = arg;
+    fj__worker *w = fj__current_worker();
+    after_switch(w, self);
+    fiber_loop(w, self);
+    abort();
+}
+
+/* Leave the scheduler (worker 0 when the root job returned, everyone at exit):
+ * hand private work to the deques where others can steal it, then go back to
+ * the thread's own stack. Returns only if this fiber is later reused. */
+static fj__worker *worker_leave(fj__worker *w, fj__fiber *self)
+{
+    batch_flush(w);
+    size_t moved = 0;
+    fj__task t;
+    while (take_yielded(w, &t)) {
+        if (fj__deque_push(&w->ready, &t, 1) != 0)
+            fj__fatal("fj_main", "out of memory growing a ready queue");
+        moved++;
+    }
+    while (w->ndeferred) {
+        t = w->deferred[--w->ndeferred];
+        if (fj__deque_push(&w->q[FJ_Q_NORMAL], &t, 1) != 0)
+            fj__fatal("fj_main", "out of memory growing a job queue");
+        moved++;
+    }
+    fj__notify(w->s, moved);
+    w->post_kind = FJ_POST_FREE;
+    w->post_fiber = self;
+    fj__ctx_switch(&self->ctx, &w->thread_ctx);
+    w = fj__current_worker();
+    after_switch(w, self);
+    return w;
+}
+
+/* Enter the scheduler on the calling thread as worker w, starting on a fiber
+ * from the pool; return when the worker leaves. */
+static void worker_enter(fj__worker *w, const fj__task *first)
+{
+    fj_scheduler *s = w->s;
+    tls_worker = w;
+    fj__fiber *f = fj__pool_take(s, first ? &s->free_large : &s->free_small);
+    if (!f)
+        f = fj__pool_take(s, &s->free_large);
+    if (!f)
+        fj__fatal("worker start", "the fiber pool is empty");
+    if (first) {
+        w->handoff = *first;
+        w->has_handoff = true;
+    }
+    w->post_kind = FJ_POST_NONE;
+    w->current = f;
+    fj__ctx *from = fj__ctx_switch(&w->thread_ctx, &f->ctx);
+    (void)from;
+    /* Back on the thread's own stack: finish the leaving fiber's hand-off. */
+    after_switch(w, NULL);
+    tls_worker = NULL;
+}
+
+static void *worker_thread(void *arg)
+{
+    fj__worker *w = arg;
+    fj_scheduler *s = w->s;
+    fpu_apply(&s->workers[0], w);
+    if (w->cpu >= 0)
+        fj__os_pin_self(w->cpu);
+    worker_enter(w, NULL);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ public API */
+
+static int config_check(const fj_config *c, unsigned *nworkers, int **cpus_out)
+{
+    int allowed[1024];
+    int nallowed = fj__os_allowed_cpus(allowed, 1024);
+    if (nallowed <= 0)
+        return FJ_EAFFINITY;
+    if (c->small_fibers == 0 || c->large_fibers == 0)
+        return FJ_EINVAL;
+    if ((uint64_t)c->small_fibers + c->large_fibers + 64 > 65535)
+        return FJ_ELIMIT;   /* wait lists keep fiber indices in 16 bits */
+    size_t page = fj__os_page_size();
+    if (c->small_stack_size < 4 * page || c->large_stack_size < 4 * page ||
+        c->small_stack_size > ((size_t)1 << 32) || c->large_stack_size > ((size_t)1 << 32))
+        return FJ_EINVAL;
+    unsigned n = c->workers ? c->workers : (unsigned)nallowed;
+    if (n > 4096)
+        return FJ_EINVAL;
+    if (c->cpus && c->cpu_count == 0)
+        return FJ_EINVAL;
+    if (!c->cpus && c->cpu_count)
+        return FJ_EINVAL;
+    *nworkers = n;
+    *cpus_out = NULL;
+    if (!c->pin_threads)
+        return 0;
+    int *cpus = malloc(sizeof(int) * n);
+    if (!cpus)
+        return FJ_ENOMEM;
+    for (unsigned i = 0; i < n; i++) {
+        int cpu = c->cpus ? c->cpus[i % c->cpu_count] : allowed[i % (unsigned)nallowed];
+        bool ok = false;
+        for (int k = 0; k < nallowed; k++)
+            ok |= allowed[k] == cpu;
+        if (!ok) {
+            free(cpus);
+            return FJ_EAFFINITY;
+        }
+        cpus[i] = cpu;
+    }
+    *cpus_out = cpus;
+    return 0;
+}
+
+static void sched_free(fj_scheduler *s)
+{
+    if (s->workers) {
+        for (unsigned i = 0; i < s->nworkers; i++) {
+            fj__deque_free(&s->workers[i].ready);
+            for (int q = 0; q < FJ_NQ; q++)
+                fj__deque_free(&s->workers[i].q[q]);
+            free(s->workers[i].deferred);
+        }
+        free(s->workers);
+    }
+    fj__fibers_destroy(s);
+    free(s->cpus);
+    free(s);
+}
+
+static void sched_stop_threads(fj_scheduler *s)
+{
+    fj_store_release(&s->shutdown, 1);
+    fj_store_release(&s->exit, 1);
+    notify_all(s);
+    for (unsigned i = 1; i < s->nworkers; i++)
+        if (s->workers[i].thread)
+            pthread_join(s->workers[i].thread, NULL);
+}
+
+fj_scheduler *fj_create(const fj_config *config)
+{
+    fj_config c = config ? *config : fj_config_default();
+    unsigned n;
+    int *cpus;
+    int rc = config_check(&c, &n, &cpus);
+    if (rc) {
+        tls_last_error = rc;
+        return NULL;
+    }
+    fj_scheduler *s = aligned_alloc(FJ_CACHE_PAD, sizeof *s);
+    if (!s) {
+        free(cpus);
+        tls_last_error = FJ_ENOMEM;
+        return NULL;
+    }
+    memset(s, 0, sizeof *s);
+    s->cfg = c;
+    s->cpus = cpus;
+    s->nworkers = n;
+    s->nsmall = c.small_fibers;
+    s->nlarge = c.large_fibers;
+    s->nexternal = 64;
+    s->workers = aligned_alloc(FJ_CACHE_PAD, sizeof(fj__worker) * n);
+    rc = s->workers ? 0 : FJ_ENOMEM;
+    if (!rc) {
+        memset(s->workers, 0, sizeof(fj__worker) * n);
+        for (unsigned i = 0; i < n && !rc; i++) {
+            fj__worker *w = &s->workers[i];
+            w->s = s;
+            w->index = i;
+            w->cpu = cpus ? cpus[i] : -1;
+            w->rng = 0x9e3779b97f4a7c15ull * (i + 1) | 1;
+            rc = fj__deque_init(&w->ready, 64);
+            for (int q = 0; q < FJ_NQ && !rc; q++)
+                rc = fj__deque_init(&w->q[q], 256);
+        }
+    }
+    if (!rc)
+        rc = fj__fibers_create(s, fiber_entry);
+    if (rc) {
+        sched_free(s);
+        tls_last_error = rc;
+        return NULL;
+    }
+    fpu_capture(&s->workers[0]);
+    s->active = n - 1;   /* worker 0 joins in fj_main */
+    for (unsigned i = 1; i < n; i++) {
+        if (fj__os_thread_start(&s->workers[i].thread, worker_thread, &s->workers[i]) != 0) {
+            s->workers[i].thread = 0;
+            sched_stop_threads(s);
+            sched_free(s);
+            tls_last_error = FJ_ETHREAD;
+            return NULL;
+        }
+    }
+    s->threads_started = true;
+    fj_scheduler *expected = NULL;
+    __atomic_compare_exchange_n(&default_sched, &expected, s, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    tls_last_error = 0;
+    return s;
+}
+
+/* Run the calling thread as worker 0 until it leaves. */
+static void main_participate(fj_scheduler *s, const fj__task *root)
+{
+    fj__worker *w0 = &s->workers[0];
+    cpu_set_t saved;
+    bool restore = false;
+    if (w0->cpu >= 0 && pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) == 0)
+        restore = fj__os_pin_self(w0->cpu) == 0;
+    fpu_capture(w0);
+    fj_fetch_add_seq_cst(&s->active, 1);
+    worker_enter(w0, root);
+    fj_fetch_sub_seq_cst(&s->active, 1);
+    if (restore)
+        pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
+}
+
+int fj_main(fj_scheduler *s, fj_job_fn fn, void *arg)
+{
+    if (fj__current_worker())
+        fj__fatal("fj_main", "called from inside a job: fj_main does not nest; use fj_run_jobs and fj_wait");
+    if (!s || !fn)
+        return FJ_EINVAL;
+    uint32_t expected = 0;
+    if (!__atomic_compare_exchange_n(&s->main_running, &expected, 1, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return FJ_EBUSY;
+    fj_store_relaxed(&s->root_done, 0);
+    fj__task root = { .fn = fn, .arg = arg, .name = "fj_main root", .flags = FJ_TASK_ROOT };
+    main_participate(s, &root);
+    fj_store_release(&s->main_running, 0);
+    return 0;
+}
+
+/* After the drain every fiber should be free: any still waiting waits for a
+ * count that no job can finish. */
+static void report_stranded(fj_scheduler *s)
+{
+    unsigned stranded = 0;
+    for (uint32_t i = 0; i < s->nsmall + s->nlarge; i++) {
+        fj__fiber *f = &s->fibers[i];
+        if (f->state == FJ_FIBER_WAITING) {
+            if (stranded++ < 32)
+                fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits on counter %p (value %lld, target %lld)\n",
+                        job_name_or(f->job_name), (void *)f->wait_counter,
+                        (long long)fj__word_value(fj_load_acquire(&f->wait_counter->fj__word)),
+                        (long long)f->wait_target);
+        }
+    }
+    if (stranded)
+        fj__fatal("fj_destroy", "%u fibers wait on counters that no queued or running job can finish (deadlock)",
+                  stranded);
+}
+
+void fj_destroy(fj_scheduler *s)
+{
+    if (!s)
+        return;
+    if (fj__current_worker())
+        fj__fatal("fj_destroy", "called from inside a job");
+    uint32_t expected = 0;
+    if (!__atomic_compare_exchange_n(&s->main_running, &expected, 1, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        fj__fatal("fj_destroy", "called while fj_main runs on another thread");
+    /* Drain: worker 0 joins until every worker is idle and no queue holds work. */
+    fj_store_release(&s->shutdown, 1);
+    notify_all(s);
+    main_participate(s, NULL);
+    sched_stop_threads(s);
+    report_stranded(s);
+    fj_scheduler *me = s;
+    __atomic_compare_exchange_n(&default_sched, &me, NULL, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    sched_free(s);
+}
+
+/* ------------------------------------------------------------ jobs */
+
+static void check_jobs(const char *call, const fj_job *jobs, size_t count)
+{
+    if (!jobs && count)
+        fj__fatal(call, "jobs is NULL with count %zu", count);
+    for (size_t i = 0; i < count; i++) {
+        if (!jobs[i].fn)
+            fj__fatal(call, "job %zu of %zu ('%s') has a NULL function", i, count, job_name_or(jobs[i].name));
+        if ((unsigned)jobs[i].priority > FJ_PRIORITY_LOW)
+            fj__fatal(call, "job %zu ('%s') has priority %d, not an fj_priority", i,
+                      job_name_or(jobs[i].name), (int)jobs[i].priority);
+    }
+}
+
+static inline fj__task task_of(const fj_job *j, fj_counter *c)
+{
+    return (fj__task){ .fn = j->fn, .arg = j->arg, .name = j->name ? j->name : "(unnamed)",
+                       .counter = c, .flags = j->flags | ((uintptr_t)prio_queue(j->priority) << 24) };
+}
+
+static void run_jobs_external(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter)
+{
+    fj__inject_node *node = malloc(sizeof *node + count * sizeof(fj__task));
+    if (!node)
+        fj__fatal("fj_run_jobs", "out of memory queueing %zu jobs from outside the scheduler", count);
+    node->count = count;
+    for (size_t i = 0; i < count; i++)
+        node->tasks[i] = task_of(&jobs[i], counter);
+    fj_fetch_add_seq_cst(&s->inject_inflight, 1);
+    if (counter)
+        fj__counter_add(counter, count, "fj_run_jobs");
+    fj__inject_node *head = fj_load_relaxed(&s->inject);
+    do {
+        node->next = head;
+    } while (!fj_cas_weak_release(&s->inject, &head, node));
+    fj_fetch_sub_seq_cst(&s->inject_inflight, 1);
+    fj__notify(s, 1);
+}
+
+void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter)
+{
+    if (!s)
+        fj__fatal("fj_run_jobs_on", "scheduler is NULL");
+    check_jobs("fj_run_jobs_on", jobs, count);
+    if (count == 0)
+        return;
+    fj__worker *w = fj__current_worker();
+    if (w && w->s == s) {
+        fj_run_jobs(jobs, count, counter);
+        return;
+    }
+    run_jobs_external(s, jobs, count, counter);
+}
+
+void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
+{
+    check_jobs("fj_run_jobs", jobs, count);
+    if (count == 0)
+        return;
+    fj__worker *w = fj__current_worker();
+    if (!w) {
+        fj_scheduler *s = __atomic_load_n(&default_sched, __ATOMIC_ACQUIRE);
+        if (!s)
+            fj__fatal("fj_run_jobs", "called outside a job and no scheduler exists");
+        run_jobs_external(s, jobs, count, counter);
+        return;
+    }
+    if (counter)
+        fj__counter_add(counter, count, "fj_run_jobs");
+    fj__task buf[64];
+    size_t i = 0;
+    while (i < count) {
+        /* Push runs of equal priority as one batch (one fence, one bottom store). */
+        int q = prio_queue(jobs[i].priority);
+        size_t n = 0;
+        while (i + n < count && n < 64 && prio_queue(jobs[i + n].priority) == q) {
+            buf[n] = task_of(&jobs[i + n], counter);
+            n++;
+        }
+        if (fj__deque_push(&w->q[q], buf, n) != 0) {
+            /* Could not grow the queue: run these here rather than lose them. */
+            fj__fiber *self = w->current;
+            for (size_t k = 0; k < n; k++) {
+                run_task_inline(w, self, &buf[k]);
+                w = fj__current_worker();
+            }
+        }
+        i += n;
+    }
+    fj__notify(w->s, count);
+}
+
+/* ------------------------------------------------------------ waiting */
+
+static void wait_external(fj_counter *c, int64_t target)
+{
+    fj_scheduler *s = __atomic_load_n(&default_sched, __ATOMIC_ACQUIRE);
+    if (!s)
+        fj__fatal("fj_wait", "called outside a job with no scheduler running: nothing could ever "
+                  "finish the counter (value %lld, target %lld)",
+                  (long long)fj_counter_value(c), (long long)target);
+    fj__fiber *rec = fj__pool_take(s, &s->free_external);
+    if (!rec) {
+        /* More blocked outside threads than records: poll, slowly. */
+        while (fj_counter_value(c) > target) {
+            struct timespec ts = { 0, 100000 };
+            nanosleep(&ts, NULL);
+        }
+        return;
+    }
+    rec->job_name = "(outside thread)";
+    fj_store_relaxed(&rec->wake, 0);
+    rec->state = FJ_FIBER_WAITING;
+    if (fj__counter_publish(s, c, rec, target)) {
+        while (fj_load_acquire(&rec->wake) == 0)
+            fj__os_futex_wait(&rec->wake, 0);
+    }
+    rec->state = FJ_FIBER_EXTERNAL;
+    fj__pool_put(s, &s->free_external, rec);
+}
+
+static bool run_child_inline(fj__worker *w, fj__fiber *self, fj_counter *c)
+{
+    char here;
+    if ((size_t)(&here - (char *)self->stack_lo) < FJ_INLINE_MIN_STACK)
+        return false;
+    for (int q = 0; q < FJ_NQ; q++) {
+        fj__task t;
+        if (fj__deque_peek_bottom(&w->q[q], &t) && t.counter == c &&
+            !(t.flags & FJ_JOB_LARGE_STACK && self->kind != FJ_KIND_LARGE)) {
+            if (!fj__deque_take(&w->q[q], &t))
+                return false;
+            if (t.counter != c) {
+                /* Cannot happen (only the owner changes the bottom), but never lose a job. */
+                if (fj__deque_push(&w->q[q], &t, 1) != 0)
+                    fj__fatal("fj_wait", "out of memory growing a job queue");
+                return false;
+            }
+            run_task_inline(w, self, &t);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool run_any_inline(fj__worker *w, fj__fiber *self)
+{
+    char here;
+    if ((size_t)(&here - (char *)self->stack_lo) < FJ_INLINE_MIN_STACK)
+        return false;
+    fj__task t;
+    for (int q = 0; q < FJ_NQ; q++) {
+        if (fj__deque_take(&w->q[q], &t)) {
+            if (t.flags & FJ_JOB_LARGE_STACK && self->kind != FJ_KIND_LARGE) {
+                if (fj__deque_push(&w->q[q], &t, 1) != 0)
+                    fj__fatal("fj_wait", "out of memory growing a job queue");
+                continue;
+            }
+            run_task_inline(w, self, &t);
+            return true;
+        }
+    }
+    return false;
+}
+
+void fj_wait(fj_counter *c, int64_t target)
+{
+    if (!c)
+        fj__fatal("fj_wait", "counter is NULL");
+    if (target < 0 || target > FJ_WAIT_TARGET_MAX)
+        fj__fatal("fj_wait", "target %lld is outside 0..%d", (long long)target, FJ_WAIT_TARGET_MAX);
+    fj__worker *w = fj__current_worker();
+    if (!w) {
+        wait_external(c, target);
+        return;
+    }
+    fj__fiber *self = w->current;
+    batch_flush(w);
+    FPU_CHECK(w, "fj_wait", self->job_name);
+    /* Run our own children that are still in our deque before parking. */
+    while (fj_counter_value(c) > target) {
+        if (!run_child_inline(w, self, c))
+            break;
+        w = fj__current_worker();
+        batch_flush(w);
+    }
+    for (;;) {
+        if (fj_counter_value(c) <= target)
+            return;
+        fj__task t;
+        fj__fiber *next = NULL;
+        if (fj__deque_take(&w->ready, &t)) {
+            next = t.arg;
+            fj_store_relaxed(&w->waits_resumed, w->waits_resumed + 1);
+        } else {
+            next = fj__pool_take(w->s, &w->s->free_small);
+            if (!next)
+                next = fj__pool_take(w->s, &w->s->free_large);
+        }
+        if (next) {
+            w->post_counter = c;
+            w->post_target = target;
+            self->state = FJ_FIBER_WAITING;
+            switch_to(w, self, next, FJ_POST_WAIT);
+            return;
+        }
+        /* Every fiber is taken. Keep resuming woken fibers (above); rather than
+         * deadlock, run a queued job of our own on this stack while it has room
+         * (it delays this fiber's return until that job is done); otherwise wait
+         * for a fiber to come free. */
+        if (!run_any_inline(w, self)) {
+            fj_cpu_relax();
+            sched_yield();
+        }
+        w = fj__current_worker();
+        batch_flush(w);
+    }
+}
+
+void fj_yield(void)
+{
+    fj__worker *w = fj__current_worker();
+    if (!w || !w->current)
+        fj__fatal("fj_yield", "called outside a job");
+    fj__fiber *self = w->current;
+    batch_flush(w);
+    fj__task t;
+    fj__fiber *next = NULL;
+    if (fj__deque_take(&w->ready, &t)) {
+        next = t.arg;
+    } else {
+        bool other = w->yield_head || fj_load_relaxed(&w->s->inject);
+        for (int q = 0; q < FJ_NQ && !other; q++)
+            other = fj__deque_size_hint(&w->q[q]) > 0;
+        for (unsigned v = 0; v < w->s->nworkers && !other; v++)
+            other = fj__deque_size_hint(&w->s->workers[v].ready) > 0;
+        if (!other)
+            return;   /* nothing else is ready: carry on */
+        next = fj__pool_take(w->s, &w->s->free_small);
+        if (!next)
+            return;
+    }
+    self->state = FJ_FIBER_YIELDED;
+    switch_to(w, self, next, FJ_POST_YIELD);
+}
+
+void fj_panic(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt ? fmt : "(no message)", ap);
+    va_end(ap);
+    fj__worker *w = fj__current_worker();
+    if (!w || !w->current)
+        fj__fatal("fj_panic", "called outside a job: %s", msg);
+    fj__fatal("fj_panic", "%s", msg);
+}

@@ -201,4 +201,10 @@ unsigned fj_stats(const fj_scheduler *s, fj_worker_stats *out, unsigned max);
 }
 #endif
 
+#if defined(__has_include)
+#if __has_include("fiberjob_frame.h")
+#include "fiberjob_frame.h"
+#endif
+#endif
+
 #endif /* FIBERJOB_H */

@@ -409,7 +409,6 @@ static bool steal_any(fj__worker *w, fj__task *out)
     unsigned n = s->nworkers;
     if (n <= 1)
         return false;
-    batch_flush(w);
     unsigned start = (unsigned)(rng_next(w) % n);
     for (int q = -1; q < FJ_NQ; q++) {
         for (unsigned k = 0; k < n; k++) {
@@ -1061,15 +1060,18 @@ void fj_wait(fj_counter *c, int64_t target)
         return;
     }
     fj__fiber *self = w->current;
-    batch_flush(w);
+    if (w->batch_counter != c)
+        batch_flush(w);
     FPU_CHECK(w, "fj_wait", self->job_name);
-    /* Run our own children that are still in our deque before parking. */
-    while (fj_counter_value(c) > target) {
-        if (!run_child_inline(w, self, c))
+    /* Run our own children that are still in our deque before parking. Their
+     * finishes collect in the worker's batch; the value we compare counts them. */
+    for (;;) {
+        int64_t pending = w->batch_counter == c ? w->batch_k : 0;
+        if (fj_counter_value(c) - pending <= target || !run_child_inline(w, self, c))
             break;
         w = fj__current_worker();
-        batch_flush(w);
     }
+    batch_flush(w);
     for (;;) {
         if (fj_counter_value(c) <= target)
             return;

@@ -55,7 +55,8 @@ enum {
     FJ_ETHREAD = -3,  /**< a worker thread could not be created */
     FJ_EAFFINITY = -4,/**< a CPU is outside the process's allowed set, or pinning failed */
     FJ_EBUSY = -5,    /**< the scheduler is already running fj_main */
-    FJ_ELIMIT = -6    /**< a hard limit of the design (documented at the field) was exceeded */
+    FJ_ELIMIT = -6,   /**< a hard limit of the design (documented at the field) was exceeded */
+    FJ_EPANIC = -7    /**< the root job panicked (fj_main) */
 };
 
 /** The text for an FJ_E... code (never NULL). */
@@ -104,6 +105,19 @@ typedef struct fj_counter {
 /** The largest value a counter holds (32-bit signed). */
 #define FJ_COUNTER_MAX 2147483647
 
+/** What a panic report carries (see fj_config.panic_hook). */
+typedef struct fj_panic_info {
+    const char *job_name; /**< the job that panicked */
+    unsigned worker;      /**< the worker it ran on */
+    const char *message;  /**< the formatted message */
+} fj_panic_info;
+
+/** What a deadlock report carries (see fj_config.deadlock_hook). */
+typedef struct fj_deadlock_info {
+    unsigned waiting_fibers;  /**< fibers suspended on counters that nothing can finish */
+    const char *report;       /**< one line per waiting job: name, counter, value, target */
+} fj_deadlock_info;
+
 /** Scheduler configuration. Start from fj_config_default(). */
 typedef struct fj_config {
     /** Worker threads including the thread that calls fj_main(); 0: one per allowed CPU. */
@@ -120,6 +134,17 @@ typedef struct fj_config {
     size_t large_stack_size;
     /** Iterations an idle worker spins looking for work before it sleeps (default 2000). */
     unsigned spin_before_sleep;
+    /** Called (on the panicking fiber) for every fj_panic; NULL: one line on stderr. */
+    void (*panic_hook)(const fj_panic_info *info, void *user);
+    void *panic_hook_arg;
+    /**
+     * Called when every worker is idle, nothing is queued and fibers still wait:
+     * a deadlock. Return nonzero to keep waiting (e.g. a thread outside the
+     * scheduler will finish a hand-managed count); return 0 or leave it NULL to
+     * print the report and abort.
+     */
+    int (*deadlock_hook)(const fj_deadlock_info *info, void *user);
+    void *deadlock_hook_arg;
 } fj_config;
 
 typedef struct fj_scheduler fj_scheduler;
@@ -175,8 +200,36 @@ void fj_wait(fj_counter *counter, int64_t target);
 /** Put the current fiber behind the other ready work. Only inside a job. */
 void fj_yield(void);
 
-/** Stop the process with a message naming the current job (failure safety: see README). */
+/**
+ * Cut the current job short: report the message (fj_config.panic_hook) with the
+ * job's name and worker, unwind the job's frames (running __attribute__((cleanup))
+ * handlers in code built with -fexceptions, and C++ destructors), and carry on
+ * with other work. The job's counter is still decremented, and counts the panic
+ * (fj_counter_panics). Outside a job it stops the process.
+ */
 FJ_NORETURN void fj_panic(const char *fmt, ...) FJ_PRINTF(1, 2);
+
+/** How many jobs counted on c panicked since fj_counter_init. */
+uint32_t fj_counter_panics(const fj_counter *c);
+
+/**
+ * Hand-managed counting: add n now (from anywhere), finish them later with
+ * fj_counter_done (from anywhere; waking waiters from a thread outside the
+ * scheduler goes through the injection queue). Finishing more than was added is
+ * a programming error.
+ */
+void fj_counter_add(fj_counter *c, int64_t n);
+void fj_counter_done(fj_counter *c, int64_t n);
+
+/* Scope guard: FJ_COUNT_SCOPE(c) adds one to c now and finishes it when the
+ * enclosing scope is left, including when it is left by fj_panic (the code must
+ * be built with -fexceptions for cleanups to run during a panic). */
+void fj__count_scope_end(fj_counter **c);
+#define FJ__CAT2(a, b) a##b
+#define FJ__CAT(a, b) FJ__CAT2(a, b)
+#define FJ_COUNT_SCOPE(c)                                                                 \
+    __attribute__((cleanup(fj__count_scope_end))) fj_counter *FJ__CAT(fj__scope_, __LINE__) = \
+        (fj_counter_add((c), 1), (c))
 
 /** Name of the job running on the calling fiber, or NULL outside a job. */
 const char *fj_current_job_name(void);

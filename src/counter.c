@@ -184,3 +184,42 @@ bool fj__counter_publish(fj_scheduler *s, fj_counter *c, fj__fiber *f, int64_t t
             return true;
     }
 }
+
+void fj_counter_add(fj_counter *c, int64_t n)
+{
+    if (!c)
+        fj__fatal("fj_counter_add", "counter is NULL");
+    if (n < 0 || n > FJ_COUNTER_MAX)
+        fj__fatal("fj_counter_add", "n = %lld is outside 0..%d", (long long)n, FJ_COUNTER_MAX);
+    if (n)
+        fj__counter_add(c, (size_t)n, "fj_counter_add");
+}
+
+void fj_counter_done(fj_counter *c, int64_t n)
+{
+    if (!c)
+        fj__fatal("fj_counter_done", "counter is NULL");
+    if (n < 0 || n > FJ_COUNTER_MAX)
+        fj__fatal("fj_counter_done", "n = %lld is outside 0..%d", (long long)n, FJ_COUNTER_MAX);
+    if (n == 0)
+        return;
+    fj__worker *w = fj__current_worker();
+    fj_scheduler *s = w ? w->s : fj__default_scheduler();
+    if (!s) {
+        /* No scheduler: nobody can be waiting, but the value must still be right. */
+        uint64_t word = fj_load_relaxed(&c->fj__word);
+        for (;;) {
+            if (fj__word_value(word) < n || fj__word_head(word))
+                fj__fatal("fj_counter_done", "counter %p would go below zero (%d - %lld)", (void *)c,
+                          fj__word_value(word), (long long)n);
+            if (fj_cas_weak_acq_rel(&c->fj__word, &word, word - ((uint64_t)n << FJ_VALUE_SHIFT)))
+                return;
+        }
+    }
+    fj__counter_finish(s, c, n, w && w->current ? w->current->job_name : "fj_counter_done");
+}
+
+void fj__count_scope_end(fj_counter **c)
+{
+    fj_counter_done(*c, 1);
+}

@@ -38,7 +38,7 @@ fj__fiber *fj__pool_take(fj_scheduler *s, uint64_t *head)
 void fj__pool_put(fj_scheduler *s, uint64_t *head, fj__fiber *f)
 {
     (void)s;
-    f->state = FJ_FIBER_FREE;
+    fj_store_relaxed(&f->state, (int)(FJ_FIBER_FREE));
     f->job_name = NULL;
     f->wait_counter = NULL;
     uint64_t h = fj_load_relaxed(head);
@@ -76,7 +76,7 @@ int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *))
     for (uint32_t i = n; i-- > 0;)
         fj__pool_put(s, fj__pool_of(s, &s->fibers[i]), &s->fibers[i]);
     for (uint32_t i = 0; i < n; i++)
-        s->fibers[i].state = s->fibers[i].kind == FJ_KIND_EXTERNAL ? FJ_FIBER_EXTERNAL : FJ_FIBER_FREE;
+        fj_store_relaxed(&s->fibers[i].state, (int)(s->fibers[i].kind == FJ_KIND_EXTERNAL ? FJ_FIBER_EXTERNAL : FJ_FIBER_FREE));
     return 0;
 }
 

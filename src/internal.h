@@ -3,6 +3,7 @@
 #define FJ_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,7 +43,16 @@ typedef struct fj__fiber {
     const char *job_name;       /* job running (or waiting) on this fiber */
     int state;                  /* fj__fiber_state, for reports and the debugger */
     uint32_t wake;              /* external waiters: futex word, 1 once woken */
+    struct fj__boundary *boundary; /* innermost job running on this fiber (panic target) */
+    _Alignas(16) unsigned char unwind_exc[64]; /* struct _Unwind_Exception for fj_panic */
+    char panic_msg[256];
 } __attribute__((aligned(FJ_CACHE_PAD))) fj__fiber;
+
+/* A job's panic boundary, on the stack of the frame that calls the job. */
+typedef struct fj__boundary {
+    void *jb[5];                /* __builtin_setjmp buffer */
+    struct fj__boundary *prev;  /* enclosing job on the same fiber (inline runs) */
+} fj__boundary;
 
 typedef enum { FJ_POST_NONE = 0, FJ_POST_FREE, FJ_POST_WAIT, FJ_POST_YIELD } fj__post_kind;
 
@@ -77,6 +87,10 @@ typedef struct fj__worker {
     fj_worker_stats stats;      /* owner writes (relaxed), fj_stats reads */
     uint64_t waits_published;   /* owner writes (relaxed) */
     uint64_t waits_resumed;
+    void *altstack;             /* signal stack for stack-overflow reports */
+    size_t altstack_size;
+    stack_t saved_altstack;
+    bool altstack_active;
 #if defined(__x86_64__)
     uint32_t fpu_mxcsr;
     uint16_t fpu_cw;
@@ -100,6 +114,7 @@ struct fj_scheduler {
     uint32_t nsmall, nlarge, nexternal;
     int *cpus;                  /* CPU of each worker, or NULL when not pinning */
     bool threads_started;
+    bool signals_installed;
 
     _Alignas(FJ_CACHE_PAD) uint64_t free_small; /* tagged Treiber heads: tag << 32 | index + 1 */
     _Alignas(FJ_CACHE_PAD) uint64_t free_large;
@@ -111,6 +126,8 @@ struct fj_scheduler {
     _Alignas(FJ_CACHE_PAD) uint32_t active;      /* workers taking part now */
     uint32_t main_running;
     uint32_t root_done;
+    uint32_t root_panicked;
+    uint32_t deadlock_reported;
     uint32_t shutdown;
     uint32_t exit;
     uint32_t inject_inflight;                    /* external submitters between add and push */
@@ -141,6 +158,15 @@ bool fj__counter_publish(fj_scheduler *s, fj_counter *c, fj__fiber *f, int64_t t
 /* Scheduler hooks used by counter.c. */
 void fj__resume_fiber(fj_scheduler *s, fj__fiber *f);
 void fj__notify(fj_scheduler *s, size_t n);
+
+/* Failure safety (panic.c). */
+/* Run t->fn(t->arg) inside a panic boundary; true when the job panicked. */
+bool fj__job_call(fj__fiber *self, const fj__task *t);
+int fj__signals_install(void);
+void fj__signals_uninstall(void);
+int fj__altstack_enter(fj__worker *w);
+void fj__altstack_leave(fj__worker *w);
+fj_scheduler *fj__default_scheduler(void);
 
 /* Fiber pool (fiber.c). */
 int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *));

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 #include "os.h"
@@ -93,11 +94,14 @@ const char *fj_strerror(int code)
     case FJ_EAFFINITY: return "a CPU is outside the allowed set, or pinning failed";
     case FJ_EBUSY: return "the scheduler is already running fj_main";
     case FJ_ELIMIT: return "a limit of the design was exceeded";
+    case FJ_EPANIC: return "the root job panicked";
     default: return "unknown fiberjob error code";
     }
 }
 
 int fj_last_error(void) { return tls_last_error; }
+
+fj_scheduler *fj__default_scheduler(void) { return __atomic_load_n(&default_sched, __ATOMIC_ACQUIRE); }
 
 fj_config fj_config_default(void)
 {
@@ -267,6 +271,20 @@ static inline void job_finished(fj__worker *w, fj_counter *c)
 
 /* ------------------------------------------------------------ resuming */
 
+static void inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count)
+{
+    fj__inject_node *node = malloc(sizeof *node + count * sizeof(fj__task));
+    if (!node)
+        fj__fatal("fj_run_jobs", "out of memory queueing %zu tasks from outside the scheduler", count);
+    node->count = count;
+    memcpy(node->tasks, tasks, count * sizeof *tasks);
+    fj__inject_node *head = fj_load_relaxed(&s->inject);
+    do {
+        node->next = head;
+    } while (!fj_cas_weak_release(&s->inject, &head, node));
+    fj__notify(s, 1);
+}
+
 void fj__resume_fiber(fj_scheduler *s, fj__fiber *f)
 {
     if (f->kind == FJ_KIND_EXTERNAL) {
@@ -277,16 +295,16 @@ void fj__resume_fiber(fj_scheduler *s, fj__fiber *f)
         return;
     }
     fj__worker *w = tls_worker;
-    f->state = FJ_FIBER_READY;
+    fj_store_relaxed(&f->state, (int)FJ_FIBER_READY);
     fj__task t = { .fn = NULL, .arg = f, .name = f->job_name };
     if (w && w->s == s) {
         if (fj__deque_push(&w->ready, &t, 1) == 0)
             return;
         fj__fatal("resume", "out of memory growing a ready queue");
     }
-    /* Finishing from outside a worker cannot happen through jobs; it would be a
-     * hand-managed count finished on another thread. */
-    fj__fatal("resume", "a waiting fiber was woken from a thread outside the scheduler");
+    /* A hand-managed count finished on a thread outside the scheduler: the
+     * fiber goes through the injection queue. */
+    inject_tasks(s, &t, 1);
 }
 
 /* ------------------------------------------------------------ switching */
@@ -304,7 +322,7 @@ static void after_switch(fj__worker *w, fj__fiber *self)
         fj_store_relaxed(&w->waits_published, w->waits_published + 1);
         if (!fj__counter_publish(w->s, w->post_counter, f, w->post_target)) {
             /* Reached while we were switching: queue it to run again. */
-            f->state = FJ_FIBER_READY;
+            fj_store_relaxed(&f->state, (int)(FJ_FIBER_READY));
             fj__task t = { .fn = NULL, .arg = f, .name = f->job_name };
             if (fj__deque_push(&w->ready, &t, 1) != 0)
                 fj__fatal("fj_wait", "out of memory growing a ready queue");
@@ -325,7 +343,7 @@ static void after_switch(fj__worker *w, fj__fiber *self)
     w->post_kind = FJ_POST_NONE;
     w->current = self;
     if (self)
-        self->state = FJ_FIBER_RUNNING;
+        fj_store_relaxed(&self->state, (int)(FJ_FIBER_RUNNING));
 }
 
 /* Switch from the running fiber `self` to `to` with a post-switch action;
@@ -391,7 +409,8 @@ static bool take_injected(fj__worker *w)
         /* Push the batch in reverse so the owner's LIFO pops run it in order. */
         for (size_t i = fifo->count; i-- > 0;) {
             fj__task *t = &fifo->tasks[i];
-            if (fj__deque_push(&w->q[t->flags >> 24], t, 1) != 0)
+            fj__deque *d = t->fn ? &w->q[t->flags >> 24] : &w->ready;
+            if (fj__deque_push(d, t, 1) != 0)
                 fj__fatal("fj_run_jobs", "out of memory growing a job queue");
         }
         moved += fifo->count;
@@ -479,6 +498,43 @@ static bool should_leave(fj__worker *w)
     return w->index == 0 && fj_load_acquire(&s->root_done) && !fj_load_relaxed(&s->shutdown);
 }
 
+/* Called by the last worker to go idle when nothing is queued: fibers that
+ * still wait can never be woken (unless a thread outside the scheduler finishes
+ * a hand-managed count, which the deadlock hook can allow for). */
+static void deadlock_check(fj_scheduler *s)
+{
+    char report[4096];
+    size_t len = 0;
+    unsigned waiting = 0;
+    report[0] = 0;
+    for (uint32_t i = 0; i < s->nsmall + s->nlarge; i++) {
+        fj__fiber *f = &s->fibers[i];
+        if (fj_load_relaxed(&f->state) != FJ_FIBER_WAITING)
+            continue;
+        waiting++;
+        if (len < sizeof report - 200) {
+            int n = snprintf(report + len, sizeof report - len,
+                             "  job '%s' waits on counter %p (value %d, target %lld)\n",
+                             job_name_or(f->job_name), (void *)f->wait_counter,
+                             fj__word_value(fj_load_acquire(&f->wait_counter->fj__word)),
+                             (long long)f->wait_target);
+            if (n > 0)
+                len += (size_t)n;
+        }
+    }
+    if (!waiting)
+        return;
+    fj_deadlock_info info = { .waiting_fibers = waiting, .report = report };
+    if (s->cfg.deadlock_hook && s->cfg.deadlock_hook(&info, s->cfg.deadlock_hook_arg)) {
+        fj_store_relaxed(&s->deadlock_reported, 1);
+        return;
+    }
+    fprintf(stderr, "fiberjob: deadlock: every worker is idle, nothing is queued, and %u fibers wait on "
+            "counters that no job can finish:\n%s", waiting, report);
+    fflush(stderr);
+    abort();
+}
+
 /* Spin, then sleep until there may be work. Returns false when the worker
  * should leave the scheduler. */
 static bool worker_idle(fj__worker *w)
@@ -503,14 +559,18 @@ static bool worker_idle(fj__worker *w)
         fj_fetch_sub_seq_cst(&s->sleepers, 1);
         return !should_leave(w);
     }
-    if (fj_load_relaxed(&s->shutdown) && sleeping >= fj_load_seq_cst(&s->active) &&
-        fj_load_seq_cst(&s->inject_inflight) == 0 && !has_work(w) &&
-        fj_load_seq_cst(&s->idle_gen) == gen &&
+    if (sleeping >= fj_load_seq_cst(&s->active) && fj_load_seq_cst(&s->inject_inflight) == 0 &&
+        !has_work(w) && fj_load_seq_cst(&s->idle_gen) == gen &&
         fj_load_seq_cst(&s->sleepers) >= fj_load_seq_cst(&s->active)) {
-        fj_store_release(&s->exit, 1);
-        notify_all(s);
-        fj_fetch_sub_seq_cst(&s->sleepers, 1);
-        return false;
+        /* Quiescent: every worker is idle and no queue holds work. */
+        if (fj_load_relaxed(&s->shutdown)) {
+            fj_store_release(&s->exit, 1);
+            notify_all(s);
+            fj_fetch_sub_seq_cst(&s->sleepers, 1);
+            return false;
+        }
+        if (fj_load_acquire(&s->main_running) && !fj_load_relaxed(&s->deadlock_reported))
+            deadlock_check(s);
     }
     STAT_INC(w, sleeps);
     fj__os_futex_wait(&s->epoch, e);
@@ -525,10 +585,12 @@ static void run_task_inline(fj__worker *w, fj__fiber *self, const fj__task *t)
     const char *saved = self->job_name;
     self->job_name = t->name;
     STAT_INC(w, jobs);
-    t->fn(t->arg);
+    bool panicked = fj__job_call(self, t);
     w = fj__current_worker();
     FPU_CHECK(w, "job return", t->name);
     self->job_name = saved;
+    if (FJ_UNLIKELY(panicked) && t->counter)
+        fj_fetch_add_relaxed(&t->counter->fj__panics, 1);
     job_finished(w, t->counter);
 }
 
@@ -580,16 +642,19 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
         }
         self->job_name = t.name;
         STAT_INC(w, jobs);
-        t.fn(t.arg);
+        bool panicked = fj__job_call(self, &t);
         w = fj__current_worker();
         FPU_CHECK(w, "job return", t.name);
         self->job_name = NULL;
         if (FJ_UNLIKELY(t.flags & FJ_TASK_ROOT)) {
             batch_flush(w);
+            fj_store_relaxed(&w->s->root_panicked, panicked ? 1u : 0u);
             fj_store_release(&w->s->root_done, 1);
             notify_all(w->s);
             continue;
         }
+        if (FJ_UNLIKELY(panicked) && t.counter)
+            fj_fetch_add_relaxed(&t.counter->fj__panics, 1);
         job_finished(w, t.counter);
         if (FJ_UNLIKELY(w->ndeferred) && !w->has_handoff) {
             /* Retry a deferred large-stack job when a large fiber may be free. */
@@ -670,7 +735,9 @@ static void *worker_thread(void *arg)
     fpu_apply(&s->workers[0], w);
     if (w->cpu >= 0)
         fj__os_pin_self(w->cpu);
+    fj__altstack_enter(w);
     worker_enter(w, NULL);
+    fj__altstack_leave(w);
     return NULL;
 }
 
@@ -688,10 +755,13 @@ static int config_check(const fj_config *c, unsigned *nworkers, int **cpus_out)
         return FJ_ELIMIT;   /* wait lists keep fiber indices in 16 bits */
     size_t page = fj__os_page_size();
     if (c->small_stack_size < 4 * page || c->large_stack_size < 4 * page ||
-        c->small_stack_size > ((size_t)1 << 32) || c->large_stack_size > ((size_t)1 << 32))
+        c->small_stack_size > ((size_t)1 << 30) || c->large_stack_size > ((size_t)1 << 30))
         return FJ_EINVAL;
     unsigned n = c->workers ? c->workers : (unsigned)nallowed;
     if (n > 4096)
+        return FJ_EINVAL;
+    /* Every worker needs a fiber to run on, and the root job a large one. */
+    if (c->small_fibers + c->large_fibers < n + 1)
         return FJ_EINVAL;
     if (c->cpus && c->cpu_count == 0)
         return FJ_EINVAL;
@@ -727,10 +797,14 @@ static void sched_free(fj_scheduler *s)
             for (int q = 0; q < FJ_NQ; q++)
                 fj__deque_free(&s->workers[i].q[q]);
             free(s->workers[i].deferred);
+            if (s->workers[i].altstack)
+                munmap(s->workers[i].altstack, s->workers[i].altstack_size);
         }
         free(s->workers);
     }
     fj__fibers_destroy(s);
+    if (s->signals_installed)
+        fj__signals_uninstall();
     free(s->cpus);
     free(s);
 }
@@ -785,6 +859,10 @@ fj_scheduler *fj_create(const fj_config *config)
     }
     if (!rc)
         rc = fj__fibers_create(s, fiber_entry);
+    if (!rc) {
+        fj__signals_install();
+        s->signals_installed = true;
+    }
     if (rc) {
         sched_free(s);
         tls_last_error = rc;
@@ -817,9 +895,11 @@ static void main_participate(fj_scheduler *s, const fj__task *root)
     if (w0->cpu >= 0 && pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) == 0)
         restore = fj__os_pin_self(w0->cpu) == 0;
     fpu_capture(w0);
+    fj__altstack_enter(w0);
     fj_fetch_add_seq_cst(&s->active, 1);
     worker_enter(w0, root);
     fj_fetch_sub_seq_cst(&s->active, 1);
+    fj__altstack_leave(w0);
     if (restore)
         pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
 }
@@ -837,8 +917,9 @@ int fj_main(fj_scheduler *s, fj_job_fn fn, void *arg)
     fj_store_relaxed(&s->root_done, 0);
     fj__task root = { .fn = fn, .arg = arg, .name = "fj_main root", .flags = FJ_TASK_ROOT };
     main_participate(s, &root);
+    int rc = fj_load_relaxed(&s->root_panicked) ? FJ_EPANIC : 0;
     fj_store_release(&s->main_running, 0);
-    return 0;
+    return rc;
 }
 
 /* After the drain every fiber should be free: any still waiting waits for a
@@ -848,7 +929,7 @@ static void report_stranded(fj_scheduler *s)
     unsigned stranded = 0;
     for (uint32_t i = 0; i < s->nsmall + s->nlarge; i++) {
         fj__fiber *f = &s->fibers[i];
-        if (f->state == FJ_FIBER_WAITING) {
+        if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING) {
             if (stranded++ < 32)
                 fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits on counter %p (value %lld, target %lld)\n",
                         job_name_or(f->job_name), (void *)f->wait_counter,
@@ -905,21 +986,20 @@ static inline fj__task task_of(const fj_job *j, fj_counter *c)
 
 static void run_jobs_external(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter)
 {
-    fj__inject_node *node = malloc(sizeof *node + count * sizeof(fj__task));
-    if (!node)
-        fj__fatal("fj_run_jobs", "out of memory queueing %zu jobs from outside the scheduler", count);
-    node->count = count;
-    for (size_t i = 0; i < count; i++)
-        node->tasks[i] = task_of(&jobs[i], counter);
+    fj__task buf[64];
+    /* Between the add and the push the count is not yet visible as queued work:
+     * inject_inflight keeps the deadlock check from judging in that window. */
     fj_fetch_add_seq_cst(&s->inject_inflight, 1);
     if (counter)
         fj__counter_add(counter, count, "fj_run_jobs");
-    fj__inject_node *head = fj_load_relaxed(&s->inject);
-    do {
-        node->next = head;
-    } while (!fj_cas_weak_release(&s->inject, &head, node));
+    for (size_t i = 0; i < count;) {
+        size_t n = count - i < 64 ? count - i : 64;
+        for (size_t k = 0; k < n; k++)
+            buf[k] = task_of(&jobs[i + k], counter);
+        inject_tasks(s, buf, n);
+        i += n;
+    }
     fj_fetch_sub_seq_cst(&s->inject_inflight, 1);
-    fj__notify(s, 1);
 }
 
 void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter)
@@ -995,12 +1075,12 @@ static void wait_external(fj_counter *c, int64_t target)
     }
     rec->job_name = "(outside thread)";
     fj_store_relaxed(&rec->wake, 0);
-    rec->state = FJ_FIBER_WAITING;
+    fj_store_relaxed(&rec->state, (int)(FJ_FIBER_WAITING));
     if (fj__counter_publish(s, c, rec, target)) {
         while (fj_load_acquire(&rec->wake) == 0)
             fj__os_futex_wait(&rec->wake, 0);
     }
-    rec->state = FJ_FIBER_EXTERNAL;
+    fj_store_relaxed(&rec->state, (int)(FJ_FIBER_EXTERNAL));
     fj__pool_put(s, &s->free_external, rec);
 }
 
@@ -1036,7 +1116,7 @@ static bool run_any_inline(fj__worker *w, fj__fiber *self)
     fj__task t;
     for (int q = 0; q < FJ_NQ; q++) {
         if (fj__deque_take(&w->q[q], &t)) {
-            if (t.flags & FJ_JOB_LARGE_STACK && self->kind != FJ_KIND_LARGE) {
+            if (!t.fn || (t.flags & FJ_JOB_LARGE_STACK && self->kind != FJ_KIND_LARGE)) {
                 if (fj__deque_push(&w->q[q], &t, 1) != 0)
                     fj__fatal("fj_wait", "out of memory growing a job queue");
                 continue;
@@ -1088,7 +1168,7 @@ void fj_wait(fj_counter *c, int64_t target)
         if (next) {
             w->post_counter = c;
             w->post_target = target;
-            self->state = FJ_FIBER_WAITING;
+            fj_store_relaxed(&self->state, (int)(FJ_FIBER_WAITING));
             switch_to(w, self, next, FJ_POST_WAIT);
             return;
         }
@@ -1128,19 +1208,6 @@ void fj_yield(void)
         if (!next)
             return;
     }
-    self->state = FJ_FIBER_YIELDED;
+    fj_store_relaxed(&self->state, (int)(FJ_FIBER_YIELDED));
     switch_to(w, self, next, FJ_POST_YIELD);
-}
-
-void fj_panic(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt ? fmt : "(no message)", ap);
-    va_end(ap);
-    fj__worker *w = fj__current_worker();
-    if (!w || !w->current)
-        fj__fatal("fj_panic", "called outside a job: %s", msg);
-    fj__fatal("fj_panic", "%s", msg);
 }

@@ -131,6 +131,7 @@ struct fj_scheduler {
     uint32_t shutdown;
     uint32_t exit;
     uint32_t inject_inflight;                    /* external submitters between add and push */
+    uint32_t stuck;                              /* workers spinning in fj_wait with no free fiber */
 };
 
 /* The worker the calling code runs on. Not inlined, and opaque to the

@@ -37,6 +37,9 @@ _Static_assert(sizeof(struct _Unwind_Exception) <= sizeof(((fj__fiber *)0)->unwi
                "room for the unwind exception in the fiber record");
 
 
+int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, size_t cap);
+static void panic_report(fj__worker *w, fj__fiber *self);
+
 FJ_NOINLINE bool fj__job_call(fj__fiber *self, const fj__task *t)
 {
     fj__boundary b;
@@ -48,7 +51,17 @@ FJ_NOINLINE bool fj__job_call(fj__fiber *self, const fj__task *t)
         return true;
     }
     self->boundary = &b;
+#ifdef FJ_HAVE_CXX_BOUNDARY
+    if (FJ_UNLIKELY(fj__cxx_invoke(t->fn, t->arg, self->panic_msg, sizeof self->panic_msg))) {
+        /* A C++ exception escaped the job; its frames are already unwound. */
+        fj__worker *w = fj__current_worker();
+        self->boundary = b.prev;
+        panic_report(w, self);
+        return true;
+    }
+#else
     t->fn(t->arg);
+#endif
     self->boundary = b.prev;
     return false;
 }
@@ -86,6 +99,17 @@ static void default_panic_report(const fj_panic_info *info)
     fflush(stderr);
 }
 
+static void panic_report(fj__worker *w, fj__fiber *self)
+{
+    fj_panic_info info = { .job_name = self->job_name ? self->job_name : "(unnamed)",
+                           .worker = w->index,
+                           .message = self->panic_msg };
+    if (w->s->cfg.panic_hook)
+        w->s->cfg.panic_hook(&info, w->s->cfg.panic_hook_arg);
+    else
+        default_panic_report(&info);
+}
+
 void fj_panic(const char *fmt, ...)
 {
     fj__worker *w = fj__current_worker();
@@ -98,13 +122,7 @@ void fj_panic(const char *fmt, ...)
         fj__fatal("fj_panic", "called outside a job: %s", msg);
     fj__fiber *self = w->current;
     memcpy(self->panic_msg, msg, sizeof msg);
-    fj_panic_info info = { .job_name = self->job_name ? self->job_name : "(unnamed)",
-                           .worker = w->index,
-                           .message = self->panic_msg };
-    if (w->s->cfg.panic_hook)
-        w->s->cfg.panic_hook(&info, w->s->cfg.panic_hook_arg);
-    else
-        default_panic_report(&info);
+    panic_report(w, self);
     /* The hook ran user code: we may be on another worker now, never another fiber. */
     struct _Unwind_Exception *exc = (struct _Unwind_Exception *)(void *)self->unwind_exc;
     memset(exc, 0, sizeof *exc);

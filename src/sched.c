@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <time.h>
 #include <sys/mman.h>
 
 #include "internal.h"
@@ -501,7 +502,22 @@ static bool should_leave(fj__worker *w)
 /* Called by the last worker to go idle when nothing is queued: fibers that
  * still wait can never be woken (unless a thread outside the scheduler finishes
  * a hand-managed count, which the deadlock hook can allow for). */
-static void deadlock_check(fj_scheduler *s)
+static size_t report_waiter(char *buf, size_t len, size_t cap, const char *name, fj_counter *c,
+                            int64_t target, const char *how)
+{
+    if (len + 200 > cap)
+        return len;
+    int n = snprintf(buf + len, cap - len, "  job '%s' waits on counter %p (value %d, target %lld)%s\n",
+                     job_name_or(name), (void *)c, fj__word_value(fj_load_acquire(&c->fj__word)),
+                     (long long)target, how);
+    return n > 0 ? len + (size_t)n : len;
+}
+
+/* Report the fibers that wait (and `spinning`, a job stuck in fj_wait with no
+ * free fiber to switch to) and abort, unless the deadlock hook says to keep
+ * waiting; returns in that case. */
+static void deadlock_report(fj_scheduler *s, const char *why, fj__fiber *spinning, fj_counter *sc,
+                            int64_t starget)
 {
     char report[4096];
     size_t len = 0;
@@ -512,15 +528,12 @@ static void deadlock_check(fj_scheduler *s)
         if (fj_load_relaxed(&f->state) != FJ_FIBER_WAITING)
             continue;
         waiting++;
-        if (len < sizeof report - 200) {
-            int n = snprintf(report + len, sizeof report - len,
-                             "  job '%s' waits on counter %p (value %d, target %lld)\n",
-                             job_name_or(f->job_name), (void *)f->wait_counter,
-                             fj__word_value(fj_load_acquire(&f->wait_counter->fj__word)),
-                             (long long)f->wait_target);
-            if (n > 0)
-                len += (size_t)n;
-        }
+        len = report_waiter(report, len, sizeof report, f->job_name, f->wait_counter, f->wait_target, "");
+    }
+    if (spinning) {
+        waiting++;
+        len = report_waiter(report, len, sizeof report, spinning->job_name, sc, starget,
+                            " [no free fiber to switch to]");
     }
     if (!waiting)
         return;
@@ -529,10 +542,15 @@ static void deadlock_check(fj_scheduler *s)
         fj_store_relaxed(&s->deadlock_reported, 1);
         return;
     }
-    fprintf(stderr, "fiberjob: deadlock: every worker is idle, nothing is queued, and %u fibers wait on "
-            "counters that no job can finish:\n%s", waiting, report);
+    fprintf(stderr, "fiberjob: deadlock: %s, and %u jobs wait on counters that no job can finish:\n%s", why,
+            waiting, report);
     fflush(stderr);
     abort();
+}
+
+static void deadlock_check(fj_scheduler *s)
+{
+    deadlock_report(s, "every worker is idle and nothing is queued", NULL, NULL, 0);
 }
 
 /* Spin, then sleep until there may be work. Returns false when the worker
@@ -710,11 +728,32 @@ static void worker_enter(fj__worker *w, const fj__task *first)
 {
     fj_scheduler *s = w->s;
     tls_worker = w;
-    fj__fiber *f = fj__pool_take(s, first ? &s->free_large : &s->free_small);
-    if (!f)
-        f = fj__pool_take(s, &s->free_large);
-    if (!f)
-        fj__fatal("worker start", "the fiber pool is empty");
+    fj__fiber *f;
+    bool counted_stuck = false;
+    for (;;) {
+        f = fj__pool_take(s, first ? &s->free_large : &s->free_small);
+        if (!f)
+            f = fj__pool_take(s, first ? &s->free_small : &s->free_large);
+        if (f)
+            break;
+        /* Every fiber is in use (waiting jobs hold them): this worker can only
+         * join once one comes free. Meanwhile it counts as stuck for the
+         * deadlock check. */
+        if (!counted_stuck) {
+            fj_fetch_add_seq_cst(&s->stuck, 1);
+            counted_stuck = true;
+        }
+        if (!first && fj_load_acquire(&s->exit))
+            break;
+        struct timespec ts = { 0, 200000 };
+        nanosleep(&ts, NULL);
+    }
+    if (counted_stuck)
+        fj_fetch_sub_seq_cst(&s->stuck, 1);
+    if (!f) {
+        tls_worker = NULL;
+        return;
+    }
     if (first) {
         w->handoff = *first;
         w->has_handoff = true;
@@ -1108,6 +1147,21 @@ static bool run_child_inline(fj__worker *w, fj__fiber *self, fj_counter *c)
     return false;
 }
 
+/* A job spins in fj_wait with no fiber to switch to: is that final? Only when
+ * both pools are empty, nothing could run here, and every other worker sleeps. */
+static bool pool_deadlocked(fj__worker *w)
+{
+    fj_scheduler *s = w->s;
+    if ((fj_load_acquire(&s->free_small) | fj_load_acquire(&s->free_large)) & 0xffffffffu)
+        return false;
+    if (has_work(w) || fj_load_seq_cst(&s->inject_inflight))
+        return false;
+    if (fj_load_relaxed(&s->deadlock_reported))
+        return false;
+    /* Every worker sleeps or is stuck like us (we count ourselves in stuck). */
+    return fj_load_seq_cst(&s->sleepers) + fj_load_seq_cst(&s->stuck) >= fj_load_seq_cst(&s->active);
+}
+
 static bool run_any_inline(fj__worker *w, fj__fiber *self)
 {
     char here;
@@ -1152,9 +1206,13 @@ void fj_wait(fj_counter *c, int64_t target)
         w = fj__current_worker();
     }
     batch_flush(w);
+    unsigned stuck = 0;
     for (;;) {
-        if (fj_counter_value(c) <= target)
+        if (fj_counter_value(c) <= target) {
+            if (stuck >= 1000)
+                fj_fetch_sub_seq_cst(&w->s->stuck, 1);
             return;
+        }
         fj__task t;
         fj__fiber *next = NULL;
         if (fj__deque_take(&w->ready, &t)) {
@@ -1166,6 +1224,8 @@ void fj_wait(fj_counter *c, int64_t target)
                 next = fj__pool_take(w->s, &w->s->free_large);
         }
         if (next) {
+            if (stuck >= 1000)
+                fj_fetch_sub_seq_cst(&w->s->stuck, 1);
             w->post_counter = c;
             w->post_target = target;
             fj_store_relaxed(&self->state, (int)(FJ_FIBER_WAITING));
@@ -1179,6 +1239,18 @@ void fj_wait(fj_counter *c, int64_t target)
         if (!run_any_inline(w, self)) {
             fj_cpu_relax();
             sched_yield();
+            if (++stuck == 1000)
+                fj_fetch_add_seq_cst(&w->s->stuck, 1);
+            if (stuck > 20000 && pool_deadlocked(w)) {
+                deadlock_report(w->s, "the fiber pool is exhausted and every worker is idle or waiting", self,
+                                c, target);
+                fj_fetch_sub_seq_cst(&w->s->stuck, 1);
+                stuck = 0;
+            }
+        } else {
+            if (stuck >= 1000)
+                fj_fetch_sub_seq_cst(&w->s->stuck, 1);
+            stuck = 0;
         }
         w = fj__current_worker();
         batch_flush(w);

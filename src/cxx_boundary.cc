@@ -1,0 +1,39 @@
+// The C++ side of the job boundary: a C++ exception that escapes a job is
+// caught here and turned into a panic (with its what()) instead of reaching
+// std::terminate. The try block costs nothing until something is thrown
+// (table-based unwinding). fj_panic's forced unwind passes through: it is
+// rethrown, as forced unwinding must be.
+#include <cxxabi.h>
+#include <cstddef>
+#include <cstring>
+#include <exception>
+
+extern "C" int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, std::size_t cap);
+
+static void copy_message(char *msg, std::size_t cap, const char *prefix, const char *what)
+{
+    std::size_t n = std::strlen(prefix);
+    if (n >= cap)
+        n = cap - 1;
+    std::memcpy(msg, prefix, n);
+    std::size_t m = std::strlen(what);
+    if (n + m >= cap)
+        m = cap - 1 - n;
+    std::memcpy(msg + n, what, m);
+    msg[n + m] = 0;
+}
+
+extern "C" int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, std::size_t cap)
+{
+    try {
+        fn(arg);
+        return 0;
+    } catch (abi::__forced_unwind &) {
+        throw;
+    } catch (std::exception &e) {
+        copy_message(msg, cap, "uncaught C++ exception: ", e.what());
+    } catch (...) {
+        copy_message(msg, cap, "uncaught C++ exception of a type not derived from std::exception", "");
+    }
+    return 1;
+}

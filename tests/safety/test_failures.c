@@ -1,0 +1,208 @@
+/* Failures that must stop the process with a precise one-line report: stack
+ * overflow, deadlocks, counters finished too often, misuse of the calls. Each
+ * runs in a child process. */
+#include <pthread.h>
+#include <stdint.h>
+
+#include "../test.h"
+#include "child.h"
+
+static unsigned g_workers;
+
+static fj_scheduler *make(unsigned small_fibers)
+{
+    fj_config c = fj_config_default();
+    c.workers = g_workers;
+    if (small_fibers) {
+        c.small_fibers = small_fibers;
+        c.large_fibers = 1;
+    }
+    fj_scheduler *s = fj_create(&c);
+    if (!s)
+        abort();
+    return s;
+}
+
+/* --- stack overflow */
+static volatile int g_limit = 1 << 30; /* never reached: the stack ends first */
+static int recurse(volatile char *prev, int depth)
+{
+    volatile char buf[1024];
+    buf[0] = (char)depth;
+    if (prev)
+        buf[1] = prev[0];
+    if (depth >= g_limit)
+        return buf[0];
+    return recurse(buf, depth + 1) + buf[0];
+}
+static void overflowing_job(void *arg) { (void)arg; recurse(NULL, 0); }
+static void overflow_root(void *arg)
+{
+    /* Not counted on the counter we wait on, so it is not run inline on the
+     * root's (large) stack but on a fiber of its own. */
+    fj_job j = { .fn = overflowing_job, .name = "overflowing_job", .flags = (unsigned)(uintptr_t)arg };
+    fj_counter never;
+    fj_counter_init(&never, 1);
+    fj_run_jobs(&j, 1, NULL);
+    fj_wait(&never, 0);
+}
+static void child_overflow_small(void *a) { (void)a; fj_main(make(0), overflow_root, (void *)0); }
+static void child_overflow_large(void *a)
+{
+    (void)a;
+    fj_main(make(0), overflow_root, (void *)(uintptr_t)FJ_JOB_LARGE_STACK);
+}
+
+/* A fault outside any guard page still reaches the default action. */
+static void null_job(void *arg) { (void)arg; *(volatile int *)(uintptr_t)8 = 1; }
+static void null_root(void *arg)
+{
+    (void)arg;
+    fj_job j = { .fn = null_job, .name = "null_job" };
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_run_jobs(&j, 1, &c);
+    fj_wait(&c, 0);
+}
+static void child_null(void *a) { (void)a; fj_main(make(0), null_root, NULL); }
+
+/* --- deadlock: the root waits on a counter that nothing will finish */
+static void deadlock_root(void *arg)
+{
+    (void)arg;
+    fj_counter c;
+    fj_counter_init(&c, 1);
+    fj_wait(&c, 0);
+}
+static void child_deadlock(void *a) { (void)a; fj_main(make(0), deadlock_root, NULL); }
+
+/* --- deadlock with a full pool: every job waits for a counter only the last
+ * job would finish, and there are more jobs than fibers */
+static fj_counter g_gate;
+static void gate_waiter(void *arg) { (void)arg; fj_wait(&g_gate, 0); }
+static void pool_root(void *arg)
+{
+    (void)arg;
+    fj_counter_init(&g_gate, 1);
+    fj_job jobs[64];
+    for (int i = 0; i < 64; i++)
+        jobs[i] = (fj_job){ .fn = gate_waiter, .name = "gate_waiter" };
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_run_jobs(jobs, 64, &c);
+    fj_wait(&c, 0);
+}
+static void child_pool_deadlock(void *a) { (void)a; fj_main(make(g_workers + 3), pool_root, NULL); }
+
+/* The deadlock hook may say "keep waiting" and a hand-managed count finished
+ * from outside then ends the wait. */
+static fj_counter g_hand;
+static int hook_calls;
+static int keep_waiting(const fj_deadlock_info *info, void *user)
+{
+    (void)user;
+    if (!strstr(info->report, "fj_main root"))
+        abort();
+    __atomic_fetch_add(&hook_calls, 1, __ATOMIC_RELAXED);
+    return 1;
+}
+static void *finisher(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&hook_calls, __ATOMIC_RELAXED))
+        usleep(1000);
+    fj_counter_done(&g_hand, 1);
+    return NULL;
+}
+static void hand_root(void *arg)
+{
+    (void)arg;
+    fj_wait(&g_hand, 0);
+}
+
+/* --- counters */
+static void done_too_often(void *arg)
+{
+    (void)arg;
+    fj_counter c;
+    fj_counter_init(&c, 1);
+    fj_counter_done(&c, 2);
+}
+static void done_root(void *arg)
+{
+    (void)arg;
+    fj_job j = { .fn = done_too_often, .name = "done_too_often" };
+    fj_run_jobs(&j, 1, NULL);
+}
+static void child_done_too_often(void *a)
+{
+    (void)a;
+    fj_scheduler *s = make(0);
+    fj_main(s, done_root, NULL);
+    fj_destroy(s);
+}
+static void child_done_outside(void *a)
+{
+    (void)a;
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_counter_done(&c, 1);
+}
+
+int main(int argc, char **argv)
+{
+    g_workers = test_workers(argc, argv);
+    sf_child r;
+
+    fprintf(stderr, "case at line %d\n", __LINE__);
+    r = sf_run_child(child_overflow_small, NULL);
+    SF_CHECK_ABORTS(r, "fiberjob: stack overflow in job 'overflowing_job' on worker ");
+    CHECK(strstr(r.err, "all of its 64 KiB small stack"));
+    CHECK(strstr(r.err, "run it with FJ_JOB_LARGE_STACK (512 KiB) or raise fj_config.small_stack_size"));
+
+    fprintf(stderr, "case at line %d\n", __LINE__);
+    r = sf_run_child(child_overflow_large, NULL);
+    SF_CHECK_ABORTS(r, "fiberjob: stack overflow in job 'overflowing_job'");
+    CHECK(strstr(r.err, "all of its 512 KiB large stack"));
+
+    fprintf(stderr, "case at line %d\n", __LINE__);
+    r = sf_run_child(child_null, NULL);
+    CHECK(r.signaled && r.sig == SIGSEGV);
+    CHECK(!strstr(r.err, "stack overflow"));
+
+    fprintf(stderr, "case at line %d\n", __LINE__);
+    r = sf_run_child(child_deadlock, NULL);
+    SF_CHECK_ABORTS(r, "fiberjob: deadlock: every worker is idle and nothing is queued, and 1 jobs wait");
+    CHECK(strstr(r.err, "job 'fj_main root' waits on counter"));
+    CHECK(strstr(r.err, "(value 1, target 0)"));
+
+    fprintf(stderr, "case at line %d\n", __LINE__);
+    r = sf_run_child(child_pool_deadlock, NULL);
+    SF_CHECK_ABORTS(r, "fiberjob: deadlock: ");
+    CHECK(strstr(r.err, "job 'gate_waiter' waits on counter"));
+
+    fprintf(stderr, "case at line %d\n", __LINE__);
+    r = sf_run_child(child_done_too_often, NULL);
+    SF_CHECK_ABORTS(r, "went below zero (1 - 2) after job 'done_too_often'");
+
+    fprintf(stderr, "case at line %d\n", __LINE__);
+    r = sf_run_child(child_done_outside, NULL);
+    SF_CHECK_ABORTS(r, "fiberjob: fj_counter_done: counter ");
+
+    /* In this process: the hook keeps the scheduler waiting, an outside thread
+     * finishes the count, and fj_main returns. */
+    fj_config c = fj_config_default();
+    c.workers = g_workers;
+    c.deadlock_hook = keep_waiting;
+    fj_scheduler *s = fj_create(&c);
+    CHECK(s);
+    fj_counter_init(&g_hand, 1);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, finisher, NULL) == 0);
+    CHECK_EQ(fj_main(s, hand_root, NULL), 0);
+    pthread_join(t, NULL);
+    CHECK(hook_calls >= 1);
+    fj_destroy(s);
+    printf("ok\n");
+    return 0;
+}

@@ -64,12 +64,16 @@ typedef struct fj_frame_config {
     /** Block size in bytes: a power of two from the page size to 1 GiB; 0: 2 MiB. */
     size_t block_size;
     /** Bytes made usable at creation, rounded up to whole blocks; 0: two blocks
-     *  per worker plus two. */
+     *  per worker plus two (at most the cap). */
     size_t reserve;
     /** The most the heap grows to, rounded up to whole blocks: when the usable
      *  blocks run out the heap grows by whole blocks up to this cap, then
      *  fj_frame_alloc returns NULL (FJ_ENOMEM). 0: the larger of reserve and
-     *  1 GiB. This much address space (not memory) is reserved at creation. */
+     *  1 GiB. This much address space (not memory) is reserved at creation.
+     *  Runs of blocks (see fj_frame_alloc) are reused as runs and cut into
+     *  single blocks when those run out at the cap, but single blocks are never
+     *  joined into runs: near the cap, an allocation larger than a block can
+     *  fail while smaller blocks are free. */
     size_t cap;
     /** Tags a worker (or the outside threads together) can have in flight at
      *  once; past it fj_frame_alloc returns NULL (FJ_ELIMIT). 0: 32; at most 1024. */
@@ -100,8 +104,13 @@ void fj_frame_heap_destroy(fj_frame_heap *h);
  * size bytes aligned to align, valid until tag is freed. align is a power of
  * two up to the block size (a page is always allowed), or 0 for
  * _Alignof(max_align_t). A size larger than a block gets a run of contiguous
- * blocks of its own. size 0 returns a unique pointer that must not be
- * dereferenced.
+ * blocks of its own, block-aligned; its block count is rounded up to a size
+ * class (by at most a quarter) so that a freed run fits later requests. size 0
+ * returns a unique pointer that must not be dereferenced.
+ *
+ * From a job this is a compare and a pointer bump in the worker's own block
+ * for the tag (no atomic read-modify-write, no lock); a fresh block is one
+ * lock-free pop.
  *
  * Returns NULL when the heap is at its cap (FJ_ENOMEM in fj_frame_last_error(),
  * also when the kernel refuses to grow the heap) or when the calling worker has

@@ -105,7 +105,10 @@ static void counter_wake_reached(fj_scheduler *s, fj_counter *c, uint32_t chain,
         for (;;) {
             int32_t v = fj__word_value(w);
             if (v <= (int32_t)unreached_max) {
-                /* Some became reached: move them over and rebuild the rest. */
+                /* Some became reached: move them over and rebuild the rest.
+                 * A failed CAS below left our tail linked to the chain that was
+                 * published meanwhile, which is not ours: cut it first. */
+                unreached_tail->wait_next = 0;
                 fj__fiber *keep = NULL, *keep_tail = NULL;
                 unreached_max = 0;
                 for (fj__fiber *f = unreached; f;) {
@@ -147,16 +150,19 @@ static void counter_wake_reached(fj_scheduler *s, fj_counter *c, uint32_t chain,
     fj__notify(s, n);
 }
 
-void fj__counter_finish(fj_scheduler *s, fj_counter *c, int64_t k, const char *job_name)
+void fj__counter_finish(fj_scheduler *s, fj_counter *c, int64_t k, const char *call, const char *job_name)
 {
     uint64_t w = fj_load_relaxed(&c->fj__word);
     for (;;) {
         int64_t v = (int64_t)fj__word_value(w) - k;
-        if (FJ_UNLIKELY(v < 0))
-            fj__fatal("job finish", "counter %p went below zero (%lld - %lld) after job '%s': "
-                      "more jobs finished than were counted on it",
-                      (void *)c, (long long)fj__word_value(w), (long long)k,
-                      job_name ? job_name : "(unnamed)");
+        if (FJ_UNLIKELY(v < 0)) {
+            if (job_name)
+                fj__fatal(call, "counter %p went below zero (%lld - %lld) after job '%s': "
+                          "more jobs finished than were counted on it",
+                          (void *)c, (long long)fj__word_value(w), (long long)k, job_name);
+            fj__fatal(call, "counter %p went below zero (%lld - %lld): more finished than were added",
+                      (void *)c, (long long)fj__word_value(w), (long long)k);
+        }
         uint32_t head = fj__word_head(w);
         if (head != 0 && v <= (int64_t)fj__word_maxt(w)) {
             if (fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make((int32_t)v, 0, 0))) {
@@ -216,7 +222,7 @@ void fj_counter_done(fj_counter *c, int64_t n)
                 return;
         }
     }
-    fj__counter_finish(s, c, n, w && w->current ? w->current->job_name : "fj_counter_done");
+    fj__counter_finish(s, c, n, "fj_counter_done", NULL);
 }
 
 void fj__count_scope_end(fj_counter **c)

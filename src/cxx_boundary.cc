@@ -3,12 +3,12 @@
 // std::terminate. The try block costs nothing until something is thrown
 // (table-based unwinding). fj_panic's forced unwind passes through: it is
 // rethrown, as forced unwinding must be.
-#include <cxxabi.h>
 #include <cstddef>
 #include <cstring>
 #include <exception>
 
 extern "C" int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, std::size_t cap);
+extern "C" int fj__unwinding_for_panic(void);
 
 static void copy_message(char *msg, std::size_t cap, const char *prefix, const char *what)
 {
@@ -28,11 +28,13 @@ extern "C" int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, std::siz
     try {
         fn(arg);
         return 0;
-    } catch (abi::__forced_unwind &) {
-        throw;
     } catch (std::exception &e) {
         copy_message(msg, cap, "uncaught C++ exception: ", e.what());
     } catch (...) {
+        // fj_panic's forced unwind also lands here (catch-all handlers run
+        // during forced unwinding); it must go on to the boundary.
+        if (fj__unwinding_for_panic())
+            throw;
         copy_message(msg, cap, "uncaught C++ exception of a type not derived from std::exception", "");
     }
     return 1;

@@ -65,11 +65,13 @@ int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *))
         f->kind = i < s->nsmall ? FJ_KIND_SMALL : i < s->nsmall + s->nlarge ? FJ_KIND_LARGE : FJ_KIND_EXTERNAL;
         if (f->kind != FJ_KIND_EXTERNAL) {
             size_t size = f->kind == FJ_KIND_LARGE ? s->cfg.large_stack_size : s->cfg.small_stack_size;
+            size *= FJ_SAN_STACK_SCALE;
             f->stack_lo = fj__os_stack_alloc(size, &f->guard_size);
             if (!f->stack_lo)
                 return FJ_ENOMEM;   /* fj__fibers_destroy frees what was made */
             f->stack_size = size;
             fj__ctx_make(&f->ctx, f->stack_lo, size, entry, f);
+            fj__san_fiber_create(&f->san, f->stack_lo, size, f->kind == FJ_KIND_LARGE ? "large fiber" : "fiber");
         }
     }
     /* Push in reverse so the lowest indices are taken first. */
@@ -85,8 +87,10 @@ void fj__fibers_destroy(fj_scheduler *s)
     if (!s->fibers)
         return;
     for (uint32_t i = 0; i < s->nfibers; i++)
-        if (s->fibers[i].stack_lo)
+        if (s->fibers[i].stack_lo) {
+            fj__san_fiber_destroy(&s->fibers[i].san);
             fj__os_stack_free(s->fibers[i].stack_lo, s->fibers[i].stack_size, s->fibers[i].guard_size);
+        }
     free(s->fibers);
     s->fibers = NULL;
 }

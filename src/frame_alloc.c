@@ -23,9 +23,13 @@
  *
  * Freeing a tag: for every slot holding the tag, the freer moves the key from
  * the tag to FREEING with a CAS (so concurrent frees of one tag cannot both take
- * a slot), exchanges the chain with 0, returns the chain's blocks to the free
- * stacks in one push, and only then stores EMPTY in the key. The owner claims
- * only EMPTY slots, so it never sees a slot whose chain is still being taken.
+ * a slot), exchanges the chain with 0, returns the chain's single blocks to the
+ * free stack in one push (each run to the stack of its size class), and only
+ * then stores EMPTY in the key. The owner claims only EMPTY slots (resetting
+ * its bump pointer: the rest of the old block went back with the chain), so it
+ * never sees a slot whose chain is still being taken. An allocation that fails
+ * in a slot it has just claimed gives the slot back, so a tag whose every
+ * allocation failed holds nothing.
  *
  * Orderings
  *  - Free stacks (single blocks, and runs by size class) are Treiber stacks
@@ -48,7 +52,12 @@
  *    the key when it claims the slot, so the owner sees the chain emptied.
  *  - The fast path's relaxed key load relies on the lifetime contract: the last
  *    free of the tag happened before this allocation, so the load sees the
- *    owner's own claim or the free's EMPTY, never a stale older key.
+ *    owner's own claim or the free's EMPTY, never a stale older key. A free of
+ *    another tag running meanwhile moves that slot's key only between values
+ *    that are not this tag (only the owner ever writes this tag), so the worst
+ *    it causes is a trip through the slow path.
+ *  - test_frame_stress builds this file with FRAME_POP_WINDOW yielding inside
+ *    the pop window; without the ABA tag it hands one block to two jobs.
  *
  * Growth: `committed` counts the usable blocks from base. A thread that finds no
  * free block claims the next k with a CAS on it (never past the cap) and makes
@@ -94,6 +103,12 @@
 #define FRAME_DEBUG 1
 #else
 #define FRAME_DEBUG 0
+#endif
+
+/* The stress test widens the window between a pop's read of the link and its
+ * CAS, where ABA would strike, by defining this before including this file. */
+#ifndef FRAME_POP_WINDOW
+#define FRAME_POP_WINDOW() ((void)0)
 #endif
 
 #define KEY_EMPTY UINT64_MAX
@@ -182,6 +197,7 @@ static uint32_t stack_pop(fj_frame_heap *h, uint64_t *head)
         if (!b1)
             return 0;
         uint32_t next = fj_load_relaxed(&h->blocks[b1 - 1].next);
+        FRAME_POP_WINDOW();
         uint64_t want = (((old >> 32) + 1) << 32) | next;
         if (fj_cas_weak_acq_rel(head, &old, want))
             return b1;
@@ -398,6 +414,19 @@ static unsigned table_find_or_claim(frame_table *t, unsigned nslots, uint64_t ta
     return nslots;
 }
 
+/* A failed allocation must not leave a tag holding a slot without a block: the
+ * user may never free a tag whose every allocation failed. Only the owner takes
+ * a slot back, and only with a CAS from the tag, so a concurrent free (a misuse)
+ * still wins the slot. */
+static void slot_release_if_unused(frame_table *t, unsigned i, uint64_t tag)
+{
+    if (fj_load_relaxed(&t->slots[i].chain) != 0)
+        return;
+    uint64_t key = tag;
+    while (key == tag && !fj_cas_weak_acq_rel(&t->keys[i], &key, KEY_EMPTY)) {
+    }
+}
+
 static void *alloc_run(fj_frame_heap *h, frame_slot *sl, uint64_t tag, size_t size)
 {
     uint64_t k = (size >> h->shift) + ((size & (h->block_size - 1)) != 0);
@@ -411,10 +440,21 @@ static void *alloc_run(fj_frame_heap *h, frame_slot *sl, uint64_t tag, size_t si
     return block_addr(h, b1);
 }
 
+/* Hand out p from the slot whose key is *key: unpoison exactly its bytes, and
+ * in debug builds check that no free of the tag ran meanwhile. */
+static inline void *handed_out(void *p, size_t size, const uint64_t *key, uint64_t tag)
+{
+    FRAME_UNPOISON(p, size);
+    if (FRAME_DEBUG && FJ_UNLIKELY(fj_load_relaxed(key) != tag))
+        freed_while_allocating(tag);
+    (void)key;
+    (void)tag;
+    return p;
+}
+
 /* The slow path in one table: find or claim the tag's slot, bump, or take a
- * block. *key_out gets the key of the slot used. */
-static void *table_alloc(fj_frame_heap *h, frame_table *t, uint64_t tag, size_t size, size_t align,
-                         uint64_t **key_out)
+ * block. */
+static void *table_alloc(fj_frame_heap *h, frame_table *t, uint64_t tag, size_t size, size_t align)
 {
     bool found;
     unsigned i = table_find_or_claim(t, h->max_tags, tag, &found);
@@ -422,16 +462,21 @@ static void *table_alloc(fj_frame_heap *h, frame_table *t, uint64_t tag, size_t 
         return fail(FJ_ELIMIT);
     t->hint = i;
     frame_slot *sl = &t->slots[i];
-    *key_out = &t->keys[i];
     void *p = found ? slot_bump(sl, size, align) : NULL;
     if (p)
-        return p;
-    if (size > h->block_size)
-        return alloc_run(h, sl, tag, size);
+        return handed_out(p, size, &t->keys[i], tag);
+    if (size > h->block_size) {
+        p = alloc_run(h, sl, tag, size);
+        if (!p)
+            slot_release_if_unused(t, i, tag);
+        return p ? handed_out(p, size, &t->keys[i], tag) : NULL;
+    }
     int err = FJ_ENOMEM;
     uint32_t b1 = take_block(h, &err);
-    if (!b1)
+    if (!b1) {
+        slot_release_if_unused(t, i, tag);
         return fail(err);
+    }
     chain_push(h, sl, tag, b1);
     /* A block start is aligned to block_size >= align. Keep as current the
      * block with more room left, so one large request does not waste the rest
@@ -441,21 +486,21 @@ static void *table_alloc(fj_frame_heap *h, frame_table *t, uint64_t tag, size_t 
         sl->cur = start + size;
         sl->end = end;
     }
-    return (void *)start;
+    return handed_out((void *)start, size, &t->keys[i], tag);
 }
 
-FJ_NOINLINE static void *alloc_outside(fj_frame_heap *h, uint64_t tag, size_t size, size_t align,
-                                       uint64_t **key_out)
+FJ_NOINLINE static void *alloc_outside(fj_frame_heap *h, uint64_t tag, size_t size, size_t align)
 {
     frame_table *t = table_at(h, h->nworkers);
     pthread_mutex_lock(&h->outside_lock);
+    unsigned i = t->hint;
     void *p = NULL;
-    if (fj_load_relaxed(&t->keys[t->hint]) == tag)
-        p = slot_bump(&t->slots[t->hint], size, align);
+    if (fj_load_relaxed(&t->keys[i]) == tag)
+        p = slot_bump(&t->slots[i], size, align);
     if (p)
-        *key_out = &t->keys[t->hint];
+        p = handed_out(p, size, &t->keys[i], tag);
     else
-        p = table_alloc(h, t, tag, size, align, key_out);
+        p = table_alloc(h, t, tag, size, align);
     pthread_mutex_unlock(&h->outside_lock);
     return p;
 }
@@ -467,24 +512,20 @@ void *fj_frame_alloc(fj_frame_heap *h, uint64_t tag, size_t size, size_t align)
     if (align < FRAME_MIN_ALIGN || align == 0)
         align = align ? FRAME_MIN_ALIGN : DEFAULT_ALIGN;
     size += size == 0;
-    uint64_t *key;
-    void *p;
+    /* Threads that are not workers of the heap's scheduler share the outside
+     * table. (The index check only guards a heap outliving its scheduler.) */
     fj__worker *w = fj__current_worker();
-    if (FJ_LIKELY(w && w->s == h->sched)) {
-        frame_table *t = table_at(h, w->index);
-        unsigned i = t->hint;
-        key = &t->keys[i];
-        if (!(FJ_LIKELY(fj_load_relaxed(key) == tag) && (p = slot_bump(&t->slots[i], size, align)) != NULL))
-            p = table_alloc(h, t, tag, size, align, &key);
-    } else {
-        p = alloc_outside(h, tag, size, align, &key);
+    if (FJ_UNLIKELY(!w || w->s != h->sched || w->index >= h->nworkers))
+        return alloc_outside(h, tag, size, align);
+    /* The fast path: the worker's last slot, a compare and a bump. */
+    frame_table *t = table_at(h, w->index);
+    unsigned i = t->hint;
+    if (FJ_LIKELY(fj_load_relaxed(&t->keys[i]) == tag)) {
+        void *p = slot_bump(&t->slots[i], size, align);
+        if (FJ_LIKELY(p != NULL))
+            return handed_out(p, size, &t->keys[i], tag);
     }
-    if (FJ_UNLIKELY(!p))
-        return NULL;
-    FRAME_UNPOISON(p, size);
-    if (FRAME_DEBUG && FJ_UNLIKELY(fj_load_relaxed(key) != tag))
-        freed_while_allocating(tag);
-    return p;
+    return table_alloc(h, t, tag, size, align);
 }
 
 /* ------------------------------------------------------------ freeing a tag */
@@ -543,6 +584,8 @@ fj_frame_heap *fj_frame_heap_create(fj_scheduler *s, const fj_frame_config *cfg)
     uint64_t cap = c.cap ? (c.cap >> shift) + ((c.cap & (bs - 1)) != 0) : DEFAULT_CAP >> shift;
     if (!c.cap && cap < reserve)
         cap = reserve;
+    if (!c.reserve && reserve > cap)
+        reserve = cap;
     if (cap < reserve || cap > MAX_BLOCKS || cap == 0)
         return fail(FJ_EINVAL);
 

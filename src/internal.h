@@ -11,6 +11,7 @@
 #include "atomics.h"
 #include "deque.h"
 #include "fiberjob.h"
+#include "sanitize.h"
 
 enum { FJ_Q_HIGH = 0, FJ_Q_NORMAL = 1, FJ_Q_LOW = 2, FJ_NQ = 3 };
 
@@ -46,6 +47,8 @@ typedef struct fj__fiber {
     struct fj__boundary *boundary; /* innermost job running on this fiber (panic target) */
     _Alignas(16) unsigned char unwind_exc[64]; /* struct _Unwind_Exception for fj_panic */
     char panic_msg[256];
+    bool unwinding;             /* fj_panic's forced unwind is in progress */
+    fj__san_ctx san;            /* sanitizer/Valgrind view of this stack */
 } __attribute__((aligned(FJ_CACHE_PAD))) fj__fiber;
 
 /* A job's panic boundary, on the stack of the frame that calls the job. */
@@ -64,6 +67,7 @@ typedef struct fj__worker {
     int cpu;                    /* pinned CPU or -1 */
     pthread_t thread;
     fj__ctx thread_ctx;         /* the OS thread's own stack: start and stop */
+    fj__san_ctx thread_san;
     fj__fiber *current;
     /* Post-switch action, set before a switch, done by the context switched to. */
     fj__post_kind post_kind;
@@ -76,6 +80,7 @@ typedef struct fj__worker {
     /* Finishes of consecutive jobs of one counter, folded into one CAS. */
     fj_counter *batch_counter;
     int64_t batch_k;
+    const char *batch_name;     /* the last job folded in, for reports */
     /* Yielded fibers, FIFO, owner only. */
     fj__fiber *yield_head, *yield_tail;
     /* Large-stack jobs waiting for a large fiber, owner only. */
@@ -132,6 +137,7 @@ struct fj_scheduler {
     uint32_t exit;
     uint32_t inject_inflight;                    /* external submitters between add and push */
     uint32_t stuck;                              /* workers spinning in fj_wait with no free fiber */
+    struct fj_scheduler *older;                  /* registry of live schedulers, newest first */
 };
 
 /* The worker the calling code runs on. Not inlined, and opaque to the
@@ -152,7 +158,8 @@ static inline uint64_t fj__word_make(int32_t value, uint32_t maxt, uint32_t head
     return ((uint64_t)(uint32_t)value << FJ_VALUE_SHIFT) | ((uint64_t)maxt << FJ_MAXT_SHIFT) | head;
 }
 void fj__counter_add(fj_counter *c, size_t n, const char *call);
-void fj__counter_finish(fj_scheduler *s, fj_counter *c, int64_t k, const char *job_name);
+/* call and job_name (NULL: none) name the culprit if the count goes below zero. */
+void fj__counter_finish(fj_scheduler *s, fj_counter *c, int64_t k, const char *call, const char *job_name);
 /* Publish f as waiting for c <= target; false when c is already there (not published). */
 bool fj__counter_publish(fj_scheduler *s, fj_counter *c, fj__fiber *f, int64_t target);
 

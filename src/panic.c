@@ -48,6 +48,7 @@ FJ_NOINLINE bool fj__job_call(fj__fiber *self, const fj__task *t)
         /* Arrived from fj_panic: `self` is the same fiber (panics do not cross
          * fibers), though it may now run on another worker. */
         self->boundary = b.prev;
+        self->unwinding = false;
         return true;
     }
     self->boundary = &b;
@@ -68,6 +69,7 @@ FJ_NOINLINE bool fj__job_call(fj__fiber *self, const fj__task *t)
 
 static void panic_jump(fj__fiber *f)
 {
+    fj__san_no_return();
     __builtin_longjmp(f->boundary->jb, 1);
 }
 
@@ -128,10 +130,17 @@ void fj_panic(const char *fmt, ...)
     memset(exc, 0, sizeof *exc);
     exc->exception_class = 0x464a4f4250414e43ull; /* "FJOBPANC" */
     exc->exception_cleanup = panic_exc_cleanup;
+    self->unwinding = true;
     _Unwind_ForcedUnwind(exc, panic_stop, self);
     /* Forced unwinding could not start (no unwind information): jump directly. */
     panic_jump(self);
     __builtin_unreachable();
+}
+
+int fj__unwinding_for_panic(void)
+{
+    fj__worker *w = fj__current_worker();
+    return w && w->current && w->current->unwinding;
 }
 
 uint32_t fj_counter_panics(const fj_counter *c)
@@ -165,7 +174,8 @@ static void overflow_handler(int sig, siginfo_t *si, void *uctx)
                          "fiberjob: stack overflow in job '%s' on worker %u: it used all of its %zu KiB %s "
                          "stack (fault at %p, guard page at %p); run it with FJ_JOB_LARGE_STACK (%zu KiB) "
                          "or raise fj_config.%s_stack_size\n",
-                         f->job_name ? f->job_name : "(unnamed)", w->index, f->stack_size / 1024,
+                         f->job_name ? f->job_name : "(unnamed)", w->index,
+                         (f->kind == FJ_KIND_LARGE ? s->cfg.large_stack_size : s->cfg.small_stack_size) / 1024,
                          f->kind == FJ_KIND_LARGE ? "large" : "small", (void *)addr,
                          (void *)(lo - f->guard_size), s->cfg.large_stack_size / 1024,
                          f->kind == FJ_KIND_LARGE ? "large" : "small");

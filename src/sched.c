@@ -20,11 +20,11 @@
  *
  * Where a worker looks for work, in order: a task handed to the fiber (large-
  * stack jobs, the root job); its ready deque (woken fibers come before new
- * jobs); its job deques, high then normal then low; its yield FIFO (yielded
- * fibers go behind the other ready work; every 32nd pick looks there first, so
- * a stream of jobs cannot starve them); the injection queue (submissions from
- * outside threads); stealing from the other workers in the same order,
- * starting at a random victim. Then it spins a while and sleeps.
+ * jobs); its job deques, high then normal then low; the injection queue
+ * (submissions from outside threads); stealing from the other workers in the
+ * same order, starting at a random victim; its yield FIFO (yielded fibers go
+ * behind all other ready work; every 32nd pick looks there first, so a stream
+ * of jobs cannot starve them). Then it spins a while and sleeps.
  *
  * Sleeping is an event count. A worker about to sleep reads the epoch,
  * registers in `sleepers` (seq_cst), looks for work once more and only then
@@ -51,10 +51,37 @@
 #include "os.h"
 
 static __thread fj__worker *tls_worker;
-static fj_scheduler *default_sched;   /* for submissions from outside threads */
+/* Submissions from outside threads go to the newest live scheduler. The
+ * registry changes only in fj_create and fj_destroy (under the lock); readers
+ * load default_sched atomically. */
+static fj_scheduler *default_sched;
+static fj_scheduler *registry;   /* newest first, linked through `older` */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void registry_add(fj_scheduler *s)
+{
+    pthread_mutex_lock(&registry_lock);
+    s->older = registry;
+    registry = s;
+    __atomic_store_n(&default_sched, s, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_remove(fj_scheduler *s)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (fj_scheduler **p = &registry; *p; p = &(*p)->older) {
+        if (*p == s) {
+            *p = s->older;
+            break;
+        }
+    }
+    __atomic_store_n(&default_sched, registry, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&registry_lock);
+}
 static __thread int tls_last_error;
 
-#define FJ_INLINE_MIN_STACK (16 * 1024) /* headroom needed to run a child inline */
+#define FJ_INLINE_MIN_STACK (16 * 1024 * FJ_SAN_STACK_SCALE) /* headroom to run a child inline */
 
 FJ_NOINLINE fj__worker *fj__current_worker(void)
 {
@@ -253,21 +280,23 @@ static inline void batch_flush(fj__worker *w)
         int64_t k = w->batch_k;
         w->batch_counter = NULL;
         w->batch_k = 0;
-        fj__counter_finish(w->s, c, k, NULL);
+        fj__counter_finish(w->s, c, k, "job finish", w->batch_name);
     }
 }
 
-static inline void job_finished(fj__worker *w, fj_counter *c)
+static inline void job_finished(fj__worker *w, fj_counter *c, const char *name)
 {
     if (!c)
         return;
     if (w->batch_counter == c) {
         w->batch_k++;
+        w->batch_name = name;
         return;
     }
     batch_flush(w);
     w->batch_counter = c;
     w->batch_k = 1;
+    w->batch_name = name;
 }
 
 /* ------------------------------------------------------------ resuming */
@@ -354,7 +383,9 @@ static fj__worker *switch_to(fj__worker *w, fj__fiber *self, fj__fiber *to, fj__
     w->post_kind = post;
     w->post_fiber = self;
     STAT_INC(w, switches);
+    fj__san_before_switch(&self->san, &to->san);
     fj__ctx_switch(&self->ctx, &to->ctx);
+    fj__san_after_switch(&self->san);
     w = fj__current_worker();
     after_switch(w, self);
     return w;
@@ -467,11 +498,11 @@ static bool try_find(fj__worker *w, fj__task *out)
 {
     if (take_local(w, out))
         return true;
-    if (take_yielded(w, out))
-        return true;
     if (take_injected(w) && take_local(w, out))
         return true;
-    return steal_any(w, out);
+    if (steal_any(w, out))
+        return true;
+    return take_yielded(w, out);
 }
 
 /* Non-destructive: is there anything this worker could take? */
@@ -609,10 +640,22 @@ static void run_task_inline(fj__worker *w, fj__fiber *self, const fj__task *t)
     self->job_name = saved;
     if (FJ_UNLIKELY(panicked) && t->counter)
         fj_fetch_add_relaxed(&t->counter->fj__panics, 1);
-    job_finished(w, t->counter);
+    job_finished(w, t->counter, t->name);
 }
 
 static fj__worker *worker_leave(fj__worker *w, fj__fiber *self);
+
+/* A large fiber whose job is done goes back to the pool if a small one can
+ * carry on the worker's loop: otherwise idle workers would end up holding the
+ * few large fibers and large-stack jobs would wait for them forever. */
+static fj__worker *give_back_large(fj__worker *w, fj__fiber *self)
+{
+    fj__fiber *small = fj__pool_take(w->s, &w->s->free_small);
+    if (!small)
+        return w;
+    batch_flush(w);
+    return switch_to(w, self, small, FJ_POST_FREE);
+}
 
 /* The loop every fiber runs. Never returns. */
 static void fiber_loop(fj__worker *w, fj__fiber *self)
@@ -623,10 +666,21 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             w = worker_leave(w, self);
             continue;
         }
+        if (FJ_UNLIKELY(w->ndeferred) && !w->has_handoff &&
+            (fj_load_relaxed(&w->s->free_large) & 0xffffffffu)) {
+            /* Retry a deferred large-stack job: a large fiber may be free. */
+            w->handoff = w->deferred[--w->ndeferred];
+            w->has_handoff = true;
+        }
         if (w->has_handoff) {
             t = w->handoff;
             w->has_handoff = false;
         } else if (!try_find(w, &t)) {
+            if (FJ_UNLIKELY(self->kind == FJ_KIND_LARGE) &&
+                (fj_load_relaxed(&w->s->free_small) & 0xffffffffu)) {
+                w = give_back_large(w, self);
+                continue;
+            }
             worker_idle(w);
             continue;
         }
@@ -669,18 +723,14 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             fj_store_relaxed(&w->s->root_panicked, panicked ? 1u : 0u);
             fj_store_release(&w->s->root_done, 1);
             notify_all(w->s);
+            w = give_back_large(w, self);
             continue;
         }
         if (FJ_UNLIKELY(panicked) && t.counter)
             fj_fetch_add_relaxed(&t.counter->fj__panics, 1);
-        job_finished(w, t.counter);
-        if (FJ_UNLIKELY(w->ndeferred) && !w->has_handoff) {
-            /* Retry a deferred large-stack job when a large fiber may be free. */
-            if (fj_load_relaxed(&w->s->free_large) & 0xffffffffu) {
-                w->handoff = w->deferred[--w->ndeferred];
-                w->has_handoff = true;
-            }
-        }
+        job_finished(w, t.counter, t.name);
+        if (FJ_UNLIKELY(self->kind == FJ_KIND_LARGE))
+            w = give_back_large(w, self);
     }
 }
 
@@ -688,6 +738,7 @@ static void fiber_entry(fj__ctx *from, void *arg)
 {
     (void)from;
     fj__fiber *self = arg;
+    fj__san_first_start();
     fj__worker *w = fj__current_worker();
     after_switch(w, self);
     fiber_loop(w, self);
@@ -716,7 +767,9 @@ static fj__worker *worker_leave(fj__worker *w, fj__fiber *self)
     fj__notify(w->s, moved);
     w->post_kind = FJ_POST_FREE;
     w->post_fiber = self;
+    fj__san_before_switch(&self->san, &w->thread_san);
     fj__ctx_switch(&self->ctx, &w->thread_ctx);
+    fj__san_after_switch(&self->san);
     w = fj__current_worker();
     after_switch(w, self);
     return w;
@@ -760,8 +813,17 @@ static void worker_enter(fj__worker *w, const fj__task *first)
     }
     w->post_kind = FJ_POST_NONE;
     w->current = f;
-    fj__ctx *from = fj__ctx_switch(&w->thread_ctx, &f->ctx);
-    (void)from;
+    pthread_attr_t attr;
+    void *stack_lo = NULL;
+    size_t stack_size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &stack_lo, &stack_size);
+        pthread_attr_destroy(&attr);
+    }
+    fj__san_thread_init(&w->thread_san, stack_lo, stack_size);
+    fj__san_before_switch(&w->thread_san, &f->san);
+    fj__ctx_switch(&w->thread_ctx, &f->ctx);
+    fj__san_after_switch(&w->thread_san);
     /* Back on the thread's own stack: finish the leaving fiber's hand-off. */
     after_switch(w, NULL);
     tls_worker = NULL;
@@ -793,7 +855,8 @@ static int config_check(const fj_config *c, unsigned *nworkers, int **cpus_out)
     if ((uint64_t)c->small_fibers + c->large_fibers + 64 > 65535)
         return FJ_ELIMIT;   /* wait lists keep fiber indices in 16 bits */
     size_t page = fj__os_page_size();
-    if (c->small_stack_size < 4 * page || c->large_stack_size < 4 * page ||
+    (void)page; /* sizes are rounded up to whole pages by the stack allocator */
+    if (c->small_stack_size < 16 * 1024 || c->large_stack_size < 16 * 1024 ||
         c->small_stack_size > ((size_t)1 << 30) || c->large_stack_size > ((size_t)1 << 30))
         return FJ_EINVAL;
     unsigned n = c->workers ? c->workers : (unsigned)nallowed;
@@ -919,8 +982,7 @@ fj_scheduler *fj_create(const fj_config *config)
         }
     }
     s->threads_started = true;
-    fj_scheduler *expected = NULL;
-    __atomic_compare_exchange_n(&default_sched, &expected, s, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    registry_add(s);
     tls_last_error = 0;
     return s;
 }
@@ -991,14 +1053,14 @@ void fj_destroy(fj_scheduler *s)
     if (!__atomic_compare_exchange_n(&s->main_running, &expected, 1, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
         fj__fatal("fj_destroy", "called while fj_main runs on another thread");
+    /* Outside threads submit elsewhere from now on. */
+    registry_remove(s);
     /* Drain: worker 0 joins until every worker is idle and no queue holds work. */
     fj_store_release(&s->shutdown, 1);
     notify_all(s);
     main_participate(s, NULL);
     sched_stop_threads(s);
     report_stranded(s);
-    fj_scheduler *me = s;
-    __atomic_compare_exchange_n(&default_sched, &me, NULL, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
     sched_free(s);
 }
 
@@ -1098,6 +1160,8 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
 
 static void wait_external(fj_counter *c, int64_t target)
 {
+    if (fj_counter_value(c) <= target)
+        return;
     fj_scheduler *s = __atomic_load_n(&default_sched, __ATOMIC_ACQUIRE);
     if (!s)
         fj__fatal("fj_wait", "called outside a job with no scheduler running: nothing could ever "
@@ -1154,12 +1218,20 @@ static bool pool_deadlocked(fj__worker *w)
     fj_scheduler *s = w->s;
     if ((fj_load_acquire(&s->free_small) | fj_load_acquire(&s->free_large)) & 0xffffffffu)
         return false;
-    if (has_work(w) || fj_load_seq_cst(&s->inject_inflight))
+    if (fj_load_seq_cst(&s->inject_inflight) || fj_load_acquire(&s->inject) || w->yield_head)
         return false;
     if (fj_load_relaxed(&s->deadlock_reported))
         return false;
-    /* Every worker sleeps or is stuck like us (we count ourselves in stuck). */
-    return fj_load_seq_cst(&s->sleepers) + fj_load_seq_cst(&s->stuck) >= fj_load_seq_cst(&s->active);
+    for (unsigned v = 0; v < s->nworkers; v++)
+        if (fj__deque_size_hint(&s->workers[v].ready) > 0)
+            return false;   /* a woken fiber can still run */
+    uint32_t active = fj_load_seq_cst(&s->active), stuck = fj_load_seq_cst(&s->stuck);
+    /* Every worker is stuck like us (we count ourselves): queued jobs cannot
+     * start, there is no fiber to start them on nor room to run them inline. */
+    if (stuck >= active)
+        return true;
+    /* Or the rest sleep, which they only do when no job is queued. */
+    return !has_work(w) && fj_load_seq_cst(&s->sleepers) + stuck >= active;
 }
 
 static bool run_any_inline(fj__worker *w, fj__fiber *self)
@@ -1196,7 +1268,11 @@ void fj_wait(fj_counter *c, int64_t target)
     fj__fiber *self = w->current;
     if (w->batch_counter != c)
         batch_flush(w);
+#ifndef FJ_SAVE_FPU
+    /* With FJ_SAVE_FPU each fiber keeps its own FP control state across the
+     * switch, so only the job's return is checked. */
     FPU_CHECK(w, "fj_wait", self->job_name);
+#endif
     /* Run our own children that are still in our deque before parking. Their
      * finishes collect in the worker's batch; the value we compare counts them. */
     for (;;) {
@@ -1218,6 +1294,8 @@ void fj_wait(fj_counter *c, int64_t target)
         if (fj__deque_take(&w->ready, &t)) {
             next = t.arg;
             fj_store_relaxed(&w->waits_resumed, w->waits_resumed + 1);
+        } else if (stuck && take_yielded(w, &t)) {
+            next = t.arg;   /* no fiber to spare: let a yielded one go on */
         } else {
             next = fj__pool_take(w->s, &w->s->free_small);
             if (!next)

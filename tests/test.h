@@ -1,11 +1,25 @@
-/* Shared helpers for the tests: each test is its own program, run by ctest with a
- * timeout, and takes the worker count as its first argument (default 2). */
+/*
+ * Shared helpers for the tests. Each test is its own program, run by ctest with
+ * a timeout, and takes the worker count as its first argument (default 2).
+ *
+ * Misuse tests run the bad call in a child process (run_in_child) and check
+ * that the child died with SIGABRT and printed the expected line on stderr.
+ * Fork only while the parent has no scheduler (no threads besides main), so
+ * the child starts from a clean, single-threaded copy.
+ */
 #ifndef FJ_TEST_H
 #define FJ_TEST_H
 
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "fiberjob.h"
 
@@ -13,6 +27,7 @@
     do {                                                                            \
         if (!(cond)) {                                                              \
             fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            fflush(stderr);                                                         \
             exit(1);                                                                \
         }                                                                           \
     } while (0)
@@ -23,9 +38,49 @@
         if (a_ != b_) {                                                                       \
             fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", __FILE__,    \
                     __LINE__, #a, a_, #b, b_);                                                \
+            fflush(stderr);                                                                   \
             exit(1);                                                                          \
         }                                                                                     \
     } while (0)
+
+#define CHECK_STREQ(a, b)                                                                     \
+    do {                                                                                      \
+        const char *a_ = (a), *b_ = (b);                                                      \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                              \
+            fprintf(stderr, "%s:%d: CHECK_STREQ failed: %s == \"%s\", %s == \"%s\"\n",       \
+                    __FILE__, __LINE__, #a, a_ ? a_ : "(null)", #b, b_ ? b_ : "(null)");      \
+            fflush(stderr);                                                                   \
+            exit(1);                                                                          \
+        }                                                                                     \
+    } while (0)
+
+/* A failure that should not stop the rest of the test from running (so one
+ * library bug does not hide others): report it now, fail at exit. */
+static int test_soft_failures;
+#define FAIL_SOFT(...)                                            \
+    do {                                                          \
+        fprintf(stderr, "%s:%d: FAILED: ", __FILE__, __LINE__);   \
+        fprintf(stderr, __VA_ARGS__);                             \
+        fputc('\n', stderr);                                      \
+        fflush(stderr);                                           \
+        test_soft_failures++;                                     \
+    } while (0)
+
+/* End of main: 0 when nothing failed. */
+static inline int test_finish(void)
+{
+    if (test_soft_failures) {
+        fprintf(stderr, "%d check(s) failed\n", test_soft_failures);
+        return 1;
+    }
+    printf("ok\n");
+    return 0;
+}
+
+/* Relaxed atomics on plain ints shared between jobs. */
+#define T_LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define T_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define T_ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_ACQ_REL)
 
 static inline unsigned test_workers(int argc, char **argv)
 {
@@ -33,13 +88,202 @@ static inline unsigned test_workers(int argc, char **argv)
     return n ? n : 2;
 }
 
-/* Defaults with the worker count from the command line; pinning stays on unless
- * there are more workers than CPUs would make it meaningless (it still works). */
+/* Defaults with the worker count from the command line. Pinning stays on (with
+ * more workers than CPUs, workers share CPUs round-robin). */
 static inline fj_config test_config(int argc, char **argv)
 {
     fj_config c = fj_config_default();
     c.workers = test_workers(argc, argv);
     return c;
+}
+
+/* ------------------------------------------------------------ child processes */
+
+typedef struct child_result {
+    int status;        /* as from waitpid */
+    char err[16384];   /* what the child wrote on stderr (NUL-terminated, may be cut) */
+    size_t err_len;
+} child_result;
+
+/*
+ * Run fn(arg) in a forked child with stderr captured. The child exits 0 when fn
+ * returns, and is killed by SIGALRM after timeout_s seconds (a hang is then
+ * reported as death by SIGALRM instead of hanging the test).
+ */
+static inline void run_in_child(void (*fn)(void *), void *arg, unsigned timeout_s, child_result *out)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[1]);
+        signal(SIGABRT, SIG_DFL);
+        alarm(timeout_s);
+        fn(arg);
+        fflush(stderr);
+        _exit(0);
+    }
+    close(fds[1]);
+    out->err_len = 0;
+    for (;;) {
+        size_t room = sizeof out->err - 1 - out->err_len;
+        char sink[4096];
+        ssize_t r = room ? read(fds[0], out->err + out->err_len, room) : read(fds[0], sink, sizeof sink);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        if (room)
+            out->err_len += (size_t)r;
+    }
+    out->err[out->err_len] = '\0';
+    close(fds[0]);
+    while (waitpid(pid, &out->status, 0) < 0)
+        CHECK(errno == EINTR);
+}
+
+static inline const char *child_status_text(int status, char *buf, size_t n)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, n, "exited with %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, n, "status %#x", status);
+    return buf;
+}
+
+/* Does text hold a whole line equal to line? */
+static inline bool has_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len == n && memcmp(p, line, n) == 0)
+            return true;
+        p = nl ? nl + 1 : NULL;
+    }
+    return false;
+}
+
+/* Does text hold a line that starts with prefix and contains every string of
+ * the NULL-terminated list parts? */
+static inline bool has_line_with(const char *text, const char *prefix, const char *const *parts)
+{
+    size_t np = strlen(prefix);
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char line[4096];
+        size_t cut = len < sizeof line - 1 ? len : sizeof line - 1;
+        memcpy(line, p, cut);
+        line[cut] = '\0';
+        bool ok = strncmp(line, prefix, np) == 0;
+        for (size_t i = 0; ok && parts && parts[i]; i++)
+            ok = strstr(line, parts[i]) != NULL;
+        if (ok)
+            return true;
+        p = nl ? nl + 1 : NULL;
+    }
+    return false;
+}
+
+static inline void report_child(const char *file, int line, const char *what, const child_result *r,
+                                const char *expected)
+{
+    char buf[128];
+    fprintf(stderr, "%s:%d: %s: child %s; expected SIGABRT and the line\n  %s\nchild stderr:\n%s\n",
+            file, line, what, child_status_text(r->status, buf, sizeof buf), expected, r->err);
+    fflush(stderr);
+}
+
+/* Run fn(arg) in a child; it must die of SIGABRT with the exact line on stderr. */
+#define EXPECT_ABORT_LINE(fn, arg, line) expect_abort_line_(__FILE__, __LINE__, #fn, (fn), (arg), (line))
+static inline void expect_abort_line_(const char *file, int ln, const char *what, void (*fn)(void *),
+                                      void *arg, const char *line)
+{
+    static child_result r;
+    run_in_child(fn, arg, 20, &r);
+    if (!(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT && has_line(r.err, line))) {
+        report_child(file, ln, what, &r, line);
+        exit(1);
+    }
+}
+
+/* Run fn(arg) in a child; it must die of SIGABRT with a line that starts with
+ * prefix and contains each of the NULL-terminated strings after it (for
+ * messages that hold addresses). */
+#define EXPECT_ABORT_MATCH(fn, arg, prefix, ...)                                                  \
+    do {                                                                                          \
+        static const char *const parts_[] = { __VA_ARGS__, NULL };                               \
+        expect_abort_match_(__FILE__, __LINE__, #fn, (fn), (arg), (prefix), parts_);             \
+    } while (0)
+static inline void expect_abort_match_(const char *file, int ln, const char *what, void (*fn)(void *),
+                                       void *arg, const char *prefix, const char *const *parts)
+{
+    static child_result r;
+    run_in_child(fn, arg, 20, &r);
+    if (!(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT && has_line_with(r.err, prefix, parts))) {
+        char want[2048];
+        size_t k = (size_t)snprintf(want, sizeof want, "%s...", prefix);
+        for (size_t i = 0; parts[i] && k < sizeof want; i++)
+            k += (size_t)snprintf(want + k, sizeof want - k, " [contains \"%s\"]", parts[i]);
+        report_child(file, ln, what, &r, want);
+        exit(1);
+    }
+}
+
+/* Run fn(arg) in a child that must exit 0 within timeout_s seconds; otherwise
+ * record a soft failure naming what, with the child's status and stderr. For
+ * parts that a library bug could hang: the hang is reported, and the rest of
+ * the test still runs. */
+#define EXPECT_CHILD_OK(fn, arg, timeout_s, what) \
+    expect_child_ok_(__FILE__, __LINE__, (fn), (arg), (timeout_s), (what))
+static inline bool expect_child_ok_(const char *file, int ln, void (*fn)(void *), void *arg,
+                                    unsigned timeout_s, const char *what)
+{
+    static child_result r;
+    run_in_child(fn, arg, timeout_s, &r);
+    if (WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0)
+        return true;
+    char buf[128];
+    bool hung = WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGALRM;
+    fprintf(stderr, "%s:%d: FAILED: %s: child %s%s. child stderr:\n%s\n", file, ln, what,
+            child_status_text(r.status, buf, sizeof buf),
+            hung ? " (it did not finish: hang)" : "", r.err);
+    fflush(stderr);
+    test_soft_failures++;
+    return false;
+}
+
+/* ------------------------------------------------------------ small helpers */
+
+/* Run fn(arg) as the root job of a fresh scheduler with the given config. */
+static inline void run_root(const fj_config *cfg, fj_job_fn fn, void *arg)
+{
+    fj_scheduler *s = fj_create(cfg);
+    if (!s) {
+        fprintf(stderr, "fj_create failed: %s\n", fj_strerror(fj_last_error()));
+        exit(1);
+    }
+    CHECK_EQ(fj_main(s, fn, arg), 0);
+    fj_destroy(s);
+}
+
+/* A cheap deterministic generator for the stress tests. */
+static inline uint64_t test_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
 }
 
 #endif

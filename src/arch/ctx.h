@@ -8,7 +8,7 @@
  * so that side can finish the hand-off (the post-switch action, see sched.c).
  *
  * Layout of a suspended frame, shared by C (fj__ctx_make) and the assembly; the
- * static assertions in ctx_ucontext.c keep the two in step:
+ * offsets below are used by both (ctx.c and the .S files):
  *
  *   x86-64 (8-byte words, from the saved sp upward):
  *     [FJ_SAVE_FPU: mxcsr in the upper 4 bytes, x87 CW in the lower 2 of one word]

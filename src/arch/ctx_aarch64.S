@@ -7,6 +7,7 @@
     .p2align 4
 /* fj__ctx *fj__ctx_switch(fj__ctx *from [x0], fj__ctx *to [x1]) */
 fj__ctx_switch:
+    hint #34
     .cfi_startproc
 #ifdef FJ_SAVE_FPU
     sub sp, sp, #176
@@ -47,8 +48,14 @@ fj__ctx_switch:
     add sp, sp, #160
 #endif
     /* x0 still holds `from`: the return value. Branch rather than `ret` so the
-     * return-address predictor is not trained on a stack we are leaving. */
+     * return-address predictor is not trained on a stack we are leaving. With
+     * BTI enforced a `br` must land on a landing pad, which a return address is
+     * not, so BTI builds return with `ret` (and pay the misprediction). */
+#if defined(__ARM_FEATURE_BTI_DEFAULT)
+    ret
+#else
     br x30
+#endif
     .cfi_endproc
     .size fj__ctx_switch, .-fj__ctx_switch
 
@@ -57,6 +64,7 @@ fj__ctx_switch:
     .p2align 4
 /* First code of a new context: entry(from = x0, arg = x20) with entry in x19. */
 fj__ctx_trampoline:
+    hint #36
     .cfi_startproc
     .cfi_undefined x30
     mov x29, #0
@@ -68,3 +76,27 @@ fj__ctx_trampoline:
 
 #endif
     .section .note.GNU-stack, "", %progbits
+
+#if defined(__ARM_FEATURE_BTI_DEFAULT) || defined(__ARM_FEATURE_PAC_DEFAULT)
+#if defined(__ARM_FEATURE_BTI_DEFAULT)
+#define FJ_GNU_PROP_BTI 1
+#else
+#define FJ_GNU_PROP_BTI 0
+#endif
+#if defined(__ARM_FEATURE_PAC_DEFAULT)
+#define FJ_GNU_PROP_PAC 2
+#else
+#define FJ_GNU_PROP_PAC 0
+#endif
+    .pushsection .note.gnu.property, "a"
+    .balign 8
+    .long 4
+    .long 16
+    .long 5
+    .asciz "GNU"
+    .long 0xc0000000
+    .long 4
+    .long FJ_GNU_PROP_BTI | FJ_GNU_PROP_PAC
+    .long 0
+    .popsection
+#endif

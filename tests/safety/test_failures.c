@@ -54,7 +54,8 @@ static void child_overflow_large(void *a)
 }
 
 /* A fault outside any guard page still reaches the default action. */
-static void null_job(void *arg) { (void)arg; *(volatile int *)(uintptr_t)8 = 1; }
+static int *volatile g_bad_pointer = (int *)(uintptr_t)8;
+static void null_job(void *arg) { (void)arg; *g_bad_pointer = 1; }
 static void null_root(void *arg)
 {
     (void)arg;
@@ -154,38 +155,33 @@ int main(int argc, char **argv)
     g_workers = test_workers(argc, argv);
     sf_child r;
 
-    fprintf(stderr, "case at line %d\n", __LINE__);
     r = sf_run_child(child_overflow_small, NULL);
     SF_CHECK_ABORTS(r, "fiberjob: stack overflow in job 'overflowing_job' on worker ");
     CHECK(strstr(r.err, "all of its 64 KiB small stack"));
     CHECK(strstr(r.err, "run it with FJ_JOB_LARGE_STACK (512 KiB) or raise fj_config.small_stack_size"));
 
-    fprintf(stderr, "case at line %d\n", __LINE__);
     r = sf_run_child(child_overflow_large, NULL);
     SF_CHECK_ABORTS(r, "fiberjob: stack overflow in job 'overflowing_job'");
     CHECK(strstr(r.err, "all of its 512 KiB large stack"));
 
-    fprintf(stderr, "case at line %d\n", __LINE__);
     r = sf_run_child(child_null, NULL);
-    CHECK(r.signaled && r.sig == SIGSEGV);
+    /* Passed on to the previous handler: the default action, or a sanitizer's. */
+    CHECK((r.signaled && r.sig == SIGSEGV) || (r.exited && r.code != 0 && strstr(r.err, "Sanitizer")));
     CHECK(!strstr(r.err, "stack overflow"));
 
-    fprintf(stderr, "case at line %d\n", __LINE__);
     r = sf_run_child(child_deadlock, NULL);
     SF_CHECK_ABORTS(r, "fiberjob: deadlock: every worker is idle and nothing is queued, and 1 jobs wait");
     CHECK(strstr(r.err, "job 'fj_main root' waits on counter"));
     CHECK(strstr(r.err, "(value 1, target 0)"));
 
-    fprintf(stderr, "case at line %d\n", __LINE__);
     r = sf_run_child(child_pool_deadlock, NULL);
     SF_CHECK_ABORTS(r, "fiberjob: deadlock: ");
     CHECK(strstr(r.err, "job 'gate_waiter' waits on counter"));
 
-    fprintf(stderr, "case at line %d\n", __LINE__);
     r = sf_run_child(child_done_too_often, NULL);
-    SF_CHECK_ABORTS(r, "went below zero (1 - 2) after job 'done_too_often'");
+    SF_CHECK_ABORTS(r, "fiberjob: fj_counter_done: counter ");
+    CHECK(strstr(r.err, "went below zero (1 - 2)") && strstr(r.err, "(in job 'done_too_often' on worker "));
 
-    fprintf(stderr, "case at line %d\n", __LINE__);
     r = sf_run_child(child_done_outside, NULL);
     SF_CHECK_ABORTS(r, "fiberjob: fj_counter_done: counter ");
 

@@ -12,9 +12,10 @@ static void deep(int depth)
 {
     int guard __attribute__((cleanup(on_scope_exit))) = depth;
     (void)guard;
-    if (depth == 0)
-        fj_panic("boom at depth %d", 0);
-    deep(depth - 1);
+    if (depth <= 0)
+        fj_panic("boom at depth %d", depth);
+    if (depth < 1000)
+        deep(depth - 1);
 }
 
 static void panicking(void *arg)

@@ -1,0 +1,118 @@
+/*
+ * fiberjob benchmark suite: the interface between the driver (bench_main.c) and
+ * the workloads written for fiberjob and for each peer.
+ *
+ * A workload is one function per implementation. It reads its size from
+ * bench_args, does an untimed warm-up where that matters, measures, and reports
+ * one or more metrics with bench_emit(). One process runs one (workload,
+ * implementation) pair once: bench/run.sh starts a fresh process for every
+ * repetition, alternating the implementations, so no two runtimes' thread pools
+ * share a process.
+ */
+#ifndef FJ_BENCH_H
+#define FJ_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bench_args {
+    long size;         /* the workload's size parameter (see bench_main.c for the meaning) */
+    long grain;        /* parallel-for grain, elements per job */
+    unsigned workers;  /* worker threads; 0: the runtime's default (one per allowed CPU) */
+    int smoke;         /* tiny run for CI */
+    const char *workload; /* the name it runs under (spawn1 and spawn1024 share peer code) */
+} bench_args;
+
+typedef int (*bench_fn)(const bench_args *a);
+
+enum { BENCH_LOWER = 0, BENCH_HIGHER = 1 };
+
+/* Report one measurement: metric name, value, unit, and whether higher is better. */
+void bench_emit(const char *metric, double value, const char *unit, int higher_better);
+/* Print a message to stderr and return nonzero (for a workload that failed a check). */
+int bench_fail(const char *fmt, ...);
+
+static inline uint64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Busy-wait for ns nanoseconds (used by the wake-latency workload). */
+static inline void bench_spin_ns(uint64_t ns)
+{
+    uint64_t end = bench_now_ns() + ns;
+    while (bench_now_ns() < end) {
+    }
+}
+
+/* Sort and pick: median and the p-th percentile of n values (sorts v in place). */
+double bench_percentile(double *v, size_t n, double p);
+
+/* An empty function the compiler cannot see through (the body of empty jobs). */
+void bench_opaque(void *p);
+
+/* Number of CPUs the process may run on. */
+unsigned bench_allowed_cpus(void);
+
+/* Wake-latency workload: the child job spins this long before it records the
+ * time and finishes, so the waiter has certainly parked by then. */
+#define BENCH_WAKE_SPIN_NS 20000u
+
+/* Workloads, by implementation. Sizes: see bench_main.c. */
+#define BENCH_DECLARE(impl)                                  \
+    int impl##_switch(const bench_args *a);                  \
+    int impl##_spawn1(const bench_args *a);                  \
+    int impl##_spawn1024(const bench_args *a);               \
+    int impl##_fib(const bench_args *a);                     \
+    int impl##_pfor(const bench_args *a);                    \
+    int impl##_frame(const bench_args *a);                   \
+    int impl##_wake(const bench_args *a);                    \
+    int impl##_startup(const bench_args *a);
+
+BENCH_DECLARE(fjb)
+BENCH_DECLARE(tbbb)
+BENCH_DECLARE(ompb)
+BENCH_DECLARE(bctx)
+BENCH_DECLARE(bfib)
+
+/* alloc: the frame heap, and malloc (glibc's, or jemalloc's / mimalloc's in
+ * the programs linked with them). */
+int fjb_alloc_frame(const bench_args *a);
+int fjb_alloc_malloc(const bench_args *a);
+
+/* Shared by every parallel-for implementation: the map and the sum of one
+ * chunk, written once so that every runtime runs the same inner loops. The sum
+ * of a chunk is kept in float (8 partial sums, so the loop is not one long
+ * dependency chain); chunks are combined in double. */
+float *bench_pfor_alloc(size_t n);
+static inline void bench_map_chunk(float *a, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++)
+        a[i] = a[i] * 0.5f + 1.0f;
+}
+static inline float bench_sum_chunk(const float *a, size_t lo, size_t hi)
+{
+    float s[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    size_t i = lo;
+    for (; i + 8 <= hi; i += 8)
+        for (int k = 0; k < 8; k++)
+            s[k] += a[i + k];
+    for (; i < hi; i++)
+        s[0] += a[i];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+/* The expected sum after the map, within float rounding (to check results). */
+int bench_pfor_check(const char *impl, const float *a, size_t n, double sum);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

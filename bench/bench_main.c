@@ -1,0 +1,248 @@
+/*
+ * fiberjob-bench: runs one workload for one implementation, once, and prints
+ * its metrics as CSV lines "metric,value,unit,lower|higher".
+ *
+ *   fiberjob-bench list                       which (workload, implementation) pairs this binary has
+ *   fiberjob-bench run WORKLOAD IMPL [options]
+ *       --smoke       tiny size (CI)
+ *       --size N      the size parameter (default below)
+ *       --scale X     multiply the default size by X (fib: n + log_phi(X))
+ *       --grain G     parallel-for grain in elements (default 65536; env FJ_BENCH_GRAIN)
+ *       --workers N   worker threads (default: one per allowed CPU; env FJ_BENCH_WORKERS)
+ *
+ * Workloads and the meaning of their size:
+ *   switch     round trips between two contexts on one thread        10,000,000
+ *   spawn1     empty jobs, submitted one at a time, one counter        1,000,000
+ *   spawn1024  empty jobs, submitted in batches of 1,024               1,000,000
+ *   fib        n of fib(n), one job per call, parent waits                    30
+ *   pfor       floats mapped then summed                              64 Mi
+ *   frame      frames of the ~10,400-job graph in frame_graph.h              500
+ *   wake       wake-ups measured                                           5,000
+ *   startup    create + empty root job + destroy cycles                      100
+ *   alloc      frames of 64 jobs x 512 allocations (fj_alloc.c)             1,000
+ *
+ * The same driver is compiled into the OpenMP binaries (one per OpenMP runtime)
+ * and into the FP-control switch binary; the BENCH_WITH_* macros choose the table.
+ */
+#include <math.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+typedef struct entry {
+    const char *workload;
+    const char *impl;
+    bench_fn fn;
+} entry;
+
+#if defined(BENCH_WITH_OMP)
+#if BENCH_OMP_FLAVOUR == 2
+#define OMP_NAME "omp-clang"
+#else
+#define OMP_NAME "omp-gcc"
+#endif
+#endif
+
+static const entry table[] = {
+#ifdef BENCH_WITH_FIBERJOB
+    { "switch", "fiberjob", fjb_switch },
+    { "spawn1", "fiberjob", fjb_spawn1 },
+    { "spawn1024", "fiberjob", fjb_spawn1024 },
+    { "fib", "fiberjob", fjb_fib },
+    { "pfor", "fiberjob", fjb_pfor },
+    { "frame", "fiberjob", fjb_frame },
+    { "wake", "fiberjob", fjb_wake },
+    { "startup", "fiberjob", fjb_startup },
+#endif
+#ifdef BENCH_WITH_ALLOC
+    { "alloc", "fiberjob", fjb_alloc_frame },
+    { "alloc", "glibc", fjb_alloc_malloc },
+#endif
+#ifdef BENCH_WITH_ALLOC_PEER
+    { "alloc", BENCH_ALLOC_PEER_NAME, fjb_alloc_malloc },   /* malloc is the peer's in this program */
+#endif
+#ifdef BENCH_WITH_FJ_SWITCH_FPU
+    { "switch", "fiberjob-fpu", fjb_switch },
+#endif
+#ifdef BENCH_WITH_BOOST_CONTEXT
+    { "switch", "boost-context", bctx_switch },
+#endif
+#ifdef BENCH_WITH_BOOST_FIBER
+    { "switch", "boost-fiber", bfib_switch },
+    { "spawn1", "boost-fiber", bfib_spawn1 },
+    { "spawn1024", "boost-fiber", bfib_spawn1 },   /* no batch submission: one at a time */
+    { "wake", "boost-fiber", bfib_wake },
+#endif
+#ifdef BENCH_WITH_TBB
+    { "spawn1", "tbb", tbbb_spawn1 },
+    { "spawn1024", "tbb", tbbb_spawn1 },           /* no batch submission: one at a time */
+    { "fib", "tbb", tbbb_fib },
+    { "pfor", "tbb", tbbb_pfor },
+    { "frame", "tbb", tbbb_frame },
+    { "wake", "tbb", tbbb_wake },
+#endif
+#ifdef BENCH_WITH_OMP
+    { "spawn1", OMP_NAME, ompb_spawn1 },
+    { "spawn1024", OMP_NAME, ompb_spawn1 },        /* no batch submission: one at a time */
+    { "fib", OMP_NAME, ompb_fib },
+    { "pfor", OMP_NAME, ompb_pfor },
+    { "wake", OMP_NAME, ompb_wake },
+#endif
+    { NULL, NULL, NULL }
+};
+
+static long default_size(const char *w, int smoke)
+{
+    static const struct { const char *w; long full, smoke; } sizes[] = {
+        { "switch", 10000000, 10000 },  { "spawn1", 1000000, 10000 },
+        { "spawn1024", 1000000, 10240 }, { "fib", 30, 15 },
+        { "pfor", 64L << 20, 1L << 16 }, { "frame", 500, 3 },
+        { "wake", 5000, 20 },            { "startup", 100, 3 },
+        { "alloc", 1000, 3 },
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (strcmp(sizes[i].w, w) == 0)
+            return smoke ? sizes[i].smoke : sizes[i].full;
+    return 0;
+}
+
+void bench_emit(const char *metric, double value, const char *unit, int higher_better)
+{
+    printf("%s,%.6g,%s,%s\n", metric, value, unit, higher_better ? "higher" : "lower");
+    fflush(stdout);
+}
+
+int bench_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("fiberjob-bench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_percentile(double *v, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof *v, cmp_double);
+    if (p == 50.0 && n % 2 == 0)
+        return (v[n / 2 - 1] + v[n / 2]) / 2;
+    size_t k = (size_t)ceil(p / 100.0 * (double)n);
+    if (k > 0)
+        k--;
+    if (k >= n)
+        k = n - 1;
+    return v[k];
+}
+
+__attribute__((noinline)) void bench_opaque(void *p)
+{
+    __asm__ __volatile__("" ::"r"(p) : "memory");
+}
+
+unsigned bench_allowed_cpus(void)
+{
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+#endif
+    return 1;
+}
+
+float *bench_pfor_alloc(size_t n)
+{
+    float *a = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+    if (!a)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        a[i] = (float)(i & 1023) * (1.0f / 256.0f);
+    return a;
+}
+
+int bench_pfor_check(const char *impl, const float *a, size_t n, double sum)
+{
+    double want = 0;
+    for (size_t i = 0; i < n; i++)
+        want += a[i];
+    if (fabs(sum - want) > 1e-3 * fabs(want) + 1e-3)
+        return bench_fail("%s pfor: sum %.9g, expected %.9g", impl, sum, want);
+    return 0;
+}
+
+static void usage(void)
+{
+    fputs("usage: fiberjob-bench list\n"
+          "       fiberjob-bench run WORKLOAD IMPL [--smoke] [--size N] [--scale X] [--grain G] [--workers N]\n",
+          stderr);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+        for (const entry *e = table; e->workload; e++)
+            printf("%s %s\n", e->workload, e->impl);
+        return 0;
+    }
+    if (argc < 4 || strcmp(argv[1], "run") != 0) {
+        usage();
+        return 2;
+    }
+    const char *workload = argv[2], *impl = argv[3];
+    bench_args a = { 0, 65536, 0, 0, workload };
+    double scale = 1.0;
+    const char *env;
+    if ((env = getenv("FJ_BENCH_GRAIN")) && *env)
+        a.grain = atol(env);
+    if ((env = getenv("FJ_BENCH_WORKERS")) && *env)
+        a.workers = (unsigned)atoi(env);
+    for (int i = 4; i < argc; i++) {
+        if (strcmp(argv[i], "--smoke") == 0)
+            a.smoke = 1;
+        else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
+            a.size = atol(argv[++i]);
+        else if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc)
+            scale = atof(argv[++i]);
+        else if (strcmp(argv[i], "--grain") == 0 && i + 1 < argc)
+            a.grain = atol(argv[++i]);
+        else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+            a.workers = (unsigned)atoi(argv[++i]);
+        else {
+            usage();
+            return 2;
+        }
+    }
+    if (a.size <= 0) {
+        a.size = default_size(workload, a.smoke);
+        if (scale > 0 && scale != 1.0) {
+            if (strcmp(workload, "fib") == 0)
+                a.size += lround(log(scale) / log(1.6180339887));
+            else
+                a.size = (long)((double)a.size * scale);
+        }
+        if (a.size < 1)
+            a.size = 1;
+    }
+    if (a.smoke && a.grain > 4096)
+        a.grain = 4096;
+    if (a.grain < 1)
+        a.grain = 1;
+    for (const entry *e = table; e->workload; e++)
+        if (strcmp(e->workload, workload) == 0 && strcmp(e->impl, impl) == 0)
+            return e->fn(&a) ? 1 : 0;
+    fprintf(stderr, "fiberjob-bench: no workload '%s' for '%s' in this binary (see 'list')\n", workload, impl);
+    return 2;
+}

@@ -1,0 +1,426 @@
+/*
+ * The workloads written for fiberjob (the switch workload is in fj_switch.c).
+ * Every workload creates one scheduler with the default configuration (one
+ * worker per allowed CPU, pinned) unless --workers says otherwise, and measures
+ * inside the root job.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fiberjob.h>
+
+#include "bench.h"
+#include "frame_graph.h"
+
+static fj_scheduler *make_sched(const bench_args *a)
+{
+    fj_config c = fj_config_default();
+    if (a->workers)
+        c.workers = a->workers;
+    const char *pin = getenv("FJ_BENCH_PIN");   /* FJ_BENCH_PIN=0: do not pin the workers */
+    if (pin && *pin == '0')
+        c.pin_threads = 0;
+    fj_scheduler *s = fj_create(&c);
+    if (!s)
+        bench_fail("fj_create: %s", fj_strerror(fj_last_error()));
+    return s;
+}
+
+/* FJ_BENCH_STATS=1: print the scheduler's per-worker statistics to stderr. */
+static void print_stats(fj_scheduler *s)
+{
+    const char *env = getenv("FJ_BENCH_STATS");
+    if (!env || !*env || *env == '0')
+        return;
+    fj_worker_stats st[64];
+    unsigned n = fj_stats(s, st, 64);
+    for (unsigned i = 0; i < n && i < 64; i++)
+        fprintf(stderr, "worker %u: jobs %llu steals %llu steal_failures %llu switches %llu sleeps %llu wakes %llu\n", i,
+                (unsigned long long)st[i].jobs, (unsigned long long)st[i].steals,
+                (unsigned long long)st[i].steal_failures, (unsigned long long)st[i].switches,
+                (unsigned long long)st[i].sleeps, (unsigned long long)st[i].wakes);
+}
+
+static int run_root(const bench_args *a, fj_job_fn fn, void *arg)
+{
+    fj_scheduler *s = make_sched(a);
+    if (!s)
+        return 1;
+    int rc = fj_main(s, fn, arg);
+    print_stats(s);
+    fj_destroy(s);
+    if (rc)
+        return bench_fail("fj_main: %s", fj_strerror(rc));
+    return 0;
+}
+
+static void empty_job(void *p) { bench_opaque(p); }
+
+/* ---------------------------------------------------------------- spawn */
+
+typedef struct spawn_ctx {
+    long n;
+    size_t batch;
+    uint64_t ns;
+} spawn_ctx;
+
+static void spawn_pass(long n, size_t batch)
+{
+    fj_job jobs[1024];
+    for (size_t i = 0; i < 1024; i++)
+        jobs[i] = (fj_job){ .fn = empty_job, .arg = NULL, .name = "empty" };
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    long left = n;
+    while (left > 0) {
+        size_t k = (size_t)left < batch ? (size_t)left : batch;
+        fj_run_jobs(jobs, k, &c);
+        left -= (long)k;
+    }
+    fj_wait(&c, 0);
+}
+
+static void spawn_root(void *p)
+{
+    spawn_ctx *x = p;
+    spawn_pass(x->n, x->batch);   /* warm-up: grows the deques to their final size */
+    uint64_t t0 = bench_now_ns();
+    spawn_pass(x->n, x->batch);
+    x->ns = bench_now_ns() - t0;
+}
+
+static int spawn_common(const bench_args *a, size_t batch, const char *metric)
+{
+    spawn_ctx x = { a->size, batch, 0 };
+    if (run_root(a, spawn_root, &x))
+        return 1;
+    bench_emit(metric, (double)x.n / ((double)x.ns / 1e9) / 1e6, "Mjobs/s", BENCH_HIGHER);
+    return 0;
+}
+
+int fjb_spawn1(const bench_args *a) { return spawn_common(a, 1, "spawn1"); }
+int fjb_spawn1024(const bench_args *a) { return spawn_common(a, 1024, "spawn1024"); }
+
+/* ---------------------------------------------------------------- fib */
+
+typedef struct fib_arg {
+    int n;
+    long r;
+} fib_arg;
+
+static void fib_job(void *p)
+{
+    fib_arg *x = p;
+    if (x->n < 2) {
+        x->r = x->n;
+        return;
+    }
+    fib_arg l = { x->n - 1, 0 }, r = { x->n - 2, 0 };
+    fj_job jobs[2] = { { .fn = fib_job, .arg = &l, .name = "fib" }, { .fn = fib_job, .arg = &r, .name = "fib" } };
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_run_jobs(jobs, 2, &c);
+    fj_wait(&c, 0);
+    x->r = l.r + r.r;
+}
+
+typedef struct fib_ctx {
+    int n;
+    long r;
+    uint64_t ns;
+} fib_ctx;
+
+static void fib_root(void *p)
+{
+    fib_ctx *x = p;
+    fib_arg w = { x->n > 22 ? x->n - 4 : x->n, 0 };   /* warm-up */
+    fib_job(&w);
+    fib_arg m = { x->n, 0 };
+    uint64_t t0 = bench_now_ns();
+    fib_job(&m);
+    x->ns = bench_now_ns() - t0;
+    x->r = m.r;
+}
+
+static long fib_serial(int n) { return n < 2 ? n : fib_serial(n - 1) + fib_serial(n - 2); }
+
+int fjb_fib(const bench_args *a)
+{
+    fib_ctx x = { (int)a->size, 0, 0 };
+    if (run_root(a, fib_root, &x))
+        return 1;
+    if (x.r != fib_serial(x.n))
+        return bench_fail("fiberjob fib(%d) = %ld, wrong", x.n, x.r);
+    bench_emit("fib", (double)x.ns / 1e6, "ms", BENCH_LOWER);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- parallel for */
+
+typedef struct pf_chunk {
+    float *a;
+    size_t lo, hi;
+    float sum;
+} __attribute__((aligned(64))) pf_chunk;
+
+typedef struct pf_ctx {
+    float *a;
+    size_t n, grain, nchunks;
+    pf_chunk *chunks;
+    fj_job *map_jobs, *sum_jobs;
+    uint64_t map_ns, sum_ns;
+    double sum;
+} pf_ctx;
+
+static void pf_map_job(void *p)
+{
+    pf_chunk *c = p;
+    bench_map_chunk(c->a, c->lo, c->hi);
+}
+
+static void pf_sum_job(void *p)
+{
+    pf_chunk *c = p;
+    c->sum = bench_sum_chunk(c->a, c->lo, c->hi);
+}
+
+static void pf_run(pf_ctx *x, const fj_job *jobs)
+{
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_run_jobs(jobs, x->nchunks, &c);
+    fj_wait(&c, 0);
+}
+
+static void pf_pass(pf_ctx *x)
+{
+    uint64_t t0 = bench_now_ns();
+    pf_run(x, x->map_jobs);
+    uint64_t t1 = bench_now_ns();
+    pf_run(x, x->sum_jobs);
+    double s = 0;
+    for (size_t i = 0; i < x->nchunks; i++)
+        s += x->chunks[i].sum;
+    uint64_t t2 = bench_now_ns();
+    x->map_ns = t1 - t0;
+    x->sum_ns = t2 - t1;
+    x->sum = s;
+}
+
+static void pf_root(void *p)
+{
+    pf_ctx *x = p;
+    pf_pass(x);   /* warm-up */
+    pf_pass(x);
+}
+
+int fjb_pfor(const bench_args *a)
+{
+    pf_ctx x;
+    memset(&x, 0, sizeof x);
+    x.n = (size_t)a->size;
+    x.grain = (size_t)a->grain;
+    x.nchunks = (x.n + x.grain - 1) / x.grain;
+    x.a = bench_pfor_alloc(x.n);
+    x.chunks = aligned_alloc(64, x.nchunks * sizeof *x.chunks);
+    x.map_jobs = malloc(x.nchunks * sizeof *x.map_jobs);
+    x.sum_jobs = malloc(x.nchunks * sizeof *x.sum_jobs);
+    if (!x.a || !x.chunks || !x.map_jobs || !x.sum_jobs)
+        return bench_fail("pfor: out of memory");
+    for (size_t i = 0; i < x.nchunks; i++) {
+        size_t lo = i * x.grain, hi = lo + x.grain < x.n ? lo + x.grain : x.n;
+        x.chunks[i] = (pf_chunk){ .a = x.a, .lo = lo, .hi = hi, .sum = 0 };
+        x.map_jobs[i] = (fj_job){ .fn = pf_map_job, .arg = &x.chunks[i], .name = "map" };
+        x.sum_jobs[i] = (fj_job){ .fn = pf_sum_job, .arg = &x.chunks[i], .name = "sum" };
+    }
+    int rc = run_root(a, pf_root, &x);
+    if (!rc)
+        rc = bench_pfor_check("fiberjob", x.a, x.n, x.sum);
+    if (!rc) {
+        bench_emit("pfor-map", (double)x.map_ns / 1e6, "ms", BENCH_LOWER);
+        bench_emit("pfor-sum", (double)x.sum_ns / 1e6, "ms", BENCH_LOWER);
+    }
+    free(x.a);
+    free(x.chunks);
+    free(x.map_jobs);
+    free(x.sum_jobs);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- frame */
+
+/* The graph of frame_graph.h, written the way the demo writes it. */
+static fj_job fg_anim[FG_ANIM], fg_phys[FG_ISLANDS], fg_vis[FG_VIS], fg_rend[FG_RENDER];
+
+static void fg_animate_job(void *p) { fg_animate((uint32_t)(uintptr_t)p); }
+static void fg_cull_job(void *p) { fg_cull((uint32_t)(uintptr_t)p); }
+static void fg_render_job(void *p) { fg_render((uint32_t)(uintptr_t)p); }
+
+static void fg_constraint_job(void *p)
+{
+    uint32_t v = (uint32_t)(uintptr_t)p;
+    fg_constraint(v / FG_CONSTRAINTS, v % FG_CONSTRAINTS);
+}
+
+static void fg_island_job(void *p)
+{
+    uint32_t island = (uint32_t)(uintptr_t)p;
+    fj_job jobs[FG_CONSTRAINTS];
+    for (uint32_t k = 0; k < FG_CONSTRAINTS; k++)
+        jobs[k] = (fj_job){ .fn = fg_constraint_job, .arg = (void *)(uintptr_t)(island * FG_CONSTRAINTS + k),
+                            .name = "solve_constraint" };
+    fj_counter solved;
+    fj_counter_init(&solved, 0);
+    fj_run_jobs(jobs, FG_CONSTRAINTS, &solved);
+    fj_wait(&solved, 0);
+    fg_island_done(island);
+}
+
+static void fg_one_frame(void)
+{
+    fj_counter anim, phys, vis, render;
+    fj_counter_init(&anim, 0);
+    fj_counter_init(&phys, 0);
+    fj_counter_init(&vis, 0);
+    fj_counter_init(&render, 0);
+    fj_run_jobs(fg_anim, FG_ANIM, &anim);
+    fj_wait(&anim, 0);
+    fj_run_jobs(fg_phys, FG_ISLANDS, &phys);
+    fj_run_jobs(fg_vis, FG_VIS, &vis);
+    fj_wait(&vis, 0);
+    fj_wait(&phys, 0);
+    fj_run_jobs(fg_rend, FG_RENDER, &render);
+    fj_wait(&render, 0);
+}
+
+typedef struct fg_ctx {
+    long frames;
+    double *us;
+} fg_ctx;
+
+static void fg_root(void *p)
+{
+    fg_ctx *x = p;
+    const long warm = 10;
+    for (long f = 0; f < warm + x->frames; f++) {
+        uint64_t t0 = bench_now_ns();
+        fg_w.frame = (uint32_t)f;
+        fg_one_frame();
+        uint64_t t1 = bench_now_ns();
+        if (f >= warm)
+            x->us[f - warm] = (double)(t1 - t0) / 1e3;
+    }
+}
+
+int fjb_frame(const bench_args *a)
+{
+    fg_ctx x = { a->size, calloc((size_t)a->size, sizeof(double)) };
+    if (!x.us)
+        return bench_fail("frame: out of memory");
+    for (uint32_t i = 0; i < FG_ANIM; i++)
+        fg_anim[i] = (fj_job){ .fn = fg_animate_job, .arg = (void *)(uintptr_t)i, .name = "animate" };
+    for (uint32_t i = 0; i < FG_ISLANDS; i++)
+        fg_phys[i] = (fj_job){ .fn = fg_island_job, .arg = (void *)(uintptr_t)i, .name = "physics_island",
+                               .priority = FJ_PRIORITY_HIGH };
+    for (uint32_t i = 0; i < FG_VIS; i++)
+        fg_vis[i] = (fj_job){ .fn = fg_cull_job, .arg = (void *)(uintptr_t)i, .name = "cull" };
+    for (uint32_t i = 0; i < FG_RENDER; i++)
+        fg_rend[i] = (fj_job){ .fn = fg_render_job, .arg = (void *)(uintptr_t)i, .name = "render_batch" };
+    int rc = run_root(a, fg_root, &x);
+    if (!rc) {
+        bench_emit("frame-median", bench_percentile(x.us, (size_t)x.frames, 50), "us", BENCH_LOWER);
+        bench_emit("frame-p99", bench_percentile(x.us, (size_t)x.frames, 99), "us", BENCH_LOWER);
+    }
+    free(x.us);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- wake latency */
+
+typedef struct wake_ctx {
+    long n;
+    double *ns;
+    uint64_t t_done;   /* written by the child just before it finishes */
+} wake_ctx;
+
+static void wake_child(void *p)
+{
+    wake_ctx *x = p;
+    bench_spin_ns(BENCH_WAKE_SPIN_NS);
+    x->t_done = bench_now_ns();
+}
+
+static void wake_root(void *p)
+{
+    wake_ctx *x = p;
+    const long warm = 20;
+    for (long i = 0; i < warm + x->n; i++) {
+        fj_counter c;
+        fj_counter_init(&c, 0);
+        fj_job child = { .fn = wake_child, .arg = x, .name = "wake child" };
+        fj_job filler = { .fn = empty_job, .arg = NULL, .name = "filler" };
+        fj_run_jobs(&child, 1, &c);
+        /* A job of another counter on top of our deque: fj_wait does not run
+         * it inline, so the waiter really parks and is woken. */
+        fj_run_jobs(&filler, 1, NULL);
+        fj_wait(&c, 0);
+        uint64_t t1 = bench_now_ns();
+        if (i >= warm)
+            x->ns[i - warm] = (double)(t1 - x->t_done);
+    }
+}
+
+int fjb_wake(const bench_args *a)
+{
+    wake_ctx x = { a->size, calloc((size_t)a->size, sizeof(double)), 0 };
+    if (!x.ns)
+        return bench_fail("wake: out of memory");
+    int rc = run_root(a, wake_root, &x);
+    if (!rc) {
+        bench_emit("wake-median", bench_percentile(x.ns, (size_t)x.n, 50), "ns", BENCH_LOWER);
+        bench_emit("wake-p99", bench_percentile(x.ns, (size_t)x.n, 99), "ns", BENCH_LOWER);
+    }
+    free(x.ns);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- startup */
+
+int fjb_startup(const bench_args *a)
+{
+    long n = a->size;
+    double *us = calloc((size_t)n * 4, sizeof *us);
+    if (!us)
+        return bench_fail("startup: out of memory");
+    double *create = us + n, *mainrun = us + 2 * n, *destroy = us + 3 * n;
+    for (long i = -1; i < n; i++) {   /* i == -1: warm-up */
+        uint64_t t0 = bench_now_ns();
+        fj_scheduler *s = make_sched(a);
+        if (!s) {
+            free(us);
+            return 1;
+        }
+        uint64_t t1 = bench_now_ns();
+        int rc = fj_main(s, empty_job, NULL);
+        uint64_t t2 = bench_now_ns();
+        fj_destroy(s);
+        uint64_t t3 = bench_now_ns();
+        if (rc) {
+            free(us);
+            return bench_fail("fj_main: %s", fj_strerror(rc));
+        }
+        if (i >= 0) {
+            us[i] = (double)(t3 - t0) / 1e3;
+            create[i] = (double)(t1 - t0) / 1e3;
+            mainrun[i] = (double)(t2 - t1) / 1e3;
+            destroy[i] = (double)(t3 - t2) / 1e3;
+        }
+    }
+    bench_emit("startup-median", bench_percentile(us, (size_t)n, 50), "us", BENCH_LOWER);
+    bench_emit("startup-create", bench_percentile(create, (size_t)n, 50), "us", BENCH_LOWER);
+    bench_emit("startup-main", bench_percentile(mainrun, (size_t)n, 50), "us", BENCH_LOWER);
+    bench_emit("startup-destroy", bench_percentile(destroy, (size_t)n, 50), "us", BENCH_LOWER);
+    free(us);
+    return 0;
+}

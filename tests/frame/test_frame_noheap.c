@@ -1,0 +1,191 @@
+/*
+ * No heap use in steady state. The test is linked with
+ * --wrap=malloc,calloc,realloc,free,aligned_alloc,posix_memalign, so every call
+ * that the test or the (static) library makes to the allocator goes through a
+ * counting __wrap_ function first. After a warm-up, 1,000 frames of 10,000
+ * jobs each (jobs, nested waits, yields, frame allocations, tag frees, two
+ * frames in flight) must make no call at all.
+ */
+#include <stdint.h>
+
+#include "frame_test.h"
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+void *__real_aligned_alloc(size_t align, size_t n);
+int __real_posix_memalign(void **p, size_t align, size_t n);
+
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+void __wrap_free(void *p);
+void *__wrap_aligned_alloc(size_t align, size_t n);
+int __wrap_posix_memalign(void **p, size_t align, size_t n);
+
+static uint64_t g_calls;
+/* Where the first calls came from, to name the path when the test fails. */
+static void *g_callers[16];
+static const char *g_kinds[16];
+
+static void counted(const char *kind, void *caller)
+{
+    uint64_t i = __atomic_fetch_add(&g_calls, 1, __ATOMIC_RELAXED);
+    if (i < 16) {
+        g_callers[i] = caller;
+        g_kinds[i] = kind;
+    }
+}
+
+void *__wrap_malloc(size_t n)
+{
+    counted("malloc", __builtin_return_address(0));
+    return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    counted("calloc", __builtin_return_address(0));
+    return __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    counted("realloc", __builtin_return_address(0));
+    return __real_realloc(p, n);
+}
+
+void __wrap_free(void *p)
+{
+    counted("free", __builtin_return_address(0));
+    __real_free(p);
+}
+
+void *__wrap_aligned_alloc(size_t align, size_t n)
+{
+    counted("aligned_alloc", __builtin_return_address(0));
+    return __real_aligned_alloc(align, n);
+}
+
+int __wrap_posix_memalign(void **p, size_t align, size_t n)
+{
+    counted("posix_memalign", __builtin_return_address(0));
+    return __real_posix_memalign(p, align, n);
+}
+
+/* ------------------------------------------------------------ the frames */
+
+#define GROUPS 100
+#define CHILDREN 99                       /* 100 groups + 9,900 children = 10,000 jobs */
+#define JOBS_PER_FRAME (GROUPS * (1 + CHILDREN))
+#define WARMUP_FRAMES 30
+#define FRAMES 1000
+
+static fj_frame_heap *g_heap;
+static uint64_t g_tag;
+static uint64_t g_sum;
+
+typedef struct group_out {
+    uint32_t *values;   /* frame memory, one per child */
+} group_out;
+
+static group_out g_groups[GROUPS];
+
+static void child_job(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    uint64_t tag = g_tag;
+    /* A few objects of 16..256 bytes that die with the frame. */
+    uint32_t acc = 0;
+    for (unsigned k = 0; k < 3; k++) {
+        size_t size = 16 + (id * 7 + k * 61) % 241;
+        unsigned char *p = fj_frame_alloc(g_heap, tag, size, 16);
+        if (!p) {
+            fprintf(stderr, "fj_frame_alloc failed: %s\n", fj_strerror(fj_frame_last_error()));
+            exit(1);
+        }
+        memset(p, (int)(id + k), size);
+        acc += p[size - 1];
+    }
+    if (id % 16 == 0)
+        fj_yield();
+    g_groups[id / CHILDREN].values[id % CHILDREN] = acc;
+}
+
+static void group_job(void *arg)
+{
+    uintptr_t g = (uintptr_t)arg;
+    g_groups[g].values = fj_frame_alloc(g_heap, g_tag, CHILDREN * sizeof(uint32_t), 0);
+    CHECK(g_groups[g].values);
+    fj_job jobs[CHILDREN];
+    for (unsigned c = 0; c < CHILDREN; c++)
+        jobs[c] = (fj_job){ .fn = child_job, .arg = (void *)(g * CHILDREN + c), .name = "child" };
+    fj_counter done;
+    fj_counter_init(&done, 0);
+    fj_run_jobs(jobs, CHILDREN, &done);
+    fj_wait(&done, 0);   /* nested wait */
+    uint64_t sum = 0;
+    for (unsigned c = 0; c < CHILDREN; c++)
+        sum += g_groups[g].values[c];
+    __atomic_fetch_add(&g_sum, sum, __ATOMIC_RELAXED);
+}
+
+static void run_frame(uint64_t frame)
+{
+    g_tag = frame;
+    static fj_job jobs[GROUPS];
+    for (unsigned g = 0; g < GROUPS; g++)
+        jobs[g] = (fj_job){ .fn = group_job, .arg = (void *)(uintptr_t)g, .name = "group" };
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_run_jobs(jobs, GROUPS, &c);
+    fj_wait(&c, 0);
+    /* Two frames in flight: this frame's memory lives on while the next one
+     * runs; the one before goes now. */
+    if (frame > 0)
+        fj_frame_free_tag(g_heap, frame - 1);
+}
+
+static void root(void *arg)
+{
+    uint64_t *calls = arg;
+    uint64_t frame = 0;
+    for (; frame < WARMUP_FRAMES; frame++)
+        run_frame(frame);
+    uint64_t before = __atomic_load_n(&g_calls, __ATOMIC_RELAXED);
+    for (uint64_t end = frame + FRAMES; frame < end; frame++)
+        run_frame(frame);
+    *calls = __atomic_load_n(&g_calls, __ATOMIC_RELAXED) - before;
+    fj_frame_free_tag(g_heap, frame - 1);
+}
+
+int main(int argc, char **argv)
+{
+    fj_config cfg = test_config(argc, argv);
+    fj_scheduler *s = fj_create(&cfg);
+    CHECK(s);
+    g_heap = fj_frame_heap_create(s, NULL);
+    CHECK(g_heap);
+    /* The wrappers work: creating the scheduler and the heap used the heap. */
+    CHECK(__atomic_load_n(&g_calls, __ATOMIC_RELAXED) > 0);
+
+    uint64_t calls = UINT64_MAX;
+    uint64_t first = __atomic_load_n(&g_calls, __ATOMIC_RELAXED);
+    CHECK_EQ(fj_main(s, root, &calls), 0);
+    if (calls != 0) {
+        fprintf(stderr, "%llu allocator calls in %d frames of %d jobs after warm-up; the first calls of the run:\n",
+                (unsigned long long)calls, FRAMES, JOBS_PER_FRAME);
+        for (uint64_t i = first; i < first + 16 && i < 16; i++)
+            if (g_kinds[i])
+                fprintf(stderr, "  %s from %p\n", g_kinds[i], g_callers[i]);
+        fprintf(stderr, "(addr2line -f -e %s <address - load base> names each)\n", argv[0]);
+        return 1;
+    }
+    CHECK(g_sum > 0);
+    fj_frame_heap_destroy(g_heap);
+    fj_destroy(s);
+    printf("ok: %d frames of %d jobs, 0 calls to malloc/calloc/realloc/free/aligned_alloc/posix_memalign\n",
+           FRAMES, JOBS_PER_FRAME);
+    return 0;
+}

@@ -1,0 +1,175 @@
+/*
+ * Pinning. With pin_threads on and an explicit CPU list (the allowed set from
+ * sched_getaffinity, reversed so that the mapping is not the identity), each
+ * worker i runs on cpus[i % count]: inside jobs, sched_getcpu() and the thread's
+ * affinity mask (exactly one CPU) match, recorded per fj_worker_index(). With
+ * more workers than CPUs the list wraps around. The default (no list) uses the
+ * allowed set in order. The fj_main thread gets its own affinity back when
+ * fj_main returns. With pin_threads off, no worker is restricted. A narrower
+ * affinity of the creating thread (as taskset gives) is respected: workers go
+ * only to CPUs in it, and a listed CPU outside it is refused.
+ */
+#include <pthread.h>
+#include <sched.h>
+
+#include "test.h"
+
+enum { MAXW = 64 };
+
+static int ncpus;
+static int allowed[CPU_SETSIZE];
+static int want_cpu[MAXW];       /* -1: not pinned (any allowed CPU) */
+static int seen[MAXW];
+static int mismatches;
+static int seen_total;
+
+static void probe(void *arg)
+{
+    (void)arg;
+    int w = fj_worker_index();
+    if (w < 0 || w >= MAXW) {
+        T_ADD(&mismatches, 1);
+        return;
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CHECK_EQ(pthread_getaffinity_np(pthread_self(), sizeof set, &set), 0);
+    int cpu = sched_getcpu();
+    bool ok;
+    if (want_cpu[w] >= 0) {
+        ok = cpu == want_cpu[w] && CPU_COUNT(&set) == 1 && CPU_ISSET(want_cpu[w], &set);
+        if (!ok)
+            fprintf(stderr, "worker %d: on CPU %d with %d CPUs in its mask, want pinned to %d\n", w, cpu,
+                    CPU_COUNT(&set), want_cpu[w]);
+    } else {
+        ok = CPU_COUNT(&set) == ncpus;
+        if (!ok)
+            fprintf(stderr, "worker %d: %d CPUs in its mask, want all %d allowed\n", w, CPU_COUNT(&set), ncpus);
+    }
+    if (!ok)
+        T_ADD(&mismatches, 1);
+    if (__atomic_exchange_n(&seen[w], 1, __ATOMIC_ACQ_REL) == 0)
+        T_ADD(&seen_total, 1);
+}
+
+/* Spread jobs over the workers: each job probes, then a few rounds of jobs
+ * that wait on each other give idle workers time to steal. */
+static void spread(void *arg)
+{
+    (void)arg;
+    probe(NULL);
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_job jobs[64];
+    for (int i = 0; i < 64; i++)
+        jobs[i] = (fj_job){ .fn = probe, .name = "probe" };
+    fj_run_jobs(jobs, 64, &c);
+    fj_yield();
+    probe(NULL);
+    fj_wait(&c, 0);
+    probe(NULL);
+}
+
+static unsigned nworkers;
+
+static void root(void *arg)
+{
+    (void)arg;
+    probe(NULL);   /* the root runs on worker 0: the fj_main thread */
+    CHECK(seen[0]);
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_job jobs[32];
+    for (int i = 0; i < 32; i++)
+        jobs[i] = (fj_job){ .fn = spread, .name = "spread" };
+    for (int round = 0; round < 200 && T_LOAD(&seen_total) < (int)nworkers; round++) {
+        fj_run_jobs(jobs, 32, &c);
+        fj_wait(&c, 0);
+    }
+}
+
+static void run(const fj_config *cfg)
+{
+    memset(seen, 0, sizeof seen);
+    seen_total = 0;
+    mismatches = 0;
+    cpu_set_t before, after;
+    CHECK_EQ(pthread_getaffinity_np(pthread_self(), sizeof before, &before), 0);
+    fj_scheduler *s = fj_create(cfg);
+    if (!s) {
+        fprintf(stderr, "fj_create: %s\n", fj_strerror(fj_last_error()));
+        exit(1);
+    }
+    CHECK_EQ(fj_worker_count(s), nworkers);
+    CHECK_EQ(fj_main(s, root, NULL), 0);
+    fj_destroy(s);
+    CHECK_EQ(pthread_getaffinity_np(pthread_self(), sizeof after, &after), 0);
+    CHECK(CPU_EQUAL(&before, &after));   /* fj_main gave the thread its mask back */
+    CHECK_EQ(mismatches, 0);
+    CHECK(seen[0]);
+    printf("%d of %u workers ran probes\n", seen_total, nworkers);
+}
+
+int main(int argc, char **argv)
+{
+    nworkers = test_workers(argc, argv);
+    CHECK(nworkers <= MAXW);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CHECK_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &set))
+            allowed[ncpus++] = cpu;
+    CHECK(ncpus > 0);
+
+    /* Explicit list: the allowed CPUs reversed. */
+    int list[CPU_SETSIZE];
+    for (int i = 0; i < ncpus; i++)
+        list[i] = allowed[ncpus - 1 - i];
+    fj_config cfg = fj_config_default();
+    cfg.workers = nworkers;
+    cfg.pin_threads = 1;
+    cfg.cpus = list;
+    cfg.cpu_count = (unsigned)ncpus;
+    for (unsigned i = 0; i < nworkers; i++)
+        want_cpu[i] = list[i % (unsigned)ncpus];
+    run(&cfg);
+
+    /* A one-CPU list: every worker on the same CPU. */
+    cfg.cpus = &allowed[ncpus - 1];
+    cfg.cpu_count = 1;
+    for (unsigned i = 0; i < nworkers; i++)
+        want_cpu[i] = allowed[ncpus - 1];
+    run(&cfg);
+
+    /* No list: the allowed set in order. */
+    cfg.cpus = NULL;
+    cfg.cpu_count = 0;
+    for (unsigned i = 0; i < nworkers; i++)
+        want_cpu[i] = allowed[i % (unsigned)ncpus];
+    run(&cfg);
+
+    /* Pinning off: nobody is restricted. */
+    cfg.pin_threads = 0;
+    for (unsigned i = 0; i < nworkers; i++)
+        want_cpu[i] = -1;
+    run(&cfg);
+
+    if (ncpus >= 2) {
+        /* As under `taskset -c <last>`: the allowed set is one CPU. */
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(allowed[ncpus - 1], &one);
+        CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+        cfg.pin_threads = 1;
+        for (unsigned i = 0; i < nworkers; i++)
+            want_cpu[i] = allowed[ncpus - 1];
+        run(&cfg);
+        cfg.cpus = &allowed[0];
+        cfg.cpu_count = 1;
+        CHECK(fj_create(&cfg) == NULL);
+        CHECK_EQ(fj_last_error(), FJ_EAFFINITY);
+        CHECK_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+    }
+    return test_finish();
+}

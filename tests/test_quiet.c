@@ -1,0 +1,94 @@
+/*
+ * A quiet scheduler burns no CPU: after fj_main returns, the workers spin
+ * briefly and then sleep. Over 300 ms of sleep the whole process (all threads,
+ * getrusage(RUSAGE_SELF) user + system time) must use under 5% of one core.
+ * Checked right after an empty fj_main, after a burst of work (the workers
+ * went through stealing and waking), and after a burst submitted from
+ * outside. This measures CPU time used, not speed.
+ */
+#include <sys/resource.h>
+#include <time.h>
+
+#include "test.h"
+
+static long long cpu_us(void)
+{
+    struct rusage ru;
+    CHECK_EQ(getrusage(RUSAGE_SELF, &ru), 0);
+    return (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
+           ru.ru_stime.tv_usec;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* CPU used by the process over 300 ms of idleness, in microseconds. */
+static long long idle_cpu(void)
+{
+    sleep_ms(20);   /* past the spin phase (2000 pauses: microseconds) */
+    long long before = cpu_us();
+    sleep_ms(300);
+    return cpu_us() - before;
+}
+
+static void empty(void *arg) { (void)arg; }
+
+static int hits;
+static void hit(void *arg)
+{
+    (void)arg;
+    T_ADD(&hits, 1);
+}
+
+static void burst(void *arg)
+{
+    (void)arg;
+    static fj_job jobs[20000];
+    for (int i = 0; i < 20000; i++)
+        jobs[i] = (fj_job){ .fn = hit, .name = "hit" };
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    for (int i = 0; i < 5; i++) {
+        fj_run_jobs(jobs, 20000, &c);
+        fj_wait(&c, 0);
+    }
+}
+
+static void check_quiet(const char *when, long long used_us)
+{
+    printf("%s: %lld us of CPU in 300 ms (%.2f%% of a core)\n", when, used_us, used_us / 3000.0);
+    if (used_us >= 15000)
+        FAIL_SOFT("%s: the idle scheduler used %lld us of CPU in 300 ms (limit 15000 us, 5%% of a core)",
+                  when, used_us);
+}
+
+int main(int argc, char **argv)
+{
+    fj_config cfg = test_config(argc, argv);
+    fj_scheduler *s = fj_create(&cfg);
+    CHECK(s);
+    CHECK_EQ(fj_main(s, empty, NULL), 0);
+    check_quiet("after an empty fj_main", idle_cpu());
+
+    CHECK_EQ(fj_main(s, burst, NULL), 0);
+    CHECK_EQ(hits, 100000);
+    check_quiet("after 100,000 jobs", idle_cpu());
+
+    fj_job jobs[64];
+    for (int i = 0; i < 64; i++)
+        jobs[i] = (fj_job){ .fn = hit, .name = "outside" };
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_run_jobs(jobs, 64, &c);   /* from outside: the background workers run them */
+    if (cfg.workers > 1) {
+        fj_wait(&c, 0);
+        check_quiet("after jobs from outside", idle_cpu());
+    }
+    fj_destroy(s);
+    CHECK_EQ(hits, 100064);
+    return test_finish();
+}

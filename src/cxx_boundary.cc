@@ -1,8 +1,10 @@
-// The C++ side of the job boundary: a C++ exception that escapes a job is
-// caught here and turned into a panic (with its what()) instead of reaching
-// std::terminate. The try block costs nothing until something is thrown
-// (table-based unwinding). fj_panic's forced unwind passes through: it is
-// rethrown, as forced unwinding must be.
+// The job boundary. A C++ exception that escapes a job is caught here and
+// turned into a panic (with its what()) instead of reaching std::terminate
+// (returns 1). fj_panic's forced unwind also stops here: catch-all handlers
+// run during forced unwinding, and this one ends it (returns 2); the
+// exception is fj_panic's own (not a thread cancellation), so ending it is
+// allowed and its cleanup does nothing. The try block costs nothing until
+// something is thrown (table-based unwinding).
 #include <cstddef>
 #include <cstring>
 #include <exception>
@@ -31,10 +33,8 @@ extern "C" int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, std::siz
     } catch (std::exception &e) {
         copy_message(msg, cap, "uncaught C++ exception: ", e.what());
     } catch (...) {
-        // fj_panic's forced unwind also lands here (catch-all handlers run
-        // during forced unwinding); it must go on to the boundary.
         if (fj__unwinding_for_panic())
-            throw;
+            return 2;
         copy_message(msg, cap, "uncaught C++ exception of a type not derived from std::exception", "");
     }
     return 1;

@@ -48,6 +48,7 @@ typedef struct fj__fiber {
     _Alignas(16) unsigned char unwind_exc[64]; /* struct _Unwind_Exception for fj_panic */
     char panic_msg[256];
     bool unwinding;             /* fj_panic's forced unwind is in progress */
+    uint32_t job_depth;         /* jobs running on this fiber (inline runs nest) */
     fj__san_ctx san;            /* sanitizer/Valgrind view of this stack */
 } __attribute__((aligned(FJ_CACHE_PAD))) fj__fiber;
 
@@ -126,6 +127,8 @@ struct fj_scheduler {
     _Alignas(FJ_CACHE_PAD) uint64_t free_external;
     _Alignas(FJ_CACHE_PAD) uint32_t epoch;       /* event count: sleepers futex-wait on it */
     _Alignas(FJ_CACHE_PAD) uint32_t sleepers;    /* workers registered as about to sleep */
+    _Alignas(FJ_CACHE_PAD) uint32_t spinning;    /* workers awake and searching for work */
+    _Alignas(FJ_CACHE_PAD) uint32_t wake_pending; /* a futex wake is in flight */
     _Alignas(FJ_CACHE_PAD) uint64_t idle_gen;    /* bumped when a registered sleeper finds work */
     _Alignas(FJ_CACHE_PAD) fj__inject_node *inject; /* external submissions, LIFO of batches */
     _Alignas(FJ_CACHE_PAD) uint32_t active;      /* workers taking part now */

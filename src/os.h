@@ -13,12 +13,13 @@
 int fj__os_allowed_cpus(int *cpus, int max);
 /* Pin the calling thread to one CPU; 0 or a negative errno. */
 int fj__os_pin_self(int cpu);
-/* Start a thread with a small stack: the worker's own loop runs on fibers. */
-int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+/* Start a thread with a small stack (the worker's loop runs on fibers), pinned
+ * from birth to `cpu` unless it is negative. */
+int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu);
 
 /* Sleep while *addr == expected (spurious returns allowed); wake up to n sleepers. */
 void fj__os_futex_wait(uint32_t *addr, uint32_t expected);
-void fj__os_futex_wake(uint32_t *addr, int n);
+int fj__os_futex_wake(uint32_t *addr, int n); /* returns how many were woken */
 
 /* A stack of `size` usable bytes with one PROT_NONE guard page below it.
  * Returns the lowest usable address, or NULL; *mapping_size gets what to unmap. */

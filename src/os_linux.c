@@ -33,14 +33,23 @@ int fj__os_pin_self(int cpu)
     return -pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
-int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu)
 {
     pthread_attr_t attr;
     if (pthread_attr_init(&attr) != 0)
         return -ENOMEM;
-    /* The thread's own stack only runs the worker's start-up and shut-down and
-     * the signal-free bookkeeping in between; jobs run on fibers. */
+    /* The thread's own stack only runs the worker's start-up and shut-down;
+     * jobs run on fibers. */
     pthread_attr_setstacksize(&attr, 256 * 1024);
+    if (cpu >= 0 && cpu < CPU_SETSIZE) {
+        /* Pinned at creation rather than by the thread itself: no migration
+         * after start, and no thread caught mid-way in sched_setaffinity if
+         * the process dies early. */
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+    }
     int rc = pthread_create(t, &attr, fn, arg);
     pthread_attr_destroy(&attr);
     return -rc;
@@ -51,9 +60,10 @@ void fj__os_futex_wait(uint32_t *addr, uint32_t expected)
     syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 }
 
-void fj__os_futex_wake(uint32_t *addr, int n)
+int fj__os_futex_wake(uint32_t *addr, int n)
 {
-    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+    long r = syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+    return r < 0 ? 0 : (int)r;
 }
 
 size_t fj__os_page_size(void)

@@ -40,6 +40,28 @@ _Static_assert(sizeof(struct _Unwind_Exception) <= sizeof(((fj__fiber *)0)->unwi
 int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, size_t cap);
 static void panic_report(fj__worker *w, fj__fiber *self);
 
+#ifdef FJ_HAVE_CXX_BOUNDARY
+/* With the C++ boundary the job is called inside a try block (free until
+ * something is thrown) whose catch-all also stops fj_panic's forced unwind:
+ * no per-job setjmp. */
+bool fj__job_call(fj__fiber *self, const fj__task *t)
+{
+    self->job_depth++;
+    int r = fj__cxx_invoke(t->fn, t->arg, self->panic_msg, sizeof self->panic_msg);
+    self->job_depth--;
+    if (FJ_LIKELY(r == 0)) {
+        self->unwinding = false; /* a job's own catch(...) may have swallowed a panic */
+        return false;
+    }
+    if (r == 1) {
+        /* A C++ exception escaped the job; its frames are already unwound. */
+        panic_report(fj__current_worker(), self);
+    }
+    /* r == 2: the forced unwind of fj_panic reached the boundary (reported). */
+    self->unwinding = false;
+    return true;
+}
+#else
 FJ_NOINLINE bool fj__job_call(fj__fiber *self, const fj__task *t)
 {
     fj__boundary b;
@@ -48,29 +70,28 @@ FJ_NOINLINE bool fj__job_call(fj__fiber *self, const fj__task *t)
         /* Arrived from fj_panic: `self` is the same fiber (panics do not cross
          * fibers), though it may now run on another worker. */
         self->boundary = b.prev;
+        self->job_depth--;
         self->unwinding = false;
         return true;
     }
     self->boundary = &b;
-#ifdef FJ_HAVE_CXX_BOUNDARY
-    if (FJ_UNLIKELY(fj__cxx_invoke(t->fn, t->arg, self->panic_msg, sizeof self->panic_msg))) {
-        /* A C++ exception escaped the job; its frames are already unwound. */
-        fj__worker *w = fj__current_worker();
-        self->boundary = b.prev;
-        panic_report(w, self);
-        return true;
-    }
-#else
+    self->job_depth++;
     t->fn(t->arg);
-#endif
+    self->job_depth--;
     self->boundary = b.prev;
     return false;
 }
+#endif
 
 static void panic_jump(fj__fiber *f)
 {
+#ifdef FJ_HAVE_CXX_BOUNDARY
+    fj__fatal("fj_panic", "could not unwind job '%s' (no unwind information?): %s",
+              f->job_name ? f->job_name : "(unnamed)", f->panic_msg);
+#else
     fj__san_no_return();
     __builtin_longjmp(f->boundary->jb, 1);
+#endif
 }
 
 static _Unwind_Reason_Code panic_stop(int version, _Unwind_Action actions, _Unwind_Exception_Class cls,
@@ -81,10 +102,18 @@ static _Unwind_Reason_Code panic_stop(int version, _Unwind_Action actions, _Unwi
     (void)cls;
     (void)exc;
     fj__fiber *f = param;
+#ifdef FJ_HAVE_CXX_BOUNDARY
+    /* The catch-all in fj__cxx_invoke stops the unwinding before the end. */
+    (void)ctx;
+    if (actions & _UA_END_OF_STACK)
+        fj__fatal("fj_panic", "could not unwind job '%s' to its boundary: %s",
+                  f->job_name ? f->job_name : "(unnamed)", f->panic_msg);
+#else
     /* The boundary lives in fj__job_call's frame: a frame whose CFA is above
      * it is that frame or an outer one, where the unwinding must stop. */
     if ((actions & _UA_END_OF_STACK) || _Unwind_GetCFA(ctx) > (uintptr_t)f->boundary)
         panic_jump(f);
+#endif
     return _URC_NO_REASON;
 }
 
@@ -120,7 +149,7 @@ void fj_panic(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt ? fmt : "(no message)", ap);
     va_end(ap);
-    if (!w || !w->current || !w->current->boundary)
+    if (!w || !w->current || !w->current->job_depth)
         fj__fatal("fj_panic", "called outside a job: %s", msg);
     fj__fiber *self = w->current;
     memcpy(self->panic_msg, msg, sizeof msg);

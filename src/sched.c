@@ -249,17 +249,34 @@ const char *fj_current_job_name(void)
 
 /* ------------------------------------------------------------ waking sleepers */
 
+/*
+ * Wake at most one sleeper, and only when it is needed: nobody sleeps (the busy
+ * case: no system call), or a worker is awake and searching (it will find the
+ * work; when it does it wakes the next one, so sleepers are woken in a chain
+ * as long as there is work), or a wake is already in flight (`wake_pending`,
+ * cleared by whoever returns from the futex wait, or by the waker itself when
+ * its wake found nobody). This keeps a submitter of many small batches from
+ * issuing a futex wake per batch while the woken worker is still getting up.
+ *
+ * No lost wake-up: the submitter pushes, then a seq_cst fence, then reads.
+ * A searching worker counted in `spinning` decrements it (seq_cst) before it
+ * registers as a sleeper and looks at every queue once more, so it sees the
+ * push; a pending wake is cleared by a worker that then searches, likewise
+ * after the submitter's read.
+ */
 void fj__notify(fj_scheduler *s, size_t n)
 {
     if (n == 0)
         return;
-    /* Pairs with the seq_cst registration in worker_idle (see the top comment). */
     fj_fence_seq_cst();
-    uint32_t sleeping = fj_load_relaxed(&s->sleepers);
-    if (FJ_LIKELY(sleeping == 0))
+    if (FJ_LIKELY(fj_load_relaxed(&s->sleepers) == 0) || fj_load_relaxed(&s->spinning) != 0)
+        return;
+    uint32_t expected = 0;
+    if (!fj_cas_strong_seq_cst(&s->wake_pending, &expected, 1))
         return;
     fj_fetch_add_seq_cst(&s->epoch, 1);
-    fj__os_futex_wake(&s->epoch, n < sleeping ? (int)n : (int)sleeping);
+    if (fj__os_futex_wake(&s->epoch, 1) == 0)
+        fj_store_seq_cst(&s->wake_pending, 0);
     fj__worker *w = tls_worker;
     if (w)
         STAT_INC(w, wakes);
@@ -500,6 +517,10 @@ static bool try_find(fj__worker *w, fj__task *out)
         return true;
     if (take_injected(w) && take_local(w, out))
         return true;
+    /* Finishes folded so far stay folded across steals of the same counter's
+     * jobs, unless someone waits on the counter: then they go out now. */
+    if (w->batch_counter && fj__word_head(fj_load_relaxed(&w->batch_counter->fj__word)))
+        batch_flush(w);
     if (steal_any(w, out))
         return true;
     return take_yielded(w, out);
@@ -591,13 +612,22 @@ static bool worker_idle(fj__worker *w)
     fj_scheduler *s = w->s;
     batch_flush(w);
     unsigned spins = s->cfg.spin_before_sleep;
+    fj_fetch_add_seq_cst(&s->spinning, 1);
     for (unsigned i = 0; i < spins; i++) {
-        if (should_leave(w))
+        if (should_leave(w)) {
+            fj_fetch_sub_seq_cst(&s->spinning, 1);
             return false;
-        if (has_work(w))
+        }
+        if (has_work(w)) {
+            /* Found work: if we were the last searcher, wake the next sleeper
+             * so parallelism ramps up while there is work. */
+            fj_fetch_sub_seq_cst(&s->spinning, 1);
+            fj__notify(s, 1);
             return true;
+        }
         fj_cpu_relax();
     }
+    fj_fetch_sub_seq_cst(&s->spinning, 1);
     uint32_t e = fj_load_acquire(&s->epoch);
     uint64_t gen = fj_load_seq_cst(&s->idle_gen);
     uint32_t sleeping = fj_fetch_add_seq_cst(&s->sleepers, 1) + 1;
@@ -623,6 +653,7 @@ static bool worker_idle(fj__worker *w)
     }
     STAT_INC(w, sleeps);
     fj__os_futex_wait(&s->epoch, e);
+    fj_store_seq_cst(&s->wake_pending, 0);
     fj_fetch_sub_seq_cst(&s->sleepers, 1);
     return !should_leave(w);
 }
@@ -834,8 +865,6 @@ static void *worker_thread(void *arg)
     fj__worker *w = arg;
     fj_scheduler *s = w->s;
     fpu_apply(&s->workers[0], w);
-    if (w->cpu >= 0)
-        fj__os_pin_self(w->cpu);
     fj__altstack_enter(w);
     worker_enter(w, NULL);
     fj__altstack_leave(w);
@@ -973,7 +1002,7 @@ fj_scheduler *fj_create(const fj_config *config)
     fpu_capture(&s->workers[0]);
     s->active = n - 1;   /* worker 0 joins in fj_main */
     for (unsigned i = 1; i < n; i++) {
-        if (fj__os_thread_start(&s->workers[i].thread, worker_thread, &s->workers[i]) != 0) {
+        if (fj__os_thread_start(&s->workers[i].thread, worker_thread, &s->workers[i], s->workers[i].cpu) != 0) {
             s->workers[i].thread = 0;
             sched_stop_threads(s);
             sched_free(s);

@@ -218,7 +218,7 @@ static void too_deep_child(void *arg)
 static void test_too_small_reported(void)
 {
     static child_result r;
-    run_in_child(too_deep_child, NULL, 5, &r);
+    run_in_child(too_deep_child, NULL, 15, &r);
     if (WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT && strstr(r.err, "fiberjob: deadlock"))
         return;
     char buf[128];

@@ -145,6 +145,13 @@ typedef struct fj_config {
      */
     int (*deadlock_hook)(const fj_deadlock_info *info, void *user);
     void *deadlock_hook_arg;
+    /**
+     * Tracing: events kept per worker (a ring: the newest are kept). 0: off,
+     * unless the environment variable FIBERJOB_TRACE names a file, in which case
+     * 65536 events per worker are kept and the Chrome trace JSON is written
+     * there when the scheduler is destroyed.
+     */
+    unsigned trace_events;
 } fj_config;
 
 typedef struct fj_scheduler fj_scheduler;
@@ -233,6 +240,18 @@ void fj__count_scope_end(fj_counter **c);
 
 /** Name of the job running on the calling fiber, or NULL outside a job. */
 const char *fj_current_job_name(void);
+
+/**
+ * Write the events traced so far as Chrome trace-event JSON (Perfetto and
+ * chrome://tracing open it; one lane per worker). Call it while the scheduler
+ * is quiet (after fj_main returned). 0, FJ_EINVAL (tracing is off, bad path)
+ * or FJ_ENOMEM.
+ */
+int fj_trace_write_json(const fj_scheduler *s, const char *path);
+/** The same events as an SVG timeline: a lane per worker, jobs coloured by name. */
+int fj_trace_write_svg(const fj_scheduler *s, const char *path);
+/** Forget the events traced so far (while quiet). */
+void fj_trace_clear(fj_scheduler *s);
 
 /** Per-worker statistics. */
 typedef struct fj_worker_stats {

@@ -12,6 +12,7 @@
 #include "deque.h"
 #include "fiberjob.h"
 #include "sanitize.h"
+#include "trace.h"
 
 enum { FJ_Q_HIGH = 0, FJ_Q_NORMAL = 1, FJ_Q_LOW = 2, FJ_NQ = 3 };
 
@@ -91,6 +92,7 @@ typedef struct fj__worker {
     uint64_t rng;
     unsigned pick_tick;
     fj_worker_stats stats;      /* owner writes (relaxed), fj_stats reads */
+    fj__trace_ring *trace;      /* NULL unless tracing is on */
     uint64_t waits_published;   /* owner writes (relaxed) */
     uint64_t waits_resumed;
     void *altstack;             /* signal stack for stack-overflow reports */

@@ -488,6 +488,7 @@ static bool steal_any(fj__worker *w, fj__task *out)
                 fj__deque_result r = fj__deque_steal(d, out);
                 if (r == FJ_DEQUE_OK) {
                     STAT_INC(w, steals);
+                    FJ_TRACE(w, FJ_EV_STEAL, UINT32_MAX, out->name, v);
                     return true;
                 }
                 if (r == FJ_DEQUE_EMPTY)
@@ -652,7 +653,9 @@ static bool worker_idle(fj__worker *w)
             deadlock_check(s);
     }
     STAT_INC(w, sleeps);
+    FJ_TRACE(w, FJ_EV_SLEEP, UINT32_MAX, NULL, 0);
     fj__os_futex_wait(&s->epoch, e);
+    FJ_TRACE(w, FJ_EV_WAKE, UINT32_MAX, NULL, 0);
     fj_store_seq_cst(&s->wake_pending, 0);
     fj_fetch_sub_seq_cst(&s->sleepers, 1);
     return !should_leave(w);
@@ -665,8 +668,10 @@ static void run_task_inline(fj__worker *w, fj__fiber *self, const fj__task *t)
     const char *saved = self->job_name;
     self->job_name = t->name;
     STAT_INC(w, jobs);
+    FJ_TRACE(w, FJ_EV_JOB_BEGIN, self->index, t->name, 0);
     bool panicked = fj__job_call(self, t);
     w = fj__current_worker();
+    FJ_TRACE(w, FJ_EV_JOB_END, self->index, t->name, panicked);
     FPU_CHECK(w, "job return", t->name);
     self->job_name = saved;
     if (FJ_UNLIKELY(panicked) && t->counter)
@@ -745,8 +750,10 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
         }
         self->job_name = t.name;
         STAT_INC(w, jobs);
+        FJ_TRACE(w, FJ_EV_JOB_BEGIN, self->index, t.name, 0);
         bool panicked = fj__job_call(self, &t);
         w = fj__current_worker();
+        FJ_TRACE(w, FJ_EV_JOB_END, self->index, t.name, panicked);
         FPU_CHECK(w, "job return", t.name);
         self->job_name = NULL;
         if (FJ_UNLIKELY(t.flags & FJ_TASK_ROOT)) {
@@ -931,6 +938,7 @@ static void sched_free(fj_scheduler *s)
             if (s->workers[i].altstack)
                 munmap(s->workers[i].altstack, s->workers[i].altstack_size);
         }
+        fj__trace_destroy(s);
         free(s->workers);
     }
     fj__fibers_destroy(s);
@@ -990,6 +998,8 @@ fj_scheduler *fj_create(const fj_config *config)
     }
     if (!rc)
         rc = fj__fibers_create(s, fiber_entry);
+    if (!rc)
+        rc = fj__trace_init(s);
     if (!rc) {
         fj__signals_install();
         s->signals_installed = true;
@@ -1090,6 +1100,7 @@ void fj_destroy(fj_scheduler *s)
     main_participate(s, NULL);
     sched_stop_threads(s);
     report_stranded(s);
+    fj__trace_at_exit(s);
     sched_free(s);
 }
 
@@ -1336,7 +1347,9 @@ void fj_wait(fj_counter *c, int64_t target)
             w->post_counter = c;
             w->post_target = target;
             fj_store_relaxed(&self->state, (int)(FJ_FIBER_WAITING));
-            switch_to(w, self, next, FJ_POST_WAIT);
+            FJ_TRACE(w, FJ_EV_SUSPEND, self->index, self->job_name, c);
+            w = switch_to(w, self, next, FJ_POST_WAIT);
+            FJ_TRACE(w, FJ_EV_RESUME, self->index, self->job_name, c);
             return;
         }
         /* Every fiber is taken. Keep resuming woken fibers (above); rather than
@@ -1388,5 +1401,7 @@ void fj_yield(void)
             return;
     }
     fj_store_relaxed(&self->state, (int)(FJ_FIBER_YIELDED));
-    switch_to(w, self, next, FJ_POST_YIELD);
+    FJ_TRACE(w, FJ_EV_SUSPEND, self->index, self->job_name, 0);
+    w = switch_to(w, self, next, FJ_POST_YIELD);
+    FJ_TRACE(w, FJ_EV_RESUME, self->index, self->job_name, 0);
 }

@@ -1,0 +1,76 @@
+/*
+ * Event rings (see trace.h). The writers that turn them into Chrome trace JSON
+ * and an SVG timeline are in trace_write.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "os.h"
+
+void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, const char *name, uint64_t arg)
+{
+    fj__event *e = &r->events[r->next & (r->capacity - 1)];
+    e->ts_ns = fj__os_now_ns();
+    e->name = name;
+    e->arg = arg;
+    e->kind = (uint32_t)kind;
+    e->fiber = fiber;
+    r->next++;
+}
+
+int fj__trace_init(fj_scheduler *s)
+{
+    uint64_t n = s->cfg.trace_events;
+    const char *env = getenv("FIBERJOB_TRACE");
+    if (!n && env && *env)
+        n = 65536;
+    if (!n)
+        return 0;
+    uint64_t cap = 1;
+    while (cap < n)
+        cap *= 2;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        fj__trace_ring *r = calloc(1, sizeof *r);
+        if (!r)
+            return FJ_ENOMEM;
+        r->events = calloc((size_t)cap, sizeof *r->events);
+        if (!r->events) {
+            free(r);
+            return FJ_ENOMEM;
+        }
+        r->capacity = cap;
+        s->workers[i].trace = r;
+    }
+    return 0;
+}
+
+void fj__trace_destroy(fj_scheduler *s)
+{
+    if (!s->workers)
+        return;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        fj__trace_ring *r = s->workers[i].trace;
+        if (r) {
+            free(r->events);
+            free(r);
+            s->workers[i].trace = NULL;
+        }
+    }
+}
+
+void fj__trace_at_exit(fj_scheduler *s)
+{
+    const char *env = getenv("FIBERJOB_TRACE");
+    if (env && *env && s->workers && s->workers[0].trace)
+        fj_trace_write_json(s, env);
+}
+
+void fj_trace_clear(fj_scheduler *s)
+{
+    if (!s)
+        fj__fatal("fj_trace_clear", "scheduler is NULL");
+    for (unsigned i = 0; i < s->nworkers; i++)
+        if (s->workers[i].trace)
+            s->workers[i].trace->next = 0;
+}

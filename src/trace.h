@@ -1,0 +1,56 @@
+/*
+ * Tracing: per-worker rings of events, written only by their worker, read when
+ * the scheduler is quiet (after fj_main returned, or in fj_destroy). Compiled
+ * in by default (FIBERJOB_TRACE), off at run time: every event site costs one
+ * predictable branch on the worker's `trace` pointer, which is NULL unless
+ * fj_config.trace_events or FIBERJOB_TRACE (environment) asked for tracing.
+ */
+#ifndef FJ_TRACE_H
+#define FJ_TRACE_H
+
+#include <stdint.h>
+
+typedef enum fj__event_kind {
+    FJ_EV_JOB_BEGIN = 1, /* name: job; a job starts on this fiber (may nest: inline runs) */
+    FJ_EV_JOB_END,       /* name: job; the innermost job on this fiber returned (arg: 1 if it panicked) */
+    FJ_EV_SUSPEND,       /* the fiber switches out in fj_wait (arg: counter) or fj_yield (arg: 0) */
+    FJ_EV_RESUME,        /* the fiber runs again, on this worker */
+    FJ_EV_STEAL,         /* arg: victim worker index */
+    FJ_EV_SLEEP,         /* the worker sleeps on its futex */
+    FJ_EV_WAKE,          /* the worker woke up */
+} fj__event_kind;
+
+typedef struct fj__event {
+    uint64_t ts_ns;      /* CLOCK_MONOTONIC */
+    const char *name;
+    uint64_t arg;
+    uint32_t kind;       /* fj__event_kind */
+    uint32_t fiber;      /* fiber index (or UINT32_MAX for worker events) */
+} fj__event;
+
+typedef struct fj__trace_ring {
+    fj__event *events;
+    uint64_t capacity;   /* a power of two */
+    uint64_t next;       /* total events recorded; the ring keeps the last `capacity` */
+} fj__trace_ring;
+
+struct fj__worker;
+struct fj_scheduler;
+
+/* Record one event (worker-owned ring; no atomics). */
+void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, const char *name, uint64_t arg);
+
+/* Set up rings for every worker when the configuration or the environment asks
+ * for tracing; 0 or FJ_ENOMEM. Freed by fj__trace_destroy. */
+int fj__trace_init(struct fj_scheduler *s);
+void fj__trace_destroy(struct fj_scheduler *s);
+/* Called at the end of fj_destroy's drain: writes FIBERJOB_TRACE's file if set. */
+void fj__trace_at_exit(struct fj_scheduler *s);
+
+#define FJ_TRACE(w, kind, fiber, name, arg)                                                    \
+    do {                                                                                       \
+        if (__builtin_expect((w)->trace != 0, 0))                                              \
+            fj__trace_record((w)->trace, (kind), (fiber), (name), (uint64_t)(uintptr_t)(arg)); \
+    } while (0)
+
+#endif

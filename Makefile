@@ -5,7 +5,7 @@ CMAKE ?= cmake
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all demo test bench verify test-asan test-tsan test-valgrind clean
+.PHONY: all demo test bench bench-smoke verify test-asan test-tsan test-valgrind aarch64 soak clean
 
 all: test
 
@@ -27,8 +27,20 @@ bench: $(BUILD_RELEASE)/CMakeCache.txt
 	$(CMAKE) --build $(BUILD_RELEASE) -j$(JOBS)
 	bash bench/run.sh $(BUILD_RELEASE)
 
+bench-smoke: $(BUILD_RELEASE)/CMakeCache.txt
+	$(CMAKE) --build $(BUILD_RELEASE) -j$(JOBS)
+	bash bench/run.sh $(BUILD_RELEASE) --smoke
+
 verify:
 	bash verify/run.sh
+
+aarch64:
+	bash tools/aarch64.sh $(BUILD)-aarch64
+
+# Randomized soak: SOAK_SECONDS (default 60) and SOAK_SEED (default: from the clock).
+soak: $(BUILD_RELEASE)/CMakeCache.txt
+	$(CMAKE) --build $(BUILD_RELEASE) -j$(JOBS) --target fiberjob-soak
+	./$(BUILD_RELEASE)/tests/soak/fiberjob-soak --seconds $${SOAK_SECONDS:-60} $${SOAK_SEED:+--seed $$SOAK_SEED}
 
 test-asan:
 	bash tools/sanitize.sh address $(BUILD)-asan
@@ -36,9 +48,8 @@ test-asan:
 test-tsan:
 	bash tools/sanitize.sh thread $(BUILD)-tsan
 
-test-valgrind: $(BUILD)/CMakeCache.txt
-	$(CMAKE) --build $(BUILD) -j$(JOBS)
-	bash tools/valgrind.sh $(BUILD)
+test-valgrind:
+	bash tools/valgrind.sh $(BUILD)-valgrind
 
 clean:
-	rm -rf $(BUILD) $(BUILD_RELEASE) $(BUILD)-asan $(BUILD)-tsan
+	rm -rf $(BUILD) $(BUILD_RELEASE) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-valgrind $(BUILD)-aarch64

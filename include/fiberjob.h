@@ -235,7 +235,7 @@ void fj__count_scope_end(fj_counter **c);
 #define FJ__CAT2(a, b) a##b
 #define FJ__CAT(a, b) FJ__CAT2(a, b)
 #define FJ_COUNT_SCOPE(c)                                                                 \
-    __attribute__((cleanup(fj__count_scope_end))) fj_counter *FJ__CAT(fj__scope_, __LINE__) = \
+    __attribute__((cleanup(fj__count_scope_end), unused)) fj_counter *FJ__CAT(fj__scope_, __LINE__) = \
         (fj_counter_add((c), 1), (c))
 
 /** Name of the job running on the calling fiber, or NULL outside a job. */

@@ -61,4 +61,49 @@ static inline int64_t fj__deque_size_hint(fj__deque *d)
  * steal it meanwhile; fj__deque_take decides who gets it. */
 bool fj__deque_peek_bottom(fj__deque *d, fj__task *out);
 
+/* Owner only, cheaper: the counter and flags of the bottom task. */
+static inline bool fj__deque_peek_bottom_counter(fj__deque *d, fj_counter **counter, uintptr_t *flags)
+{
+    int64_t b = fj_load_relaxed(&d->bottom) - 1;
+    if (fj_load_relaxed(&d->top) > b)
+        return false;
+    fj__deque_array *a = fj_load_relaxed(&d->array);
+    uint64_t *s = &a->slots[(size_t)(b & a->mask) * FJ_TASK_WORDS];
+    *counter = (fj_counter *)(uintptr_t)fj_load_relaxed(&s[offsetof(fj__task, counter) / 8]);
+    *flags = (uintptr_t)fj_load_relaxed(&s[offsetof(fj__task, flags) / 8]);
+    return true;
+}
+
+/* Pushing in three steps, without an intermediate copy (owner only):
+ * fj__deque_reserve makes room for n tasks and returns the buffer and the first
+ * index (NULL when the buffer could not grow); fj__deque_write fills slots;
+ * fj__deque_publish makes them visible to thieves (see push in deque.c). */
+fj__deque_array *fj__deque_grow_for(fj__deque *d, fj__deque_array *a, int64_t t, int64_t b, int64_t need);
+
+static inline fj__deque_array *fj__deque_reserve(fj__deque *d, size_t n, int64_t *first)
+{
+    int64_t b = fj_load_relaxed(&d->bottom);
+    fj__deque_array *a = fj_load_relaxed(&d->array);
+    *first = b;
+    int64_t t = fj_load_acquire(&d->top);
+    if (FJ_UNLIKELY(b - t + (int64_t)n > a->mask + 1))
+        a = fj__deque_grow_for(d, a, t, b, b - t + (int64_t)n);
+    return a;
+}
+
+static inline void fj__deque_write(fj__deque_array *a, int64_t i, const fj__task *t)
+{
+    uint64_t *s = &a->slots[(size_t)(i & a->mask) * FJ_TASK_WORDS];
+    fj_store_relaxed(&s[0], (uint64_t)(uintptr_t)t->fn);
+    fj_store_relaxed(&s[1], (uint64_t)(uintptr_t)t->arg);
+    fj_store_relaxed(&s[2], (uint64_t)(uintptr_t)t->name);
+    fj_store_relaxed(&s[3], (uint64_t)(uintptr_t)t->counter);
+    fj_store_relaxed(&s[4], (uint64_t)t->flags);
+}
+
+static inline void fj__deque_publish(fj__deque *d, int64_t bottom)
+{
+    fj_store_release(&d->bottom, bottom);
+}
+
 #endif

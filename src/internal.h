@@ -142,6 +142,7 @@ struct fj_scheduler {
     uint32_t exit;
     uint32_t inject_inflight;                    /* external submitters between add and push */
     uint32_t stuck;                              /* workers spinning in fj_wait with no free fiber */
+    uint32_t deferred_total;                     /* large-stack jobs waiting for a large fiber */
     struct fj_scheduler *older;                  /* registry of live schedulers, newest first */
 };
 

@@ -356,6 +356,8 @@ void fj__resume_fiber(fj_scheduler *s, fj__fiber *f)
 
 /* ------------------------------------------------------------ switching */
 
+/* The post-switch action. The publication of a waiting fiber (FJ_POST_WAIT)
+ * is modelled step by step in verify/counter.pml (the waiter process). */
 static void after_switch(fj__worker *w, fj__fiber *self)
 {
     switch (w->post_kind) {
@@ -363,6 +365,8 @@ static void after_switch(fj__worker *w, fj__fiber *self)
         break;
     case FJ_POST_FREE:
         fj__pool_put(w->s, fj__pool_of(w->s, w->post_fiber), w->post_fiber);
+        if (FJ_UNLIKELY(w->post_fiber->kind == FJ_KIND_LARGE) && fj_load_seq_cst(&w->s->deferred_total))
+            notify_all(w->s); /* a deferred large-stack job can run now */
         break;
     case FJ_POST_WAIT: {
         fj__fiber *f = w->post_fiber;
@@ -531,7 +535,10 @@ static bool try_find(fj__worker *w, fj__task *out)
 static bool has_work(fj__worker *w)
 {
     fj_scheduler *s = w->s;
-    if (w->yield_head || w->ndeferred || fj_load_acquire(&s->inject))
+    /* Deferred large-stack jobs count only when a large fiber is free; when
+     * one comes back to the pool, every worker is woken (after_switch). */
+    if (w->yield_head || fj_load_acquire(&s->inject) ||
+        (w->ndeferred && (fj_load_acquire(&s->free_large) & 0xffffffffu)))
         return true;
     for (unsigned v = 0; v < s->nworkers; v++) {
         fj__worker *o = &s->workers[v];
@@ -588,7 +595,15 @@ static void deadlock_report(fj_scheduler *s, const char *why, fj__fiber *spinnin
         len = report_waiter(report, len, sizeof report, spinning->job_name, sc, starget,
                             " [no free fiber to switch to]");
     }
-    if (!waiting)
+    uint32_t deferred = fj_load_seq_cst(&s->deferred_total);
+    if (deferred && len + 200 < sizeof report) {
+        int n = snprintf(report + len, sizeof report - len,
+                         "  %u large-stack jobs wait for a large fiber (all %u are taken: raise "
+                         "fj_config.large_fibers)\n", deferred, s->nlarge);
+        if (n > 0)
+            len += (size_t)n;
+    }
+    if (!waiting && !deferred)
         return;
     fj_deadlock_info info = { .waiting_fibers = waiting, .report = report };
     if (s->cfg.deadlock_hook && s->cfg.deadlock_hook(&info, s->cfg.deadlock_hook_arg)) {
@@ -643,7 +658,7 @@ static bool worker_idle(fj__worker *w)
         !has_work(w) && fj_load_seq_cst(&s->idle_gen) == gen &&
         fj_load_seq_cst(&s->sleepers) >= fj_load_seq_cst(&s->active)) {
         /* Quiescent: every worker is idle and no queue holds work. */
-        if (fj_load_relaxed(&s->shutdown)) {
+        if (fj_load_relaxed(&s->shutdown) && !fj_load_seq_cst(&s->deferred_total)) {
             fj_store_release(&s->exit, 1);
             notify_all(s);
             fj_fetch_sub_seq_cst(&s->sleepers, 1);
@@ -657,6 +672,8 @@ static bool worker_idle(fj__worker *w)
     fj__os_futex_wait(&s->epoch, e);
     FJ_TRACE(w, FJ_EV_WAKE, UINT32_MAX, NULL, 0);
     fj_store_seq_cst(&s->wake_pending, 0);
+    /* Something happened: a deadlock the hook let stand may be judged again. */
+    fj_store_relaxed(&s->deadlock_reported, 0);
     fj_fetch_sub_seq_cst(&s->sleepers, 1);
     return !should_leave(w);
 }
@@ -665,6 +682,8 @@ static bool worker_idle(fj__worker *w)
 
 static void run_task_inline(fj__worker *w, fj__fiber *self, const fj__task *t)
 {
+    if (w->batch_counter != t->counter)
+        batch_flush(w);
     const char *saved = self->job_name;
     self->job_name = t->name;
     STAT_INC(w, jobs);
@@ -706,6 +725,7 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             (fj_load_relaxed(&w->s->free_large) & 0xffffffffu)) {
             /* Retry a deferred large-stack job: a large fiber may be free. */
             w->handoff = w->deferred[--w->ndeferred];
+            fj_fetch_sub_seq_cst(&w->s->deferred_total, 1);
             w->has_handoff = true;
         }
         if (w->has_handoff) {
@@ -740,6 +760,7 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
                     w->deferred_cap = cap;
                 }
                 w->deferred[w->ndeferred++] = t;
+                fj_fetch_add_seq_cst(&w->s->deferred_total, 1);
                 continue;
             }
             w->handoff = t;
@@ -748,6 +769,10 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             w = switch_to(w, self, big, FJ_POST_FREE);
             continue;
         }
+        /* Folded finishes wait only while jobs of their own counter run: a
+         * job of any other counter (or none) could run for ever. */
+        if (w->batch_counter != t.counter)
+            batch_flush(w);
         self->job_name = t.name;
         STAT_INC(w, jobs);
         FJ_TRACE(w, FJ_EV_JOB_BEGIN, self->index, t.name, 0);
@@ -798,6 +823,7 @@ static fj__worker *worker_leave(fj__worker *w, fj__fiber *self)
     }
     while (w->ndeferred) {
         t = w->deferred[--w->ndeferred];
+        fj_fetch_sub_seq_cst(&w->s->deferred_total, 1);
         if (fj__deque_push(&w->q[FJ_Q_NORMAL], &t, 1) != 0)
             fj__fatal("fj_main", "out of memory growing a job queue");
         moved++;
@@ -1160,37 +1186,48 @@ void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counte
 
 void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
 {
-    check_jobs("fj_run_jobs", jobs, count);
-    if (count == 0)
-        return;
     fj__worker *w = fj__current_worker();
-    if (!w) {
+    if (FJ_UNLIKELY(!w)) {
+        check_jobs("fj_run_jobs", jobs, count);
+        if (count == 0)
+            return;
         fj_scheduler *s = __atomic_load_n(&default_sched, __ATOMIC_ACQUIRE);
         if (!s)
             fj__fatal("fj_run_jobs", "called outside a job and no scheduler exists");
         run_jobs_external(s, jobs, count, counter);
         return;
     }
+    if (FJ_UNLIKELY(!jobs || count == 0)) {
+        check_jobs("fj_run_jobs", jobs, count);
+        return;
+    }
     if (counter)
         fj__counter_add(counter, count, "fj_run_jobs");
-    fj__task buf[64];
     size_t i = 0;
     while (i < count) {
-        /* Push runs of equal priority as one batch (one fence, one bottom store). */
+        /* Runs of equal priority are pushed as one batch (one release store of
+         * bottom), written straight into the deque's slots. */
         int q = prio_queue(jobs[i].priority);
-        size_t n = 0;
-        while (i + n < count && n < 64 && prio_queue(jobs[i + n].priority) == q) {
-            buf[n] = task_of(&jobs[i + n], counter);
+        size_t n = 1;
+        while (i + n < count && prio_queue(jobs[i + n].priority) == q)
             n++;
-        }
-        if (fj__deque_push(&w->q[q], buf, n) != 0) {
-            /* Could not grow the queue: run these here rather than lose them. */
-            fj__fiber *self = w->current;
-            for (size_t k = 0; k < n; k++) {
-                run_task_inline(w, self, &buf[k]);
+        int64_t b;
+        fj__deque_array *a = fj__deque_reserve(&w->q[q], n, &b);
+        for (size_t k = 0; k < n; k++) {
+            const fj_job *j = &jobs[i + k];
+            if (FJ_UNLIKELY(!j->fn || (unsigned)j->priority > FJ_PRIORITY_LOW))
+                check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
+            fj__task t = task_of(j, counter);
+            if (FJ_LIKELY(a != NULL)) {
+                fj__deque_write(a, b + (int64_t)k, &t);
+            } else {
+                /* The queue could not grow: run it here rather than lose it. */
+                run_task_inline(w, w->current, &t);
                 w = fj__current_worker();
             }
         }
+        if (FJ_LIKELY(a != NULL))
+            fj__deque_publish(&w->q[q], b + (int64_t)n);
         i += n;
     }
     fj__notify(w->s, count);
@@ -1232,10 +1269,12 @@ static bool run_child_inline(fj__worker *w, fj__fiber *self, fj_counter *c)
     char here;
     if ((size_t)(&here - (char *)self->stack_lo) < FJ_INLINE_MIN_STACK)
         return false;
-    for (int q = 0; q < FJ_NQ; q++) {
+    for (int q = 0; q < FJ_NQ; q++) { /* high, normal, low: priority order holds inline too */
         fj__task t;
-        if (fj__deque_peek_bottom(&w->q[q], &t) && t.counter == c &&
-            !(t.flags & FJ_JOB_LARGE_STACK && self->kind != FJ_KIND_LARGE)) {
+        fj_counter *tc;
+        uintptr_t tflags;
+        if (fj__deque_peek_bottom_counter(&w->q[q], &tc, &tflags) && tc == c &&
+            !(tflags & FJ_JOB_LARGE_STACK && self->kind != FJ_KIND_LARGE)) {
             if (!fj__deque_take(&w->q[q], &t))
                 return false;
             if (t.counter != c) {

@@ -1,0 +1,446 @@
+/*
+ * counter.pml: the counter and wait-list protocol of src/counter.c, together
+ * with the post-switch publication of a waiting fiber in src/sched.c
+ * (fj_wait -> switch_to -> after_switch, FJ_POST_WAIT), step by step.
+ *
+ * THE WORD.  In C the counter is one 64-bit atomic: value:32 | max_target:16 |
+ * head:16.  Here it is the globals cv, cm, ch, and each atomic operation of the
+ * C code on the word is ONE indivisible step (d_step) over the whole triple: a
+ * load copies all three, a CAS compares all three and, on success, writes all
+ * three; on failure it refreshes the expected triple (as
+ * __atomic_compare_exchange_n does).  Steps between atomic operations are
+ * separate, except where a step only writes memory that no other process can
+ * read at that moment (the process's locals; the wait_next / wait_target of a
+ * fiber that is not listed, or that is on a chain this process owns).  Such a
+ * write commutes with every step of every other process, so folding it into
+ * the next step of the same process changes no reachable behaviour; each such
+ * place says so.
+ *
+ * ACTORS (all start together; spin explores every interleaving):
+ *   Waiter(f, T)  fiber f in fj_wait(c, T).  fj_counter_value (acquire load):
+ *                 if <= T, return.  Otherwise switch_to (the registers are
+ *                 saved: saved[f] = 1, its own step), then the next context on
+ *                 that worker runs after_switch -> fj__counter_publish: load,
+ *                 and while value > T: write wait_next, CAS {v,m,h} ->
+ *                 {v, max(m,T), f}.  If the value is <= T there, after_switch
+ *                 resumes f at once (pushes it on the ready deque).  Once
+ *                 resumed, f runs again and returns from fj_wait.
+ *                 Fiber 1 is the parent (target 0): the counter lives in its
+ *                 frame.  It frees it (alive = 0) as soon as it has returned
+ *                 from fj_wait and the other waiters have returned from theirs
+ *                 (the user contract: the counter outlives the fibers waiting
+ *                 on it; target 0 means every counted job has finished).
+ *                 Fibers 2 and 3 wait with targets 1 and 2.
+ *   Job(spawn, k) a job counted on the counter.  With spawn it first counts one
+ *                 more job on the same counter (fj__counter_add: fetch_add) and
+ *                 makes it runnable, then finishes.  Finishing k jobs is
+ *                 fj__counter_finish: load, CAS loop; the CAS that brings the
+ *                 value to max_target or below while someone waits also clears
+ *                 head and max_target and makes this job the chain owner, which
+ *                 runs counter_wake_reached: split the chain, put the
+ *                 unreached waiters back (CAS loop, re-checking the value),
+ *                 resume the reached ones.  k = 2 models batch_flush of two
+ *                 consecutive jobs of one counter on one worker (job_finished).
+ *
+ * CONFIGURATIONS (-D when running spin -a):
+ *   (default)     3 waiters (targets 0, 1, 2) and 4 finishing jobs: the value
+ *                 starts at 3 (J1, J2, J3 counted); J1 counts J4 on the same
+ *                 counter before it finishes.
+ *   BATCH         J2 and J3 finish as one batch (k = 2).
+ *   WAITERS2      only the waiters with targets 0 and 1.
+ *   SPURIOUS      weak CASes may also fail spuriously.  Off by default: a
+ *                 spurious failure refreshes the expected word with the value
+ *                 it already holds and goes back to the loop head with the
+ *                 same locals, after a private write that it repeats with the
+ *                 same value, so it adds stuttering steps and no reachable
+ *                 state; the option is there to check that claim.
+ *
+ * SEEDED BUGS (each must make the search fail):
+ *   BUG_FETCH_SUB     finishing is fetch_sub, and the chain is taken in a later
+ *                     step (the variant DESIGN.md rejects): caught as an access
+ *                     to the freed counter (assert(alive)).
+ *   BUG_NO_RECHECK    the put-back loop never re-checks the value, so a waiter
+ *                     reached meanwhile goes back on the list: caught by the
+ *                     word's invariant; with -DNO_INVARIANT (the invariant
+ *                     not asserted), as an invalid end state (a waiter never
+ *                     resumed: lost wake-up).
+ *   BUG_PUBLISH_EARLY the waiter publishes itself before its registers are
+ *                     saved: caught by assert(saved[..]) where the chain owner
+ *                     takes it.
+ *   BUG_STALE_TAIL    the put-back re-check does not first cut the tail's
+ *                     wait_next (src/counter.c before commit 2ed35d3): after a
+ *                     failed CAS the walk runs on into waiters that are still
+ *                     listed or on another finisher's chain: caught as a
+ *                     cyclic chain / a fiber resumed twice (needs 3 waiters).
+ *
+ * PROPERTIES:
+ *   - no access to the counter after the wake that may free it: every access
+ *     to the word asserts alive;
+ *   - no fiber resumed before it finished switching out: resume asserts
+ *     saved[f];
+ *   - no fiber resumed twice: a resume by a chain owner asserts the fiber is
+ *     listed (then marks it READY); the post-switch self-resume asserts it is
+ *     switched out and not listed;
+ *   - the chain owner owns what it walks: every fiber on a taken chain is
+ *     listed and switched out;
+ *   - the value never goes below zero: the finisher's check (the fj__fatal in
+ *     fj__counter_finish) is an assertion;
+ *   - the word's invariant, head != 0 => value > max_target (and head == 0 =>
+ *     max_target == 0), after every successful CAS;
+ *   - no lost wake-up: spin's end-state validity.  A waiter that is never
+ *     resumed blocks forever (and so does the parent, which waits for it
+ *     before freeing the counter), which is an invalid end state; when every
+ *     process has ended, init asserts the word reads value 0, empty list.
+ *
+ * NOT CHECKED HERE: weak-memory reorderings.  Spin interleaves steps under
+ * sequential consistency, so the model checks the algorithm (which
+ * interleavings of atomic steps are safe); the acq_rel orderings that make a
+ * C11 execution behave like one of these interleavings are argued in the
+ * comment at the top of src/counter.c.  The resume itself (a push on a ready
+ * deque that some worker takes) is one step; the deque is in deque.pml.
+ */
+
+#ifdef WAITERS2
+#define NW 2
+#else
+#define NW 3
+#endif
+#define PARENT 1          /* the fiber whose frame holds the counter */
+
+/* fiber states (fst) */
+#define RUNNING 0         /* in fj_wait, not switched out (or returned at once) */
+#define OUT     1         /* switched out, publishing, not listed */
+#define LISTED  2         /* on the list, or on a chain taken by a finisher */
+#define READY   3         /* resumed: pushed on a ready deque */
+#define DONE    4         /* switched back in, returned from fj_wait */
+
+/* the counter word */
+unsigned cv : 3;          /* value (at most 4 here) */
+unsigned cm : 2;          /* max_target */
+unsigned ch : 2;          /* head: fiber number (index + 1 in C); 0 = none */
+bool alive = 1;           /* the parent's frame, holding the counter, exists */
+
+/* fiber records (they live as long as the scheduler) */
+byte wnext[NW + 1];       /* wait_next */
+byte wtarget[NW + 1];     /* wait_target */
+byte fst[NW + 1];
+bool saved[NW + 1];       /* registers saved by switch_to */
+bool returned[NW + 1];    /* returned from fj_wait */
+
+/* temporaries used only within one d_step: not part of the state */
+hidden byte i_, n_, c_;
+
+/* Witnesses (-DWITNESS=n): assertions that FAIL when a scenario the
+ * properties depend on is reachable, to show the model is not vacuous.
+ *   1  a put-back CAS splices in front of waiters published meanwhile
+ *   2  the put-back re-check finds waiters reached meanwhile
+ *   3  a publishing waiter finds its target reached and resumes itself
+ *   4  the value rises again (a job counts one more) after the target-1
+ *      waiter was resumed: it fell through that target and rises again
+ * (The counter cannot die while a chain owner still has fibers to resume:
+ * those fibers have not returned, and the parent waits for them.  So
+ * assert(alive) is exercised by finishers that hold no waiter: the window
+ * BUG_FETCH_SUB opens.) */
+#ifndef WITNESS
+#define WITNESS 0
+#endif
+#define WIT(n, cond) if :: WITNESS == n -> assert(!(cond)) :: else fi
+
+#define MAX(a, b) ((a) > (b) -> (a) : (b))
+#ifndef NO_INVARIANT
+#define INVARIANT assert(ch == 0 && cm == 0 || ch != 0 && cv > cm)
+#else
+#define INVARIANT skip    /* to see what a broken invariant leads to */
+#endif
+
+/* an atomic load of the word (relaxed or acquire: the same under SC) */
+#define LOAD_WORD d_step { assert(alive); v = cv; m = cm; h = ch }
+
+/* PRE (a private write, see the top comment), then a weak acq_rel CAS of the
+ * whole word from {v, m, h} to {NV, NM, NH}; ok tells the outcome; on failure
+ * {v, m, h} is refreshed.  WON is model bookkeeping done on success. */
+#define CAS_STRICT(PRE, NV, NM, NH, WON) \
+    d_step { \
+        PRE; \
+        assert(alive); \
+        if \
+        :: (cv == v && cm == m && ch == h) -> \
+            cv = NV; cm = NM; ch = NH; ok = 1; WON; INVARIANT \
+        :: else -> v = cv; m = cm; h = ch; ok = 0 \
+        fi \
+    }
+#ifdef SPURIOUS
+#define CAS(PRE, NV, NM, NH, WON) \
+    if \
+    :: CAS_STRICT(PRE, NV, NM, NH, WON) \
+    :: d_step { PRE; assert(alive); v = cv; m = cm; h = ch; ok = 0 } \
+    fi
+#else
+#define CAS(PRE, NV, NM, NH, WON) CAS_STRICT(PRE, NV, NM, NH, WON)
+#endif
+
+/*
+ * Split the list starting at i_ by the value VAL: reached (target >= VAL)
+ * prepended to `reached`, the others prepended to `unr` (the first one kept
+ * becomes the tail `utail`), umax their largest target.  This is the loop of
+ * counter_wake_reached, written once for its two uses (the split of the taken
+ * chain, and the re-check in the put-back loop, which starts from unr).  It
+ * follows wait_next until 0, exactly as the C loops do.  Used inside a d_step.
+ */
+#define SPLIT(VAL) \
+    unr = 0; utail = 0; umax = 0; c_ = 0; \
+    do \
+    :: i_ != 0 && c_ < NW -> \
+        c_++; \
+        n_ = wnext[i_]; \
+        if \
+        :: wtarget[i_] >= VAL -> wnext[i_] = reached; reached = i_ \
+        :: else -> \
+            wnext[i_] = unr; \
+            if :: unr == 0 -> utail = i_ :: else fi; \
+            unr = i_; \
+            umax = MAX(umax, wtarget[i_]) \
+        fi; \
+        i_ = n_ \
+    :: else -> break \
+    od; \
+    assert(i_ == 0);   /* the list ended within NW fibers: no cycle */ \
+    n_ = 0; c_ = 0
+
+/*
+ * counter_wake_reached(s, c, chain = h0, value = val): run by the finisher
+ * whose CAS took the chain.  The split touches only the fibers on the chain,
+ * which no other process can reach any more (they are switched out and on no
+ * list), so it is one step; it asserts that ownership first.
+ */
+inline wake_reached()
+{
+    d_step {
+        i_ = h0; c_ = 0;
+        do
+        :: i_ != 0 && c_ < NW ->
+            c_++;
+            assert(saved[i_]);                  /* switched out */
+            assert(fst[i_] == LISTED);          /* listed, not resumed */
+            i_ = wnext[i_]
+        :: else -> break
+        od;
+        assert(i_ == 0);                        /* not a cycle */
+        i_ = h0; reached = 0;
+        SPLIT(val);
+        h0 = 0
+    }
+    if
+    :: unr != 0 ->
+        LOAD_WORD;                              /* fj_load_acquire(&c->fj__word) */
+        do
+        :: true ->
+#ifndef BUG_NO_RECHECK
+            if
+            :: v <= umax ->
+                /* "Some became reached: move them over and rebuild the rest."
+                 * The walk starts at unr and follows wait_next to 0, as in C;
+                 * with the tail's link cut first it touches only records this
+                 * process owns. */
+                d_step {
+                    WIT(2, true);
+#ifndef BUG_STALE_TAIL
+                    /* "A failed CAS below left our tail linked to the chain
+                     * that was published meanwhile, which is not ours: cut it
+                     * first." */
+                    wnext[utail] = 0;
+#endif
+                    i_ = unr;
+                    SPLIT(v)
+                }
+                if
+                :: unr == 0 -> break
+                :: else
+                fi
+            :: else
+            fi;
+#endif
+            /* unreached_tail->wait_next = head(w) (our own record: private),
+             * then the CAS that splices our list in front of the word's */
+            CAS(wnext[utail] = h, v, MAX(m, umax), unr, WIT(1, h != 0));
+            if
+            :: ok -> break
+            :: else
+            fi
+        od
+    :: else
+    fi;
+    /* "From here on the counter may be dead: touch only the fibers."
+     * fj__resume_fiber for each reached fiber: read its wait_next first (once
+     * resumed it may run and reuse it), then push it on a ready deque. */
+    atomic { unr = 0; utail = 0; umax = 0; v = 0; m = 0; h = 0; val = 0 }
+    do
+    :: reached != 0 ->
+        d_step {
+            assert(saved[reached]);             /* resumed before it switched out */
+            assert(fst[reached] == LISTED);     /* resumed twice */
+            i_ = wnext[reached];
+            fst[reached] = READY;
+            reached = i_;
+            i_ = 0
+        }
+    :: else -> break
+    od
+}
+
+/* fj__counter_finish(s, c, k, name) */
+inline finish()
+{
+#ifndef BUG_FETCH_SUB
+    LOAD_WORD;                                  /* fj_load_relaxed */
+    do
+    :: true ->
+        assert(v >= k);                         /* "went below zero" */
+        if
+        :: h != 0 && v - k <= m ->
+            /* lower the value AND take the whole chain, in one CAS */
+            CAS(skip, v - k, 0, 0, skip);
+            if
+            :: ok -> d_step { h0 = h; val = v - k }; wake_reached(); break
+            :: else
+            fi
+        :: else ->
+            CAS(skip, v - k, m, h, skip);       /* only lower the value */
+            if
+            :: ok -> break
+            :: else
+            fi
+        fi
+    od
+#else
+    /* Seeded bug: old = fetch_sub(k); if the new value reached max_target
+     * with waiters, take the chain in a later step (load, then CAS head and
+     * max_target to 0 while the value is still at or below max_target). */
+    d_step { assert(alive); v = cv; m = cm; h = ch; assert(cv >= k); cv = cv - k }
+    if
+    :: h != 0 && v - k <= m ->
+        LOAD_WORD;
+        do
+        :: h == 0 || v > m -> break             /* nothing (left) to take */
+        :: else ->
+            d_step {
+                assert(alive);
+                if
+                :: (cv == v && cm == m && ch == h) -> cm = 0; ch = 0; ok = 1
+                :: else -> v = cv; m = cm; h = ch; ok = 0
+                fi
+            }
+            if
+            :: ok -> d_step { h0 = h; val = v }; wake_reached(); break
+            :: else
+            fi
+        od
+    :: else
+    fi
+#endif
+}
+
+proctype Job(bool spawn; byte k)
+{
+    unsigned v : 3, m : 2, h : 2, h0 : 2, val : 3;
+    unsigned reached : 2, unr : 2, utail : 2, umax : 2;
+    bool ok;
+
+    if
+    :: spawn ->
+        /* fj_run_jobs from inside the job: fj__counter_add (one fetch_add),
+         * then the job is pushed and may run.  The new job existing one step
+         * early is unobservable (it may always be delayed), so the push joins
+         * the add step. */
+        atomic { assert(alive); WIT(4, fst[2] >= READY); cv = cv + 1; run Job(0, 1) }
+    :: else
+    fi;
+    finish();
+    atomic { v = 0; m = 0; h = 0; ok = 0; k = 0; spawn = 0 }
+}
+
+proctype Waiter(byte f; byte T)
+{
+    unsigned v : 3, m : 2, h : 2;
+    bool ok;
+
+    d_step { assert(alive); v = cv }            /* fj_counter_value(c) <= target? */
+    if
+    :: v <= T                                   /* already there: return */
+    :: else ->
+#ifndef BUG_PUBLISH_EARLY
+        saved[f] = 1;                           /* switch_to: registers saved */
+#endif
+        /* after_switch (FJ_POST_WAIT), run by the next context on this worker:
+         * fj__counter_publish.  wait_target is written before the load; f is
+         * not listed, so nobody reads it: the write joins the load step. */
+        d_step { wtarget[f] = T; fst[f] = OUT; assert(alive); v = cv; m = cm; h = ch }
+        do
+        :: v <= T ->
+            /* reached while switching: state = READY, push on the ready deque */
+            d_step {
+#ifdef BUG_PUBLISH_EARLY
+                saved[f] = 1;                   /* (the seeded bug just returns here) */
+#endif
+                WIT(3, true);
+                assert(saved[f]); assert(fst[f] == OUT); fst[f] = READY
+            }
+            break
+        :: else ->
+            /* f->wait_next = head(w) (f is not listed: private), then the CAS
+             * that lists f and raises max_target */
+            CAS(wnext[f] = h, v, MAX(m, T), f, fst[f] = LISTED);
+            if
+            :: ok -> break
+            :: else
+            fi
+        od;
+#ifdef BUG_PUBLISH_EARLY
+        saved[f] = 1;                           /* seeded bug: switches out only now */
+#endif
+        /* a worker takes the ready entry and switches to f, which returns */
+        atomic { fst[f] == READY -> fst[f] = DONE }
+    fi;
+    d_step { returned[f] = 1; v = 0; m = 0; h = 0; ok = 0 }
+    if
+    :: f == PARENT ->
+        /* The parent's frame dies once it has returned and every other
+         * waiter has returned too (the user contract). */
+#if NW == 3
+        returned[2] && returned[3] -> alive = 0
+#else
+        returned[2] -> alive = 0
+#endif
+    :: else
+    fi
+}
+
+init
+{
+    atomic {
+        cv = 3;                   /* J1, J2, J3 counted (fj_run_jobs) */
+        run Waiter(1, 0);         /* the parent: fj_wait(c, 0) */
+        run Waiter(2, 1);
+#if NW == 3
+        run Waiter(3, 2);
+#endif
+        run Job(1, 1);            /* J1: counts J4 on the same counter, then finishes */
+#ifdef BATCH
+        run Job(0, 2);            /* J2 and J3, finished as one batch */
+#else
+        run Job(0, 1);            /* J2 */
+        run Job(0, 1);            /* J3 */
+#endif
+    }
+    /* every process has ended: every waiter returned, every job finished */
+    _nr_pr == 1 ->
+    assert(cv == 0 && cm == 0 && ch == 0 && !alive);
+    d_step {
+        i_ = 1;
+        do
+        :: i_ <= NW -> assert(returned[i_] && (fst[i_] == DONE || fst[i_] == RUNNING)); i_++
+        :: else -> break
+        od;
+        i_ = 0
+    }
+}

@@ -5,7 +5,7 @@ CMAKE ?= cmake
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all demo test bench bench-smoke verify test-asan test-tsan test-valgrind aarch64 soak clean
+.PHONY: all demo test bench bench-smoke docs install-test verify test-asan test-tsan test-valgrind aarch64 soak clean
 
 all: test
 
@@ -33,6 +33,13 @@ bench-smoke: $(BUILD_RELEASE)/CMakeCache.txt
 
 verify:
 	bash verify/run.sh
+
+docs:
+	bash tools/docs.sh
+
+# Install into a temporary prefix and build a consumer with find_package and pkg-config.
+install-test:
+	bash tests/install/run.sh
 
 aarch64:
 	bash tools/aarch64.sh $(BUILD)-aarch64

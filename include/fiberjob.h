@@ -238,6 +238,20 @@ void fj__count_scope_end(fj_counter **c);
     __attribute__((cleanup(fj__count_scope_end), unused)) fj_counter *FJ__CAT(fj__scope_, __LINE__) = \
         (fj_counter_add((c), 1), (c))
 
+/** A range body for fj_parallel_for: process indices [begin, end). */
+typedef void (*fj_range_fn)(size_t begin, size_t end, void *arg);
+
+/**
+ * Run fn over [begin, end) in chunks of `grain` indices (0: chosen from the
+ * range and the worker count, about eight chunks per worker) on all workers,
+ * and return when every chunk is done. Only inside a job; the calling fiber
+ * takes part and waits. No allocation: the chunks are handed out from a
+ * counter on the caller's stack. `name` names the jobs in reports and traces
+ * (NULL: "fj_parallel_for"). A chunk that panics is cut short (its remaining
+ * indices are skipped); returns the number of chunks that panicked.
+ */
+uint32_t fj_parallel_for(size_t begin, size_t end, size_t grain, fj_range_fn fn, void *arg, const char *name);
+
 /** Name of the job running on the calling fiber, or NULL outside a job. */
 const char *fj_current_job_name(void);
 

@@ -32,9 +32,11 @@
  *     What is still open at the end is closed at the last timestamp.
  *
  * The writers run while the scheduler is quiet, but after fj_main returns the
- * other workers may still record a SLEEP on their way to the futex. Such a
- * write lands in the slot of the ring's oldest event, so the reader leaves the
- * oldest RING_SLACK slots of a full ring alone (trace_window).
+ * other workers may still record a SLEEP or WAKE on their way to the futex,
+ * and such a write lands in the slot of the ring's oldest event. So a ring is
+ * first copied, seqlock-style (ring_copy): read `next` (acquire: the events
+ * before it are complete), copy the slots with relaxed loads, read `next`
+ * again, and keep only the copies no later event can have overwritten.
  *
  * No FJ_EIO exists: a path that cannot be opened or written returns FJ_EINVAL.
  */
@@ -102,9 +104,6 @@ typedef struct tw_fiber {
     size_t pending_mark; /* the wait or yield mark to complete at RESUME, + 1 */
 } tw_fiber;
 
-/* Oldest slots of a full ring the reader skips (see the comment on top). */
-#define RING_SLACK 64
-
 static const char *name_or(const char *name) { return name ? name : "(unnamed)"; }
 
 static int add_slice(tw_model *m, tw_slice s)
@@ -146,19 +145,41 @@ static bool tracing_on(const fj_scheduler *s)
     return s->workers && s->nworkers > 0 && s->workers[0].trace;
 }
 
-/* The indices [lo, hi) of ring r that the reader may use. */
-static void ring_range(const fj__trace_ring *r, uint64_t *lo, uint64_t *hi)
-{
-    uint64_t next = fj_load_acquire(&r->next);
-    uint64_t slack = r->capacity / 4 < RING_SLACK ? r->capacity / 4 : RING_SLACK;
-    uint64_t keep = r->capacity - slack;
-    *hi = next;
-    *lo = next > keep ? next - keep : 0;
-}
+/* A ring's events, copied out of the ring (see the comment on top). */
+typedef struct tw_copy {
+    fj__event *events;
+    uint64_t count;
+    uint64_t lost;      /* older events the ring no longer held */
+} tw_copy;
 
-static const fj__event *ring_at(const fj__trace_ring *r, uint64_t i)
+static int ring_copy(const fj__trace_ring *r, tw_copy *out)
 {
-    return &r->events[i & (r->capacity - 1)];
+    uint64_t hi = fj_load_acquire(&r->next);
+    uint64_t lo = hi > r->capacity ? hi - r->capacity : 0;
+    out->events = malloc((size_t)(hi > lo ? hi - lo : 1) * sizeof *out->events);
+    if (!out->events)
+        return FJ_ENOMEM;
+    for (uint64_t i = lo; i < hi; i++) {
+        const fj__event *e = &r->events[i & (r->capacity - 1)];
+        fj__event *c = &out->events[i - lo];
+        c->ts_ns = fj_load_relaxed(&e->ts_ns);
+        c->name = fj_load_relaxed(&e->name);
+        c->arg = fj_load_relaxed(&e->arg);
+        c->kind = fj_load_relaxed(&e->kind);
+        c->fiber = fj_load_relaxed(&e->fiber);
+    }
+    /* The acquire orders the copying before this load. Event `now` may be
+     * being written: it overwrites the slot of event now - capacity. */
+    uint64_t now = fj_load_acquire(&r->next);
+    uint64_t valid = now >= r->capacity ? now - r->capacity + 1 : 0;
+    if (valid > lo) {
+        uint64_t drop = valid < hi ? valid - lo : hi - lo;
+        memmove(out->events, out->events + drop, (size_t)(hi - lo - drop) * sizeof *out->events);
+        lo += drop;
+    }
+    out->count = hi - lo;
+    out->lost = lo;
+    return 0;
 }
 
 /* Leaving events go first among equal timestamps (see the comment on top). */
@@ -168,8 +189,8 @@ static bool leaves(const fj__event *e)
 }
 
 typedef struct tw_cursor {
-    const fj__trace_ring *ring;
-    uint64_t at, hi;
+    const fj__event *events;
+    uint64_t at, end;
 } tw_cursor;
 
 /* The cursor whose next event comes first, or -1 when all are done. */
@@ -178,9 +199,9 @@ static int merge_pick(const tw_cursor *c, unsigned n)
     int best = -1;
     const fj__event *be = NULL;
     for (unsigned i = 0; i < n; i++) {
-        if (c[i].at == c[i].hi)
+        if (c[i].at == c[i].end)
             continue;
-        const fj__event *e = ring_at(c[i].ring, c[i].at);
+        const fj__event *e = &c[i].events[c[i].at];
         if (!be || e->ts_ns < be->ts_ns || (e->ts_ns == be->ts_ns && leaves(e) && !leaves(be))) {
             best = (int)i;
             be = e;
@@ -291,53 +312,55 @@ static int replay_event(tw_replay *r, const fj__event *e, uint32_t lane)
     }
 }
 
-/* The start of the window: after the newest event a cut ring lost. */
-static uint64_t window_start(const tw_cursor *c, unsigned n, bool *cut)
+/* The start of the window: after the newest event a cut ring lost. Returns
+ * false when no ring was cut (the window is everything). */
+static bool window_start(const tw_copy *copies, unsigned n, uint64_t *start)
 {
-    uint64_t start = 0;
-    *cut = false;
+    bool cut = false;
     for (unsigned i = 0; i < n; i++) {
-        if (c[i].at > 0 && c[i].at < c[i].hi) {
-            uint64_t ts = ring_at(c[i].ring, c[i].at)->ts_ns;
-            if (!*cut || ts > start)
-                start = ts;
-            *cut = true;
+        if (copies[i].lost && copies[i].count) {
+            uint64_t ts = copies[i].events[0].ts_ns;
+            if (!cut || ts > *start)
+                *start = ts;
+            cut = true;
         }
     }
-    return start;
+    return cut;
 }
 
 static int model_build(const fj_scheduler *s, tw_model *m)
 {
+    unsigned n = s->nworkers;
     memset(m, 0, sizeof *m);
-    m->nlanes = s->nworkers;
+    m->nlanes = n;
     tw_replay r = { .m = m, .nfibers = s->nfibers };
-    tw_cursor *c = calloc(s->nworkers, sizeof *c);
+    tw_copy *copies = calloc(n, sizeof *copies);
+    tw_cursor *c = calloc(n, sizeof *c);
     r.fibers = calloc(s->nfibers ? s->nfibers : 1, sizeof *r.fibers);
-    r.sleep_since = malloc(s->nworkers * sizeof *r.sleep_since);
-    int rc = (c && r.fibers && r.sleep_since) ? 0 : FJ_ENOMEM;
-    for (unsigned i = 0; !rc && i < s->nworkers; i++) {
+    r.sleep_since = malloc(n * sizeof *r.sleep_since);
+    int rc = (copies && c && r.fibers && r.sleep_since) ? 0 : FJ_ENOMEM;
+    for (unsigned i = 0; !rc && i < n; i++) {
         r.sleep_since[i] = UINT64_MAX;
-        c[i].ring = s->workers[i].trace;
-        if (c[i].ring)
-            ring_range(c[i].ring, &c[i].at, &c[i].hi);
-        m->nlost += c[i].at;
+        if (s->workers[i].trace)
+            rc = ring_copy(s->workers[i].trace, &copies[i]);
+        c[i] = (tw_cursor){ .events = copies[i].events, .end = copies[i].count };
+        m->nlost += copies[i].lost;
+    }
+    uint64_t start = 0;
+    if (!rc && window_start(copies, n, &start)) {
+        for (unsigned i = 0; i < n; i++) {
+            while (c[i].at < c[i].end && c[i].events[c[i].at].ts_ns <= start)
+                c[i].at++;
+            m->nlost += c[i].at;
+        }
     }
     if (!rc) {
-        bool cut;
-        uint64_t start = window_start(c, s->nworkers, &cut);
-        for (unsigned i = 0; cut && i < s->nworkers; i++) {
-            while (c[i].at < c[i].hi && ring_at(c[i].ring, c[i].at)->ts_ns <= start) {
-                c[i].at++;
-                m->nlost++;
-            }
-        }
-        int first = merge_pick(c, s->nworkers);
-        r.t_first = first >= 0 ? ring_at(c[first].ring, c[first].at)->ts_ns : 0;
+        int first = merge_pick(c, n);
+        r.t_first = first >= 0 ? c[first].events[c[first].at].ts_ns : 0;
     }
     uint64_t t_last = 0;
-    for (int i = rc ? -1 : merge_pick(c, s->nworkers); i >= 0 && !rc; i = merge_pick(c, s->nworkers)) {
-        const fj__event *e = ring_at(c[i].ring, c[i].at++);
+    for (int i = rc ? -1 : merge_pick(c, n); i >= 0 && !rc; i = merge_pick(c, n)) {
+        const fj__event *e = &c[i].events[c[i].at++];
         t_last = e->ts_ns - r.t_first;
         m->nevents++;
         rc = replay_event(&r, e, (uint32_t)i);
@@ -347,12 +370,15 @@ static int model_build(const fj_scheduler *s, tw_model *m)
     for (uint32_t f = 0; !rc && f < r.nfibers; f++)
         for (uint32_t d = 0; d < r.fibers[f].depth && !rc; d++)
             rc = close_segment(m, &r.fibers[f], d, t_last, 0);
-    for (unsigned i = 0; !rc && i < s->nworkers; i++)
+    for (unsigned i = 0; !rc && i < n; i++)
         if (r.sleep_since[i] != UINT64_MAX)
             rc = add_slice(m, (tw_slice){ .t0 = r.sleep_since[i], .t1 = t_last, .name = "sleep", .lane = i,
                                           .kind = SLICE_SLEEP });
     for (uint32_t f = 0; r.fibers && f < r.nfibers; f++)
         free(r.fibers[f].stack);
+    for (unsigned i = 0; copies && i < n; i++)
+        free(copies[i].events);
+    free(copies);
     free(r.fibers);
     free(r.sleep_since);
     free(c);

@@ -127,6 +127,12 @@ typedef struct fj_config {
     /** Explicit CPUs to pin to, worker i on cpus[i % cpu_count]; NULL: the allowed set in order. */
     const int *cpus;
     unsigned cpu_count;
+    /**
+     * Without an explicit list, workers are pinned one per physical core first,
+     * then to the SMT siblings. With avoid_smt, siblings are left out (and the
+     * default worker count is the number of physical cores).
+     */
+    int avoid_smt;
     /** Fiber pool: small fibers (default 128 x 64 KiB) and large fibers (default 32 x 512 KiB). */
     unsigned small_fibers;
     size_t small_stack_size;

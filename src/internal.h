@@ -67,6 +67,7 @@ typedef struct fj__worker {
     struct fj_scheduler *s;
     unsigned index;
     int cpu;                    /* pinned CPU or -1 */
+    int llc;                    /* last-level cache group (for the steal order) */
     pthread_t thread;
     fj__ctx thread_ctx;         /* the OS thread's own stack: start and stop */
     fj__san_ctx thread_san;
@@ -172,6 +173,16 @@ bool fj__counter_publish(fj_scheduler *s, fj_counter *c, fj__fiber *f, int64_t t
 /* Scheduler hooks used by counter.c. */
 void fj__resume_fiber(fj_scheduler *s, fj__fiber *f);
 void fj__notify(fj_scheduler *s, size_t n);
+
+/* Topology (topology.c). */
+typedef struct fj__cpu_info {
+    int cpu;
+    int core;   /* representative CPU of its physical core (SMT siblings share it) */
+    int llc;    /* representative CPU of its last-level cache */
+} fj__cpu_info;
+void fj__topology_read(const int *cpus, int n, fj__cpu_info *out);
+/* The allowed CPUs in pinning order; returns how many (fewer with avoid_smt). */
+int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out);
 
 /* Failure safety (panic.c). */
 /* Run t->fn(t->arg) inside a panic boundary; true when the job panicked. */

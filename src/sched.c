@@ -483,9 +483,11 @@ static bool steal_any(fj__worker *w, fj__task *out)
         return false;
     unsigned start = (unsigned)(rng_next(w) % n);
     for (int q = -1; q < FJ_NQ; q++) {
-        for (unsigned k = 0; k < n; k++) {
+        /* Victims that share our last-level cache first (pass 0), then the rest. */
+        for (unsigned k = 0; k < 2 * n; k++) {
             unsigned v = (start + k) % n;
-            if (v == w->index)
+            bool near = s->workers[v].llc == w->llc;
+            if (v == w->index || near != (k < n))
                 continue;
             fj__deque *d = q < 0 ? &s->workers[v].ready : &s->workers[v].q[q];
             for (int tries = 0; tries < 4; tries++) {
@@ -908,10 +910,12 @@ static void *worker_thread(void *arg)
 
 static int config_check(const fj_config *c, unsigned *nworkers, int **cpus_out)
 {
-    int allowed[1024];
-    int nallowed = fj__os_allowed_cpus(allowed, 1024);
-    if (nallowed <= 0)
+    int allowed[1024], raw[1024];
+    int nraw = fj__os_allowed_cpus(raw, 1024);
+    if (nraw <= 0)
         return FJ_EAFFINITY;
+    /* One per physical core first, then SMT siblings (none with avoid_smt). */
+    int nallowed = fj__topology_order(raw, nraw, c->avoid_smt, allowed);
     if (c->small_fibers == 0 || c->large_fibers == 0)
         return FJ_EINVAL;
     if ((uint64_t)c->small_fibers + c->large_fibers + 64 > 65535)
@@ -941,8 +945,8 @@ static int config_check(const fj_config *c, unsigned *nworkers, int **cpus_out)
     for (unsigned i = 0; i < n; i++) {
         int cpu = c->cpus ? c->cpus[i % c->cpu_count] : allowed[i % (unsigned)nallowed];
         bool ok = false;
-        for (int k = 0; k < nallowed; k++)
-            ok |= allowed[k] == cpu;
+        for (int k = 0; k < nraw; k++)
+            ok |= raw[k] == cpu;
         if (!ok) {
             free(cpus);
             return FJ_EAFFINITY;
@@ -1016,6 +1020,7 @@ fj_scheduler *fj_create(const fj_config *config)
             w->s = s;
             w->index = i;
             w->cpu = cpus ? cpus[i] : -1;
+            w->llc = -1;
             w->rng = 0x9e3779b97f4a7c15ull * (i + 1) | 1;
             rc = fj__deque_init(&w->ready, 64);
             for (int q = 0; q < FJ_NQ && !rc; q++)
@@ -1034,6 +1039,15 @@ fj_scheduler *fj_create(const fj_config *config)
         sched_free(s);
         tls_last_error = rc;
         return NULL;
+    }
+    if (cpus) {
+        fj__cpu_info *info = malloc(sizeof *info * n);
+        if (info) {
+            fj__topology_read(cpus, (int)n, info);
+            for (unsigned i = 0; i < n; i++)
+                s->workers[i].llc = info[i].llc;
+            free(info);
+        }
     }
     fpu_capture(&s->workers[0]);
     s->active = n - 1;   /* worker 0 joins in fj_main */

@@ -9,10 +9,10 @@
  *     a stretch would pair a JOB_END with the wrong JOB_BEGIN (the begin of an
  *     enclosing job may be lost while the inner one is kept). So the window
  *     starts after the newest event that any cut ring lost: from there on,
- *     every event of every ring is present. Cut by definition of a ring, a
- *     fiber's history in the window is a suffix of its real history, whose
- *     only imbalances are at the start (an end, wait or resume whose begin
- *     came before) and at the end (jobs still open).
+ *     every event of every ring is present (and the oldest event of every cut
+ *     ring is left out). A fiber's history in the window is then a suffix of
+ *     its real history, whose only imbalances are at the start (an end, wait
+ *     or resume whose begin came before) and at the end (jobs still open).
  *
  *  2. The merge. Rings are merged by timestamp (CLOCK_MONOTONIC, one clock
  *     for all CPUs). A fiber moves between workers only through events that
@@ -33,10 +33,15 @@
  *
  * The writers run while the scheduler is quiet, but after fj_main returns the
  * other workers may still record a SLEEP or WAKE on their way to the futex,
- * and such a write lands in the slot of the ring's oldest event. So a ring is
- * first copied, seqlock-style (ring_copy): read `next` (acquire: the events
- * before it are complete), copy the slots with relaxed loads, read `next`
- * again, and keep only the copies no later event can have overwritten.
+ * and once a ring has wrapped such a write lands in the slot of its oldest
+ * event. So a ring is first copied: read `next` (acquire: the events before it
+ * are complete), copy the slots field by field with relaxed loads, read `next`
+ * again, and keep only the copies no later event can have overwritten. (The
+ * recording side stores the fields relaxed and `next` with release, so the
+ * copying is no data race. Nothing orders the worker's next stores after that
+ * release, so the check is best effort; but each field is read whole, so even
+ * a torn copy holds values some event wrote, and it is the oldest event of a
+ * cut ring, which step 1 leaves out.)
  *
  * No FJ_EIO exists: a path that cannot be opened or written returns FJ_EINVAL.
  */
@@ -168,8 +173,8 @@ static int ring_copy(const fj__trace_ring *r, tw_copy *out)
         c->kind = fj_load_relaxed(&e->kind);
         c->fiber = fj_load_relaxed(&e->fiber);
     }
-    /* The acquire orders the copying before this load. Event `now` may be
-     * being written: it overwrites the slot of event now - capacity. */
+    /* Event `now` may be being written: it overwrites the slot of event
+     * now - capacity, so that one goes too. */
     uint64_t now = fj_load_acquire(&r->next);
     uint64_t valid = now >= r->capacity ? now - r->capacity + 1 : 0;
     if (valid > lo) {

@@ -49,6 +49,7 @@ typedef struct fj__fiber {
     _Alignas(16) unsigned char unwind_exc[64]; /* struct _Unwind_Exception for fj_panic */
     char panic_msg[256];
     bool unwinding;             /* fj_panic's forced unwind is in progress */
+    bool prepared;              /* stack committed and context made (on first use) */
     uint32_t job_depth;         /* jobs running on this fiber (inline runs nest) */
     fj__san_ctx san;            /* sanitizer/Valgrind view of this stack */
 } __attribute__((aligned(FJ_CACHE_PAD))) fj__fiber;
@@ -122,6 +123,9 @@ struct fj_scheduler {
     uint32_t nfibers;           /* small + large + external records */
     uint32_t nsmall, nlarge, nexternal;
     int *cpus;                  /* CPU of each worker, or NULL when not pinning */
+    void *stack_region[2];      /* small and large stacks, reserved in one mapping each */
+    size_t stack_region_size[2];
+    void (*fiber_entry)(fj__ctx *, void *);
     bool threads_started;
     bool signals_installed;
 

@@ -21,6 +21,12 @@ int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu);
 void fj__os_futex_wait(uint32_t *addr, uint32_t expected);
 int fj__os_futex_wake(uint32_t *addr, int n); /* returns how many were woken */
 
+/* Reserve address space (PROT_NONE, nothing committed); commit part of it
+ * read-write (memory is still only committed as it is touched); release it. */
+void *fj__os_reserve(size_t size);
+int fj__os_stack_commit(void *lo, size_t size);
+void fj__os_release(void *p, size_t size);
+
 /* A stack of `size` usable bytes with one PROT_NONE guard page below it.
  * Returns the lowest usable address, or NULL; *mapping_size gets what to unmap. */
 void *fj__os_stack_alloc(size_t size, size_t *guard_size);

@@ -91,6 +91,22 @@ void *fj__os_stack_alloc(size_t size, size_t *guard_size)
     return p + page;
 }
 
+void *fj__os_reserve(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int fj__os_stack_commit(void *lo, size_t size)
+{
+    return mprotect(lo, size, PROT_READ | PROT_WRITE) == 0 ? 0 : -errno;
+}
+
+void fj__os_release(void *p, size_t size)
+{
+    munmap(p, size);
+}
+
 void fj__os_stack_free(void *lo, size_t size, size_t guard_size)
 {
     size_t page = fj__os_page_size();

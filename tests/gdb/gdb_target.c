@@ -1,0 +1,153 @@
+/*
+ * The program the gdb extension's test debugs (tests/gdb/run_gdb_test.py).
+ *
+ *   gdb_target [workers]
+ *
+ * The root job starts jobs that wait on counters, each with a distinctive name:
+ *   4 x "waiting_on_gate"   small fibers, wait for gate (value 1) to reach 0
+ *   1 x "waiting_on_pair"   small fiber, waits for pair (value 3) to reach 1
+ *   1 x "waiting_large"     large fiber (FJ_JOB_LARGE_STACK), waits for gate
+ * and a thread outside the scheduler blocks in fj_wait(&gate, 0) (an external
+ * waiter record). Every waiting job runs waiting_job_function, which calls
+ * fj_wait through waiting_job_inner.
+ *
+ * Once every waiter is on its counter's wait list (a fiber is published only
+ * after it has switched away, so its saved registers are on its stack), the
+ * root job calls fj_test_all_waiting(), where gdb has a breakpoint; then it
+ * opens the gate and everything finishes. Run without gdb it does the same and exits 0, so the
+ * program is its own sanity check.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "fiberjob.h"
+
+/* gdb_target_sync.c, built without debug info so that the program's own debug
+ * info does not describe the library's internals (gdb must find them in the
+ * library's). */
+unsigned gdb_target_listed_waiters(fj_scheduler *s, fj_counter *c);
+
+#define N_GATE 4
+#define N_WAITERS (N_GATE + 2)
+
+typedef struct wait_spec {
+    fj_counter *counter;
+    int64_t target;
+} wait_spec;
+
+fj_counter gate;    /* 1 until the end; waiters wait for 0 */
+fj_counter pair;    /* 3 until the end; one waiter waits for 1 */
+static fj_counter arrived;  /* hand-managed: each waiter finishes one just before it waits */
+static fj_counter finished; /* counts the waiting jobs */
+static fj_scheduler *sched;
+static int resumed;
+
+static const wait_spec on_gate = { &gate, 0 };
+static const wait_spec on_pair = { &pair, 1 };
+
+__attribute__((noinline)) void waiting_job_inner(const wait_spec *w)
+{
+    fj_wait(w->counter, w->target);
+    /* Work after the call: fj_wait is not a tail call, so this frame stays. */
+    __atomic_fetch_add(&resumed, 1, __ATOMIC_RELAXED);
+}
+
+__attribute__((noinline)) void waiting_job_function(void *arg)
+{
+    const wait_spec *w = arg;
+    fj_counter_done(&arrived, 1);
+    waiting_job_inner(w);
+    __atomic_fetch_add(&resumed, 1, __ATOMIC_RELAXED);
+}
+
+/* gdb stops here: every waiter is suspended. */
+__attribute__((noinline)) void fj_test_all_waiting(void)
+{
+    __asm__ __volatile__("" ::: "memory");
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void *outside_thread(void *arg)
+{
+    (void)arg;
+    fj_wait(&gate, 0);
+    __atomic_fetch_add(&resumed, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void root_job(void *arg)
+{
+    (void)arg;
+    fj_job jobs[N_WAITERS];
+    for (int i = 0; i < N_GATE; i++)
+        jobs[i] = (fj_job){ .fn = waiting_job_function, .arg = (void *)&on_gate, .name = "waiting_on_gate" };
+    jobs[N_GATE] = (fj_job){ .fn = waiting_job_function, .arg = (void *)&on_pair, .name = "waiting_on_pair" };
+    jobs[N_GATE + 1] = (fj_job){ .fn = waiting_job_function, .arg = (void *)&on_gate, .name = "waiting_large",
+                                 .flags = FJ_JOB_LARGE_STACK };
+    fj_run_jobs(jobs, N_WAITERS, &finished);
+
+    double deadline = now_s() + 60;
+    /* gate: N_GATE small waiters, the large one and the outside thread; pair: one. */
+    while (fj_counter_value(&arrived) > 0 || gdb_target_listed_waiters(sched, &gate) < N_GATE + 2 ||
+           gdb_target_listed_waiters(sched, &pair) < 1) {
+        if (now_s() > deadline) {
+            fprintf(stderr, "gdb_target: the waiters did not all suspend within 60 s (arrived %lld, on gate %u, "
+                    "on pair %u)\n", (long long)fj_counter_value(&arrived), gdb_target_listed_waiters(sched, &gate),
+                    gdb_target_listed_waiters(sched, &pair));
+            exit(1);
+        }
+        fj_yield();
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    printf("gdb_target: all waiting, gate=%p pair=%p\n", (void *)&gate, (void *)&pair);
+    fflush(stdout);
+    fj_test_all_waiting();
+
+    fj_counter_done(&gate, 1);
+    fj_counter_done(&pair, 2);
+    fj_wait(&finished, 0);
+}
+
+int main(int argc, char **argv)
+{
+    unsigned workers = argc > 1 ? (unsigned)atoi(argv[1]) : 2;
+    fj_counter_init(&gate, 1);
+    fj_counter_init(&pair, 3);
+    fj_counter_init(&arrived, N_WAITERS);
+    fj_counter_init(&finished, 0);
+    fj_config cfg = fj_config_default();
+    cfg.workers = workers;
+    sched = fj_create(&cfg);
+    if (!sched) {
+        fprintf(stderr, "gdb_target: fj_create: %s\n", fj_strerror(fj_last_error()));
+        return 1;
+    }
+    pthread_t outside;
+    if (pthread_create(&outside, NULL, outside_thread, NULL) != 0) {
+        fprintf(stderr, "gdb_target: pthread_create failed\n");
+        return 1;
+    }
+    int rc = fj_main(sched, root_job, NULL);
+    pthread_join(outside, NULL);
+    fj_destroy(sched);
+    int n = __atomic_load_n(&resumed, __ATOMIC_RELAXED);
+    if (rc != 0 || n != 2 * N_WAITERS + 1) {
+        fprintf(stderr, "gdb_target: fj_main returned %d, %d of %d resumptions\n", rc, n, 2 * N_WAITERS + 1);
+        return 1;
+    }
+    printf("gdb_target: done\n");
+    return 0;
+}

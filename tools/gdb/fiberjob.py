@@ -1,0 +1,1102 @@
+# gdb extension for fiberjob: list fibers, show a suspended fiber's backtrace.
+#
+# Load it with
+#     (gdb) source /path/to/fiberjob/tools/gdb/fiberjob.py
+# Commands (see `help fj` and docs/gdb.md):
+#     fj fibers [all]          every fiber in use (alias: info fibers)
+#     fj bt [OPTIONS] WHICH [BT-ARGS...]
+#                              backtrace of a fiber: WHICH is an index, a job name
+#                              or `all`
+#     fj workers               every worker: CPU, thread, current fiber, queues, stats
+#     fj counter EXPR          a counter's value and the fibers on its wait list
+# Settings: set fiberjob save-fpu auto|on|off, set fiberjob bt-method
+#     auto|registers|unwinder.
+#
+# The extension reads the library's own structures (src/internal.h), so the
+# library must have debug info (-g: the RelWithDebInfo and Debug builds have it).
+# It knows the layout of a suspended context from src/arch/ctx.h: keep the two in
+# step.
+
+import re
+import struct
+
+import gdb
+
+try:
+    import gdb.unwinder as _gdb_unwinder
+except ImportError:  # very old gdb: core files then have no `fj bt`
+    _gdb_unwinder = None
+
+# fj__fiber_state and the fiber kinds (src/internal.h). Read from the debug info
+# when the enum is there; these are the fallback.
+_STATE_NAMES = {0: "free", 1: "running", 2: "waiting", 3: "ready", 4: "yielded", 5: "external"}
+_STATE_ENUM = {"FJ_FIBER_FREE": "free", "FJ_FIBER_RUNNING": "running", "FJ_FIBER_WAITING": "waiting",
+               "FJ_FIBER_READY": "ready", "FJ_FIBER_YIELDED": "yielded", "FJ_FIBER_EXTERNAL": "external"}
+_KIND_NAMES = {0: "small", 1: "large", 2: "external"}
+_SUSPENDED = ("waiting", "ready", "yielded")
+
+# Suspended frame layouts (src/arch/ctx.h).
+_X86_SAVED = ("r15", "r14", "r13", "r12", "rbx", "rbp")      # then the resume address
+_X86_WORDS = 7
+_A64_BYTES = 160                                              # x19..x28, x29, x30, d8..d15
+_A64_FPU_EXTRA = 16
+# ucontext_t register slots (glibc <sys/ucontext.h>, x86-64 gregs[]).
+_X86_UC_GREGS = {"r12": 4, "r13": 5, "r14": 6, "r15": 7, "rbp": 10, "rbx": 11, "rsp": 15, "rip": 16}
+
+
+class FjError(gdb.GdbError):
+    pass
+
+
+def _err(msg):
+    raise FjError("fiberjob: " + msg)
+
+
+# ---------------------------------------------------------------- parameters
+
+class _FjSetPrefix(gdb.Command):
+    """Settings of the fiberjob gdb extension: save-fpu, bt-method."""
+
+    def __init__(self, name):
+        super().__init__(name, gdb.COMMAND_DATA, gdb.COMPLETE_NONE, True)
+        self.name = name
+
+    def invoke(self, arg, from_tty):
+        if self.name.startswith("show"):
+            for p in ("save-fpu", "bt-method"):
+                gdb.execute("show fiberjob " + p)
+        else:
+            gdb.execute("help set fiberjob")
+
+
+_FjSetPrefix("set fiberjob")
+_FjSetPrefix("show fiberjob")
+
+
+class _SaveFpuParam(gdb.Parameter):
+    """Whether libfiberjob saves the FP control word in every switch (FIBERJOB_SAVE_FPU).
+auto (default) looks for the instruction in fj__ctx_switch; on or off overrides it."""
+
+    set_doc = "Set whether fiber contexts carry the FP control word (FIBERJOB_SAVE_FPU)."
+    show_doc = "Show whether fiber contexts carry the FP control word (FIBERJOB_SAVE_FPU)."
+
+    def __init__(self):
+        super().__init__("fiberjob save-fpu", gdb.COMMAND_DATA, gdb.PARAM_ENUM, ["auto", "on", "off"])
+        self.value = "auto"
+
+    def get_show_string(self, svalue):
+        return "fiberjob save-fpu is %s." % svalue
+
+
+class _BtMethodParam(gdb.Parameter):
+    """How `fj bt` shows a suspended fiber.
+registers: load the fiber's saved registers into the selected thread, run `bt`,
+  put the thread's registers back (a live process only).
+unwinder: a Python unwinder makes the fiber the caller of the selected thread's
+  frame #0 (works on core files; the fiber's frames start at #1).
+auto (default): registers, or the unwinder when registers cannot be written."""
+
+    set_doc = "Set how `fj bt` reaches a suspended fiber's frames."
+    show_doc = "Show how `fj bt` reaches a suspended fiber's frames."
+
+    def __init__(self):
+        super().__init__("fiberjob bt-method", gdb.COMMAND_DATA, gdb.PARAM_ENUM,
+                         ["auto", "registers", "unwinder"])
+        self.value = "auto"
+
+    def get_show_string(self, svalue):
+        return "fiberjob bt-method is %s." % svalue
+
+
+_save_fpu_param = _SaveFpuParam()
+_bt_method_param = _BtMethodParam()
+
+
+# ---------------------------------------------------------------- types and symbols
+
+def _lookup_type(*names):
+    """The first complete type of these names (an opaque declaration does not count)."""
+    for n in names:
+        try:
+            t = gdb.lookup_type(n)
+        except gdb.error:
+            continue
+        try:
+            st = t.strip_typedefs()
+            if st.code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION) and not st.fields():
+                continue
+        except (gdb.error, TypeError):
+            continue
+        return t
+    return None
+
+
+def _has_minsym(name):
+    try:
+        gdb.parse_and_eval("(long)&%s" % name)
+        return True
+    except gdb.error:
+        return False
+
+
+class _Types(object):
+    """The library's types, from its debug info."""
+
+    def __init__(self):
+        self.sched = _lookup_type("struct fj_scheduler")
+        self.fiber = _lookup_type("fj__fiber", "struct fj__fiber")
+        self.worker = _lookup_type("fj__worker", "struct fj__worker")
+        if self.sched is None or self.fiber is None or self.worker is None:
+            if _has_minsym("fj_create") or _has_minsym("fj_wait"):
+                _err("libfiberjob has no debug info (struct fj_scheduler is unknown to gdb). "
+                     "Build it with -g (CMAKE_BUILD_TYPE=RelWithDebInfo or Debug) and do not strip it; "
+                     "with a separate debug file, point `set debug-file-directory` at it.")
+            _err("this program does not contain fiberjob (no symbol fj_create); if it loads "
+                 "libfiberjob.so, start it first")
+        self.fiber = self.fiber.strip_typedefs()
+        self.worker = self.worker.strip_typedefs()
+        self.ptr_size = gdb.lookup_type("void").pointer().sizeof
+        if self.ptr_size != 8:
+            _err("only 64-bit targets (x86-64, AArch64) are supported")
+        ctx = self.fiber["ctx"].type.strip_typedefs()
+        self.ucontext = any(f.name == "uc" for f in ctx.fields())
+        # Where state sits in a record: free fibers are skipped before
+        # a gdb.Value is made for them.
+        fields = dict((f.name, f) for f in self.fiber.fields())
+        self.state_off = fields["state"].bitpos // 8
+        self.state_size = fields["state"].type.sizeof
+        self.state_names = dict(_STATE_NAMES)
+        for tname in ("fj__fiber_state", "enum fj__fiber_state"):
+            t = _lookup_type(tname)
+            if t is not None:
+                try:
+                    for f in t.strip_typedefs().fields():
+                        if f.name in _STATE_ENUM:
+                            self.state_names[int(f.enumval)] = _STATE_ENUM[f.name]
+                except (gdb.error, TypeError, AttributeError):
+                    pass
+                break
+
+
+def _types():
+    return _Types()
+
+
+def _registry_heads(types):
+    """The heads of the registries of live schedulers (one per copy of the library)."""
+    heads = []
+    syms = []
+    if hasattr(gdb, "lookup_static_symbols"):
+        syms = list(gdb.lookup_static_symbols("registry"))
+    elif hasattr(gdb, "lookup_static_symbol"):
+        s = gdb.lookup_static_symbol("registry")
+        syms = [s] if s is not None else []
+    for sym in syms:
+        fname = sym.symtab.filename if sym.symtab is not None else ""
+        t = sym.type.strip_typedefs()
+        if t.code != gdb.TYPE_CODE_PTR or t.target().strip_typedefs().tag != "fj_scheduler":
+            continue
+        if fname and not fname.endswith("sched.c"):
+            continue
+        try:
+            heads.append(sym.value())
+        except gdb.error as e:
+            _err("cannot read the scheduler registry: %s" % e)
+    if not heads:
+        try:
+            heads.append(gdb.parse_and_eval("'sched.c'::registry"))
+        except gdb.error:
+            _err("cannot find the registry of schedulers (static `registry` in src/sched.c); "
+                 "is the library built with debug info?")
+    return heads
+
+
+def _schedulers(types):
+    """Every live scheduler, newest first."""
+    out = []
+    seen = set()
+    for head in _registry_heads(types):
+        s = head
+        while True:
+            try:
+                addr = int(s)
+            except gdb.MemoryError as e:
+                _err("cannot read the scheduler registry: %s" % e)
+            if addr == 0 or addr in seen or len(seen) > 4096:
+                break
+            seen.add(addr)
+            out.append(s)
+            try:
+                s = s["older"]
+            except gdb.MemoryError as e:
+                _err("scheduler 0x%x is unreadable: %s" % (addr, e))
+    return out
+
+
+def _no_schedulers_message():
+    if gdb.selected_inferior().pid == 0:
+        return "no live scheduler (the program is not running)"
+    return "no live scheduler (none created yet, or all destroyed)"
+
+
+# ---------------------------------------------------------------- reading fibers
+
+def _cstr(v, limit=200):
+    """The C string at pointer v (None for NULL), at most limit bytes."""
+    try:
+        p = int(v)
+    except gdb.error:
+        return "<unreadable>"
+    if p == 0:
+        return None
+    inf = gdb.selected_inferior()
+    data = b""
+    while len(data) < limit:
+        # Read up to the end of the page, so a short string near the end of a
+        # mapping is still read.
+        n = min(limit - len(data), 4096 - ((p + len(data)) % 4096))
+        try:
+            part = bytes(inf.read_memory(p + len(data), n))
+        except gdb.MemoryError:
+            if not data:
+                return "<bad pointer 0x%x>" % p
+            break
+        nul = part.find(b"\0")
+        if nul >= 0:
+            data += part[:nul]
+            break
+        data += part
+    return data.decode("utf-8", "replace")
+
+
+class Fiber(object):
+    """What the commands need of one fj__fiber record."""
+
+    def __init__(self, types, sched, value, addr):
+        self.sched = sched
+        self.value = value
+        self.addr = addr
+        self.index = int(value["index"])
+        self.kind = _KIND_NAMES.get(int(value["kind"]), "kind%d" % int(value["kind"]))
+        st = int(value["state"])
+        self.state = types.state_names.get(st, "state%d" % st)
+        self.stack_lo = int(value["stack_lo"])
+        self.stack_size = int(value["stack_size"])
+        self.job_name_ptr = value["job_name"]
+        self.wait_counter = int(value["wait_counter"])
+        self.wait_target = int(value["wait_target"])
+        self.sp = int(value["ctx"]["sp"])
+        self.worker = None      # index of the worker whose current fiber this is
+        self.thread = None      # gdb thread running on its stack
+        self._name = False
+
+    @property
+    def job_name(self):
+        if self._name is False:
+            self._name = _cstr(self.job_name_ptr)
+        return self._name
+
+    def in_stack(self, addr):
+        return self.stack_size > 0 and self.stack_lo <= addr < self.stack_lo + self.stack_size
+
+
+def _read_fibers(types, s, include_free=False):
+    n = int(s["nfibers"])
+    base = s["fibers"]
+    base_addr = int(base)
+    if base_addr == 0 or n == 0:
+        return []
+    size = types.fiber.sizeof
+    inf = gdb.selected_inferior()
+    out = []
+    chunk = 256
+    for start in range(0, n, chunk):
+        count = min(chunk, n - start)
+        try:
+            raw = bytes(inf.read_memory(base_addr + start * size, count * size))
+        except gdb.MemoryError as e:
+            _err("cannot read the fiber table at 0x%x: %s" % (base_addr, e))
+        for i in range(count):
+            rec = raw[i * size:(i + 1) * size]
+            if not include_free:
+                state = int.from_bytes(rec[types.state_off:types.state_off + types.state_size], "little",
+                                       signed=True)
+                name = types.state_names.get(state)
+                if name == "free" or name == "external":
+                    continue   # in the pool; an idle record of an outside thread
+            v = gdb.Value(rec, types.fiber)
+            out.append(Fiber(types, s, v, base_addr + (start + i) * size))
+    return out
+
+
+def _counter_word(addr):
+    """(value, max_target, head) of the counter at addr, or None when unreadable."""
+    try:
+        raw = bytes(gdb.selected_inferior().read_memory(addr, 8))
+    except gdb.MemoryError:
+        return None
+    w = struct.unpack("<Q", raw)[0]
+    value = (w >> 32) & 0xffffffff
+    if value >= 1 << 31:
+        value -= 1 << 32
+    return value, (w >> 16) & 0xffff, w & 0xffff
+
+
+def _worker_values(types, s):
+    n = int(s["nworkers"])
+    ws = s["workers"]
+    if int(ws) == 0:
+        return []
+    return [ws[i] for i in range(n)]
+
+
+# ---------------------------------------------------------------- threads
+
+def _tls_worker_expr():
+    return "'sched.c'::tls_worker"
+
+
+def _scan_threads():
+    """[(gdb thread, sp, tls_worker address or None)] for every stopped thread."""
+    inf = gdb.selected_inferior()
+    if inf.pid == 0:
+        return []
+    try:
+        orig_thread = gdb.selected_thread()
+    except gdb.error:
+        orig_thread = None
+    if orig_thread is None:
+        return []
+    try:
+        orig_frame = gdb.selected_frame()
+    except gdb.error:
+        orig_frame = None
+    out = []
+    try:
+        for t in inf.threads():
+            if not t.is_valid() or t.is_running() or t.is_exited():
+                continue
+            t.switch()
+            try:
+                sp = int(gdb.newest_frame().read_register("sp"))
+            except gdb.error:
+                continue
+            w = None
+            try:
+                w = int(gdb.parse_and_eval(_tls_worker_expr()))
+            except (gdb.error, RuntimeError, ValueError):
+                pass   # no thread-local storage access (no libthread_db): match by stack
+            out.append((t, sp, w))
+    finally:
+        orig_thread.switch()
+        if orig_frame is not None:
+            try:
+                orig_frame.select()
+            except gdb.error:
+                pass
+    return out
+
+
+def _thread_label(t):
+    if t is None:
+        return "-"
+    return "%d (LWP %d)" % (t.num, t.ptid[1])
+
+
+class _View(object):
+    """Schedulers, their fibers and workers, and which thread runs what."""
+
+    def __init__(self, include_free=False, scan=True):
+        self.types = _types()
+        self.scheds = _schedulers(self.types)
+        self.threads = _scan_threads() if scan and self.scheds else []
+        self.fibers = {}
+        self.workers = {}
+        self.worker_thread = {}
+        for s in self.scheds:
+            sa = int(s)
+            fibers = _read_fibers(self.types, s, include_free)
+            workers = _worker_values(self.types, s)
+            by_addr = dict((f.addr, f) for f in fibers)
+            wthreads = []
+            for i, w in enumerate(workers):
+                th = None
+                waddr = int(w.address)
+                for (t, sp, tw) in self.threads:
+                    if tw is not None and tw == waddr:
+                        th = t
+                cur = int(w["current"])
+                if th is None and cur in by_addr:
+                    for (t, sp, tw) in self.threads:
+                        if by_addr[cur].in_stack(sp):
+                            th = t
+                if th is None and i > 0:
+                    pt = int(w["thread"])
+                    for (t, sp, tw) in self.threads:
+                        try:
+                            h = t.handle()
+                        except (gdb.error, AttributeError, RuntimeError, ValueError):
+                            h = None   # e.g. a remote target without libthread_db
+                        if h is not None and int.from_bytes(h, "little") == pt:
+                            th = t
+                wthreads.append(th)
+                if cur in by_addr:
+                    by_addr[cur].worker = i
+            for f in fibers:
+                for (t, sp, tw) in self.threads:
+                    if f.in_stack(sp):
+                        f.thread = t
+                if f.worker is not None and f.thread is None:
+                    f.thread = wthreads[f.worker]
+            self.fibers[sa] = fibers
+            self.workers[sa] = workers
+            self.worker_thread[sa] = wthreads
+
+
+# ---------------------------------------------------------------- fj fibers
+
+def _wait_text(f):
+    if f.state != "waiting" or not f.wait_counter:
+        return ""
+    cw = _counter_word(f.wait_counter)
+    if cw is None:
+        return "counter 0x%x (unreadable) target %d" % (f.wait_counter, f.wait_target)
+    value = cw[0]
+    text = "counter 0x%x value %d target %d" % (f.wait_counter, value, f.wait_target)
+    if value <= f.wait_target:
+        text += " (reached: being woken)"
+    return text
+
+
+def _fiber_rows(view, s):
+    rows = []
+    for f in view.fibers[int(s)]:
+        state = f.state
+        note = ""
+        if state in _SUSPENDED and f.thread is not None:
+            note = " (switching: a thread is on its stack)"
+        where = "-"
+        if f.worker is not None:
+            where = "w%d" % f.worker
+        name = f.job_name
+        if name is None:
+            name = "(idle loop)" if state == "running" else "-"
+        detail = _wait_text(f)
+        if state == "running" and f.thread is not None:
+            detail = "thread %s" % _thread_label(f.thread)
+        rows.append(("#%d" % f.index, f.kind, state + note, where, name, detail))
+    return rows
+
+
+def _print_table(header, rows, indent="  "):
+    widths = [len(h) for h in header]
+    for r in rows:
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(c))
+    fmt = indent + "  ".join("%%-%ds" % w for w in widths[:-1]) + "  %s"
+    gdb.write((fmt % tuple(header)).rstrip() + "\n")
+    for r in rows:
+        gdb.write((fmt % tuple(r)).rstrip() + "\n")
+
+
+def _sched_summary(view, s):
+    sa = int(s)
+    nsmall, nlarge, next_ = int(s["nsmall"]), int(s["nlarge"]), int(s["nexternal"])
+    fibers = view.fibers[sa]
+    used = {"small": 0, "large": 0, "external": 0}
+    states = {}
+    for f in fibers:
+        if f.state == "free" or (f.kind == "external" and f.state == "external"):
+            continue
+        used[f.kind] = used.get(f.kind, 0) + 1
+        states[f.state] = states.get(f.state, 0) + 1
+    total = used["small"] + used["large"] + used["external"]
+    flags = []
+    if int(s["main_running"]):
+        flags.append("in fj_main" if not int(s["shutdown"]) else "in fj_destroy")
+    if int(s["deadlock_reported"]):
+        flags.append("deadlock reported")
+    state_text = ", ".join("%d %s" % (states[k], k) for k in ("running", "waiting", "ready", "yielded")
+                           if states.get(k))
+    nw = int(s["nworkers"])
+    return ("scheduler 0x%x: %d worker%s, %d fibers in use (small %d/%d, large %d/%d, external %d/%d)%s%s"
+            % (sa, nw, "" if nw == 1 else "s", total, used["small"], nsmall, used["large"], nlarge,
+               used["external"], next_, (": " + state_text) if state_text else "",
+               (" [" + ", ".join(flags) + "]") if flags else ""))
+
+
+def fibers_command(arg):
+    include_free = arg.strip() == "all"
+    if arg.strip() not in ("", "all"):
+        _err("usage: fj fibers [all]")
+    view = _View(include_free=include_free)
+    if not view.scheds:
+        gdb.write("fiberjob: %s\n" % _no_schedulers_message())
+        return
+    for s in view.scheds:
+        gdb.write(_sched_summary(view, s) + "\n")
+        _print_table(("fiber", "kind", "state", "worker", "job", "waits on / runs on"), _fiber_rows(view, s))
+
+
+# ---------------------------------------------------------------- fj workers
+
+def _deque_size(d):
+    try:
+        return max(0, int(d["bottom"]) - int(d["top"]))   # racy: the owner may be mid-take
+    except gdb.error:
+        return 0
+
+
+def workers_command(arg):
+    if arg.strip():
+        _err("usage: fj workers")
+    view = _View()
+    if not view.scheds:
+        gdb.write("fiberjob: %s\n" % _no_schedulers_message())
+        return
+    for s in view.scheds:
+        sa = int(s)
+        nw = int(s["nworkers"])
+        gdb.write("scheduler 0x%x: %d worker%s, %d active, %d sleeping, %d spinning\n"
+                  % (sa, nw, "" if nw == 1 else "s", int(s["active"]), int(s["sleepers"]), int(s["spinning"])))
+        by_addr = dict((f.addr, f) for f in view.fibers[sa])
+        rows = []
+        for i, w in enumerate(view.workers[sa]):
+            cur = int(w["current"])
+            if cur == 0:
+                fib = "-"
+            elif cur in by_addr:
+                f = by_addr[cur]
+                fib = "#%d %s" % (f.index, f.job_name if f.job_name is not None else "(idle loop)")
+            else:
+                fib = "0x%x" % cur
+            q = w["q"]
+            queued = "%d/%d/%d/%d" % (_deque_size(w["ready"]), _deque_size(q[0]), _deque_size(q[1]),
+                                      _deque_size(q[2]))
+            st = w["stats"]
+            cpu = int(w["cpu"])
+            rows.append(("%d" % i, "-" if cpu < 0 else "%d" % cpu, _thread_label(view.worker_thread[sa][i]),
+                         fib, queued, "%d" % int(st["jobs"]), "%d" % int(st["steals"]),
+                         "%d" % int(st["steal_failures"]), "%d" % int(st["switches"]),
+                         "%d" % int(st["sleeps"]), "%d" % int(st["wakes"]),
+                         "%d/%d" % (int(w["waits_published"]), int(w["waits_resumed"]))))
+        _print_table(("worker", "cpu", "thread", "fiber", "ready/hi/norm/lo", "jobs", "steals",
+                      "steal-fail", "switches", "sleeps", "wakes", "waits/resumes"), rows)
+
+
+# ---------------------------------------------------------------- fj counter
+
+def counter_command(arg):
+    if not arg.strip():
+        _err("usage: fj counter EXPRESSION (a fj_counter or a pointer to one)")
+    types = _types()
+    v = gdb.parse_and_eval(arg)
+    t = v.type.strip_typedefs()
+    if t.code == gdb.TYPE_CODE_PTR:
+        addr = int(v)
+    elif t.code == gdb.TYPE_CODE_INT:
+        addr = int(v)
+    else:
+        addr = int(v.address)
+    cw = _counter_word(addr)
+    if cw is None:
+        _err("cannot read a counter at 0x%x" % addr)
+    value, maxt, head = cw
+    try:
+        raw = bytes(gdb.selected_inferior().read_memory(addr + 8, 4))
+        panics = struct.unpack("<I", raw)[0]
+    except gdb.MemoryError:
+        panics = 0
+    gdb.write("counter 0x%x: value %d, %s, panics %d\n"
+              % (addr, value, ("waiters up to target %d" % maxt) if head else "no waiters", panics))
+    if not head:
+        return
+    scheds = _schedulers(types)
+    owner = None
+    for s in scheds:
+        for f in _read_fibers(types, s):
+            if f.state == "waiting" and f.wait_counter == addr:
+                owner = s
+                break
+        if owner is not None:
+            break
+    if owner is None:
+        gdb.write("  (the waiters' scheduler is not among the live ones)\n")
+        return
+    n = int(owner["nfibers"])
+    i1 = head
+    rows = []
+    steps = 0
+    while i1 and steps <= n:
+        f = owner["fibers"][i1 - 1]
+        name = _cstr(f["job_name"])
+        rows.append(("#%d" % (i1 - 1), _KIND_NAMES.get(int(f["kind"]), "?"),
+                     types.state_names.get(int(f["state"]), "?"), name if name else "-",
+                     "%d" % int(f["wait_target"])))
+        i1 = int(f["wait_next"])
+        steps += 1
+    _print_table(("fiber", "kind", "state", "job", "target"), rows)
+
+
+# ---------------------------------------------------------------- saved registers
+
+def _arch_name():
+    try:
+        return gdb.selected_inferior().architecture().name()
+    except (gdb.error, AttributeError):
+        pass
+    try:
+        return gdb.selected_frame().architecture().name()
+    except gdb.error:
+        pass
+    out = gdb.execute("show architecture", to_string=True)
+    m = re.search(r"\(currently \"?([^)\"]+)\"?\)", out) or re.search(r"is \"?([^\s\".]+)", out)
+    return m.group(1) if m else out
+
+
+def _arch():
+    name = _arch_name()
+    if "x86-64" in name or "x86_64" in name:
+        return "x86-64"
+    if "aarch64" in name:
+        return "aarch64"
+    _err("unsupported architecture %s (x86-64 and AArch64 only)" % name)
+
+
+_fpu_cache = {}
+
+
+def _save_fpu(arch):
+    v = _save_fpu_param.value
+    if v == "on":
+        return True
+    if v == "off":
+        return False
+    try:
+        addr = int(gdb.parse_and_eval("(unsigned long)&fj__ctx_switch"))
+    except gdb.error:
+        _err("no symbol fj__ctx_switch: is this the ucontext build? Say `set fiberjob save-fpu on|off`")
+    if addr in _fpu_cache:
+        return _fpu_cache[addr]
+    try:
+        asm = gdb.execute("x/24i 0x%x" % addr, to_string=True)
+    except gdb.error as e:
+        _err("cannot disassemble fj__ctx_switch (%s); say `set fiberjob save-fpu on|off`" % e)
+    if arch == "x86-64":
+        fpu = "stmxcsr" in asm
+    else:
+        fpu = "fpcr" in asm
+    _fpu_cache[addr] = fpu
+    return fpu
+
+
+def _is_code(addr):
+    try:
+        if gdb.block_for_pc(addr) is not None:
+            return True
+    except (gdb.error, RuntimeError):
+        pass
+    try:
+        out = gdb.execute("info symbol 0x%x" % addr, to_string=True)
+        return not out.startswith("No symbol")
+    except gdb.error:
+        return False
+
+
+def _read_u64s(addr, n):
+    raw = bytes(gdb.selected_inferior().read_memory(addr, 8 * n))
+    return struct.unpack("<%dQ" % n, raw)
+
+
+def fiber_registers(types, f):
+    """{register: value} of suspended fiber f, as they will be when it resumes."""
+    arch = _arch()
+    if types.ucontext:
+        mc = f.value["ctx"]["uc"]["uc_mcontext"]
+        if arch == "x86-64":
+            g = mc["gregs"]
+            return dict((r, int(g[i]) & 0xffffffffffffffff) for r, i in _X86_UC_GREGS.items())
+        regs = dict(("x%d" % i, int(mc["regs"][i])) for i in range(19, 31))
+        regs["sp"] = int(mc["sp"])
+        regs["pc"] = int(mc["pc"])
+        return regs
+    sp = f.sp
+    if not f.in_stack(sp):
+        _err("fiber #%d: its saved sp 0x%x is outside its stack [0x%x, 0x%x)"
+             % (f.index, sp, f.stack_lo, f.stack_lo + f.stack_size))
+    fpu = _save_fpu(arch)
+    try:
+        if arch == "x86-64":
+            skip = 1 if fpu else 0
+            words = _read_u64s(sp, _X86_WORDS + skip)[skip:]
+            regs = dict(zip(_X86_SAVED, words[:6]))
+            regs["rip"] = words[6]
+            regs["rsp"] = sp + 8 * (_X86_WORDS + skip)
+            return regs
+        words = _read_u64s(sp, 12)
+        regs = dict(("x%d" % (19 + i), words[i]) for i in range(12))
+        regs["pc"] = regs["x30"]
+        regs["sp"] = sp + _A64_BYTES + (_A64_FPU_EXTRA if fpu else 0)
+        return regs
+    except gdb.MemoryError as e:
+        _err("fiber #%d: cannot read its saved registers at 0x%x: %s" % (f.index, sp, e))
+
+
+def _pc_reg(arch):
+    return "rip" if arch == "x86-64" else "pc"
+
+
+def _sp_reg(arch):
+    return "rsp" if arch == "x86-64" else "sp"
+
+
+def _frame_level(frame):
+    level = 0
+    try:
+        return frame.level()
+    except AttributeError:
+        pass
+    f = frame
+    while f is not None and f.newer() is not None:
+        f = f.newer()
+        level += 1
+    return level
+
+
+def _select_level(level):
+    f = gdb.newest_frame()
+    for _ in range(level):
+        older = f.older()
+        if older is None:
+            break
+        f = older
+    f.select()
+
+
+def _bt_with_registers(regs, bt_args):
+    """Load regs into the selected thread, run bt, put the registers back."""
+    thread = gdb.selected_thread()
+    if thread is None:
+        _err("no thread selected (is the program running?)")
+    if thread.is_running():
+        _err("the selected thread is running (non-stop mode): interrupt it first")
+    try:
+        level = _frame_level(gdb.selected_frame())
+    except gdb.error:
+        level = 0
+    frame0 = gdb.newest_frame()
+    saved = [(r, int(frame0.read_register(r)) & 0xffffffffffffffff) for r in regs]
+    frame0.select()
+    written = []
+    try:
+        try:
+            for r, v in regs.items():
+                gdb.execute("set $%s = 0x%x" % (r, v), to_string=True)
+                written.append(r)
+        except gdb.error as e:
+            # A core file, or a target that cannot write registers. (Writes of
+            # a register's own value succeed even there: gdb skips them.)
+            raise _CannotWrite(str(e))
+        gdb.execute(("bt " + bt_args).strip())
+    finally:
+        gdb.newest_frame().select()
+        failed = []
+        for r, v in (saved if written else []):
+            try:
+                gdb.execute("set $%s = 0x%x" % (r, v), to_string=True)
+            except gdb.error:
+                failed.append(r)
+        if failed:
+            gdb.write("fiberjob: WARNING: could not restore %s of thread %d\n" % (", ".join(failed), thread.num))
+        try:
+            _select_level(level)
+        except gdb.error:
+            pass
+
+
+class _CannotWrite(Exception):
+    pass
+
+
+class _FrameId(object):
+    def __init__(self, sp, pc):
+        self.sp = sp
+        self.pc = pc
+
+
+if _gdb_unwinder is not None:
+    class _FiberUnwinder(_gdb_unwinder.Unwinder):
+        """Makes a suspended fiber the caller of the selected thread's frame #0, while on."""
+
+        def __init__(self):
+            super().__init__("fiberjob")
+            self.regs = None
+            self.thread = None
+
+        def __call__(self, pending_frame):
+            if self.regs is None:
+                return None
+            try:
+                if pending_frame.level() != 0:
+                    return None
+            except AttributeError:
+                return None   # gdb < 11 cannot tell frame #0: do nothing
+            if gdb.selected_thread() != self.thread:
+                return None
+            arch = _arch()
+            sp = pending_frame.read_register(_sp_reg(arch))
+            pc = pending_frame.read_register(_pc_reg(arch))
+            info = pending_frame.create_unwind_info(_FrameId(sp, pc))
+            for r, v in self.regs.items():
+                rtype = pending_frame.read_register(r).type
+                info.add_saved_register(r, gdb.Value(v).cast(rtype))
+            return info
+
+    _unwinder = _FiberUnwinder()
+    _gdb_unwinder.register_unwinder(None, _unwinder, replace=True)
+else:
+    _unwinder = None
+
+
+def _bt_with_unwinder(regs, bt_args):
+    if _unwinder is None:
+        _err("this gdb has no Python unwinder API: `fj bt` works only on a live process here")
+    thread = gdb.selected_thread()
+    if thread is None:
+        _err("no thread selected")
+    try:
+        level = _frame_level(gdb.selected_frame())
+    except gdb.error:
+        level = 0
+    gdb.write("(frame #0 is the selected thread's own frame; the fiber's frames start at #1)\n")
+    # `bt N` counts frame #0 too: show N of the fiber's frames.
+    words = bt_args.split()
+    words = [str(int(w) + 1) if re.match(r"^\d+$", w) else w for w in words]
+    _unwinder.regs = regs
+    _unwinder.thread = thread
+    try:
+        gdb.invalidate_cached_frames()
+        gdb.execute(("bt " + " ".join(words)).strip())
+    finally:
+        _unwinder.regs = None
+        _unwinder.thread = None
+        gdb.invalidate_cached_frames()
+        try:
+            _select_level(level)
+        except gdb.error:
+            pass
+
+
+def _describe_pc(pc):
+    """function+offset of a code address, or '??'."""
+    try:
+        # The outermost function block (not an inlined function's).
+        block, outer = gdb.block_for_pc(pc), None
+        while block is not None:
+            if block.function is not None:
+                outer = block
+            block = block.superblock
+        if outer is not None:
+            return "%s+%d" % (outer.function.print_name, pc - outer.start)
+    except (gdb.error, RuntimeError):
+        pass
+    try:
+        out = gdb.execute("info symbol 0x%x" % pc, to_string=True).strip()
+        m = re.match(r"^(\S+)(?: \+ (\d+))? in section", out)
+        if m:
+            return m.group(1) + ("+" + m.group(2) if m.group(2) else "")
+    except gdb.error:
+        pass
+    return "??"
+
+
+def _fiber_header(f, regs, arch):
+    pc = regs[_pc_reg(arch)]
+    name = f.job_name if f.job_name is not None else "-"
+    return ("fiber #%d (%s, %s, job '%s') of scheduler 0x%x: sp 0x%x, resumes at 0x%x <%s>\n"
+            % (f.index, f.kind, f.state, name, int(f.sched), regs[_sp_reg(arch)], pc, _describe_pc(pc)))
+
+
+def _backtrace(view, f, bt_args):
+    types = view.types
+    if f.state == "free":
+        _err("fiber #%d is free (no job)" % f.index)
+    if f.kind == "external":
+        gdb.write("fiber #%d is the record of a thread outside the scheduler blocked in fj_wait "
+                  "(job '%s'); it has no saved registers: find the thread with `thread apply all bt`.\n"
+                  % (f.index, f.job_name or "-"))
+        return
+    if f.state == "running":
+        if f.thread is None:
+            _err("fiber #%d is running, but no stopped thread is on its stack" % f.index)
+        gdb.write("fiber #%d (%s, running, job '%s') runs on thread %s:\n"
+                  % (f.index, f.kind, f.job_name or "(idle loop)", _thread_label(f.thread)))
+        orig = gdb.selected_thread()
+        try:
+            frame = gdb.selected_frame()
+        except gdb.error:
+            frame = None
+        try:
+            f.thread.switch()
+            gdb.execute(("bt " + bt_args).strip())
+        finally:
+            orig.switch()
+            if frame is not None:
+                try:
+                    frame.select()
+                except gdb.error:
+                    pass
+        return
+    if f.thread is not None:
+        gdb.write("fiberjob: WARNING: thread %s is on fiber #%d's stack: it is switching and its saved "
+                  "registers may be stale\n" % (_thread_label(f.thread), f.index))
+    arch = _arch()
+    regs = fiber_registers(types, f)
+    pc = regs[_pc_reg(arch)]
+    if not _is_code(pc):
+        fpu = types.ucontext is False and _save_fpu(arch)
+        gdb.write("fiberjob: WARNING: the resume address 0x%x is not in any function: the backtrace below "
+                  "is likely garbage. If the library was built with%s FIBERJOB_SAVE_FPU, say `set fiberjob "
+                  "save-fpu %s`\n" % (pc, "out" if fpu else "", "off" if fpu else "on"))
+    gdb.write(_fiber_header(f, regs, arch))
+    method = _bt_method_param.value
+    if method == "unwinder":
+        _bt_with_unwinder(regs, bt_args)
+        return
+    try:
+        _bt_with_registers(regs, bt_args)
+    except _CannotWrite as e:
+        if method == "registers":
+            _err("cannot write registers (%s); on a core file say `set fiberjob bt-method unwinder`" % e)
+        _bt_with_unwinder(regs, bt_args)
+
+
+def _parse_bt_args(arg):
+    argv = gdb.string_to_argv(arg)
+    sched = None
+    which = None
+    rest = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if which is None and a in ("-s", "--scheduler"):
+            if i + 1 >= len(argv):
+                _err("-s needs a scheduler address")
+            sched = int(gdb.parse_and_eval(argv[i + 1]))
+            i += 2
+            continue
+        if which is None and a == "--fpu":
+            _save_fpu_param.value = "on"
+        elif which is None and a == "--no-fpu":
+            _save_fpu_param.value = "off"
+        elif which is None:
+            which = a
+        else:
+            rest.append(a)
+        i += 1
+    if which is None:
+        _err("usage: fj bt [-s SCHEDULER] [--fpu|--no-fpu] N|JOB-NAME|all [BT-ARGS...]")
+    return sched, which, " ".join(rest)
+
+
+def bt_command(arg):
+    saved_fpu = _save_fpu_param.value
+    try:
+        sched, which, bt_args = _parse_bt_args(arg)
+        view = _View()
+        if not view.scheds:
+            _err(_no_schedulers_message())
+        scheds = view.scheds
+        if sched is not None:
+            scheds = [s for s in scheds if int(s) == sched]
+            if not scheds:
+                _err("0x%x is not a live scheduler" % sched)
+        if re.match(r"^#?\d+$", which):
+            idx = int(which.lstrip("#"))
+            s = scheds[0]
+            if len(scheds) > 1 and sched is None:
+                gdb.write("fiberjob: %d live schedulers; showing fiber #%d of the newest, 0x%x (choose with -s)\n"
+                          % (len(scheds), idx, int(s)))
+            matches = [f for f in view.fibers[int(s)] if f.index == idx]
+            if not matches:
+                n = int(s["nfibers"])
+                if idx >= n:
+                    _err("no fiber #%d (scheduler 0x%x has %d)" % (idx, int(s), n))
+                _err("fiber #%d is free (no job)" % idx)
+            _backtrace(view, matches[0], bt_args)
+            return
+        if which == "all":
+            chosen = [f for s in scheds for f in view.fibers[int(s)] if f.kind != "external"]
+        else:
+            chosen = [f for s in scheds for f in view.fibers[int(s)] if f.job_name == which]
+            if not chosen:
+                _err("no fiber runs or waits in a job named '%s'" % which)
+        for k, f in enumerate(chosen):
+            if k:
+                gdb.write("\n")
+            try:
+                _backtrace(view, f, bt_args)
+            except gdb.GdbError as e:
+                gdb.write("%s\n" % e)
+    finally:
+        _save_fpu_param.value = saved_fpu
+
+
+# ---------------------------------------------------------------- commands
+
+class _FjPrefix(gdb.Command):
+    """fiberjob: fibers, workers and suspended fibers' backtraces.
+
+fj fibers [all]      every fiber in use, per live scheduler: index, kind, state,
+                     worker, job name, and the counter (value, target) a waiting
+                     fiber waits on; `all` lists free fibers too
+fj bt [-s SCHED] [--fpu|--no-fpu] N|JOB|all [BT-ARGS]
+                     backtrace of fiber N (or of every fiber running or waiting in
+                     job JOB, or of all of them) from its saved registers
+fj workers           per worker: CPU, thread, current fiber, queued tasks, statistics
+fj counter EXPR      a counter's value and its wait list
+
+Settings: set fiberjob save-fpu auto|on|off, set fiberjob bt-method auto|registers|unwinder.
+The library needs debug info (-g)."""
+
+    def __init__(self):
+        super().__init__("fj", gdb.COMMAND_STACK, gdb.COMPLETE_NONE, True)
+
+    def invoke(self, arg, from_tty):
+        gdb.execute("help fj")
+
+
+class _Cmd(gdb.Command):
+    def __init__(self, name, fn, doc, cls=gdb.COMMAND_STACK):
+        self.__doc__ = doc
+        super().__init__(name, cls)
+        self.fn = fn
+
+    def invoke(self, arg, from_tty):
+        self.dont_repeat()
+        self.fn(arg)
+
+
+_FjPrefix()
+_Cmd("fj fibers", fibers_command,
+     """List every fiber in use: fj fibers [all]
+Per live scheduler a summary line (workers, fibers in use), then per fiber its
+index, kind (small/large/external), state (running/waiting/ready/yielded), the
+worker it runs on, its job's name, and for a waiting fiber the counter's address,
+current value and the target it waits for. `all` lists free fibers too.""")
+_Cmd("info fibers", fibers_command, """List every fiber in use (same as `fj fibers`).""", gdb.COMMAND_STATUS)
+_Cmd("fj bt", bt_command,
+     """Backtrace of a fiber: fj bt [-s SCHEDULER] [--fpu|--no-fpu] N|JOB-NAME|all [BT-ARGS...]
+N is a fiber index from `fj fibers` (of the newest scheduler unless -s gives one's
+address); JOB-NAME shows every fiber running or waiting in a job of that name; all
+shows every fiber in use. BT-ARGS go to `bt` (e.g. full, 10, -frame-arguments all).
+A suspended fiber's saved registers are loaded into the selected thread for the
+`bt` and put back afterwards; a running fiber's backtrace is its thread's.
+--fpu/--no-fpu override the detection of FIBERJOB_SAVE_FPU for this command.""")
+_Cmd("fj workers", workers_command,
+     """List the workers: index, pinned CPU, gdb thread, current fiber and its job,
+tasks queued (ready fibers / high / normal / low jobs) and statistics (jobs,
+steals, failed steals, fiber switches, sleeps, wakes, waits published/resumed).""")
+_Cmd("fj counter", counter_command,
+     """Show a counter: fj counter EXPR (an fj_counter, a pointer to one, or an address).
+Its value, panics and the fibers on its wait list with their targets.""", gdb.COMMAND_DATA)

@@ -178,8 +178,10 @@ void fj__counter_finish(fj_scheduler *s, fj_counter *c, int64_t k, const char *c
 bool fj__counter_publish(fj_scheduler *s, fj_counter *c, fj__fiber *f, int64_t target)
 {
     (void)s;
-    f->wait_target = target;
-    f->wait_counter = c;
+    /* Relaxed atomics: deadlock reports and fj_destroy read them from other
+     * threads; the chain owner reads them after the acquire of its CAS. */
+    fj_store_relaxed(&f->wait_target, target);
+    fj_store_relaxed(&f->wait_counter, c);
     uint64_t w = fj_load_acquire(&c->fj__word);
     for (;;) {
         if ((int64_t)fj__word_value(w) <= target)
@@ -222,7 +224,16 @@ void fj_counter_done(fj_counter *c, int64_t n)
                 return;
         }
     }
+    if (w && w->s == s) {
+        fj__counter_finish(s, c, n, "fj_counter_done", NULL);
+        return;
+    }
+    /* From outside the scheduler: the finish may resume a fiber whose return
+     * lets fj_destroy run, while we still notify the workers. inject_inflight
+     * makes fj_destroy (and the deadlock check) wait for us. */
+    fj_fetch_add_seq_cst(&s->inject_inflight, 1);
     fj__counter_finish(s, c, n, "fj_counter_done", NULL);
+    fj_fetch_sub_seq_cst(&s->inject_inflight, 1);
 }
 
 void fj__count_scope_end(fj_counter **c)

@@ -44,8 +44,8 @@ void fj__pool_put(fj_scheduler *s, uint64_t *head, fj__fiber *f)
 {
     (void)s;
     fj_store_relaxed(&f->state, (int)(FJ_FIBER_FREE));
-    f->job_name = NULL;
-    f->wait_counter = NULL;
+    fj_store_relaxed(&f->job_name, (const char *)NULL);
+    fj_store_relaxed(&f->wait_counter, (fj_counter *)NULL);
     uint64_t h = fj_load_relaxed(head);
     for (;;) {
         fj_store_relaxed(&f->free_next, (uint32_t)h);

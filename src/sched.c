@@ -537,10 +537,11 @@ static bool try_find(fj__worker *w, fj__task *out)
 static bool has_work(fj__worker *w)
 {
     fj_scheduler *s = w->s;
-    /* Deferred large-stack jobs count only when a large fiber is free; when
-     * one comes back to the pool, every worker is woken (after_switch). */
+    /* Deferred large-stack jobs (on any worker: they are private, so this
+     * counts them through deferred_total) count only when a large fiber is
+     * free; when one comes back to the pool, every worker is woken. */
     if (w->yield_head || fj_load_acquire(&s->inject) ||
-        (w->ndeferred && (fj_load_acquire(&s->free_large) & 0xffffffffu)))
+        (fj_load_seq_cst(&s->deferred_total) && (fj_load_acquire(&s->free_large) & 0xffffffffu)))
         return true;
     for (unsigned v = 0; v < s->nworkers; v++) {
         fj__worker *o = &s->workers[v];
@@ -590,7 +591,8 @@ static void deadlock_report(fj_scheduler *s, const char *why, fj__fiber *spinnin
         if (fj_load_relaxed(&f->state) != FJ_FIBER_WAITING)
             continue;
         waiting++;
-        len = report_waiter(report, len, sizeof report, f->job_name, f->wait_counter, f->wait_target, "");
+        len = report_waiter(report, len, sizeof report, fj_load_relaxed(&f->job_name),
+                            fj_load_relaxed(&f->wait_counter), fj_load_relaxed(&f->wait_target), "");
     }
     if (spinning) {
         waiting++;
@@ -687,14 +689,15 @@ static void run_task_inline(fj__worker *w, fj__fiber *self, const fj__task *t)
     if (w->batch_counter != t->counter)
         batch_flush(w);
     const char *saved = self->job_name;
-    self->job_name = t->name;
+    /* job_name is read by reports on other threads: relaxed atomic stores. */
+    fj_store_relaxed(&self->job_name, t->name);
     STAT_INC(w, jobs);
     FJ_TRACE(w, FJ_EV_JOB_BEGIN, self->index, t->name, 0);
     bool panicked = fj__job_call(self, t);
     w = fj__current_worker();
     FJ_TRACE(w, FJ_EV_JOB_END, self->index, t->name, panicked);
     FPU_CHECK(w, "job return", t->name);
-    self->job_name = saved;
+    fj_store_relaxed(&self->job_name, saved);
     if (FJ_UNLIKELY(panicked) && t->counter)
         fj_fetch_add_relaxed(&t->counter->fj__panics, 1);
     job_finished(w, t->counter, t->name);
@@ -775,14 +778,14 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
          * job of any other counter (or none) could run for ever. */
         if (w->batch_counter != t.counter)
             batch_flush(w);
-        self->job_name = t.name;
+        fj_store_relaxed(&self->job_name, t.name);
         STAT_INC(w, jobs);
         FJ_TRACE(w, FJ_EV_JOB_BEGIN, self->index, t.name, 0);
         bool panicked = fj__job_call(self, &t);
         w = fj__current_worker();
         FJ_TRACE(w, FJ_EV_JOB_END, self->index, t.name, panicked);
         FPU_CHECK(w, "job return", t.name);
-        self->job_name = NULL;
+        fj_store_relaxed(&self->job_name, (const char *)NULL);
         if (FJ_UNLIKELY(t.flags & FJ_TASK_ROOT)) {
             batch_flush(w);
             fj_store_relaxed(&w->s->root_panicked, panicked ? 1u : 0u);
@@ -1112,9 +1115,9 @@ static void report_stranded(fj_scheduler *s)
         if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING) {
             if (stranded++ < 32)
                 fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits on counter %p (value %lld, target %lld)\n",
-                        job_name_or(f->job_name), (void *)f->wait_counter,
-                        (long long)fj__word_value(fj_load_acquire(&f->wait_counter->fj__word)),
-                        (long long)f->wait_target);
+                        job_name_or(fj_load_relaxed(&f->job_name)), (void *)fj_load_relaxed(&f->wait_counter),
+                        (long long)fj__word_value(fj_load_acquire(&fj_load_relaxed(&f->wait_counter)->fj__word)),
+                        (long long)fj_load_relaxed(&f->wait_target));
         }
     }
     if (stranded)
@@ -1139,6 +1142,9 @@ void fj_destroy(fj_scheduler *s)
     notify_all(s);
     main_participate(s, NULL);
     sched_stop_threads(s);
+    /* An outside thread may still be leaving fj_run_jobs or fj_counter_done. */
+    while (fj_load_seq_cst(&s->inject_inflight))
+        sched_yield();
     report_stranded(s);
     fj__trace_at_exit(s);
     sched_free(s);
@@ -1267,7 +1273,7 @@ static void wait_external(fj_counter *c, int64_t target)
         }
         return;
     }
-    rec->job_name = "(outside thread)";
+    fj_store_relaxed(&rec->job_name, "(outside thread)");
     fj_store_relaxed(&rec->wake, 0);
     fj_store_relaxed(&rec->state, (int)(FJ_FIBER_WAITING));
     if (fj__counter_publish(s, c, rec, target)) {

@@ -8,15 +8,47 @@
 #include "internal.h"
 #include "os.h"
 
+/* Only the ring's worker writes it; a writer on another thread may read it at
+ * any time (idle workers still record sleeps after fj_main returned). So every
+ * field is a relaxed atomic and `next` is published with release: a reader
+ * that loads `next` with acquire sees every event below it, and re-reads
+ * `next` afterwards to drop the ones overwritten meanwhile (fj__trace_copy). */
 void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, const char *name, uint64_t arg)
 {
-    fj__event *e = &r->events[r->next & (r->capacity - 1)];
-    e->ts_ns = fj__os_now_ns();
-    e->name = name;
-    e->arg = arg;
-    e->kind = (uint32_t)kind;
-    e->fiber = fiber;
-    r->next++;
+    uint64_t n = fj_load_relaxed(&r->next);
+    fj__event *e = &r->events[n & (r->capacity - 1)];
+    fj_store_relaxed(&e->ts_ns, fj__os_now_ns());
+    fj_store_relaxed(&e->name, name);
+    fj_store_relaxed(&e->arg, arg);
+    fj_store_relaxed(&e->kind, (uint32_t)kind);
+    fj_store_relaxed(&e->fiber, fiber);
+    fj_store_release(&r->next, n + 1);
+}
+
+uint64_t fj__trace_copy(const fj__trace_ring *ring, fj__event *out, uint64_t *first)
+{
+    fj__trace_ring *r = (fj__trace_ring *)ring;
+    uint64_t end = fj_load_acquire(&r->next);
+    uint64_t begin = end > r->capacity ? end - r->capacity : 0;
+    for (uint64_t i = begin; i < end; i++) {
+        fj__event *e = &r->events[i & (r->capacity - 1)];
+        fj__event *o = &out[i - begin];
+        o->ts_ns = fj_load_relaxed(&e->ts_ns);
+        o->name = fj_load_relaxed(&e->name);
+        o->arg = fj_load_relaxed(&e->arg);
+        o->kind = fj_load_relaxed(&e->kind);
+        o->fiber = fj_load_relaxed(&e->fiber);
+    }
+    /* Events the worker overwrote while we copied are not trustworthy. */
+    uint64_t now = fj_load_acquire(&r->next);
+    uint64_t valid_from = now > r->capacity ? now - r->capacity : 0;
+    uint64_t skip = valid_from > begin ? valid_from - begin : 0;
+    if (skip > end - begin)
+        skip = end - begin;
+    if (skip)
+        memmove(out, out + skip, (size_t)(end - begin - skip) * sizeof *out);
+    *first = begin + skip;
+    return end - begin - skip;
 }
 
 int fj__trace_init(fj_scheduler *s)
@@ -72,5 +104,5 @@ void fj_trace_clear(fj_scheduler *s)
         fj__fatal("fj_trace_clear", "scheduler is NULL");
     for (unsigned i = 0; i < s->nworkers; i++)
         if (s->workers[i].trace)
-            s->workers[i].trace->next = 0;
+            fj_store_release(&s->workers[i].trace->next, 0);
 }

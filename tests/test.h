@@ -99,6 +99,23 @@ static inline fj_config test_config(int argc, char **argv)
 
 /* ------------------------------------------------------------ child processes */
 
+/* Sanitizer builds run several times slower: stretch the time limits of
+ * child processes (they only catch hangs; tests never check speed). */
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TIME_SCALE 6
+#elif defined(__SANITIZE_ADDRESS__)
+#define TEST_TIME_SCALE 3
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TIME_SCALE 6
+#elif __has_feature(address_sanitizer)
+#define TEST_TIME_SCALE 3
+#endif
+#endif
+#ifndef TEST_TIME_SCALE
+#define TEST_TIME_SCALE 1
+#endif
+
 typedef struct child_result {
     int status;        /* as from waitpid */
     char err[16384];   /* what the child wrote on stderr (NUL-terminated, may be cut) */
@@ -107,8 +124,9 @@ typedef struct child_result {
 
 /*
  * Run fn(arg) in a forked child with stderr captured. The child exits 0 when fn
- * returns, and is killed by SIGALRM after timeout_s seconds (a hang is then
- * reported as death by SIGALRM instead of hanging the test).
+ * returns, and is killed by SIGALRM after timeout_s seconds (times
+ * TEST_TIME_SCALE): a hang is then reported as death by SIGALRM instead of
+ * hanging the test.
  */
 static inline void run_in_child(void (*fn)(void *), void *arg, unsigned timeout_s, child_result *out)
 {
@@ -123,7 +141,7 @@ static inline void run_in_child(void (*fn)(void *), void *arg, unsigned timeout_
         dup2(fds[1], STDERR_FILENO);
         close(fds[1]);
         signal(SIGABRT, SIG_DFL);
-        alarm(timeout_s);
+        alarm(timeout_s * TEST_TIME_SCALE);
         fn(arg);
         fflush(stderr);
         _exit(0);

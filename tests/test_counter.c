@@ -302,6 +302,10 @@ static void test_values(void)
         c.deadlock_hook = keep_waiting;
         pthread_t t;
         T_STORE(&ext_go, 0);
+        /* Deliberately destroy before joining: once the root has been woken,
+         * nothing may touch the scheduler (or the counter) on behalf of that
+         * wake, so fj_destroy must be safe while the outside thread is still
+         * returning from fj_counter_done. (ASan builds check it.) */
         run_root(&c, ext_root, &t);
         CHECK_EQ(pthread_join(t, NULL), 0);
     }

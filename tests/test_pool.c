@@ -8,6 +8,9 @@
  *  - Large stacks: FJ_JOB_LARGE_STACK jobs that use 200 KiB of stack (three
  *    times a small fiber) run correctly, mixed with small jobs, also when there
  *    are many more of them than large fibers and when they wait themselves.
+ *  - With large_fibers = 1 the root job holds the only large fiber while it
+ *    waits, so large-stack jobs can only run inline on the root's stack. The
+ *    work must either complete or be reported as a deadlock: not hang.
  *  - A pool too small for the work (every fiber waits, the next job cannot
  *    start) is reported as a deadlock, as DESIGN.md asks, instead of hanging.
  */
@@ -173,7 +176,7 @@ static void test_large_stacks(void *arg)
     cfg.large_fibers = large_fibers;
     fj_scheduler *s = fj_create(&cfg);
     CHECK(s);
-    for (int round = 0; round < 10; round++) {
+    for (int round = 0; round < 120; round++) {
         big_ok = big_bad = small_ran = 0;
         CHECK_EQ(fj_main(s, large_root, NULL), 0);
         CHECK_EQ(big_bad, 0);
@@ -181,6 +184,38 @@ static void test_large_stacks(void *arg)
         CHECK_EQ(small_ran, NSMALL + 4 * (NBIG / 4));
     }
     fj_destroy(s);
+}
+
+static void large_one_child(void *arg)
+{
+    (void)arg;
+    fj_config cfg = fj_config_default();
+    cfg.workers = nworkers;
+    cfg.small_fibers = small_pool();
+    cfg.large_fibers = 1;
+    fj_scheduler *s = fj_create(&cfg);
+    CHECK(s);
+    for (int round = 0; round < 10; round++) {
+        big_ok = big_bad = small_ran = 0;
+        CHECK_EQ(fj_main(s, large_root, NULL), 0);
+        CHECK_EQ(big_bad, 0);
+        CHECK_EQ(big_ok, NBIG);
+    }
+    fj_destroy(s);
+}
+
+static void test_large_one(void)
+{
+    static child_result r;
+    run_in_child(large_one_child, NULL, 15, &r);
+    if (WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0)
+        return;   /* they ran (inline on the root's stack) */
+    if (WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT && strstr(r.err, "fiberjob: deadlock"))
+        return;   /* or the configuration was reported as a deadlock */
+    char buf[128];
+    FAIL_SOFT("FJ_JOB_LARGE_STACK jobs with large_fibers = 1 (held by the waiting root): child %s; expected "
+              "the jobs to complete or a deadlock report, not a hang. stderr:\n%s",
+              child_status_text(r.status, buf, sizeof buf), r.err);
 }
 
 /* ------------------------------------------------------------ too small a pool */
@@ -237,5 +272,6 @@ int main(int argc, char **argv)
                     "FJ_JOB_LARGE_STACK jobs (200 KiB of stack) with 2 large fibers (the root's and one)");
     EXPECT_CHILD_OK(test_large_stacks, (void *)(uintptr_t)4, 10,
                     "FJ_JOB_LARGE_STACK jobs (200 KiB of stack) with 4 large fibers");
+    test_large_one();
     return test_finish();
 }

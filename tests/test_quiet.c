@@ -26,10 +26,10 @@ static void sleep_ms(long ms)
         ;
 }
 
-/* CPU used by the process over 300 ms of idleness, in microseconds. */
+/* CPU used by the process over the 300 ms right after the work stopped (the
+ * idle workers' spin phase included), in microseconds. */
 static long long idle_cpu(void)
 {
-    sleep_ms(20);   /* past the spin phase (2000 pauses: microseconds) */
     long long before = cpu_us();
     sleep_ms(300);
     return cpu_us() - before;

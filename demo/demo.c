@@ -10,7 +10,16 @@
  *   physics + visibility ──▶ render batches (1,400)
  *
  * The frame job waits on each stage's counter, so the graph is expressed with
- * counters only. Usage: fiberjob-demo [--frames N] [--workers N] [--quiet]
+ * counters only. Usage:
+ *
+ *   fiberjob-demo [--frames N] [--workers N] [--quiet]
+ *                 [--trace FILE.json] [--svg FILE.svg] [--trace-frames N]
+ *
+ * --trace writes the last frames (2 unless --trace-frames says otherwise) as
+ * Chrome trace-event JSON (open it in https://ui.perfetto.dev or
+ * chrome://tracing); --svg draws them as an SVG timeline. The frames before
+ * run with tracing on but are forgotten (fj_trace_clear between two fj_main
+ * calls), so the files stay small.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -141,6 +150,7 @@ static double now_ms(void)
 
 typedef struct run {
     int frames;
+    int first, count;   /* the frames the next fj_main runs */
     double *times;
     double total_ms;
 } run;
@@ -149,13 +159,34 @@ static void root(void *arg)
 {
     run *r = arg;
     double start = now_ms();
-    for (int f = 0; f < r->frames; f++) {
+    for (int f = r->first; f < r->first + r->count; f++) {
         double t0 = now_ms();
         g_world.frame = (uint32_t)f;
         frame();
         r->times[f] = now_ms() - t0;
     }
-    r->total_ms = now_ms() - start;
+    r->total_ms += now_ms() - start;
+}
+
+/* Run frames [first, first + count) as one fj_main; 0 or 1 after a message. */
+static int run_frames(fj_scheduler *s, run *r, int first, int count)
+{
+    r->first = first;
+    r->count = count;
+    int rc = fj_main(s, root, r);
+    if (rc)
+        fprintf(stderr, "fiberjob-demo: fj_main: %s\n", fj_strerror(rc));
+    return rc ? 1 : 0;
+}
+
+static void write_trace(fj_scheduler *s, const char *path,
+                        int (*writer)(const fj_scheduler *, const char *), const char *what)
+{
+    int rc = writer(s, path);
+    if (rc)
+        fprintf(stderr, "fiberjob-demo: writing %s to %s: %s\n", what, path, fj_strerror(rc));
+    else
+        printf("  wrote %-14s %s\n", what, path);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -168,22 +199,40 @@ int main(int argc, char **argv)
 {
     fj_config cfg = fj_config_default();
     run r = { .frames = 300 };
-    int quiet = 0;
+    int quiet = 0, trace_frames = 2;
+    const char *trace_json = NULL, *trace_svg = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--frames") && i + 1 < argc)
             r.frames = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--trace") && i + 1 < argc)
+            trace_json = argv[++i];
+        else if (!strcmp(argv[i], "--svg") && i + 1 < argc)
+            trace_svg = argv[++i];
+        else if (!strcmp(argv[i], "--trace-frames") && i + 1 < argc)
+            trace_frames = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--workers") && i + 1 < argc)
             cfg.workers = (unsigned)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quiet"))
             quiet = 1;
         else {
-            fprintf(stderr, "usage: %s [--frames N] [--workers N] [--quiet]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--frames N] [--workers N] [--quiet] [--trace FILE.json] [--svg FILE.svg] "
+                    "[--trace-frames N]\n",
+                    argv[0]);
             return 2;
         }
     }
-    if (r.frames <= 0) {
-        fprintf(stderr, "fiberjob-demo: --frames must be positive\n");
+    if (r.frames <= 0 || trace_frames <= 0 || trace_frames > 64) {
+        fprintf(stderr, "fiberjob-demo: --frames must be positive, --trace-frames from 1 to 64\n");
         return 2;
+    }
+    int tracing = trace_json || trace_svg;
+    if (trace_frames > r.frames)
+        trace_frames = r.frames;
+    if (tracing) {
+        /* Per worker at most: a begin and an end per job, a steal per job, and
+         * the waits and wakes around them. */
+        cfg.trace_events = (unsigned)trace_frames * (3u * JOBS_PER_FRAME + 1024u);
     }
     r.times = calloc((size_t)r.frames, sizeof *r.times);
     if (!r.times)
@@ -195,14 +244,16 @@ int main(int argc, char **argv)
         return 1;
     }
     unsigned nw = fj_worker_count(s);
-    int rc = fj_main(s, root, &r);
-    if (rc) {
-        fprintf(stderr, "fiberjob-demo: fj_main: %s\n", fj_strerror(rc));
+    int untraced = tracing ? r.frames - trace_frames : r.frames;
+    if (untraced > 0 && run_frames(s, &r, 0, untraced))
         return 1;
+    if (tracing) {
+        fj_trace_clear(s);
+        if (run_frames(s, &r, untraced, trace_frames))
+            return 1;
     }
     fj_worker_stats *st = calloc(nw, sizeof *st);
     fj_stats(s, st, nw);
-    fj_destroy(s);
 
     double *sorted = malloc(sizeof(double) * (size_t)r.frames);
     memcpy(sorted, r.times, sizeof(double) * (size_t)r.frames);
@@ -210,7 +261,8 @@ int main(int argc, char **argv)
     double median = sorted[r.frames / 2];
     double p99 = sorted[(size_t)((r.frames - 1) * 0.99)];
     double jobs = (double)JOBS_PER_FRAME * r.frames;
-    printf("fiberjob-demo: %d frames of %d jobs on %u workers\n", r.frames, JOBS_PER_FRAME, nw);
+    printf("fiberjob-demo: %d frames of %d jobs on %u workers%s\n", r.frames, JOBS_PER_FRAME, nw,
+           tracing ? " (tracing on)" : "");
     printf("  frames/s       %.1f\n", r.frames / (r.total_ms / 1e3));
     printf("  frame time     median %.3f ms, p99 %.3f ms, min %.3f ms, max %.3f ms\n", median, p99,
            sorted[0], sorted[r.frames - 1]);
@@ -222,6 +274,11 @@ int main(int argc, char **argv)
                    (unsigned long long)st[i].steals, (unsigned long long)st[i].switches,
                    (unsigned long long)st[i].sleeps);
     }
+    if (trace_json)
+        write_trace(s, trace_json, fj_trace_write_json, "trace JSON");
+    if (trace_svg)
+        write_trace(s, trace_svg, fj_trace_write_svg, "trace SVG");
+    fj_destroy(s);
     free(st);
     free(sorted);
     free(r.times);

@@ -160,6 +160,8 @@ void fj_panic(const char *fmt, ...)
     exc->exception_class = 0x464a4f4250414e43ull; /* "FJOBPANC" */
     exc->exception_cleanup = panic_exc_cleanup;
     self->unwinding = true;
+    /* The unwinding leaves the discarded frames' ASan poison behind. */
+    fj__san_no_return();
     _Unwind_ForcedUnwind(exc, panic_stop, self);
     /* Forced unwinding could not start (no unwind information): jump directly. */
     panic_jump(self);

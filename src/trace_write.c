@@ -251,10 +251,10 @@ typedef struct tw_replay {
     uint64_t t_first;
 } tw_replay;
 
-static int replay_event(tw_replay *r, const fj__event *e, uint32_t lane)
+/* Replay event e of worker `lane`, at t ns into the window. */
+static int replay_event(tw_replay *r, const fj__event *e, uint32_t lane, uint64_t t)
 {
     tw_model *m = r->m;
-    uint64_t t = e->ts_ns - r->t_first;
     if (e->kind == FJ_EV_STEAL)
         return add_mark(m, (tw_mark){ .t = t, .t_resume = UINT64_MAX, .name = e->name, .arg = e->arg,
                                       .lane = lane, .resume_lane = lane, .kind = MARK_STEAL });
@@ -366,9 +366,12 @@ static int model_build(const fj_scheduler *s, tw_model *m)
     uint64_t t_last = 0;
     for (int i = rc ? -1 : merge_pick(c, n); i >= 0 && !rc; i = merge_pick(c, n)) {
         const fj__event *e = &c[i].events[c[i].at++];
-        t_last = e->ts_ns - r.t_first;
+        /* Never back in time, whatever the clock did: no slice may end
+         * before it starts. */
+        uint64_t t = e->ts_ns > r.t_first ? e->ts_ns - r.t_first : 0;
+        t_last = t > t_last ? t : t_last;
         m->nevents++;
-        rc = replay_event(&r, e, (uint32_t)i);
+        rc = replay_event(&r, e, (uint32_t)i, t_last);
     }
     m->span = t_last;
     /* Close what is still open at the last timestamp. */
@@ -564,11 +567,13 @@ static const char *slice_part(uint8_t flags)
     }
 }
 
+/* Worker i is thread i + 1: Perfetto takes tid 0 for the idle task (and
+ * before its fix #2278 merged threads 0 and 1). Its name says "worker i". */
 static void json_common(FILE *f, uint64_t t, uint32_t lane)
 {
     fputs(",\"ts\":", f);
     put_us(f, t);
-    fprintf(f, ",\"pid\":1,\"tid\":%" PRIu32, lane);
+    fprintf(f, ",\"pid\":1,\"tid\":%" PRIu32, lane + 1);
 }
 
 static void json_slice(FILE *f, const tw_slice *s)
@@ -608,13 +613,13 @@ static void json_mark(FILE *f, const tw_mark *k)
 
 static void json_write(FILE *f, const tw_model *m)
 {
-    fputs("{\"traceEvents\":[\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,"
+    fputs("{\"traceEvents\":[\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,"
           "\"args\":{\"name\":\"fiberjob\"}}", f);
     for (unsigned i = 0; i < m->nlanes; i++) {
         fprintf(f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%u,\"args\":{\"name\":\"worker %u\"}}",
-                i, i);
+                i + 1, i);
         fprintf(f, ",\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":%u,\"args\":{\"sort_index\":%u}}",
-                i, i);
+                i + 1, i);
     }
     for (size_t i = 0; i < m->nslices; i++)
         json_slice(f, &m->slices[i]);

@@ -1,0 +1,124 @@
+// fiberjob.hpp allocates nothing per job: lambdas whose captures fit a task
+// group's inline buffer, every lambda once a reused group has reached its
+// working size, job_ref jobs and parallel_for. Counted with a replaced global
+// operator new (the library itself is C and allocates with malloc, and nothing
+// inside jobs).
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "cxx_test.h"
+
+static std::atomic<long> news{0};
+
+static void *counted_alloc(std::size_t size, std::size_t align)
+{
+    news.fetch_add(1, std::memory_order_relaxed);
+    if (size == 0)
+        size = 1;
+    void *p = nullptr;
+    if (align <= alignof(std::max_align_t))
+        p = std::malloc(size);
+    else if (posix_memalign(&p, align, size) != 0)
+        p = nullptr;
+    if (!p)
+        throw std::bad_alloc();
+    return p;
+}
+
+void *operator new(std::size_t size) { return counted_alloc(size, 0); }
+void *operator new[](std::size_t size) { return counted_alloc(size, 0); }
+void *operator new(std::size_t size, std::align_val_t a) { return counted_alloc(size, static_cast<std::size_t>(a)); }
+void *operator new[](std::size_t size, std::align_val_t a) { return counted_alloc(size, static_cast<std::size_t>(a)); }
+void *operator new(std::size_t size, const std::nothrow_t &) noexcept
+{
+    news.fetch_add(1, std::memory_order_relaxed);
+    return std::malloc(size ? size : 1);
+}
+void *operator new[](std::size_t size, const std::nothrow_t &) noexcept
+{
+    news.fetch_add(1, std::memory_order_relaxed);
+    return std::malloc(size ? size : 1);
+}
+void operator delete(void *p) noexcept { std::free(p); }
+void operator delete[](void *p) noexcept { std::free(p); }
+void operator delete(void *p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void *p, std::size_t) noexcept { std::free(p); }
+void operator delete(void *p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void *p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void *p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void *p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void *p, const std::nothrow_t &) noexcept { std::free(p); }
+void operator delete[](void *p, const std::nothrow_t &) noexcept { std::free(p); }
+
+namespace {
+
+void no_allocation_per_job()
+{
+    std::atomic<long> sum{0};
+
+    // Small captures (a reference and an int: 16 bytes) that fit the inline
+    // buffer of a task_group (256 bytes: 16 of them): nothing at all.
+    long before = news.load();
+    {
+        fj::task_group g;
+        for (int i = 0; i < 16; i++)
+            g.run([&sum, i] { sum += i; });
+    }
+    CHECK_EQ(news.load() - before, 0);
+
+    // Many small jobs: a few chunks (not one per job) the first time...
+    fj::task_group g;
+    before = news.load();
+    for (int i = 0; i < 10000; i++)
+        g.run([&sum, i] { sum += i; });
+    g.wait();
+    long first = news.load() - before;
+    CHECK(first > 0 && first <= 8);
+    // ...and none once the group has reached its size.
+    before = news.load();
+    for (int round = 0; round < 10; round++) {
+        for (int i = 0; i < 10000; i++)
+            g.run([&sum, i] { sum += i; });
+        g.wait();
+    }
+    CHECK_EQ(news.load() - before, 0);
+
+    // Large captures: amortised too (chunks double), then none.
+    before = news.load();
+    std::array<char, 512> big{};
+    for (int i = 0; i < 1000; i++)
+        g.run([&sum, big] { sum += big[0]; });
+    g.wait();
+    CHECK(news.load() - before <= 10);
+    before = news.load();
+    for (int i = 0; i < 1000; i++)
+        g.run([&sum, big] { sum += big[1]; });
+    g.wait();
+    CHECK_EQ(news.load() - before, 0);
+
+    // job_ref, counter, parallel_for, parallel_invoke: nothing.
+    before = news.load();
+    auto work = [&sum] { sum++; };
+    {
+        fj::counter c;
+        for (int i = 0; i < 1000; i++)
+            c.run(fj::job_ref(work));
+    }
+    fj::parallel_for(0, 100000, 0, [&](int lo, int hi) { sum += hi - lo; });
+    fj::parallel_for(0, 10000, 1, [&](int) { sum++; });
+    fj::parallel_invoke(work, work, [&sum] { sum++; });
+    CHECK_EQ(news.load() - before, 0);
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    unsigned workers = test::workers_from(argc, argv);
+    fj::scheduler s(test::config(workers));
+    CHECK_EQ(fj::run(s, no_allocation_per_job), 0);
+    std::printf("ok\n");
+    return 0;
+}

@@ -26,15 +26,20 @@
 extern "C" {
 #endif
 
+/** Major version: changes when the API or ABI breaks. */
 #define FIBERJOB_VERSION_MAJOR 0
+/** Minor version: new features. */
 #define FIBERJOB_VERSION_MINOR 1
+/** Patch version: fixes. */
 #define FIBERJOB_VERSION_PATCH 0
 
 /** Size of the cache line fiberjob pads shared state to. */
 #define FJ_CACHE_LINE 64
 
 #if defined(__cplusplus)
+/** Alignment specifier, C and C++ spelling. */
 #define FJ_ALIGNAS(n) alignas(n)
+/** "Does not return", C and C++ spelling. */
 #define FJ_NORETURN [[noreturn]]
 #else
 #define FJ_ALIGNAS(n) _Alignas(n)
@@ -42,6 +47,7 @@ extern "C" {
 #endif
 
 #if defined(__GNUC__)
+/** printf-style format checking for the compilers that have it. */
 #define FJ_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define FJ_PRINTF(f, a)
@@ -65,12 +71,14 @@ const char *fj_strerror(int code);
 /** The code of the last failure of fj_create() on this thread (0 when none). */
 int fj_last_error(void);
 
+/** A job's function: called once with the job's arg, on a fiber. */
 typedef void (*fj_job_fn)(void *arg);
 
+/** Job priority: a worker runs woken fibers first, then high, normal, low jobs. */
 typedef enum fj_priority {
-    FJ_PRIORITY_NORMAL = 0,
-    FJ_PRIORITY_HIGH,
-    FJ_PRIORITY_LOW
+    FJ_PRIORITY_NORMAL = 0, /**< the default (zero) */
+    FJ_PRIORITY_HIGH,       /**< before normal jobs */
+    FJ_PRIORITY_LOW         /**< after normal jobs */
 } fj_priority;
 
 /** Job flags (fj_job.flags). */
@@ -126,6 +134,7 @@ typedef struct fj_config {
     int pin_threads;
     /** Explicit CPUs to pin to, worker i on cpus[i % cpu_count]; NULL: the allowed set in order. */
     const int *cpus;
+    /** Number of entries in cpus (0 with cpus NULL). */
     unsigned cpu_count;
     /**
      * Without an explicit list, workers are pinned one per physical core first,
@@ -133,15 +142,19 @@ typedef struct fj_config {
      * default worker count is the number of physical cores).
      */
     int avoid_smt;
-    /** Fiber pool: small fibers (default 128 x 64 KiB) and large fibers (default 32 x 512 KiB). */
+    /** Fiber pool: number of small fibers (default 128); a waiting job holds one. */
     unsigned small_fibers;
+    /** Usable stack of a small fiber in bytes (default 64 KiB; 16 KiB to 1 GiB). */
     size_t small_stack_size;
+    /** Number of large fibers (default 32), for FJ_JOB_LARGE_STACK jobs and the root. */
     unsigned large_fibers;
+    /** Usable stack of a large fiber in bytes (default 512 KiB; 16 KiB to 1 GiB). */
     size_t large_stack_size;
     /** Iterations an idle worker spins looking for work before it sleeps (default 2000). */
     unsigned spin_before_sleep;
     /** Called (on the panicking fiber) for every fj_panic; NULL: one line on stderr. */
     void (*panic_hook)(const fj_panic_info *info, void *user);
+    /** Passed to panic_hook as `user`. */
     void *panic_hook_arg;
     /**
      * Called when every worker is idle, nothing is queued and fibers still wait:
@@ -150,6 +163,7 @@ typedef struct fj_config {
      * print the report and abort.
      */
     int (*deadlock_hook)(const fj_deadlock_info *info, void *user);
+    /** Passed to deadlock_hook as `user`. */
     void *deadlock_hook_arg;
     /**
      * Tracing: events kept per worker (a ring: the newest are kept). 0: off,
@@ -160,6 +174,7 @@ typedef struct fj_config {
     unsigned trace_events;
 } fj_config;
 
+/** A scheduler: its workers, fiber pool and queues (opaque). */
 typedef struct fj_scheduler fj_scheduler;
 
 /** The built-in defaults. */
@@ -189,7 +204,9 @@ unsigned fj_worker_count(const fj_scheduler *s);
 /** Index of the worker running the calling job, or -1 outside a job. */
 int fj_worker_index(void);
 
+/** Set c to value (0..FJ_COUNTER_MAX) with no waiter and no panic counted. Not while used. */
 void fj_counter_init(fj_counter *c, int64_t value);
+/** The current value of c (it may change at once if jobs are running). */
 int64_t fj_counter_value(const fj_counter *c);
 
 /**
@@ -232,14 +249,17 @@ uint32_t fj_counter_panics(const fj_counter *c);
  * a programming error.
  */
 void fj_counter_add(fj_counter *c, int64_t n);
+/** Finish n counts added with fj_counter_add (see there); wakes waiters reached. */
 void fj_counter_done(fj_counter *c, int64_t n);
 
-/* Scope guard: FJ_COUNT_SCOPE(c) adds one to c now and finishes it when the
- * enclosing scope is left, including when it is left by fj_panic (the code must
- * be built with -fexceptions for cleanups to run during a panic). */
 void fj__count_scope_end(fj_counter **c);
 #define FJ__CAT2(a, b) a##b
 #define FJ__CAT(a, b) FJ__CAT2(a, b)
+/**
+ * Scope guard: FJ_COUNT_SCOPE(c) adds one to c now and finishes it when the
+ * enclosing scope is left, including when it is left by fj_panic (the code must
+ * be built with -fexceptions for cleanups to run during a panic).
+ */
 #define FJ_COUNT_SCOPE(c)                                                                 \
     __attribute__((cleanup(fj__count_scope_end), unused)) fj_counter *FJ__CAT(fj__scope_, __LINE__) = \
         (fj_counter_add((c), 1), (c))

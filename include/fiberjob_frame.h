@@ -54,6 +54,7 @@
 extern "C" {
 #endif
 
+/** A tagged linear heap for one scheduler (opaque). */
 typedef struct fj_frame_heap fj_frame_heap;
 
 /** The largest tag value (the two values above it are reserved by the heap). */
@@ -82,7 +83,7 @@ typedef struct fj_frame_config {
 
 /** A snapshot of a heap's blocks (exact when no job uses the heap). */
 typedef struct fj_frame_stats {
-    size_t block_size;
+    size_t block_size;       /**< bytes per block */
     size_t blocks_reserved;  /**< usable blocks (reserve plus growth) */
     size_t blocks_cap;       /**< the cap in blocks */
     size_t blocks_in_use;    /**< blocks held by tags not yet freed */

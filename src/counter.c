@@ -233,7 +233,7 @@ void fj_counter_done(fj_counter *c, int64_t n)
      * makes fj_destroy (and the deadlock check) wait for us. */
     fj_fetch_add_seq_cst(&s->inject_inflight, 1);
     fj__counter_finish(s, c, n, "fj_counter_done", NULL);
-    fj_fetch_sub_seq_cst(&s->inject_inflight, 1);
+    fj__inflight_leave(s);
 }
 
 void fj__count_scope_end(fj_counter **c)

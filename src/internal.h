@@ -177,6 +177,7 @@ bool fj__counter_publish(fj_scheduler *s, fj_counter *c, fj__fiber *f, int64_t t
 /* Scheduler hooks used by counter.c. */
 void fj__resume_fiber(fj_scheduler *s, fj__fiber *f);
 void fj__notify(fj_scheduler *s, size_t n);
+void fj__inflight_leave(fj_scheduler *s);
 
 /* Topology (topology.c). */
 typedef struct fj__cpu_info {

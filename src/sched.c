@@ -288,6 +288,17 @@ static void notify_all(fj_scheduler *s)
     fj__os_futex_wake(&s->epoch, 1 << 30);
 }
 
+/* An outside thread leaves fj_run_jobs or fj_counter_done. A worker judging
+ * quiescence (for fj_destroy's drain or a deadlock) may have seen it still
+ * inside and gone to sleep: wake the sleepers so one judges again. Dekker with
+ * worker_idle: there, sleepers++ then a read of inject_inflight; here the
+ * decrement then a read of sleepers (all seq_cst). */
+void fj__inflight_leave(fj_scheduler *s)
+{
+    if (fj_fetch_sub_seq_cst(&s->inject_inflight, 1) == 1 && fj_load_seq_cst(&s->sleepers))
+        notify_all(s);
+}
+
 /* ------------------------------------------------------------ batched finish */
 
 static inline void batch_flush(fj__worker *w)
@@ -1186,7 +1197,7 @@ static void run_jobs_external(fj_scheduler *s, const fj_job *jobs, size_t count,
         inject_tasks(s, buf, n);
         i += n;
     }
-    fj_fetch_sub_seq_cst(&s->inject_inflight, 1);
+    fj__inflight_leave(s);
 }
 
 void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter)

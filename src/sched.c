@@ -1393,6 +1393,7 @@ void fj_wait(fj_counter *c, int64_t target)
     }
     batch_flush(w);
     unsigned stuck = 0;
+    uint64_t stuck_since = 0;
     for (;;) {
         if (fj_counter_value(c) <= target) {
             if (stuck >= 1000)
@@ -1429,9 +1430,14 @@ void fj_wait(fj_counter *c, int64_t target)
         if (!run_any_inline(w, self)) {
             fj_cpu_relax();
             sched_yield();
-            if (++stuck == 1000)
+            if (++stuck == 1000) {
                 fj_fetch_add_seq_cst(&w->s->stuck, 1);
-            if (stuck > 20000 && pool_deadlocked(w)) {
+                stuck_since = fj__os_now_ns();
+            }
+            /* Judged after a while stuck (time, not spins: sched_yield is slow
+             * on a loaded machine), and then only when nothing can progress. */
+            if (stuck > 1000 && (stuck & 255) == 0 && fj__os_now_ns() - stuck_since > 100000000u &&
+                pool_deadlocked(w)) {
                 deadlock_report(w->s, "the fiber pool is exhausted and every worker is idle or waiting", self,
                                 c, target);
                 fj_fetch_sub_seq_cst(&w->s->stuck, 1);

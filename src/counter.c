@@ -231,7 +231,7 @@ void fj_counter_done(fj_counter *c, int64_t n)
     /* From outside the scheduler: the finish may resume a fiber whose return
      * lets fj_destroy run, while we still notify the workers. inject_inflight
      * makes fj_destroy (and the deadlock check) wait for us. */
-    fj_fetch_add_seq_cst(&s->inject_inflight, 1);
+    fj__inflight_enter(s);
     fj__counter_finish(s, c, n, "fj_counter_done", NULL);
     fj__inflight_leave(s);
 }

@@ -87,9 +87,6 @@ typedef struct fj__worker {
     const char *batch_name;     /* the last job folded in, for reports */
     /* Yielded fibers, FIFO, owner only. */
     fj__fiber *yield_head, *yield_tail;
-    /* Large-stack jobs waiting for a large fiber, owner only. */
-    fj__task *deferred;
-    size_t ndeferred, deferred_cap;
     bool leaving;
     uint64_t rng;
     unsigned pick_tick;
@@ -148,6 +145,13 @@ struct fj_scheduler {
     uint32_t inject_inflight;                    /* external submitters between add and push */
     uint32_t stuck;                              /* workers spinning in fj_wait with no free fiber */
     uint32_t deferred_total;                     /* large-stack jobs waiting for a large fiber */
+    uint32_t outside_refs;                       /* outside threads inside a call that touches s */
+    /* Large-stack jobs that found no large fiber: shared, so any worker that
+     * is on a large fiber or finds one free can run them. A rare path, hence
+     * a mutex; deferred_total lets everyone else skip it without locking. */
+    pthread_mutex_t deferred_lock;
+    fj__task *deferred;
+    size_t ndeferred, deferred_cap;
     struct fj_scheduler *older;                  /* registry of live schedulers, newest first */
 };
 
@@ -177,6 +181,7 @@ bool fj__counter_publish(fj_scheduler *s, fj_counter *c, fj__fiber *f, int64_t t
 /* Scheduler hooks used by counter.c. */
 void fj__resume_fiber(fj_scheduler *s, fj__fiber *f);
 void fj__notify(fj_scheduler *s, size_t n);
+void fj__inflight_enter(fj_scheduler *s);
 void fj__inflight_leave(fj_scheduler *s);
 
 /* Topology (topology.c). */

@@ -297,6 +297,14 @@ void fj__inflight_leave(fj_scheduler *s)
 {
     if (fj_fetch_sub_seq_cst(&s->inject_inflight, 1) == 1 && fj_load_seq_cst(&s->sleepers))
         notify_all(s);
+    /* The last touch: fj_destroy frees s once outside_refs is zero. */
+    fj_fetch_sub_seq_cst(&s->outside_refs, 1);
+}
+
+void fj__inflight_enter(fj_scheduler *s)
+{
+    fj_fetch_add_seq_cst(&s->outside_refs, 1);
+    fj_fetch_add_seq_cst(&s->inject_inflight, 1);
 }
 
 /* ------------------------------------------------------------ batched finish */
@@ -548,11 +556,12 @@ static bool try_find(fj__worker *w, fj__task *out)
 static bool has_work(fj__worker *w)
 {
     fj_scheduler *s = w->s;
-    /* Deferred large-stack jobs (on any worker: they are private, so this
-     * counts them through deferred_total) count only when a large fiber is
-     * free; when one comes back to the pool, every worker is woken. */
+    /* Deferred large-stack jobs count only for a worker on a large fiber or
+     * when a large fiber is free; when one comes back to the pool, every
+     * worker is woken. */
     if (w->yield_head || fj_load_acquire(&s->inject) ||
-        (fj_load_seq_cst(&s->deferred_total) && (fj_load_acquire(&s->free_large) & 0xffffffffu)))
+        (fj_load_seq_cst(&s->deferred_total) &&
+         ((w->current && w->current->kind == FJ_KIND_LARGE) || (fj_load_acquire(&s->free_large) & 0xffffffffu))))
         return true;
     for (unsigned v = 0; v < s->nworkers; v++) {
         fj__worker *o = &s->workers[v];
@@ -597,6 +606,7 @@ static void deadlock_report(fj_scheduler *s, const char *why, fj__fiber *spinnin
     size_t len = 0;
     unsigned waiting = 0;
     report[0] = 0;
+    uint32_t epoch = fj_load_seq_cst(&s->epoch);
     for (uint32_t i = 0; i < s->nsmall + s->nlarge; i++) {
         fj__fiber *f = &s->fibers[i];
         if (fj_load_relaxed(&f->state) != FJ_FIBER_WAITING)
@@ -619,6 +629,22 @@ static void deadlock_report(fj_scheduler *s, const char *why, fj__fiber *spinnin
             len += (size_t)n;
     }
     if (!waiting && !deferred)
+        return;
+    /* A thread outside the scheduler may be finishing a count right now: give
+     * it a moment, then judge again; anything that moved means no deadlock. */
+    struct timespec grace = { 0, 20 * 1000 * 1000 };
+    nanosleep(&grace, NULL);
+    if (fj_load_seq_cst(&s->epoch) != epoch || fj_load_seq_cst(&s->outside_refs) ||
+        fj_load_acquire(&s->inject))
+        return;
+    for (uint32_t i = 0; i < s->nsmall + s->nlarge; i++) {
+        fj__fiber *f = &s->fibers[i];
+        if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING &&
+            fj__word_value(fj_load_acquire(&fj_load_relaxed(&f->wait_counter)->fj__word)) <=
+                fj_load_relaxed(&f->wait_target))
+            return;
+    }
+    if (spinning && fj__word_value(fj_load_acquire(&sc->fj__word)) <= starget)
         return;
     fj_deadlock_info info = { .waiting_fibers = waiting, .report = report };
     if (s->cfg.deadlock_hook && s->cfg.deadlock_hook(&info, s->cfg.deadlock_hook_arg)) {
@@ -716,6 +742,35 @@ static void run_task_inline(fj__worker *w, fj__fiber *self, const fj__task *t)
 
 static fj__worker *worker_leave(fj__worker *w, fj__fiber *self);
 
+static void deferred_put(fj_scheduler *s, const fj__task *t)
+{
+    pthread_mutex_lock(&s->deferred_lock);
+    if (s->ndeferred == s->deferred_cap) {
+        size_t cap = s->deferred_cap ? s->deferred_cap * 2 : 16;
+        fj__task *d = realloc(s->deferred, cap * sizeof *d);
+        if (!d)
+            fj__fatal("fj_run_jobs", "out of memory deferring a large-stack job");
+        s->deferred = d;
+        s->deferred_cap = cap;
+    }
+    s->deferred[s->ndeferred++] = *t;
+    fj_fetch_add_seq_cst(&s->deferred_total, 1);
+    pthread_mutex_unlock(&s->deferred_lock);
+}
+
+static bool deferred_take(fj_scheduler *s, fj__task *out)
+{
+    bool got = false;
+    pthread_mutex_lock(&s->deferred_lock);
+    if (s->ndeferred) {
+        *out = s->deferred[--s->ndeferred];
+        fj_fetch_sub_seq_cst(&s->deferred_total, 1);
+        got = true;
+    }
+    pthread_mutex_unlock(&s->deferred_lock);
+    return got;
+}
+
 /* A large fiber whose job is done goes back to the pool if a small one can
  * carry on the worker's loop: otherwise idle workers would end up holding the
  * few large fibers and large-stack jobs would wait for them forever. */
@@ -737,13 +792,9 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             w = worker_leave(w, self);
             continue;
         }
-        if (FJ_UNLIKELY(w->ndeferred) && !w->has_handoff &&
-            (fj_load_relaxed(&w->s->free_large) & 0xffffffffu)) {
-            /* Retry a deferred large-stack job: a large fiber may be free. */
-            w->handoff = w->deferred[--w->ndeferred];
-            fj_fetch_sub_seq_cst(&w->s->deferred_total, 1);
-            w->has_handoff = true;
-        }
+        if (FJ_UNLIKELY(fj_load_relaxed(&w->s->deferred_total)) && !w->has_handoff &&
+            (self->kind == FJ_KIND_LARGE || (fj_load_relaxed(&w->s->free_large) & 0xffffffffu)))
+            w->has_handoff = deferred_take(w->s, &w->handoff);
         if (w->has_handoff) {
             t = w->handoff;
             w->has_handoff = false;
@@ -767,16 +818,7 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
         if ((t.flags & FJ_JOB_LARGE_STACK) && self->kind != FJ_KIND_LARGE) {
             fj__fiber *big = fj__pool_take(w->s, &w->s->free_large);
             if (!big) {
-                if (w->ndeferred == w->deferred_cap) {
-                    size_t cap = w->deferred_cap ? w->deferred_cap * 2 : 16;
-                    fj__task *d = realloc(w->deferred, cap * sizeof *d);
-                    if (!d)
-                        fj__fatal("fj_run_jobs", "out of memory deferring a large-stack job");
-                    w->deferred = d;
-                    w->deferred_cap = cap;
-                }
-                w->deferred[w->ndeferred++] = t;
-                fj_fetch_add_seq_cst(&w->s->deferred_total, 1);
+                deferred_put(w->s, &t);
                 continue;
             }
             w->handoff = t;
@@ -835,13 +877,6 @@ static fj__worker *worker_leave(fj__worker *w, fj__fiber *self)
     while (take_yielded(w, &t)) {
         if (fj__deque_push(&w->ready, &t, 1) != 0)
             fj__fatal("fj_main", "out of memory growing a ready queue");
-        moved++;
-    }
-    while (w->ndeferred) {
-        t = w->deferred[--w->ndeferred];
-        fj_fetch_sub_seq_cst(&w->s->deferred_total, 1);
-        if (fj__deque_push(&w->q[FJ_Q_NORMAL], &t, 1) != 0)
-            fj__fatal("fj_main", "out of memory growing a job queue");
         moved++;
     }
     fj__notify(w->s, moved);
@@ -978,7 +1013,6 @@ static void sched_free(fj_scheduler *s)
             fj__deque_free(&s->workers[i].ready);
             for (int q = 0; q < FJ_NQ; q++)
                 fj__deque_free(&s->workers[i].q[q]);
-            free(s->workers[i].deferred);
             if (s->workers[i].altstack)
                 munmap(s->workers[i].altstack, s->workers[i].altstack_size);
         }
@@ -986,6 +1020,8 @@ static void sched_free(fj_scheduler *s)
         free(s->workers);
     }
     fj__fibers_destroy(s);
+    free(s->deferred);
+    pthread_mutex_destroy(&s->deferred_lock);
     if (s->signals_installed)
         fj__signals_uninstall();
     free(s->cpus);
@@ -1019,6 +1055,7 @@ fj_scheduler *fj_create(const fj_config *config)
         return NULL;
     }
     memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->deferred_lock, NULL);
     s->cfg = c;
     s->cpus = cpus;
     s->nworkers = n;
@@ -1154,7 +1191,7 @@ void fj_destroy(fj_scheduler *s)
     main_participate(s, NULL);
     sched_stop_threads(s);
     /* An outside thread may still be leaving fj_run_jobs or fj_counter_done. */
-    while (fj_load_seq_cst(&s->inject_inflight))
+    while (fj_load_seq_cst(&s->outside_refs))
         sched_yield();
     report_stranded(s);
     fj__trace_at_exit(s);
@@ -1187,7 +1224,7 @@ static void run_jobs_external(fj_scheduler *s, const fj_job *jobs, size_t count,
     fj__task buf[64];
     /* Between the add and the push the count is not yet visible as queued work:
      * inject_inflight keeps the deadlock check from judging in that window. */
-    fj_fetch_add_seq_cst(&s->inject_inflight, 1);
+    fj__inflight_enter(s);
     if (counter)
         fj__counter_add(counter, count, "fj_run_jobs");
     for (size_t i = 0; i < count;) {

@@ -314,7 +314,7 @@ def main():
           "fj bt N names the fiber and its job")
     has_bt(bt, "fj bt N")
     # (The argument may be optimised out, as in the ASan build.)
-    check(re.search(r"^#\d+\s.*\bfj_wait \(c=(%s <gate>|<optimized out>)" % gate, bt, re.M) is not None,
+    check(re.search(r"^#\d+\s.*\bfj_wait \(c=(c@entry=)?(%s <gate>|<optimized out>)" % gate, bt, re.M) is not None,
           "fj bt N: fj_wait's frame shows the counter argument (or that it is optimised out)")
     before, after, end = (gp_registers(sec.get(k, "")) for k in ("regs-before", "regs-after", "regs-end"))
     check(len(before) >= 8 and before == after == end,

@@ -599,10 +599,27 @@ static size_t report_waiter(char *buf, size_t len, size_t cap, const char *name,
 /* Report the fibers that wait (and `spinning`, a job stuck in fj_wait with no
  * free fiber to switch to) and abort, unless the deadlock hook says to keep
  * waiting; returns in that case. */
+static void fj__deadlock_report_locked(fj_scheduler *s, const char *why, fj__fiber *spinning,
+                                       fj_counter *sc, int64_t starget, char *report, size_t report_size);
+
 static void deadlock_report(fj_scheduler *s, const char *why, fj__fiber *spinning, fj_counter *sc,
                             int64_t starget)
 {
-    char report[4096];
+    /* Static: this may run on a small fiber stack (a job stuck in fj_wait),
+     * where a 4 KiB buffer and stdio's own frames do not fit. One reporter at
+     * a time; a second one simply waits for the next chance. */
+    static char report[4096];
+    static uint32_t busy;
+    uint32_t expected = 0;
+    if (!fj_cas_strong_seq_cst(&busy, &expected, 1))
+        return;
+    fj__deadlock_report_locked(s, why, spinning, sc, starget, report, sizeof report);
+    fj_store_seq_cst(&busy, 0);
+}
+
+static void fj__deadlock_report_locked(fj_scheduler *s, const char *why, fj__fiber *spinning, fj_counter *sc,
+                                       int64_t starget, char *report, size_t report_size)
+{
     size_t len = 0;
     unsigned waiting = 0;
     report[0] = 0;
@@ -612,17 +629,17 @@ static void deadlock_report(fj_scheduler *s, const char *why, fj__fiber *spinnin
         if (fj_load_relaxed(&f->state) != FJ_FIBER_WAITING)
             continue;
         waiting++;
-        len = report_waiter(report, len, sizeof report, fj_load_relaxed(&f->job_name),
+        len = report_waiter(report, len, report_size, fj_load_relaxed(&f->job_name),
                             fj_load_relaxed(&f->wait_counter), fj_load_relaxed(&f->wait_target), "");
     }
     if (spinning) {
         waiting++;
-        len = report_waiter(report, len, sizeof report, spinning->job_name, sc, starget,
+        len = report_waiter(report, len, report_size, spinning->job_name, sc, starget,
                             " [no free fiber to switch to]");
     }
     uint32_t deferred = fj_load_seq_cst(&s->deferred_total);
-    if (deferred && len + 200 < sizeof report) {
-        int n = snprintf(report + len, sizeof report - len,
+    if (deferred && len + 200 < report_size) {
+        int n = snprintf(report + len, report_size - len,
                          "  %u large-stack jobs wait for a large fiber (all %u are taken: raise "
                          "fj_config.large_fibers)\n", deferred, s->nlarge);
         if (n > 0)
@@ -733,7 +750,11 @@ static void run_task_inline(fj__worker *w, fj__fiber *self, const fj__task *t)
     bool panicked = fj__job_call(self, t);
     w = fj__current_worker();
     FJ_TRACE(w, FJ_EV_JOB_END, self->index, t->name, panicked);
+#ifndef FJ_SAVE_FPU
+    /* With FJ_SAVE_FPU a waiting parent may have its own FP control state,
+     * which a child run inline on its stack starts from: no fixed reference. */
     FPU_CHECK(w, "job return", t->name);
+#endif
     fj_store_relaxed(&self->job_name, saved);
     if (FJ_UNLIKELY(panicked) && t->counter)
         fj_fetch_add_relaxed(&t->counter->fj__panics, 1);

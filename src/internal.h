@@ -92,8 +92,6 @@ typedef struct fj__worker {
     unsigned pick_tick;
     fj_worker_stats stats;      /* owner writes (relaxed), fj_stats reads */
     fj__trace_ring *trace;      /* NULL unless tracing is on */
-    uint64_t waits_published;   /* owner writes (relaxed) */
-    uint64_t waits_resumed;
     void *altstack;             /* signal stack for stack-overflow reports */
     size_t altstack_size;
     stack_t saved_altstack;
@@ -123,7 +121,6 @@ struct fj_scheduler {
     void *stack_region[2];      /* small and large stacks, reserved in one mapping each */
     size_t stack_region_size[2];
     void (*fiber_entry)(fj__ctx *, void *);
-    bool threads_started;
     bool signals_installed;
 
     _Alignas(FJ_CACHE_PAD) uint64_t free_small; /* tagged Treiber heads: tag << 32 | index + 1 */
@@ -142,9 +139,10 @@ struct fj_scheduler {
     uint32_t deadlock_reported;
     uint32_t shutdown;
     uint32_t exit;
-    uint32_t inject_inflight;                    /* external submitters between add and push */
-    uint32_t stuck;                              /* workers spinning in fj_wait with no free fiber */
     uint32_t deferred_total;                     /* large-stack jobs waiting for a large fiber */
+    /* Written by outside threads: kept off the line the worker loop reads. */
+    _Alignas(FJ_CACHE_PAD) uint32_t inject_inflight; /* external submitters between add and push */
+    uint32_t stuck;                              /* workers spinning in fj_wait with no free fiber */
     uint32_t outside_refs;                       /* outside threads inside a call that touches s */
     /* Large-stack jobs that found no large fiber: shared, so any worker that
      * is on a large fiber or finds one free can run them. A rare path, hence

@@ -27,10 +27,6 @@ void *fj__os_reserve(size_t size);
 int fj__os_stack_commit(void *lo, size_t size);
 void fj__os_release(void *p, size_t size);
 
-/* A stack of `size` usable bytes with one PROT_NONE guard page below it.
- * Returns the lowest usable address, or NULL; *mapping_size gets what to unmap. */
-void *fj__os_stack_alloc(size_t size, size_t *guard_size);
-void fj__os_stack_free(void *lo, size_t size, size_t guard_size);
 size_t fj__os_page_size(void);
 
 uint64_t fj__os_now_ns(void);

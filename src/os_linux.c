@@ -74,23 +74,6 @@ size_t fj__os_page_size(void)
     return page;
 }
 
-void *fj__os_stack_alloc(size_t size, size_t *guard_size)
-{
-    size_t page = fj__os_page_size();
-    size = (size + page - 1) & ~(page - 1);
-    *guard_size = page;
-    /* MAP_NORESERVE: memory is committed only as the stack touches it. */
-    char *p = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    if (mprotect(p, page, PROT_NONE) != 0) {
-        munmap(p, size + page);
-        return NULL;
-    }
-    return p + page;
-}
-
 void *fj__os_reserve(size_t size)
 {
     void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -105,13 +88,6 @@ int fj__os_stack_commit(void *lo, size_t size)
 void fj__os_release(void *p, size_t size)
 {
     munmap(p, size);
-}
-
-void fj__os_stack_free(void *lo, size_t size, size_t guard_size)
-{
-    size_t page = fj__os_page_size();
-    size = (size + page - 1) & ~(page - 1);
-    munmap((char *)lo - guard_size, size + guard_size);
 }
 
 uint64_t fj__os_now_ns(void)

@@ -389,7 +389,6 @@ static void after_switch(fj__worker *w, fj__fiber *self)
         break;
     case FJ_POST_WAIT: {
         fj__fiber *f = w->post_fiber;
-        fj_store_relaxed(&w->waits_published, w->waits_published + 1);
         if (!fj__counter_publish(w->s, w->post_counter, f, w->post_target)) {
             /* Reached while we were switching: queue it to run again. */
             fj_store_relaxed(&f->state, (int)(FJ_FIBER_READY));
@@ -831,7 +830,6 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
         if (t.fn == NULL) {
             /* Resume a woken or yielded fiber; this one goes back to the pool. */
             fj__fiber *f = t.arg;
-            fj_store_relaxed(&w->waits_resumed, w->waits_resumed + 1);
             batch_flush(w);
             w = switch_to(w, self, f, FJ_POST_FREE);
             continue;
@@ -1132,7 +1130,6 @@ fj_scheduler *fj_create(const fj_config *config)
             return NULL;
         }
     }
-    s->threads_started = true;
     registry_add(s);
     tls_last_error = 0;
     return s;
@@ -1462,7 +1459,6 @@ void fj_wait(fj_counter *c, int64_t target)
         fj__fiber *next = NULL;
         if (fj__deque_take(&w->ready, &t)) {
             next = t.arg;
-            fj_store_relaxed(&w->waits_resumed, w->waits_resumed + 1);
         } else if (stuck && take_yielded(w, &t)) {
             next = t.arg;   /* no fiber to spare: let a yielded one go on */
         } else {

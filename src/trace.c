@@ -12,7 +12,8 @@
  * any time (idle workers still record sleeps after fj_main returned). So every
  * field is a relaxed atomic and `next` is published with release: a reader
  * that loads `next` with acquire sees every event below it, and re-reads
- * `next` afterwards to drop the ones overwritten meanwhile (fj__trace_copy). */
+ * `next` afterwards to drop the ones overwritten meanwhile (ring_copy in
+ * trace_write.c). */
 void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, const char *name, uint64_t arg)
 {
     uint64_t n = fj_load_relaxed(&r->next);
@@ -25,31 +26,6 @@ void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, co
     fj_store_release(&r->next, n + 1);
 }
 
-uint64_t fj__trace_copy(const fj__trace_ring *ring, fj__event *out, uint64_t *first)
-{
-    fj__trace_ring *r = (fj__trace_ring *)ring;
-    uint64_t end = fj_load_acquire(&r->next);
-    uint64_t begin = end > r->capacity ? end - r->capacity : 0;
-    for (uint64_t i = begin; i < end; i++) {
-        fj__event *e = &r->events[i & (r->capacity - 1)];
-        fj__event *o = &out[i - begin];
-        o->ts_ns = fj_load_relaxed(&e->ts_ns);
-        o->name = fj_load_relaxed(&e->name);
-        o->arg = fj_load_relaxed(&e->arg);
-        o->kind = fj_load_relaxed(&e->kind);
-        o->fiber = fj_load_relaxed(&e->fiber);
-    }
-    /* Events the worker overwrote while we copied are not trustworthy. */
-    uint64_t now = fj_load_acquire(&r->next);
-    uint64_t valid_from = now > r->capacity ? now - r->capacity : 0;
-    uint64_t skip = valid_from > begin ? valid_from - begin : 0;
-    if (skip > end - begin)
-        skip = end - begin;
-    if (skip)
-        memmove(out, out + skip, (size_t)(end - begin - skip) * sizeof *out);
-    *first = begin + skip;
-    return end - begin - skip;
-}
 
 int fj__trace_init(fj_scheduler *s)
 {

@@ -40,11 +40,6 @@ struct fj_scheduler;
 /* Record one event (worker-owned ring; no atomics). */
 void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, const char *name, uint64_t arg);
 
-/* Copy the ring's valid events (oldest first) into out (room for `capacity`);
- * returns how many; *first gets the sequence number of the first. Safe while
- * the worker goes on recording. */
-uint64_t fj__trace_copy(const fj__trace_ring *r, fj__event *out, uint64_t *first);
-
 /* Set up rings for every worker when the configuration or the environment asks
  * for tracing; 0 or FJ_ENOMEM. Freed by fj__trace_destroy. */
 int fj__trace_init(struct fj_scheduler *s);

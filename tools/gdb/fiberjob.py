@@ -578,10 +578,9 @@ def workers_command(arg):
             rows.append(("%d" % i, "-" if cpu < 0 else "%d" % cpu, _thread_label(view.worker_thread[sa][i]),
                          fib, queued, "%d" % int(st["jobs"]), "%d" % int(st["steals"]),
                          "%d" % int(st["steal_failures"]), "%d" % int(st["switches"]),
-                         "%d" % int(st["sleeps"]), "%d" % int(st["wakes"]),
-                         "%d/%d" % (int(w["waits_published"]), int(w["waits_resumed"]))))
+                         "%d" % int(st["sleeps"]), "%d" % int(st["wakes"])))
         _print_table(("worker", "cpu", "thread", "fiber", "ready/hi/norm/lo", "jobs", "steals",
-                      "steal-fail", "switches", "sleeps", "wakes", "waits/resumes"), rows)
+                      "steal-fail", "switches", "sleeps", "wakes"), rows)
 
 
 # ---------------------------------------------------------------- fj counter
@@ -1096,7 +1095,7 @@ A suspended fiber's saved registers are loaded into the selected thread for the
 _Cmd("fj workers", workers_command,
      """List the workers: index, pinned CPU, gdb thread, current fiber and its job,
 tasks queued (ready fibers / high / normal / low jobs) and statistics (jobs,
-steals, failed steals, fiber switches, sleeps, wakes, waits published/resumed).""")
+steals, failed steals, fiber switches, sleeps, wakes).""")
 _Cmd("fj counter", counter_command,
      """Show a counter: fj counter EXPR (an fj_counter, a pointer to one, or an address).
 Its value, panics and the fibers on its wait list with their targets.""", gdb.COMMAND_DATA)

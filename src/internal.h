@@ -189,6 +189,9 @@ typedef struct fj__cpu_info {
     int llc;    /* representative CPU of its last-level cache */
 } fj__cpu_info;
 void fj__topology_read(const int *cpus, int n, fj__cpu_info *out);
+/* The same through hwloc (topology_hwloc.c, built with FJ_HAVE_HWLOC): -1 when
+ * hwloc cannot load a topology; a CPU hwloc does not know gets core -1. */
+int fj__topology_read_hwloc(const int *cpus, int n, fj__cpu_info *out);
 /* The allowed CPUs in pinning order; returns how many (fewer with avoid_smt). */
 int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out);
 

@@ -5,9 +5,14 @@
  * of the siblings with fj_config.avoid_smt) and to order the victims a worker
  * steals from (those sharing its last-level cache first).
  *
+ * When the library is built with hwloc (FJ_HAVE_HWLOC), the answers come
+ * from hwloc (topology_hwloc.c), and from /sys when hwloc cannot load a
+ * topology or does not know a CPU. Both give the same answers: see
+ * topology_hwloc.c for how hwloc's objects map onto the files read here.
+ *
  * The root of the tree can be moved with the environment variable
- * FIBERJOB_SYSFS_ROOT, which the tests use to feed a made-up machine.
- * (hwloc is not used: on Linux it reads the same files.)
+ * FIBERJOB_SYSFS_ROOT, which the tests use to feed a made-up machine; when it
+ * is set, /sys (the tree it names) is read even with hwloc.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +20,10 @@
 
 #include "internal.h"
 
-static const char *sysfs_root(void)
+static const char *sysfs_root_set(void)
 {
     const char *r = getenv("FIBERJOB_SYSFS_ROOT");
-    return r && *r ? r : "/sys";
+    return r && *r ? r : NULL;
 }
 
 static int read_first_int(const char *path, int fallback)
@@ -38,27 +43,37 @@ static int read_list_first(const char *path, int fallback)
     return read_first_int(path, fallback);
 }
 
+static void sysfs_read_cpu(const char *root, int cpu, fj__cpu_info *out)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/devices/system/cpu/cpu%d/topology/thread_siblings_list", root, cpu);
+    out->core = read_list_first(path, cpu);
+    /* The last-level cache: the highest cache index that exists. */
+    out->llc = -1;
+    for (int idx = 4; idx >= 0 && out->llc < 0; idx--) {
+        snprintf(path, sizeof path, "%s/devices/system/cpu/cpu%d/cache/index%d/shared_cpu_list", root, cpu, idx);
+        out->llc = read_list_first(path, -1);
+    }
+    if (out->llc < 0) {
+        snprintf(path, sizeof path, "%s/devices/system/cpu/cpu%d/topology/physical_package_id", root, cpu);
+        out->llc = 100000 + read_first_int(path, 0);
+    }
+    out->cpu = cpu;
+}
+
 void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
 {
-    const char *root = sysfs_root();
-    char path[512];
-    for (int i = 0; i < n; i++) {
-        int cpu = cpus[i];
-        snprintf(path, sizeof path, "%s/devices/system/cpu/cpu%d/topology/thread_siblings_list", root, cpu);
-        out[i].core = read_list_first(path, cpu);
-        /* The last-level cache: the highest cache index that exists. */
-        out[i].llc = -1;
-        for (int idx = 4; idx >= 0 && out[i].llc < 0; idx--) {
-            snprintf(path, sizeof path, "%s/devices/system/cpu/cpu%d/cache/index%d/shared_cpu_list", root,
-                     cpu, idx);
-            out[i].llc = read_list_first(path, -1);
-        }
-        if (out[i].llc < 0) {
-            snprintf(path, sizeof path, "%s/devices/system/cpu/cpu%d/topology/physical_package_id", root, cpu);
-            out[i].llc = 100000 + read_first_int(path, 0);
-        }
-        out[i].cpu = cpu;
+    const char *root = sysfs_root_set();
+#if FJ_HAVE_HWLOC
+    if (!root && fj__topology_read_hwloc(cpus, n, out) == 0) {
+        for (int i = 0; i < n; i++)
+            if (out[i].core < 0)
+                sysfs_read_cpu("/sys", cpus[i], &out[i]);
+        return;
     }
+#endif
+    for (int i = 0; i < n; i++)
+        sysfs_read_cpu(root ? root : "/sys", cpus[i], &out[i]);
 }
 
 int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out)

@@ -4,7 +4,10 @@
  *  push:  write the slots (relaxed), then bottom with a release store (Le et
  *         al. write a release fence and a relaxed store: the same ordering). A
  *         thief that reads the new bottom with acquire, after its seq_cst fence,
- *         therefore sees the slots.
+ *         therefore sees the slots. The room check reads top with acquire
+ *         (so a thief's read of a slot happens before the owner reuses it),
+ *         but only when its last value of top (top_seen) says the buffer is
+ *         full: an older top only overstates the size (fj__deque_room).
  *  take:  bottom = b - 1 (relaxed), seq_cst fence, read top. The fence pairs with
  *         the thief's fence between its read of top and its read of bottom: of an
  *         owner and a thief racing for the last task, at least one sees the other's
@@ -96,9 +99,9 @@ fj__deque_array *fj__deque_grow_for(fj__deque *d, fj__deque_array *old, int64_t 
 int fj__deque_push(fj__deque *d, const fj__task *tasks, size_t n)
 {
     int64_t b = fj_load_relaxed(&d->bottom);
-    int64_t t = fj_load_acquire(&d->top);
     fj__deque_array *a = fj_load_relaxed(&d->array);
-    if (b - t + (int64_t)n > a->mask + 1) {
+    int64_t t;
+    if (!fj__deque_room(d, a, b, (int64_t)n, &t)) {
         a = fj__deque_grow_for(d, a, t, b, b - t + (int64_t)n);
         if (!a)
             return FJ_ENOMEM;

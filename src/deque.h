@@ -38,7 +38,8 @@ typedef struct fj__deque {
     char pad0[FJ_CACHE_PAD - sizeof(int64_t)];
     _Alignas(FJ_CACHE_PAD) int64_t bottom;    /* owner writes here */
     fj__deque_array *array;                   /* owner writes, thieves read (acquire) */
-    char pad1[FJ_CACHE_PAD - sizeof(int64_t) - sizeof(void *)];
+    int64_t top_seen;                         /* owner only: top as last loaded (acquire) by a push */
+    char pad1[FJ_CACHE_PAD - 2 * sizeof(int64_t) - sizeof(void *)];
 } fj__deque;
 
 typedef enum { FJ_DEQUE_OK, FJ_DEQUE_EMPTY, FJ_DEQUE_LOST } fj__deque_result;
@@ -80,13 +81,28 @@ static inline bool fj__deque_peek_bottom_counter(fj__deque *d, fj_counter **coun
  * fj__deque_publish makes them visible to thieves (see push in deque.c). */
 fj__deque_array *fj__deque_grow_for(fj__deque *d, fj__deque_array *a, int64_t t, int64_t b, int64_t need);
 
+/* Room for n more tasks? top only grows, so an old value of it (top_seen)
+ * overstates the size: when that says there is room, there is, and the slots
+ * about to be reused were freed by steals that the acquire load of top_seen
+ * saw (so the thieves' reads of them happen before these writes). Only when
+ * it says there is not is top loaded again. Thieves CAS top all the time;
+ * not loading it on every push keeps its line out of the owner's way. */
+static inline bool fj__deque_room(fj__deque *d, fj__deque_array *a, int64_t b, int64_t n, int64_t *t)
+{
+    *t = d->top_seen;
+    if (FJ_LIKELY(b - *t + n <= a->mask + 1))
+        return true;
+    *t = d->top_seen = fj_load_acquire(&d->top);
+    return b - *t + n <= a->mask + 1;
+}
+
 static inline fj__deque_array *fj__deque_reserve(fj__deque *d, size_t n, int64_t *first)
 {
     int64_t b = fj_load_relaxed(&d->bottom);
     fj__deque_array *a = fj_load_relaxed(&d->array);
     *first = b;
-    int64_t t = fj_load_acquire(&d->top);
-    if (FJ_UNLIKELY(b - t + (int64_t)n > a->mask + 1))
+    int64_t t;
+    if (FJ_UNLIKELY(!fj__deque_room(d, a, b, (int64_t)n, &t)))
         a = fj__deque_grow_for(d, a, t, b, b - t + (int64_t)n);
     return a;
 }

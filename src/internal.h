@@ -18,6 +18,11 @@ enum { FJ_Q_HIGH = 0, FJ_Q_NORMAL = 1, FJ_Q_LOW = 2, FJ_NQ = 3 };
 
 /* Task flags beyond the public FJ_JOB_ ones. */
 #define FJ_TASK_ROOT (1u << 16)
+/* A deque entry standing for jobs lo..hi-1 of a batch (sched.c): flags also
+ * carry the queue (bits 24-31), lo (bits 32-47) and hi (bits 48-63). */
+#define FJ_TASK_RANGE (1u << 17)
+
+struct fj__batch;
 
 typedef enum {
     FJ_FIBER_FREE = 0,
@@ -91,6 +96,15 @@ typedef struct fj__worker {
     uint64_t rng;
     unsigned pick_tick;
     fj_worker_stats stats;      /* owner writes (relaxed), fj_stats reads */
+    /* Jobs lo..hi-1 of a batch, taken by this worker and not yet started
+     * (sched.c, "Batches"): private, like a task already taken; any fiber
+     * running on this worker goes on with them. */
+    struct fj__batch *chunk;
+    uint32_t chunk_lo, chunk_hi, chunk_taken;
+    int chunk_q;
+    struct fj__batch *batch_free;   /* this worker's spare batches (owner only) */
+    struct fj__batch_slab *batch_slabs; /* what it allocated them in (owner only) */
+    size_t batch_count;
     fj__trace_ring *trace;      /* NULL unless tracing is on */
     void *altstack;             /* signal stack for stack-overflow reports */
     size_t altstack_size;
@@ -102,6 +116,10 @@ typedef struct fj__worker {
 #elif defined(__aarch64__)
     uint64_t fpu_fpcr;
 #endif
+    /* Batches this worker allocated, given back by the workers that ran their
+     * last jobs: a Treiber stack (push with a release CAS, taken whole with an
+     * acquire exchange). Own line: other workers write it. */
+    _Alignas(FJ_CACHE_PAD) struct fj__batch *batch_returned;
 } __attribute__((aligned(FJ_CACHE_PAD))) fj__worker;
 
 typedef struct fj__inject_node {

@@ -208,7 +208,8 @@ static void fpu_check(fj__worker *w, const char *when, const char *job)
 
 /* ------------------------------------------------------------- statistics */
 
-#define STAT_INC(w, field) fj_store_relaxed(&(w)->stats.field, fj_load_relaxed(&(w)->stats.field) + 1)
+#define STAT_INC(w, field) STAT_ADD(w, field, 1)
+#define STAT_ADD(w, field, n) fj_store_relaxed(&(w)->stats.field, fj_load_relaxed(&(w)->stats.field) + (n))
 
 unsigned fj_stats(const fj_scheduler *s, fj_worker_stats *out, unsigned max)
 {
@@ -333,6 +334,215 @@ static inline void job_finished(fj__worker *w, fj_counter *c, const char *name)
     w->batch_counter = c;
     w->batch_k = 1;
     w->batch_name = name;
+}
+
+/* ------------------------------------------------------------ batches */
+
+/*
+ * fj_run_jobs of FJ_BATCH_MIN or more jobs of one priority (and no flags)
+ * does not queue a task per job. It copies the jobs into a batch and queues one
+ * entry standing for the range lo..hi-1 of the batch. Whoever takes or steals
+ * the entry owns that range (the deque decides, as for any task) and keeps it
+ * as its private chunk, from which it starts the jobs one by one with no
+ * atomic operation per job. So a thief moves up to FJ_BATCH_MAX jobs with one
+ * steal, and the owner pays the fence of a take once per range.
+ *
+ * Lazy splitting: before starting a job from its chunk, a worker that sees
+ * k workers idle (spinning or asleep) keeps 1/(k+1) of the chunk and pushes
+ * the rest back to its deque as one range (and wakes a sleeper), where an idle
+ * one steals it and splits it the same way. A busy system never splits. The
+ * cost: jobs a worker holds wait for the job it is running, so a worker that
+ * goes idle meanwhile gets them only when that job returns (with one entry per
+ * job it could have stolen them at once). Coarse jobs are spread at the start,
+ * when the other workers are idle: each worker keeps about its share.
+ * A chunk is worker state, not fiber state: when a job from it waits, the
+ * fiber the worker switches to goes on with the chunk, so a job waiting on
+ * a later job of its own batch cannot deadlock.
+ *
+ * Freeing: `left` counts the batch's jobs not yet started. A worker subtracts
+ * the jobs it started from a range when it is done with the range (one acq_rel
+ * operation per range); whoever brings it to zero gives the batch back to the
+ * worker that made it, to be reused. Every job was copied out of the batch
+ * before its subtraction (release), and the zero is read with acquire, so no
+ * one reads a batch once it is given back.
+ *
+ * Allocation: a worker with no spare batch allocates a slab of as many
+ * batches as it has already (at least 4), so, like a deque's buffer, the
+ * number of allocations grows with the logarithm of the peak number of
+ * batches in flight, and a steady state (frames) allocates nothing. Batches
+ * are never freed one by one; the slabs go with the scheduler.
+ */
+#define FJ_BATCH_MIN 8
+#define FJ_BATCH_MAX 256    /* jobs per batch (lo and hi are 16-bit fields of an entry) */
+
+typedef struct fj__batch {
+    struct fj__batch *next;     /* free list, return stack */
+    fj__worker *home;           /* the worker that allocated it */
+    fj_counter *counter;
+    int64_t left;               /* atomic: jobs not yet started */
+    fj_job jobs[FJ_BATCH_MAX];
+} fj__batch;
+
+_Static_assert(sizeof(uintptr_t) == 8, "range entries pack lo and hi into the flags word");
+
+/* The function of a range entry; never called (entries are opened, not run). */
+static void range_marker(void *arg)
+{
+    (void)arg;
+    fj__fatal("scheduler", "internal error: a batch entry was run as a job");
+}
+
+typedef struct fj__batch_slab {
+    struct fj__batch_slab *next;
+    size_t n;
+    _Alignas(64) fj__batch batches[];
+} fj__batch_slab;
+
+static fj__batch *batch_get(fj__worker *w)
+{
+    fj__batch *b = w->batch_free;
+    if (!b && fj_load_relaxed(&w->batch_returned))
+        b = fj_exchange_acq_rel(&w->batch_returned, (fj__batch *)NULL);
+    if (!b) {
+        size_t n = w->batch_count < 4 ? 4 : w->batch_count;
+        fj__batch_slab *slab = malloc(sizeof *slab + n * sizeof(fj__batch));
+        if (!slab)
+            return NULL;
+        slab->next = w->batch_slabs;
+        slab->n = n;
+        w->batch_slabs = slab;
+        w->batch_count += n;
+        for (size_t i = n; i-- > 0;) {
+            slab->batches[i].home = w;
+            slab->batches[i].next = b;
+            b = &slab->batches[i];
+        }
+    }
+    w->batch_free = b->next;
+    return b;
+}
+
+static void batch_put(fj__worker *w, fj__batch *b)
+{
+    if (b->home == w) {
+        b->next = w->batch_free;
+        w->batch_free = b;
+        return;
+    }
+    /* Other workers only push; the home worker takes the whole stack with an
+     * exchange, so there is no ABA. The release publishes b->next. */
+    fj__batch *head = fj_load_relaxed(&b->home->batch_returned);
+    do {
+        b->next = head;
+    } while (!fj_cas_weak_release(&b->home->batch_returned, &head, b));
+}
+
+static void batch_free_all(fj__worker *w)
+{
+    for (fj__batch_slab *slab = w->batch_slabs, *next; slab; slab = next) {
+        next = slab->next;
+        free(slab);
+    }
+    w->batch_slabs = NULL;
+    w->batch_free = NULL;
+    w->batch_returned = NULL;
+    w->batch_count = 0;
+}
+
+static inline bool is_range(const fj__task *t) { return t->fn == range_marker; }
+
+static int range_push(fj__worker *w, fj__batch *b, uint32_t lo, uint32_t hi, int q)
+{
+    const char *name = b->jobs[lo].name;
+    fj__task e = { .fn = range_marker, .arg = b, .name = name ? name : "(unnamed)", .counter = b->counter,
+                   .flags = FJ_TASK_RANGE | (uintptr_t)q << 24 | (uintptr_t)lo << 32 | (uintptr_t)hi << 48 };
+    return fj__deque_push(&w->q[q], &e, 1);
+}
+
+/* Done with the chunk: count the jobs started from it off the batch. */
+static void chunk_close(fj__worker *w)
+{
+    fj__batch *b = w->chunk;
+    int64_t k = w->chunk_taken;
+    w->chunk = NULL;
+    if (k && fj_fetch_sub_acq_rel(&b->left, k) == k)
+        batch_put(w, b);
+}
+
+/* Put the chunk's jobs not yet started back in the deque, as one entry. */
+static void chunk_hand_back(fj__worker *w)
+{
+    if (w->chunk_lo < w->chunk_hi && range_push(w, w->chunk, w->chunk_lo, w->chunk_hi, w->chunk_q) != 0)
+        fj__fatal("scheduler", "out of memory growing a job queue");
+    chunk_close(w);
+}
+
+/* The next job of the chunk; false when there is no chunk. */
+static bool chunk_take(fj__worker *w, fj__task *out)
+{
+    fj__batch *b = w->chunk;
+    if (!b)
+        return false;
+    uint32_t lo = w->chunk_lo, hi = w->chunk_hi;
+    fj_scheduler *s = w->s;
+    uint32_t idle;
+    if (hi - lo >= 2 && FJ_UNLIKELY(idle = fj_load_relaxed(&s->spinning) + fj_load_relaxed(&s->sleepers))) {
+        /* Workers are idle: keep our share, give them the rest as one entry
+         * (the thief splits it again while others are idle). If the deque
+         * cannot grow, keep it all: not lost, only not shared. */
+        uint32_t mid = lo + ((hi - lo) / (idle + 1) > 0 ? (hi - lo) / (idle + 1) : 1);
+        if (range_push(w, b, mid, hi, w->chunk_q) == 0) {
+            w->chunk_hi = hi = mid;
+            fj__notify(s, 1);
+        }
+    }
+    const fj_job *j = &b->jobs[lo];
+    *out = (fj__task){ .fn = j->fn, .arg = j->arg, .name = j->name ? j->name : "(unnamed)", .counter = b->counter,
+                       .flags = (uintptr_t)w->chunk_q << 24 };
+    w->chunk_lo = lo + 1;
+    w->chunk_taken++;
+    if (lo + 1 == hi)
+        chunk_close(w);
+    return true;
+}
+
+/* A range entry was taken or stolen: make it our chunk and turn *t into its
+ * first job. A chunk already open goes back to the deque first. */
+static void range_open(fj__worker *w, fj__task *t)
+{
+    if (w->chunk)
+        chunk_hand_back(w);
+    w->chunk = t->arg;
+    w->chunk_q = (int)((t->flags >> 24) & 0xff);
+    w->chunk_lo = (uint32_t)((t->flags >> 32) & 0xffff);
+    w->chunk_hi = (uint32_t)(t->flags >> 48);
+    w->chunk_taken = 0;
+    chunk_take(w, t);
+}
+
+/* fj_run_jobs' fast path: queue jobs[0..n) (one priority queue q, no flags,
+ * already checked) as batches. Returns how many it queued; the caller queues
+ * the rest one by one (only when memory ran out). */
+static size_t push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, fj_counter *counter)
+{
+    size_t done = 0;
+    while (done < n) {
+        fj__batch *b = batch_get(w);
+        if (!b)
+            break;
+        uint32_t k = n - done < FJ_BATCH_MAX ? (uint32_t)(n - done) : FJ_BATCH_MAX;
+        memcpy(b->jobs, jobs + done, k * sizeof *jobs);
+        b->counter = counter;
+        /* Plain store: the batch reaches other workers only through the
+         * deque's release store of bottom below. */
+        fj_store_relaxed(&b->left, (int64_t)k);
+        if (range_push(w, b, 0, k, q) != 0) {
+            batch_put(w, b);
+            break;
+        }
+        done += k;
+    }
+    return done;
 }
 
 /* ------------------------------------------------------------ resuming */
@@ -493,6 +703,32 @@ static bool take_injected(fj__worker *w)
     return moved > 0;
 }
 
+/* After stealing a job from d: while d still holds two or more, steal up to
+ * FJ_STEAL_MORE more into our own deque. Each is an ordinary steal; in a row
+ * they find d's lines already in our cache, where one steal per job would
+ * fetch them again each time. The last task is left to the owner. */
+#define FJ_STEAL_MORE 7
+static void steal_more(fj__worker *w, fj__deque *d, int q)
+{
+    fj__task t[FJ_STEAL_MORE];
+    int k = 0;
+    while (k < FJ_STEAL_MORE && fj__deque_size_hint(d) >= 2) {
+        if (fj__deque_steal(d, &t[k]) != FJ_DEQUE_OK)
+            break;
+        k++;
+    }
+    if (k == 0)
+        return;
+    STAT_ADD(w, steals, (uint64_t)k);
+    /* Oldest first at the bottom's far end: pushed in reverse, our LIFO
+     * takes run them in the order they were stolen. */
+    fj__task rev[FJ_STEAL_MORE];
+    for (int i = 0; i < k; i++)
+        rev[i] = t[k - 1 - i];
+    if (fj__deque_push(&w->q[q], rev, (size_t)k) != 0)
+        fj__fatal("scheduler", "out of memory growing a job queue");
+}
+
 static bool steal_any(fj__worker *w, fj__task *out)
 {
     fj_scheduler *s = w->s;
@@ -508,11 +744,18 @@ static bool steal_any(fj__worker *w, fj__task *out)
             if (v == w->index || near != (k < n))
                 continue;
             fj__deque *d = q < 0 ? &s->workers[v].ready : &s->workers[v].q[q];
+            /* Looks empty: skip the fence and the loads of the protocol. */
+            if (fj__deque_size_hint(d) <= 0)
+                continue;
             for (int tries = 0; tries < 4; tries++) {
                 fj__deque_result r = fj__deque_steal(d, out);
                 if (r == FJ_DEQUE_OK) {
                     STAT_INC(w, steals);
                     FJ_TRACE(w, FJ_EV_STEAL, UINT32_MAX, out->name, v);
+                    if (is_range(out))
+                        range_open(w, out);
+                    else if (q >= 0)
+                        steal_more(w, d, q);
                     return true;
                 }
                 if (r == FJ_DEQUE_EMPTY)
@@ -530,9 +773,15 @@ static bool take_local(fj__worker *w, fj__task *out)
         return true;
     if ((++w->pick_tick & 31) == 0 && take_yielded(w, out))
         return true;
-    for (int q = 0; q < FJ_NQ; q++)
-        if (fj__deque_size_hint(&w->q[q]) > 0 && fj__deque_take(&w->q[q], out))
+    for (int q = 0; q < FJ_NQ; q++) {
+        if (w->chunk && w->chunk_q == q && chunk_take(w, out))
             return true;
+        if (fj__deque_size_hint(&w->q[q]) > 0 && fj__deque_take(&w->q[q], out)) {
+            if (is_range(out))
+                range_open(w, out);
+            return true;
+        }
+    }
     return false;
 }
 
@@ -555,6 +804,8 @@ static bool try_find(fj__worker *w, fj__task *out)
 static bool has_work(fj__worker *w)
 {
     fj_scheduler *s = w->s;
+    if (w->chunk)
+        return true;
     /* Deferred large-stack jobs count only for a worker on a large fiber or
      * when a large fiber is free; when one comes back to the pool, every
      * worker is woken. */
@@ -892,6 +1143,10 @@ static fj__worker *worker_leave(fj__worker *w, fj__fiber *self)
 {
     batch_flush(w);
     size_t moved = 0;
+    if (w->chunk) {
+        chunk_hand_back(w);
+        moved++;
+    }
     fj__task t;
     while (take_yielded(w, &t)) {
         if (fj__deque_push(&w->ready, &t, 1) != 0)
@@ -1032,6 +1287,7 @@ static void sched_free(fj_scheduler *s)
             fj__deque_free(&s->workers[i].ready);
             for (int q = 0; q < FJ_NQ; q++)
                 fj__deque_free(&s->workers[i].q[q]);
+            batch_free_all(&s->workers[i]);
             if (s->workers[i].altstack)
                 munmap(s->workers[i].altstack, s->workers[i].altstack_size);
         }
@@ -1295,8 +1551,22 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
          * bottom), written straight into the deque's slots. */
         int q = prio_queue(jobs[i].priority);
         size_t n = 1;
-        while (i + n < count && prio_queue(jobs[i + n].priority) == q)
+        unsigned flags = jobs[i].flags;
+        while (i + n < count && prio_queue(jobs[i + n].priority) == q) {
+            flags |= jobs[i + n].flags;
             n++;
+        }
+        if (n >= FJ_BATCH_MIN && flags == 0) {
+            /* Many plain jobs: queue them as batches (see "batches"). */
+            for (size_t k = 0; k < n; k++)
+                if (FJ_UNLIKELY(!jobs[i + k].fn || (unsigned)jobs[i + k].priority > FJ_PRIORITY_LOW))
+                    check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
+            size_t done = push_batches(w, jobs + i, n, q, counter);
+            i += done;
+            n -= done;
+            if (n == 0)
+                continue;
+        }
         int64_t b;
         fj__deque_array *a = fj__deque_reserve(&w->q[q], n, &b);
         for (size_t k = 0; k < n; k++) {
@@ -1359,6 +1629,10 @@ static bool run_child_inline(fj__worker *w, fj__fiber *self, fj_counter *c)
         fj__task t;
         fj_counter *tc;
         uintptr_t tflags;
+        if (w->chunk && w->chunk_q == q && w->chunk->counter == c && chunk_take(w, &t)) {
+            run_task_inline(w, self, &t);
+            return true;
+        }
         if (fj__deque_peek_bottom_counter(&w->q[q], &tc, &tflags) && tc == c &&
             !(tflags & FJ_JOB_LARGE_STACK && self->kind != FJ_KIND_LARGE)) {
             if (!fj__deque_take(&w->q[q], &t))
@@ -1369,6 +1643,8 @@ static bool run_child_inline(fj__worker *w, fj__fiber *self, fj_counter *c)
                     fj__fatal("fj_wait", "out of memory growing a job queue");
                 return false;
             }
+            if (is_range(&t))
+                range_open(w, &t);
             run_task_inline(w, self, &t);
             return true;
         }
@@ -1402,11 +1678,24 @@ static bool pool_deadlocked(fj__worker *w)
 static bool run_any_inline(fj__worker *w, fj__fiber *self)
 {
     char here;
-    if ((size_t)(&here - (char *)self->stack_lo) < FJ_INLINE_MIN_STACK)
+    if ((size_t)(&here - (char *)self->stack_lo) < FJ_INLINE_MIN_STACK) {
+        /* No room here: a private chunk must not wait for this fiber. Put it
+         * where a worker with a fiber free can steal it. */
+        if (w->chunk) {
+            chunk_hand_back(w);
+            fj__notify(w->s, 1);
+        }
         return false;
+    }
     fj__task t;
+    if (chunk_take(w, &t)) {
+        run_task_inline(w, self, &t);
+        return true;
+    }
     for (int q = 0; q < FJ_NQ; q++) {
         if (fj__deque_take(&w->q[q], &t)) {
+            if (is_range(&t))
+                range_open(w, &t);
             if (!t.fn || (t.flags & FJ_JOB_LARGE_STACK && self->kind != FJ_KIND_LARGE)) {
                 if (fj__deque_push(&w->q[q], &t, 1) != 0)
                     fj__fatal("fj_wait", "out of memory growing a job queue");
@@ -1519,7 +1808,7 @@ void fj_yield(void)
     if (fj__deque_take(&w->ready, &t)) {
         next = t.arg;
     } else {
-        bool other = w->yield_head || fj_load_relaxed(&w->s->inject);
+        bool other = w->yield_head || w->chunk || fj_load_relaxed(&w->s->inject);
         for (int q = 0; q < FJ_NQ && !other; q++)
             other = fj__deque_size_hint(&w->q[q]) > 0;
         for (unsigned v = 0; v < w->s->nworkers && !other; v++)

@@ -49,6 +49,9 @@
  *   BUG_STEAL_NO_CAS  steal claims index t with a plain store of t + 1.
  *   BUG_GROW_FREE     deque_grow frees (poisons) the old buffer instead of
  *                     retiring it: a thief still reading it uses garbage.
+ *   BUG_ROOM_GUESS    the room check, finding the buffer full by top_seen,
+ *                     guesses the deque empty instead of loading top: a push
+ *                     overwrites a task not yet taken.
  */
 
 #ifndef N
@@ -63,6 +66,7 @@
 
 short top;                /* thieves CAS here (int64_t in C; no overflow within N pushes) */
 short bottom;
+short top_seen;           /* owner only: top as last loaded by a push */
 byte arr;                 /* current buffer */
 byte w0[NSLOTS];          /* first word of each task slot */
 byte w1[NSLOTS];          /* second word */
@@ -97,7 +101,17 @@ proctype Owner()
     :: pushed < N ->
         /* ---- fj__deque_push(d, &job, 1) ---- */
         d_step { b = bottom; a = arr }  /* relaxed loads of the owner's own fields */
-        t = top;                        /* fj_load_acquire(&d->top) */
+        /* fj__deque_room: top as last loaded (top_seen, owner-private) when
+         * that shows room; otherwise load top again (acquire) */
+        if
+        :: b - top_seen + 1 <= CAP(a) -> t = top_seen
+        :: else ->
+            t = top;                    /* fj_load_acquire(&d->top) */
+#ifdef BUG_ROOM_GUESS
+            t = b;                      /* seeded bug: assume the thieves emptied it */
+#endif
+            top_seen = t
+        fi;
         if
         :: b - t + 1 > CAP(a) ->
             /* deque_grow: copy the live range [t, b) into a buffer twice the

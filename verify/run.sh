@@ -55,6 +55,7 @@ rows=(
 "BUG_TAKE_NO_CAS|deque.pml|-DBUG_TAKE_NO_CAS|catch:assertion violated \\(got\\[x\\]==1\\)"
 "BUG_STEAL_NO_CAS|deque.pml|-DBUG_STEAL_NO_CAS|catch:assertion violated \\(got\\[x\\]==1\\)"
 "BUG_GROW_FREE|deque.pml|-DBUG_GROW_FREE|catch:assertion violated \\(\\(?x(==y|>=1)"
+"BUG_ROOM_GUESS|deque.pml|-DBUG_ROOM_GUESS|catch:assertion violated"
 "witness deque 1|deque.pml|-DWITNESS=1|catch:assertion violated +!\\("
 "witness deque 2|deque.pml|-DWITNESS=2|catch:assertion violated +!\\("
 "witness deque 3|deque.pml|-DWITNESS=3|catch:assertion violated +!\\("

@@ -573,13 +573,17 @@ def workers_command(arg):
             q = w["q"]
             queued = "%d/%d/%d/%d" % (_deque_size(w["ready"]), _deque_size(q[0]), _deque_size(q[1]),
                                       _deque_size(q[2]))
+            # Jobs of a batch taken by this worker and not started yet.
+            held = int(w["chunk_hi"]) - int(w["chunk_lo"]) if int(w["chunk"]) else 0
             st = w["stats"]
             cpu = int(w["cpu"])
             rows.append(("%d" % i, "-" if cpu < 0 else "%d" % cpu, _thread_label(view.worker_thread[sa][i]),
-                         fib, queued, "%d" % int(st["jobs"]), "%d" % int(st["steals"]),
+                         fib, queued, "%d" % held, "%d" % int(st["jobs"]), "%d" % int(st["steals"]),
                          "%d" % int(st["steal_failures"]), "%d" % int(st["switches"]),
                          "%d" % int(st["sleeps"]), "%d" % int(st["wakes"])))
-        _print_table(("worker", "cpu", "thread", "fiber", "ready/hi/norm/lo", "jobs", "steals",
+        # Queue sizes count entries: a batch entry (fj_run_jobs of many jobs)
+        # stands for up to 256 jobs; "held" is a worker's private chunk.
+        _print_table(("worker", "cpu", "thread", "fiber", "ready/hi/norm/lo", "held", "jobs", "steals",
                       "steal-fail", "switches", "sleeps", "wakes"), rows)
 
 

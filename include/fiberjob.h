@@ -211,7 +211,10 @@ int64_t fj_counter_value(const fj_counter *c);
 
 /**
  * Run count jobs. With a counter, adds count to it first; each job subtracts one
- * when it finishes. From a worker the jobs go to that worker's deque (fast path);
+ * when it finishes. The jobs are copied: the array may be reused on return.
+ * From a worker the jobs go to that worker's deque (fast path); 8 or more
+ * consecutive jobs of one priority with no flags go as batches (one queue entry
+ * per 256 jobs, taken by one worker and shared on demand with idle ones);
  * from any other thread they go through the lock-free injection queue (slow path:
  * one allocation per call) of the scheduler created most recently.
  */

@@ -20,7 +20,8 @@
  *
  * Where a worker looks for work, in order: a task handed to the fiber (large-
  * stack jobs, the root job); its ready deque (woken fibers come before new
- * jobs); its job deques, high then normal then low; the injection queue
+ * jobs); its job deques, high then normal then low (the jobs of a batch it
+ * holds come first within their priority: see "batches"); the injection queue
  * (submissions from outside threads); stealing from the other workers in the
  * same order, starting at a random victim; its yield FIFO (yielded fibers go
  * behind all other ready work; every 32nd pick looks there first, so a stream

@@ -23,6 +23,12 @@ static void pfor_job(void *p)
 {
     pfor_ctx *ctx = p;
     for (;;) {
+        /* Relaxed is enough: the RMW's atomicity alone hands each chunk to one
+         * job (every fetch_add reads the value the previous one wrote, in the
+         * one modification order of `next`). No data travels through `next`:
+         * ctx's other fields were written before fj_run_jobs and reach this
+         * job through the deque's release/acquire, and the chunks' results
+         * reach the caller through the counter's finish and its fj_wait. */
         size_t b = fj_fetch_add_relaxed(&ctx->next, ctx->grain);
         if (b >= ctx->end)
             return;
@@ -50,14 +56,16 @@ uint32_t fj_parallel_for(size_t begin, size_t end, size_t grain, fj_range_fn fn,
             grain = 1;
     }
     size_t chunks = n / grain + (n % grain != 0);
-    /* Guard the shared index against wrapping past SIZE_MAX. */
-    if (end > SIZE_MAX - grain)
-        fj__fatal("fj_parallel_for", "end %zu + grain %zu overflows size_t", end, grain);
     size_t njobs = chunks < (size_t)workers * 2 ? chunks : (size_t)workers * 2;
-    pfor_ctx ctx = { .next = begin, .end = end, .grain = grain, .fn = fn, .arg = arg };
-    fj_job jobs[64];
     if (njobs > 64)
         njobs = 64;
+    /* Guard the shared index against wrapping past SIZE_MAX: it stops below
+     * end + grain, and then each job adds one grain more before it sees the
+     * end, so it can reach end + (njobs + 1) x grain. */
+    if (grain > (SIZE_MAX - end) / (njobs + 1))
+        fj__fatal("fj_parallel_for", "end %zu + (%zu jobs + 1) x grain %zu overflows size_t", end, njobs, grain);
+    pfor_ctx ctx = { .next = begin, .end = end, .grain = grain, .fn = fn, .arg = arg };
+    fj_job jobs[64];
     for (size_t i = 0; i < njobs; i++)
         jobs[i] = (fj_job){ .fn = pfor_job, .arg = &ctx, .name = name ? name : "fj_parallel_for" };
     fj_counter done;

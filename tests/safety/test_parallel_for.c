@@ -98,6 +98,40 @@ static void backwards(void *arg)
     fj_main(fj_create(&c), backwards_root, NULL);
 }
 
+/* Near the top of size_t: the shared index must not wrap (each chunk once). */
+static unsigned char top_hits[1000];
+static void mark_top(size_t b, size_t e, void *arg)
+{
+    size_t base = *(size_t *)arg;
+    for (size_t i = b; i < e; i++)
+        __atomic_fetch_add(&top_hits[i - base], 1, __ATOMIC_RELAXED);
+}
+
+static void top_root(void *arg)
+{
+    (void)arg;
+    /* The highest end allowed with grain 10 and up to 64 jobs. */
+    size_t end = SIZE_MAX - 65 * 10, begin = end - 1000;
+    CHECK_EQ(fj_parallel_for(begin, end, 10, mark_top, &begin, "top"), 0);
+    for (size_t i = 0; i < 1000; i++)
+        CHECK_EQ(top_hits[i], 1);
+}
+
+static void wrapping_root(void *arg)
+{
+    (void)arg;
+    /* end + grain fits, but the jobs' last increments would wrap. */
+    size_t end = SIZE_MAX - 11, begin = end - 1000;
+    fj_parallel_for(begin, end, 10, mark_top, &begin, "wrap");
+}
+
+static void wrapping(void *arg)
+{
+    fj_config c = fj_config_default();
+    c.workers = *(unsigned *)arg;
+    fj_main(fj_create(&c), wrapping_root, NULL);
+}
+
 int main(int argc, char **argv)
 {
     fj_config cfg = test_config(argc, argv);
@@ -112,6 +146,12 @@ int main(int argc, char **argv)
     unsigned w = cfg.workers;
     r = sf_run_child(backwards, &w);
     SF_CHECK_ABORTS(r, "fiberjob: fj_parallel_for: end 5 is before begin 10");
+    r = sf_run_child(wrapping, &w);
+    SF_CHECK_ABORTS(r, "fiberjob: fj_parallel_for: end 18446744073709551604 + (");
+    fj_scheduler *s2 = fj_create(&cfg);
+    CHECK(s2);
+    CHECK_EQ(fj_main(s2, top_root, NULL), 0);
+    fj_destroy(s2);
     printf("ok\n");
     return 0;
 }

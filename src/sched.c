@@ -367,8 +367,10 @@ static inline void job_finished(fj__worker *w, fj_counter *c, const char *name)
  * before its subtraction (release), and the zero is read with acquire, so no
  * one reads a batch once it is given back.
  *
- * Allocation: a worker with no spare batch allocates a slab of as many
- * batches as it has already (at least 4), so, like a deque's buffer, the
+ * Allocation: a worker with no spare batch of its own first adopts the
+ * spares given back to other workers; failing that, it queues the jobs one by
+ * one if its deque has room for them, and otherwise allocates a slab of as
+ * many batches as it has already (at least 4), so, like a deque's buffer, the
  * number of allocations grows with the logarithm of the peak number of
  * batches in flight, and a steady state (frames) allocates nothing. Batches
  * are never freed one by one; the slabs go with the scheduler.
@@ -399,12 +401,37 @@ typedef struct fj__batch_slab {
     _Alignas(64) fj__batch batches[];
 } fj__batch_slab;
 
-static fj__batch *batch_get(fj__worker *w)
+/* Spare batches given back to another worker, taken whole (the same
+ * exchange as the owner's, so no ABA) and made ours: a batch on a return
+ * stack is referenced by no one. Without this, a worker that runs out would
+ * allocate while others hold spares it cannot see. */
+static fj__batch *batch_adopt(fj__worker *w)
+{
+    fj_scheduler *s = w->s;
+    for (unsigned v = 0; v < s->nworkers; v++) {
+        fj__worker *o = &s->workers[v];
+        if (o == w || !fj_load_relaxed(&o->batch_returned))
+            continue;
+        fj__batch *list = fj_exchange_acq_rel(&o->batch_returned, (fj__batch *)NULL);
+        for (fj__batch *b = list; b; b = b->next)
+            b->home = w;
+        if (list)
+            return list;
+    }
+    return NULL;
+}
+
+/* A spare batch, or NULL; with may_allocate, a new slab when there is none. */
+static fj__batch *batch_get(fj__worker *w, bool may_allocate)
 {
     fj__batch *b = w->batch_free;
     if (!b && fj_load_relaxed(&w->batch_returned))
         b = fj_exchange_acq_rel(&w->batch_returned, (fj__batch *)NULL);
+    if (!b)
+        b = batch_adopt(w);
     if (!b) {
+        if (!may_allocate)
+            return NULL;
         size_t n = w->batch_count < 4 ? 4 : w->batch_count;
         fj__batch_slab *slab = malloc(sizeof *slab + n * sizeof(fj__batch));
         if (!slab)
@@ -528,10 +555,19 @@ static size_t push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, f
 {
     size_t done = 0;
     while (done < n) {
-        fj__batch *b = batch_get(w);
+        uint32_t k = n - done < FJ_BATCH_MAX ? (uint32_t)(n - done) : FJ_BATCH_MAX;
+        /* No spare batch and room in the deque for the jobs one by one: queue
+         * them that way rather than allocate (the caller does). A batch pool
+         * grows only when the deque would have to grow too, so a steady state
+         * whose deques have stopped growing allocates nothing even when more
+         * batches than ever happen to be in flight. */
+        fj__deque *d = &w->q[q];
+        int64_t top;
+        bool room = fj__deque_room(d, fj_load_relaxed(&d->array), fj_load_relaxed(&d->bottom), (int64_t)(n - done),
+                                   &top);
+        fj__batch *b = batch_get(w, !room);
         if (!b)
             break;
-        uint32_t k = n - done < FJ_BATCH_MAX ? (uint32_t)(n - done) : FJ_BATCH_MAX;
         memcpy(b->jobs, jobs + done, k * sizeof *jobs);
         b->counter = counter;
         /* Plain store: the batch reaches other workers only through the

@@ -6,6 +6,7 @@
  * jobs each (jobs, nested waits, yields, frame allocations, tag frees, two
  * frames in flight) must make no call at all.
  */
+#include <dlfcn.h>
 #include <stdint.h>
 
 #include "frame_test.h"
@@ -25,16 +26,19 @@ void *__wrap_aligned_alloc(size_t align, size_t n);
 int __wrap_posix_memalign(void **p, size_t align, size_t n);
 
 static uint64_t g_calls;
-/* Where the first calls came from, to name the path when the test fails. */
+/* Where the first calls after the warm-up came from, to name the path when
+ * the test fails (g_armed: the call count when the warm-up ended). */
+static uint64_t g_armed = UINT64_MAX;
 static void *g_callers[16];
 static const char *g_kinds[16];
 
 static void counted(const char *kind, void *caller)
 {
     uint64_t i = __atomic_fetch_add(&g_calls, 1, __ATOMIC_RELAXED);
-    if (i < 16) {
-        g_callers[i] = caller;
-        g_kinds[i] = kind;
+    uint64_t armed = __atomic_load_n(&g_armed, __ATOMIC_RELAXED);
+    if (i >= armed && i - armed < 16) {
+        g_callers[i - armed] = caller;
+        g_kinds[i - armed] = kind;
     }
 }
 
@@ -154,6 +158,7 @@ static void root(void *arg)
     for (; frame < WARMUP_FRAMES; frame++)
         run_frame(frame);
     uint64_t before = __atomic_load_n(&g_calls, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_armed, before, __ATOMIC_RELAXED);
     for (uint64_t end = frame + FRAMES; frame < end; frame++)
         run_frame(frame);
     *calls = __atomic_load_n(&g_calls, __ATOMIC_RELAXED) - before;
@@ -171,15 +176,17 @@ int main(int argc, char **argv)
     CHECK(__atomic_load_n(&g_calls, __ATOMIC_RELAXED) > 0);
 
     uint64_t calls = UINT64_MAX;
-    uint64_t first = __atomic_load_n(&g_calls, __ATOMIC_RELAXED);
     CHECK_EQ(fj_main(s, root, &calls), 0);
     if (calls != 0) {
-        fprintf(stderr, "%llu allocator calls in %d frames of %d jobs after warm-up; the first calls of the run:\n",
+        fprintf(stderr, "%llu allocator calls in %d frames of %d jobs after warm-up; the first of them:\n",
                 (unsigned long long)calls, FRAMES, JOBS_PER_FRAME);
-        for (uint64_t i = first; i < first + 16 && i < 16; i++)
-            if (g_kinds[i])
-                fprintf(stderr, "  %s from %p\n", g_kinds[i], g_callers[i]);
-        fprintf(stderr, "(addr2line -f -e %s <address - load base> names each)\n", argv[0]);
+        for (uint64_t i = 0; i < calls && i < 16; i++) {
+            Dl_info info;
+            uintptr_t base = dladdr(g_callers[i], &info) ? (uintptr_t)info.dli_fbase : 0;
+            fprintf(stderr, "  %s from %p (offset 0x%llx)\n", g_kinds[i] ? g_kinds[i] : "?", g_callers[i],
+                    (unsigned long long)((uintptr_t)g_callers[i] - base));
+        }
+        fprintf(stderr, "(addr2line -f -e %s OFFSET names each)\n", argv[0]);
         return 1;
     }
     CHECK(g_sum > 0);

@@ -35,6 +35,14 @@ typedef enum {
 
 enum { FJ_KIND_SMALL = 0, FJ_KIND_LARGE = 1, FJ_KIND_EXTERNAL = 2 };
 
+/* A submission from a thread outside the scheduler (LIFO list, s->inject). */
+typedef struct fj__inject_node {
+    struct fj__inject_node *next;
+    size_t count;
+    fj__task *tasks;            /* after the node when heap; else the fiber's wake_task */
+    bool heap;                  /* allocated by inject_tasks, freed once taken */
+} fj__inject_node;
+
 typedef struct fj__fiber {
     fj__ctx ctx;
     void *stack_lo;
@@ -56,6 +64,11 @@ typedef struct fj__fiber {
     bool unwinding;             /* fj_panic's forced unwind is in progress */
     bool prepared;              /* stack committed and context made (on first use) */
     uint32_t job_depth;         /* jobs running on this fiber (inline runs nest) */
+    /* Its resume task when a thread outside the scheduler wakes it: queued
+     * without allocating. Free again once taken (a fiber is woken once per
+     * wait, and waits again only after it was resumed). */
+    struct fj__inject_node wake_node;
+    fj__task wake_task;
     fj__san_ctx san;            /* sanitizer/Valgrind view of this stack */
 } __attribute__((aligned(FJ_CACHE_PAD))) fj__fiber;
 
@@ -121,12 +134,6 @@ typedef struct fj__worker {
      * acquire exchange). Own line: other workers write it. */
     _Alignas(FJ_CACHE_PAD) struct fj__batch *batch_returned;
 } __attribute__((aligned(FJ_CACHE_PAD))) fj__worker;
-
-typedef struct fj__inject_node {
-    struct fj__inject_node *next;
-    size_t count;
-    fj__task tasks[];
-} fj__inject_node;
 
 struct fj_scheduler {
     fj_config cfg;

@@ -584,18 +584,26 @@ static size_t push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, f
 
 /* ------------------------------------------------------------ resuming */
 
+static void inject_push(fj_scheduler *s, fj__inject_node *node)
+{
+    /* Release: the node and its tasks are written before it is visible. */
+    fj__inject_node *head = fj_load_relaxed(&s->inject);
+    do {
+        node->next = head;
+    } while (!fj_cas_weak_release(&s->inject, &head, node));
+    fj__notify(s, 1);
+}
+
 static void inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count)
 {
     fj__inject_node *node = malloc(sizeof *node + count * sizeof(fj__task));
     if (!node)
         fj__fatal("fj_run_jobs", "out of memory queueing %zu tasks from outside the scheduler", count);
     node->count = count;
+    node->tasks = (fj__task *)(node + 1);
+    node->heap = true;
     memcpy(node->tasks, tasks, count * sizeof *tasks);
-    fj__inject_node *head = fj_load_relaxed(&s->inject);
-    do {
-        node->next = head;
-    } while (!fj_cas_weak_release(&s->inject, &head, node));
-    fj__notify(s, 1);
+    inject_push(s, node);
 }
 
 void fj__resume_fiber(fj_scheduler *s, fj__fiber *f)
@@ -616,8 +624,12 @@ void fj__resume_fiber(fj_scheduler *s, fj__fiber *f)
         fj__fatal("resume", "out of memory growing a ready queue");
     }
     /* A hand-managed count finished on a thread outside the scheduler: the
-     * fiber goes through the injection queue. */
-    inject_tasks(s, &t, 1);
+     * fiber goes through the injection queue, in its own record's node. */
+    f->wake_task = t;
+    f->wake_node.count = 1;
+    f->wake_node.tasks = &f->wake_task;
+    f->wake_node.heap = false;
+    inject_push(s, &f->wake_node);
 }
 
 /* ------------------------------------------------------------ switching */
@@ -723,16 +735,23 @@ static bool take_injected(fj__worker *w)
     }
     size_t moved = 0;
     while (fifo) {
+        /* Read all of the node first: once a fiber's resume task is pushed,
+         * another worker may resume it, and the fiber may wait and be woken
+         * again, rewriting its wake_node. */
         fj__inject_node *next = fifo->next;
+        size_t count = fifo->count;
+        bool heap = fifo->heap;
+        fj__task *tasks = fifo->tasks;
         /* Push the batch in reverse so the owner's LIFO pops run it in order. */
-        for (size_t i = fifo->count; i-- > 0;) {
-            fj__task *t = &fifo->tasks[i];
-            fj__deque *d = t->fn ? &w->q[t->flags >> 24] : &w->ready;
-            if (fj__deque_push(d, t, 1) != 0)
+        for (size_t i = count; i-- > 0;) {
+            fj__task t = tasks[i];
+            fj__deque *d = t.fn ? &w->q[t.flags >> 24] : &w->ready;
+            if (fj__deque_push(d, &t, 1) != 0)
                 fj__fatal("fj_run_jobs", "out of memory growing a job queue");
         }
-        moved += fifo->count;
-        free(fifo);
+        moved += count;
+        if (heap)
+            free(fifo);
         fifo = next;
     }
     if (moved > 1)

@@ -4,9 +4,13 @@
  * that the test or the (static) library makes to the allocator goes through a
  * counting __wrap_ function first. After a warm-up, 1,000 frames of 10,000
  * jobs each (jobs, nested waits, yields, frame allocations, tag frees, two
- * frames in flight) must make no call at all.
+ * frames in flight), then 100 wakes of a waiting job by a thread outside the
+ * scheduler, must make no call at all.
  */
 #include <dlfcn.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #include <stdint.h>
 
 #include "frame_test.h"
@@ -151,6 +155,36 @@ static void run_frame(uint64_t frame)
         fj_frame_free_tag(g_heap, frame - 1);
 }
 
+/* Wakes from a thread outside the scheduler: it finishes a hand-managed count
+ * that the root waits on, OUTSIDE_WAKES times. The 1 ms pause makes it all
+ * but certain that the root is parked on the counter, so the wake goes
+ * through the injection queue (fj__resume_fiber from outside). */
+#define OUTSIDE_WAKES 100
+static fj_counter g_gates[OUTSIDE_WAKES];
+static int g_gate_ready;   /* how many gates the root has armed */
+
+static void *outside_waker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < OUTSIDE_WAKES; i++) {
+        while (__atomic_load_n(&g_gate_ready, __ATOMIC_ACQUIRE) <= i)
+            sched_yield();
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+        fj_counter_done(&g_gates[i], 1);
+    }
+    return NULL;
+}
+
+static void outside_wakes(void)
+{
+    for (int i = 0; i < OUTSIDE_WAKES; i++) {
+        fj_counter_add(&g_gates[i], 1);
+        __atomic_store_n(&g_gate_ready, i + 1, __ATOMIC_RELEASE);
+        fj_wait(&g_gates[i], 0);
+    }
+}
+
 static void root(void *arg)
 {
     uint64_t *calls = arg;
@@ -161,6 +195,7 @@ static void root(void *arg)
     __atomic_store_n(&g_armed, before, __ATOMIC_RELAXED);
     for (uint64_t end = frame + FRAMES; frame < end; frame++)
         run_frame(frame);
+    outside_wakes();
     *calls = __atomic_load_n(&g_calls, __ATOMIC_RELAXED) - before;
     fj_frame_free_tag(g_heap, frame - 1);
 }
@@ -175,8 +210,13 @@ int main(int argc, char **argv)
     /* The wrappers work: creating the scheduler and the heap used the heap. */
     CHECK(__atomic_load_n(&g_calls, __ATOMIC_RELAXED) > 0);
 
+    for (int i = 0; i < OUTSIDE_WAKES; i++)
+        fj_counter_init(&g_gates[i], 0);
+    pthread_t waker;   /* created now: creating a thread allocates */
+    CHECK(pthread_create(&waker, NULL, outside_waker, NULL) == 0);
     uint64_t calls = UINT64_MAX;
     CHECK_EQ(fj_main(s, root, &calls), 0);
+    CHECK(pthread_join(waker, NULL) == 0);
     if (calls != 0) {
         fprintf(stderr, "%llu allocator calls in %d frames of %d jobs after warm-up; the first of them:\n",
                 (unsigned long long)calls, FRAMES, JOBS_PER_FRAME);

@@ -13,17 +13,7 @@ static void write_file(const char *rel, const char *text)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", root, rel);
-    for (char *p = path + strlen(root) + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            mkdir(path, 0755);
-            *p = '/';
-        }
-    }
-    FILE *f = fopen(path, "w");
-    CHECK(f);
-    fputs(text, f);
-    fclose(f);
+    test_write_file(path, strlen(root), text);
 }
 
 /* ncpu CPUs; sibling_of[i] is the representative of CPU i's core; llc_of[i] likewise. */

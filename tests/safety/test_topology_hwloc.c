@@ -79,19 +79,7 @@ static char root[256];
 
 static void write_file(const char *path, const char *text)
 {
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s", path);
-    for (char *p = dir + strlen(root) + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            mkdir(dir, 0755);
-            *p = '/';
-        }
-    }
-    FILE *f = fopen(path, "w");
-    CHECK(f);
-    fputs(text, f);
-    fclose(f);
+    test_write_file(path, strlen(root), text);
 }
 
 /* "a,b,c": the CPUs j with key[j] == key[i], as /sys writes a shared list. */

@@ -380,7 +380,7 @@ static inline void job_finished(fj__worker *w, fj_counter *c, const char *name)
 
 typedef struct fj__batch {
     struct fj__batch *next;     /* free list, return stack */
-    fj__worker *home;           /* the worker that allocated it */
+    fj__worker *home;           /* the worker whose pool it goes back to */
     fj_counter *counter;
     int64_t left;               /* atomic: jobs not yet started */
     fj_job jobs[FJ_BATCH_MAX];

@@ -421,33 +421,37 @@ static fj__batch *batch_adopt(fj__worker *w)
     return NULL;
 }
 
-/* A spare batch, or NULL; with may_allocate, a new slab when there is none. */
-static fj__batch *batch_get(fj__worker *w, bool may_allocate)
+/* A spare batch (ours, given back to us, or adopted), or NULL. */
+static fj__batch *batch_spare(fj__worker *w)
 {
     fj__batch *b = w->batch_free;
     if (!b && fj_load_relaxed(&w->batch_returned))
         b = fj_exchange_acq_rel(&w->batch_returned, (fj__batch *)NULL);
     if (!b)
         b = batch_adopt(w);
-    if (!b) {
-        if (!may_allocate)
-            return NULL;
-        size_t n = w->batch_count < 4 ? 4 : w->batch_count;
-        fj__batch_slab *slab = malloc(sizeof *slab + n * sizeof(fj__batch));
-        if (!slab)
-            return NULL;
-        slab->next = w->batch_slabs;
-        slab->n = n;
-        w->batch_slabs = slab;
-        w->batch_count += n;
-        for (size_t i = n; i-- > 0;) {
-            slab->batches[i].home = w;
-            slab->batches[i].next = b;
-            b = &slab->batches[i];
-        }
-    }
-    w->batch_free = b->next;
+    if (b)
+        w->batch_free = b->next;
     return b;
+}
+
+/* A new slab of as many batches as we have (at least 4); returns one of
+ * them, the rest go on our free list. NULL when out of memory. */
+static fj__batch *batch_alloc(fj__worker *w)
+{
+    size_t n = w->batch_count < 4 ? 4 : w->batch_count;
+    fj__batch_slab *slab = malloc(sizeof *slab + n * sizeof(fj__batch));
+    if (!slab)
+        return NULL;
+    slab->next = w->batch_slabs;
+    slab->n = n;
+    w->batch_slabs = slab;
+    w->batch_count += n;
+    for (size_t i = 0; i < n; i++) {
+        slab->batches[i].home = w;
+        slab->batches[i].next = i + 1 < n ? &slab->batches[i + 1] : w->batch_free;
+    }
+    w->batch_free = slab->batches[0].next;
+    return &slab->batches[0];
 }
 
 static void batch_put(fj__worker *w, fj__batch *b)
@@ -514,6 +518,8 @@ static bool chunk_take(fj__worker *w, fj__task *out)
     uint32_t lo = w->chunk_lo, hi = w->chunk_hi;
     fj_scheduler *s = w->s;
     uint32_t idle;
+    /* Relaxed loads: a heuristic. A stale count only splits once too many
+     * (the entry is stolen back or taken by us later) or one job later. */
     if (hi - lo >= 2 && FJ_UNLIKELY(idle = fj_load_relaxed(&s->spinning) + fj_load_relaxed(&s->sleepers))) {
         /* Workers are idle: keep our share, give them the rest as one entry
          * (the thief splits it again while others are idle). If the deque
@@ -561,13 +567,16 @@ static size_t push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, f
          * grows only when the deque would have to grow too, so a steady state
          * whose deques have stopped growing allocates nothing even when more
          * batches than ever happen to be in flight. */
-        fj__deque *d = &w->q[q];
-        int64_t top;
-        bool room = fj__deque_room(d, fj_load_relaxed(&d->array), fj_load_relaxed(&d->bottom), (int64_t)(n - done),
-                                   &top);
-        fj__batch *b = batch_get(w, !room);
-        if (!b)
-            break;
+        fj__batch *b = batch_spare(w);
+        if (!b) {
+            fj__deque *d = &w->q[q];
+            int64_t top;
+            if (fj__deque_room(d, fj_load_relaxed(&d->array), fj_load_relaxed(&d->bottom), (int64_t)(n - done), &top))
+                break;
+            b = batch_alloc(w);
+            if (!b)
+                break;
+        }
         memcpy(b->jobs, jobs + done, k * sizeof *jobs);
         b->counter = counter;
         /* Plain store: the batch reaches other workers only through the

@@ -111,32 +111,39 @@ typedef struct tw_fiber {
 
 static const char *name_or(const char *name) { return name ? name : "(unnamed)"; }
 
+/* Room for element n of a growing array (*arr holds *cap elements of elem
+ * bytes; the capacity doubles, starting at first). 0 or FJ_ENOMEM. */
+static int grow_for(void **arr, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : first;
+    void *p = realloc(*arr, c * elem);
+    if (!p)
+        return FJ_ENOMEM;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
 static int add_slice(tw_model *m, tw_slice s)
 {
-    if (m->nslices == m->cap_slices) {
-        size_t cap = m->cap_slices ? m->cap_slices * 2 : 1024;
-        tw_slice *p = realloc(m->slices, cap * sizeof *p);
-        if (!p)
-            return FJ_ENOMEM;
-        m->slices = p;
-        m->cap_slices = cap;
-    }
-    m->slices[m->nslices++] = s;
-    return 0;
+    void *a = m->slices;
+    int rc = grow_for(&a, &m->cap_slices, m->nslices, sizeof s, 1024);
+    m->slices = a;
+    if (rc == 0)
+        m->slices[m->nslices++] = s;
+    return rc;
 }
 
 static int add_mark(tw_model *m, tw_mark k)
 {
-    if (m->nmarks == m->cap_marks) {
-        size_t cap = m->cap_marks ? m->cap_marks * 2 : 256;
-        tw_mark *p = realloc(m->marks, cap * sizeof *p);
-        if (!p)
-            return FJ_ENOMEM;
-        m->marks = p;
-        m->cap_marks = cap;
-    }
-    m->marks[m->nmarks++] = k;
-    return 0;
+    void *a = m->marks;
+    int rc = grow_for(&a, &m->cap_marks, m->nmarks, sizeof k, 256);
+    m->marks = a;
+    if (rc == 0)
+        m->marks[m->nmarks++] = k;
+    return rc;
 }
 
 static void model_free(tw_model *m)
@@ -217,16 +224,14 @@ static int merge_pick(const tw_cursor *c, unsigned n)
 
 static int fiber_push(tw_fiber *f, tw_open o)
 {
-    if (f->depth == f->cap) {
-        uint32_t cap = f->cap ? f->cap * 2 : 4;
-        tw_open *p = realloc(f->stack, cap * sizeof *p);
-        if (!p)
-            return FJ_ENOMEM;
-        f->stack = p;
-        f->cap = cap;
-    }
-    f->stack[f->depth++] = o;
-    return 0;
+    void *a = f->stack;
+    size_t cap = f->cap;
+    int rc = grow_for(&a, &cap, f->depth, sizeof o, 4);
+    f->stack = a;
+    f->cap = (uint32_t)cap;
+    if (rc == 0)
+        f->stack[f->depth++] = o;
+    return rc;
 }
 
 /* End the running segment of open job `d` of f at t. */
@@ -630,15 +635,24 @@ static void json_write(FILE *f, const tw_model *m)
             m->nlanes, m->nevents, m->nlost);
 }
 
-int fj_trace_write_json(const fj_scheduler *s, const char *path)
+/* What both writers start from: the arguments checked, the model built and
+ * its slices sorted by time. */
+static int model_for_writing(const fj_scheduler *s, const char *path, tw_model *m)
 {
     if (!s || !path || !tracing_on(s))
         return FJ_EINVAL;
+    int rc = model_build(s, m);
+    if (rc == 0)
+        sort(m->slices, m->nslices, sizeof *m->slices, slice_cmp_time);
+    return rc;
+}
+
+int fj_trace_write_json(const fj_scheduler *s, const char *path)
+{
     tw_model m;
-    int rc = model_build(s, &m);
+    int rc = model_for_writing(s, path, &m);
     if (rc)
         return rc;
-    sort(m.slices, m.nslices, sizeof *m.slices, slice_cmp_time);
     FILE *f = fopen(path, "w");
     if (!f) {
         model_free(&m);
@@ -1204,13 +1218,10 @@ static void svg_write(FILE *f, tw_model *m, tw_names *names)
 
 int fj_trace_write_svg(const fj_scheduler *s, const char *path)
 {
-    if (!s || !path || !tracing_on(s))
-        return FJ_EINVAL;
     tw_model m;
-    int rc = model_build(s, &m);
+    int rc = model_for_writing(s, path, &m);
     if (rc)
         return rc;
-    sort(m.slices, m.nslices, sizeof *m.slices, slice_cmp_time);
     tw_names names;
     rc = names_build(&m, &names);
     if (rc) {

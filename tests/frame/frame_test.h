@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,53 +17,14 @@
 
 /* ------------------------------------------------------------ child processes */
 
-typedef struct ft_child {
-    int status;        /* as from waitpid */
-    char err[16384];   /* the child's stderr, NUL-terminated, possibly cut */
-} ft_child;
+/* Run fn(arg) in a forked child with stderr captured (run_in_child of
+ * tests/test.h, 30 s limit). Fork only while the calling process has no
+ * scheduler (no other threads). */
+typedef child_result ft_child;
 
-/* Run fn(arg) in a forked child with stderr captured; the child exits 0 when fn
- * returns and is killed by SIGALRM after 30 s (which the parent then reports). Fork only while the calling
- * process has no scheduler (no other threads). */
 static inline void ft_run_child(void (*fn)(void *), void *arg, ft_child *out)
 {
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[1]);
-        signal(SIGABRT, SIG_DFL);
-        /* No core dump: on this kernel, a dump that starts while a worker
-         * thread is still inside sched_setaffinity (pinning itself just after
-         * fj_create) never finishes, and the child hangs in state D. */
-        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-        alarm(30);
-        fn(arg);
-        fflush(stderr);
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    for (;;) {
-        char sink[4096];
-        size_t room = sizeof out->err - 1 - len;
-        ssize_t r = room ? read(fds[0], out->err + len, room) : read(fds[0], sink, sizeof sink);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        if (room)
-            len += (size_t)r;
-    }
-    out->err[len] = '\0';
-    close(fds[0]);
-    while (waitpid(pid, &out->status, 0) < 0)
-        CHECK(errno == EINTR);
+    run_in_child(fn, arg, 30, out);
 }
 
 /* fn(arg) must stop the process with SIGABRT and print a line holding needle. */

@@ -2,48 +2,25 @@
 #ifndef FJ_SAFETY_CHILD_H
 #define FJ_SAFETY_CHILD_H
 
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "../test.h"
 
 typedef struct sf_child {
     int exited, code;   /* normal exit and its code */
     int signaled, sig;  /* killed by a signal */
-    char err[8192];     /* what it wrote on stderr */
+    char err[sizeof(((child_result *)0)->err)]; /* what it wrote on stderr */
 } sf_child;
 
+/* run_in_child of tests/test.h (60 s limit), its status taken apart. */
 static inline sf_child sf_run_child(void (*fn)(void *), void *arg)
 {
+    static child_result c;
+    run_in_child(fn, arg, 60, &c);
     sf_child r;
-    memset(&r, 0, sizeof r);
-    int fds[2];
-    if (pipe(fds) != 0)
-        abort();
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        fn(arg);
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    ssize_t n;
-    while ((n = read(fds[0], r.err + len, sizeof r.err - 1 - len)) > 0)
-        len += (size_t)n;
-    r.err[len] = 0;
-    close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    r.exited = WIFEXITED(status);
-    r.code = r.exited ? WEXITSTATUS(status) : 0;
-    r.signaled = WIFSIGNALED(status);
-    r.sig = r.signaled ? WTERMSIG(status) : 0;
+    r.exited = WIFEXITED(c.status);
+    r.code = r.exited ? WEXITSTATUS(c.status) : 0;
+    r.signaled = WIFSIGNALED(c.status);
+    r.sig = r.signaled ? WTERMSIG(c.status) : 0;
+    memcpy(r.err, c.err, c.err_len + 1);
     return r;
 }
 

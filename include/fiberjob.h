@@ -62,7 +62,8 @@ enum {
     FJ_EAFFINITY = -4,/**< a CPU is outside the process's allowed set, or pinning failed */
     FJ_EBUSY = -5,    /**< the scheduler is already running fj_main */
     FJ_ELIMIT = -6,   /**< a hard limit of the design (documented at the field) was exceeded */
-    FJ_EPANIC = -7    /**< the root job panicked (fj_main) */
+    FJ_EPANIC = -7,   /**< the root job panicked (fj_main) */
+    FJ_EIO = -8       /**< a file could not be written (a missing folder, a full disk, no permission) */
 };
 
 /** The text for an FJ_E... code (never NULL). */

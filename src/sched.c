@@ -124,6 +124,7 @@ const char *fj_strerror(int code)
     case FJ_EBUSY: return "the scheduler is already running fj_main";
     case FJ_ELIMIT: return "a limit of the design was exceeded";
     case FJ_EPANIC: return "the root job panicked";
+    case FJ_EIO: return "a file could not be written";
     default: return "unknown fiberjob error code";
     }
 }

@@ -12,11 +12,13 @@
  *         the thief's fence between its read of top and its read of bottom: of an
  *         owner and a thief racing for the last task, at least one sees the other's
  *         claim, and the seq_cst CAS on top decides who has it.
- *  steal: read top (acquire), seq_cst fence, read bottom (acquire), read the slot,
+ *  steal: read top (relaxed), seq_cst fence, read bottom (acquire), read the slot,
  *         then CAS top (seq_cst). The slot read may race with the owner reusing the
  *         slot after a wrap; the read is of relaxed atomics (no undefined
  *         behaviour) and its value is used only if the CAS succeeds, which proves
  *         no one else took index t and hence that the owner had not reused it.
+ *         Le et al. read top with acquire; why relaxed is the same here is
+ *         argued in fj__deque_steal.
  *  grow:  the owner copies the live range to a buffer twice the size and
  *         publishes it with a release store; thieves load it with acquire. The old
  *         buffer stays valid (retired, freed with the deque), so a thief still
@@ -152,7 +154,26 @@ bool fj__deque_peek_bottom(fj__deque *d, fj__task *out)
 
 fj__deque_result fj__deque_steal(fj__deque *d, fj__task *out)
 {
-    int64_t t = fj_load_acquire(&d->top);
+    /* Relaxed, where Le et al. write acquire; the fence below does the
+     * acquire's work. The edge is needed: when this load reads a top written
+     * by another thief's CAS (or the owner's), that CAS must come before our
+     * fence in the single total order of seq_cst operations, so that an owner
+     * whose take fence comes after ours reads that top or a later one (C11
+     * 7.17.3: a load after a seq_cst fence reads the last seq_cst write
+     * before that fence in the order, or a later one). Otherwise the owner could read an older top, take the task
+     * at t without a CAS, and we, reading the old bottom, steal it too. With
+     * an acquire load, that CAS would synchronise with the load and so happen
+     * before the fence. With a relaxed load it synchronises with the fence
+     * itself, which is also an acquire fence (7.17.4: a release operation
+     * read by an atomic load sequenced before an acquire fence synchronises
+     * with the fence), and nothing lies between the load and the fence for
+     * the acquire to order on its own. So the two are equivalent here, and
+     * the plain load is what AArch64 needs (ldr before dmb ish, not ldar).
+     * ThreadSanitizer ignores fences, so it sees no edge from top: it needs
+     * none, since the slots are atomics and the job's data comes through the
+     * acquire load of bottom. A stale t costs only a failed CAS: top only
+     * grows. */
+    int64_t t = fj_load_relaxed(&d->top);
     fj_fence_seq_cst();
     int64_t b = fj_load_acquire(&d->bottom);
     if (t >= b)

@@ -74,6 +74,23 @@ void fj__counter_add(fj_counter *c, size_t n, const char *call)
 {
     if (n > (size_t)FJ_COUNTER_MAX)
         fj__fatal(call, "%zu jobs is more than a counter holds (%d)", n, FJ_COUNTER_MAX);
+    /* What must be ordered: the add before every finish of a job it counts,
+     * so that no finisher sees the value drop below the jobs still running
+     * (a false "below zero", or a waiter woken early). All modifications of
+     * the word are read-modify-writes, so they fall in one modification
+     * order, and each finish comes after this add in it once the add happens
+     * before that finish. That edge is made by the publication of the jobs,
+     * not by this operation: the add is sequenced before the release store
+     * of bottom (or the release CAS of the injection queue, or the private
+     * chunk this worker runs itself), and whoever runs a job took it with
+     * the matching acquire. A release on the add orders only what comes
+     * before it, and an acquire only lets this thread see earlier finishers'
+     * writes, which nothing here reads. Nor can a relaxed add cut a
+     * finisher's release off from a waiter that reads a later value: every
+     * read-modify-write continues a release sequence, whatever its order. So
+     * relaxed would do; acq_rel is kept as written (on x86-64 it is the same
+     * lock xadd) until the change is made together with a test, and the
+     * argument above is the one that a relaxed add would rest on. */
     uint64_t old = fj_fetch_add_acq_rel(&c->fj__word, (uint64_t)n << FJ_VALUE_SHIFT);
     int64_t now = (int64_t)fj__word_value(old) + (int64_t)n;
     if (now > FJ_COUNTER_MAX)

@@ -5,12 +5,15 @@
  *
  *     value (32 bits, signed) | max_target (16 bits) | head (16 bits)
  *
- * head is index + 1 of the first waiting fiber in the scheduler's fiber table
- * (0: nobody waits); each waiting fiber links to the next through wait_next and
- * keeps its target in wait_target. max_target is the largest target on the list.
- * Invariant: while head != 0, value > max_target (every listed waiter is still
- * unreached). Fiber records live as long as the scheduler, so following a list
- * never touches freed memory.
+ * head is the waiter id (fiber.c: unique in the process, 0: nobody waits) of the
+ * first waiting fiber or outside thread; each waiter links to the next through
+ * wait_next and keeps its target in wait_target. max_target is the largest
+ * target on the list. Invariant: while head != 0, value > max_target (every
+ * listed waiter is still unreached). A record on a list stays alive (fibers
+ * until their scheduler is destroyed, which waits for them; outside records for
+ * ever), so following a list never touches freed memory. Waiters of several
+ * schedulers may share one list: each is resumed through its own scheduler
+ * (fj__resume_waiter).
  *
  * Finishing k jobs is one CAS loop on the word. If the new value is still above
  * max_target, or nobody waits, the CAS only lowers the value. If it brings the
@@ -98,18 +101,21 @@ void fj__counter_add(fj_counter *c, size_t n, const char *call)
                   (long long)fj__word_value(old), n, FJ_COUNTER_MAX);
 }
 
-static void counter_wake_reached(fj_scheduler *s, fj_counter *c, uint32_t chain, int32_t value)
+static inline uint32_t id_of(const fj__fiber *f) { return f ? f->id : 0; }
+static inline fj__fiber *next_of(const fj__fiber *f) { return f->wait_next ? fj__waiter_of(f->wait_next) : NULL; }
+
+static void counter_wake_reached(fj_counter *c, uint32_t chain, int32_t value)
 {
     fj__fiber *reached = NULL, *unreached = NULL, *unreached_tail = NULL;
     uint32_t unreached_max = 0;
     for (uint32_t i = chain; i != 0;) {
-        fj__fiber *f = &s->fibers[i - 1];
+        fj__fiber *f = fj__waiter_of(i);
         i = f->wait_next;
         if (f->wait_target >= value) {
-            f->wait_next = reached ? reached->index + 1 : 0;
+            f->wait_next = id_of(reached);
             reached = f;
         } else {
-            f->wait_next = unreached ? unreached->index + 1 : 0;
+            f->wait_next = id_of(unreached);
             if (!unreached)
                 unreached_tail = f;
             unreached = f;
@@ -129,12 +135,12 @@ static void counter_wake_reached(fj_scheduler *s, fj_counter *c, uint32_t chain,
                 fj__fiber *keep = NULL, *keep_tail = NULL;
                 unreached_max = 0;
                 for (fj__fiber *f = unreached; f;) {
-                    fj__fiber *next = f->wait_next ? &s->fibers[f->wait_next - 1] : NULL;
+                    fj__fiber *next = next_of(f);
                     if (f->wait_target >= v) {
-                        f->wait_next = reached ? reached->index + 1 : 0;
+                        f->wait_next = id_of(reached);
                         reached = f;
                     } else {
-                        f->wait_next = keep ? keep->index + 1 : 0;
+                        f->wait_next = id_of(keep);
                         if (!keep)
                             keep_tail = f;
                         keep = f;
@@ -152,22 +158,22 @@ static void counter_wake_reached(fj_scheduler *s, fj_counter *c, uint32_t chain,
              * invariant holds for both parts, so the merged max stays < v. */
             unreached_tail->wait_next = fj__word_head(w);
             uint32_t maxt = fj__word_maxt(w) > unreached_max ? fj__word_maxt(w) : unreached_max;
-            if (fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make(v, maxt, unreached->index + 1)))
+            if (fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make(v, maxt, unreached->id)))
                 break;
         }
     }
     /* From here on the counter may be dead: touch only the fibers. */
     size_t n = 0;
     while (reached) {
-        fj__fiber *next = reached->wait_next ? &s->fibers[reached->wait_next - 1] : NULL;
-        fj__resume_fiber(s, reached);
+        fj__fiber *next = next_of(reached);
+        n += fj__resume_waiter(reached);
         reached = next;
-        n++;
     }
-    fj__notify(s, n);
+    if (n)
+        fj__notify(fj__current_worker()->s, n);
 }
 
-void fj__counter_finish(fj_scheduler *s, fj_counter *c, int64_t k, const char *call, const char *job_name)
+void fj__counter_finish(fj_counter *c, int64_t k, const char *call, const char *job_name)
 {
     uint64_t w = fj_load_relaxed(&c->fj__word);
     for (;;) {
@@ -183,7 +189,7 @@ void fj__counter_finish(fj_scheduler *s, fj_counter *c, int64_t k, const char *c
         uint32_t head = fj__word_head(w);
         if (head != 0 && v <= (int64_t)fj__word_maxt(w)) {
             if (fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make((int32_t)v, 0, 0))) {
-                counter_wake_reached(s, c, head, (int32_t)v);
+                counter_wake_reached(c, head, (int32_t)v);
                 return;
             }
         } else if (fj_cas_weak_acq_rel(&c->fj__word, &w, w - ((uint64_t)k << FJ_VALUE_SHIFT))) {
@@ -192,9 +198,8 @@ void fj__counter_finish(fj_scheduler *s, fj_counter *c, int64_t k, const char *c
     }
 }
 
-bool fj__counter_publish(fj_scheduler *s, fj_counter *c, fj__fiber *f, int64_t target)
+bool fj__counter_publish(fj_counter *c, fj__fiber *f, int64_t target)
 {
-    (void)s;
     /* Relaxed atomics: deadlock reports and fj_destroy read them from other
      * threads; the chain owner reads them after the acquire of its CAS. */
     fj_store_relaxed(&f->wait_target, target);
@@ -205,7 +210,7 @@ bool fj__counter_publish(fj_scheduler *s, fj_counter *c, fj__fiber *f, int64_t t
             return false;
         f->wait_next = fj__word_head(w);
         uint32_t maxt = fj__word_maxt(w) > (uint32_t)target ? fj__word_maxt(w) : (uint32_t)target;
-        if (fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make(fj__word_value(w), maxt, f->index + 1)))
+        if (fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make(fj__word_value(w), maxt, f->id)))
             return true;
     }
 }
@@ -228,29 +233,9 @@ void fj_counter_done(fj_counter *c, int64_t n)
         fj__fatal("fj_counter_done", "n = %lld is outside 0..%d", (long long)n, FJ_COUNTER_MAX);
     if (n == 0)
         return;
-    fj__worker *w = fj__current_worker();
-    fj_scheduler *s = w ? w->s : fj__default_scheduler();
-    if (!s) {
-        /* No scheduler: nobody can be waiting, but the value must still be right. */
-        uint64_t word = fj_load_relaxed(&c->fj__word);
-        for (;;) {
-            if (fj__word_value(word) < n || fj__word_head(word))
-                fj__fatal("fj_counter_done", "counter %p would go below zero (%d - %lld)", (void *)c,
-                          fj__word_value(word), (long long)n);
-            if (fj_cas_weak_acq_rel(&c->fj__word, &word, word - ((uint64_t)n << FJ_VALUE_SHIFT)))
-                return;
-        }
-    }
-    if (w && w->s == s) {
-        fj__counter_finish(s, c, n, "fj_counter_done", NULL);
-        return;
-    }
-    /* From outside the scheduler: the finish may resume a fiber whose return
-     * lets fj_destroy run, while we still notify the workers. inject_inflight
-     * makes fj_destroy (and the deadlock check) wait for us. */
-    fj__inflight_enter(s);
-    fj__counter_finish(s, c, n, "fj_counter_done", NULL);
-    fj__inflight_leave(s);
+    /* From anywhere: each waiter it reaches is resumed through its own
+     * scheduler, which is kept alive for that (fj__resume_waiter). */
+    fj__counter_finish(c, n, "fj_counter_done", NULL);
 }
 
 void fj__count_scope_end(fj_counter **c)

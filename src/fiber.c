@@ -9,12 +9,154 @@
  * Free fibers sit on lock-free stacks (one per kind) whose head packs a 32-bit
  * tag with the index, so a pop that read a stale `free_next` fails its CAS (the
  * tag moved) instead of corrupting the list (ABA).
+ *
+ * Waiter ids. A counter's wait list names its waiters by a 16-bit id that is
+ * unique in the process, not by an index into one scheduler's table: a counter
+ * may be waited on from the fibers of one scheduler, from threads outside every
+ * scheduler, and finished by the jobs of another scheduler or by an outside
+ * thread, so whoever takes a chain must find the records without knowing whose
+ * they are. fj__waiter_table maps an id to its record. A scheduler takes ids for
+ * its fibers in fj_create and gives them back in fj_destroy, when none of its
+ * fibers is on a list any more (fj_destroy does not finish while one waits), so
+ * an id on a list always names a live record. Records of outside threads are
+ * process-wide and never freed: a thread blocked in fj_wait does not depend on
+ * any scheduler staying alive (fj_destroy may free the scheduler whose drain
+ * ran the jobs it waits for while it is still being woken).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "os.h"
+
+/* ------------------------------------------------------------ waiter ids */
+
+/* Read by whoever takes a wait chain; written under ids_lock when a
+ * scheduler is created or destroyed. A reader gets an id only from a counter
+ * word it loaded with acquire after the record was published there, which
+ * happens after the record's entry was written (the fiber runs on a worker
+ * started by fj_create, the outside record is set up before it waits), so
+ * plain loads are enough. Non-static so the gdb extension finds it. */
+fj__fiber *fj__waiter_table[FJ_WAITER_ID_MAX + 1];
+static uint16_t ids_free[FJ_WAITER_ID_MAX];
+static uint32_t ids_nfree;
+static bool ids_ready;
+static pthread_mutex_t ids_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Give n records ids (all or none); false when the process has not that many left. */
+static bool ids_take(fj__fiber *recs, uint32_t n)
+{
+    pthread_mutex_lock(&ids_lock);
+    if (!ids_ready) {
+        /* Highest first on the stack, so the lowest ids are taken first. */
+        for (uint32_t i = 0; i < FJ_WAITER_ID_MAX; i++)
+            ids_free[i] = (uint16_t)(FJ_WAITER_ID_MAX - i);
+        ids_nfree = FJ_WAITER_ID_MAX;
+        ids_ready = true;
+    }
+    bool ok = n <= ids_nfree;
+    for (uint32_t i = 0; ok && i < n; i++) {
+        uint32_t id = ids_free[--ids_nfree];
+        recs[i].id = id;
+        fj__waiter_table[id] = &recs[i];
+    }
+    pthread_mutex_unlock(&ids_lock);
+    return ok;
+}
+
+static void ids_give_back(fj__fiber *recs, uint32_t n)
+{
+    pthread_mutex_lock(&ids_lock);
+    for (uint32_t i = n; i-- > 0;) {
+        if (!recs[i].id)
+            continue;
+        fj__waiter_table[recs[i].id] = NULL;
+        ids_free[ids_nfree++] = (uint16_t)recs[i].id;
+        recs[i].id = 0;
+    }
+    pthread_mutex_unlock(&ids_lock);
+}
+
+/* ------------------------------------------------------------ outside records */
+
+/*
+ * A thread outside every scheduler that blocks in fj_wait waits in one of
+ * these: a futex word, and the fields a wait list and a deadlock report need.
+ * Made in groups as more threads wait at once, never freed (a finisher may
+ * still be waking a record whose thread has already returned), kept on a
+ * free list under a mutex: an outside wait blocks in the kernel anyway.
+ */
+#define OUTSIDE_GROUP 16
+typedef struct outside_group {
+    struct outside_group *next;
+    fj__fiber recs[OUTSIDE_GROUP];
+} outside_group;
+
+static outside_group *outside_groups;
+static fj__fiber *outside_free;
+static pthread_mutex_t outside_lock = PTHREAD_MUTEX_INITIALIZER;
+uint32_t fj__outside_waiting;   /* outside records in the WAITING state */
+
+fj__fiber *fj__outside_take(void)
+{
+    pthread_mutex_lock(&outside_lock);
+    if (!outside_free) {
+        outside_group *g = aligned_alloc(FJ_CACHE_PAD, sizeof *g);
+        if (g) {
+            memset(g, 0, sizeof *g);
+            if (ids_take(g->recs, OUTSIDE_GROUP)) {
+                g->next = outside_groups;
+                outside_groups = g;
+                for (uint32_t i = 0; i < OUTSIDE_GROUP; i++) {
+                    fj__fiber *r = &g->recs[i];
+                    r->kind = FJ_KIND_EXTERNAL;
+                    r->index = UINT32_MAX;
+                    fj_store_relaxed(&r->state, (int)FJ_FIBER_EXTERNAL);
+                    r->free_rec = outside_free;
+                    outside_free = r;
+                }
+            } else {
+                free(g);
+            }
+        }
+    }
+    fj__fiber *r = outside_free;
+    if (r)
+        outside_free = r->free_rec;
+    pthread_mutex_unlock(&outside_lock);
+    return r;
+}
+
+void fj__outside_put(fj__fiber *r)
+{
+    pthread_mutex_lock(&outside_lock);
+    r->free_rec = outside_free;
+    outside_free = r;
+    pthread_mutex_unlock(&outside_lock);
+}
+
+size_t fj__outside_report(char *buf, size_t len, size_t cap,
+                          size_t (*line)(char *, size_t, size_t, const fj__fiber *), unsigned *count)
+{
+    pthread_mutex_lock(&outside_lock);
+    for (outside_group *g = outside_groups; g; g = g->next) {
+        for (uint32_t i = 0; i < OUTSIDE_GROUP; i++) {
+            fj__fiber *r = &g->recs[i];
+            if (fj_load_seq_cst(&r->state) != FJ_FIBER_WAITING || fj_load_acquire(&r->wake))
+                continue;
+            /* Listed, or about to be: a waiter whose count is reached is
+             * being woken (or will find it reached before it publishes). */
+            fj_counter *c = fj_load_relaxed(&r->wait_counter);
+            if (!c || fj__word_value(fj_load_acquire(&c->fj__word)) <= fj_load_relaxed(&r->wait_target))
+                continue;
+            if (line)
+                len = line(buf, len, cap, r);
+            ++*count;
+        }
+    }
+    pthread_mutex_unlock(&outside_lock);
+    return len;
+}
 
 static uint64_t pool_pack(uint64_t tag, uint32_t idx1) { return (tag << 32) | idx1; }
 
@@ -33,7 +175,7 @@ fj__fiber *fj__pool_take(fj_scheduler *s, uint64_t *head)
         uint32_t next = fj_load_relaxed(&f->free_next);
         uint64_t want = pool_pack((h >> 32) + 1, next);
         if (fj_cas_weak_acq_rel(head, &h, want)) {
-            if (FJ_UNLIKELY(!f->prepared) && f->kind != FJ_KIND_EXTERNAL)
+            if (FJ_UNLIKELY(!f->prepared))
                 fiber_prepare(s, f);
             return f;
         }
@@ -59,7 +201,9 @@ void fj__pool_put(fj_scheduler *s, uint64_t *head, fj__fiber *f)
 /* Make a fiber's stack usable the first time the fiber is taken: the pool's
  * stacks are reserved at start-up in one PROT_NONE mapping per kind, so that
  * creating a scheduler costs two system calls rather than two per fiber. The
- * guard page below each stack simply stays PROT_NONE. */
+ * gap below each stack (FJ_GUARD_GAP, internal.h) simply stays PROT_NONE.
+ * Each stack made usable splits its region's mapping, so a fiber in use costs
+ * up to two mappings: fj_create refuses pools the kernel's limit cannot hold. */
 static void fiber_prepare(fj_scheduler *s, fj__fiber *f)
 {
     if (fj__os_stack_commit(f->stack_lo, f->stack_size) != 0)
@@ -72,19 +216,22 @@ static void fiber_prepare(fj_scheduler *s, fj__fiber *f)
 
 int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *))
 {
-    uint32_t n = s->nsmall + s->nlarge + s->nexternal;
+    uint32_t n = s->nsmall + s->nlarge;
     s->fibers = aligned_alloc(FJ_CACHE_PAD, sizeof(fj__fiber) * n);
     if (!s->fibers)
         return FJ_ENOMEM;
     memset(s->fibers, 0, sizeof(fj__fiber) * n);
     s->nfibers = n;
+    if (!ids_take(s->fibers, n))
+        return FJ_ELIMIT;   /* fj__fibers_destroy gives back what was taken */
     s->fiber_entry = entry;
     size_t page = fj__os_page_size();
+    size_t gap = (FJ_GUARD_GAP + page - 1) & ~(page - 1);
     size_t sizes[2] = { s->cfg.small_stack_size * FJ_SAN_STACK_SCALE, s->cfg.large_stack_size * FJ_SAN_STACK_SCALE };
     uint32_t counts[2] = { s->nsmall, s->nlarge };
     for (int k = 0; k < 2; k++) {
         sizes[k] = (sizes[k] + page - 1) & ~(page - 1);
-        s->stack_region_size[k] = (size_t)counts[k] * (sizes[k] + page);
+        s->stack_region_size[k] = (size_t)counts[k] * (sizes[k] + gap);
         s->stack_region[k] = fj__os_reserve(s->stack_region_size[k]);
         if (!s->stack_region[k])
             return FJ_ENOMEM;   /* fj__fibers_destroy frees what was made */
@@ -92,20 +239,17 @@ int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *))
     for (uint32_t i = 0; i < n; i++) {
         fj__fiber *f = &s->fibers[i];
         f->index = i;
-        f->kind = i < s->nsmall ? FJ_KIND_SMALL : i < s->nsmall + s->nlarge ? FJ_KIND_LARGE : FJ_KIND_EXTERNAL;
-        if (f->kind != FJ_KIND_EXTERNAL) {
-            int k = f->kind == FJ_KIND_LARGE;
-            uint32_t j = k ? i - s->nsmall : i;
-            f->guard_size = page;
-            f->stack_size = sizes[k];
-            f->stack_lo = (char *)s->stack_region[k] + (size_t)j * (sizes[k] + page) + page;
-        }
+        f->s = s;
+        f->kind = i < s->nsmall ? FJ_KIND_SMALL : FJ_KIND_LARGE;
+        int k = f->kind == FJ_KIND_LARGE;
+        uint32_t j = k ? i - s->nsmall : i;
+        f->guard_size = gap;
+        f->stack_size = sizes[k];
+        f->stack_lo = (char *)s->stack_region[k] + (size_t)j * (sizes[k] + gap) + gap;
     }
     /* Push in reverse so the lowest indices are taken first. */
     for (uint32_t i = n; i-- > 0;)
         fj__pool_put(s, fj__pool_of(s, &s->fibers[i]), &s->fibers[i]);
-    for (uint32_t i = 0; i < n; i++)
-        fj_store_relaxed(&s->fibers[i].state, (int)(s->fibers[i].kind == FJ_KIND_EXTERNAL ? FJ_FIBER_EXTERNAL : FJ_FIBER_FREE));
     return 0;
 }
 
@@ -115,6 +259,7 @@ void fj__fibers_destroy(fj_scheduler *s)
         for (uint32_t i = 0; i < s->nfibers; i++)
             if (s->fibers[i].prepared)
                 fj__san_fiber_destroy(&s->fibers[i].san);
+        ids_give_back(s->fibers, s->nfibers);
         free(s->fibers);
         s->fibers = NULL;
     }

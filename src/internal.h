@@ -30,8 +30,27 @@ typedef enum {
     FJ_FIBER_WAITING,   /* published on a counter's wait list */
     FJ_FIBER_READY,     /* woken, queued to be resumed */
     FJ_FIBER_YIELDED,
-    FJ_FIBER_EXTERNAL   /* record of a thread blocked in fj_wait outside the scheduler */
+    FJ_FIBER_EXTERNAL,  /* record of a thread outside every scheduler, not waiting */
+    FJ_FIBER_CALLING    /* in fj_wait, running a child job on another fiber (call_child) */
 } fj__fiber_state;
+
+/* Below every fiber stack, this much address space stays PROT_NONE: a frame
+ * that moves the stack pointer up to this far past the end of its stack
+ * without touching the pages between (code built without
+ * -fstack-clash-protection) still faults in the gap and is reported as an
+ * overflow, instead of writing into the neighbouring stack. */
+#define FJ_GUARD_GAP (256u * 1024u)
+
+/* Wait lists name waiters by a process-wide 16-bit id (fiber.c). */
+#define FJ_WAITER_ID_MAX 65535u
+
+/* The ranges of fj_config's fields (documented there). */
+#define FJ_MAX_WORKERS 4096u
+#define FJ_MAX_FIBERS 65471u          /* small + large; ids left for outside threads */
+#define FJ_MIN_STACK ((size_t)16 * 1024)
+#define FJ_MAX_STACK ((size_t)1 << 30)
+#define FJ_MAX_SPIN 1000000u
+#define FJ_MAX_TRACE_EVENTS (1u << 24)
 
 enum { FJ_KIND_SMALL = 0, FJ_KIND_LARGE = 1, FJ_KIND_EXTERNAL = 2 };
 
@@ -48,10 +67,14 @@ typedef struct fj__fiber {
     void *stack_lo;
     size_t stack_size;
     size_t guard_size;
-    uint32_t index;             /* in fj_scheduler.fibers; wait lists store index + 1 */
+    uint32_t index;             /* in fj_scheduler.fibers (UINT32_MAX: an outside record) */
+    uint32_t id;                /* process-wide waiter id (fiber.c): what wait lists hold */
+    struct fj_scheduler *s;     /* the scheduler it belongs to (NULL: an outside record) */
     uint32_t kind;              /* FJ_KIND_SMALL, FJ_KIND_LARGE or FJ_KIND_EXTERNAL */
     uint32_t yield_next;        /* yield FIFO link (index + 1), owner of the FIFO only */
-    uint32_t wait_next;         /* next waiter (index + 1, 0 = end); owned by the list's owner */
+    uint32_t wait_next;         /* next waiter's id (0 = end); owned by the list's owner */
+    struct fj__fiber *call_parent; /* FJ_FIBER_CALLING fiber whose child this one runs */
+    struct fj__fiber *free_rec; /* free list of outside records (fiber.c) */
     uint32_t free_next;         /* pool link (index + 1); relaxed atomic: read by racing pops */
     int64_t wait_target;
     fj_counter *wait_counter;   /* for reports and the debugger */
@@ -140,8 +163,8 @@ struct fj_scheduler {
     unsigned nworkers;
     fj__worker *workers;
     fj__fiber *fibers;
-    uint32_t nfibers;           /* small + large + external records */
-    uint32_t nsmall, nlarge, nexternal;
+    uint32_t nfibers;           /* small + large */
+    uint32_t nsmall, nlarge;
     int *cpus;                  /* CPU of each worker, or NULL when not pinning */
     void *stack_region[2];      /* small and large stacks, reserved in one mapping each */
     size_t stack_region_size[2];
@@ -150,7 +173,6 @@ struct fj_scheduler {
 
     _Alignas(FJ_CACHE_PAD) uint64_t free_small; /* tagged Treiber heads: tag << 32 | index + 1 */
     _Alignas(FJ_CACHE_PAD) uint64_t free_large;
-    _Alignas(FJ_CACHE_PAD) uint64_t free_external;
     _Alignas(FJ_CACHE_PAD) uint32_t epoch;       /* event count: sleepers futex-wait on it */
     _Alignas(FJ_CACHE_PAD) uint32_t sleepers;    /* workers registered as about to sleep */
     _Alignas(FJ_CACHE_PAD) uint32_t spinning;    /* workers awake and searching for work */
@@ -176,6 +198,9 @@ struct fj_scheduler {
     fj__task *deferred;
     size_t ndeferred, deferred_cap;
     struct fj_scheduler *older;                  /* registry of live schedulers, newest first */
+    bool destroying;                             /* in fj_destroy: no longer the default */
+    bool pin_warned;                             /* worker 0 could not be pinned: said once */
+    uint32_t magic;                              /* FJ_SCHED_LIVE while live (use after destroy) */
 };
 
 /* The worker the calling code runs on. Not inlined, and opaque to the
@@ -197,12 +222,14 @@ static inline uint64_t fj__word_make(int32_t value, uint32_t maxt, uint32_t head
 }
 void fj__counter_add(fj_counter *c, size_t n, const char *call);
 /* call and job_name (NULL: none) name the culprit if the count goes below zero. */
-void fj__counter_finish(fj_scheduler *s, fj_counter *c, int64_t k, const char *call, const char *job_name);
+void fj__counter_finish(fj_counter *c, int64_t k, const char *call, const char *job_name);
 /* Publish f as waiting for c <= target; false when c is already there (not published). */
-bool fj__counter_publish(fj_scheduler *s, fj_counter *c, fj__fiber *f, int64_t target);
+bool fj__counter_publish(fj_counter *c, fj__fiber *f, int64_t target);
 
-/* Scheduler hooks used by counter.c. */
-void fj__resume_fiber(fj_scheduler *s, fj__fiber *f);
+/* Scheduler hooks used by counter.c. Resume a waiter taken off a list, through
+ * its own scheduler; true when it was queued on the calling worker's own ready
+ * deque (the caller then notifies its scheduler once for all of them). */
+bool fj__resume_waiter(fj__fiber *f);
 void fj__notify(fj_scheduler *s, size_t n);
 void fj__inflight_enter(fj_scheduler *s);
 void fj__inflight_leave(fj_scheduler *s);
@@ -225,6 +252,7 @@ int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out);
 bool fj__job_call(fj__fiber *self, const fj__task *t);
 int fj__signals_install(void);
 void fj__signals_uninstall(void);
+int fj__altstack_alloc(fj__worker *w);
 int fj__altstack_enter(fj__worker *w);
 void fj__altstack_leave(fj__worker *w);
 fj_scheduler *fj__default_scheduler(void);
@@ -236,9 +264,16 @@ fj__fiber *fj__pool_take(fj_scheduler *s, uint64_t *head);
 void fj__pool_put(fj_scheduler *s, uint64_t *head, fj__fiber *f);
 static inline uint64_t *fj__pool_of(fj_scheduler *s, fj__fiber *f)
 {
-    return f->kind == FJ_KIND_EXTERNAL ? &s->free_external
-         : f->kind == FJ_KIND_LARGE    ? &s->free_large
-                                       : &s->free_small;
+    return f->kind == FJ_KIND_LARGE ? &s->free_large : &s->free_small;
 }
+/* Waiter ids and outside records (fiber.c). */
+extern fj__fiber *fj__waiter_table[FJ_WAITER_ID_MAX + 1];
+static inline fj__fiber *fj__waiter_of(uint32_t id) { return fj__waiter_table[id]; }
+fj__fiber *fj__outside_take(void);   /* NULL: out of memory or ids */
+void fj__outside_put(fj__fiber *r);
+extern uint32_t fj__outside_waiting;
+/* Append a line per outside record that waits; adds their number to *count. */
+size_t fj__outside_report(char *buf, size_t len, size_t cap,
+                          size_t (*line)(char *, size_t, size_t, const fj__fiber *), unsigned *count);
 
 #endif

@@ -5,6 +5,7 @@
 #ifndef FJ_OS_H
 #define FJ_OS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
@@ -20,6 +21,8 @@ int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu);
 /* Sleep while *addr == expected (spurious returns allowed); wake up to n sleepers. */
 void fj__os_futex_wait(uint32_t *addr, uint32_t expected);
 int fj__os_futex_wake(uint32_t *addr, int n); /* returns how many were woken */
+/* The same with a limit: returns false when the time ran out. */
+bool fj__os_futex_wait_ns(uint32_t *addr, uint32_t expected, uint64_t ns);
 
 /* Reserve address space (PROT_NONE, nothing committed); commit part of it
  * read-write (memory is still only committed as it is touched); release it. */
@@ -28,6 +31,10 @@ int fj__os_stack_commit(void *lo, size_t size);
 void fj__os_release(void *p, size_t size);
 
 size_t fj__os_page_size(void);
+
+/* Can the process make `need` more memory mappings under the kernel's limit
+ * (vm.max_map_count)? True when the limit cannot be read. */
+bool fj__os_mappings_fit(uint64_t need);
 
 uint64_t fj__os_now_ns(void);
 

@@ -2,6 +2,8 @@
 #include "os.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
@@ -48,7 +50,11 @@ int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu)
         cpu_set_t set;
         CPU_ZERO(&set);
         CPU_SET(cpu, &set);
-        pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+        int rc = pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+        if (rc != 0) {
+            pthread_attr_destroy(&attr);
+            return -EINVAL;
+        }
     }
     int rc = pthread_create(t, &attr, fn, arg);
     pthread_attr_destroy(&attr);
@@ -58,6 +64,13 @@ int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu)
 void fj__os_futex_wait(uint32_t *addr, uint32_t expected)
 {
     syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+bool fj__os_futex_wait_ns(uint32_t *addr, uint32_t expected, uint64_t ns)
+{
+    struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+    long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
+    return !(r < 0 && errno == ETIMEDOUT);
 }
 
 int fj__os_futex_wake(uint32_t *addr, int n)
@@ -72,6 +85,51 @@ size_t fj__os_page_size(void)
     if (!page)
         page = (size_t)sysconf(_SC_PAGESIZE);
     return page;
+}
+
+static uint64_t read_number(const char *path)
+{
+    char buf[64];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (r <= 0)
+        return 0;
+    buf[r] = 0;
+    return strtoull(buf, NULL, 10);
+}
+
+/* Mappings the process has now: the lines of /proc/self/maps. */
+static uint64_t count_mappings(void)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[65536];
+    uint64_t lines = 0;
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof buf)) > 0 || (r < 0 && errno == EINTR))
+        for (ssize_t i = 0; i < r; i++)
+            lines += buf[i] == '\n';
+    close(fd);
+    return lines;
+}
+
+bool fj__os_mappings_fit(uint64_t need)
+{
+    uint64_t max = read_number("/proc/sys/vm/max_map_count");
+    if (max == 0)
+        return true;
+    if (need > max)
+        return false;
+    /* Counting the mappings reads a file whose size grows with them: only
+     * when the pool is a sizeable part of the limit (the default pool needs
+     * a few hundred of 65,530). */
+    if (need < max / 8)
+        return true;
+    return count_mappings() + need <= max;
 }
 
 void *fj__os_reserve(size_t size)

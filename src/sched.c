@@ -52,19 +52,39 @@
 #include "os.h"
 
 static __thread fj__worker *tls_worker;
-/* Submissions from outside threads go to the newest live scheduler. The
- * registry changes only in fj_create and fj_destroy (under the lock); readers
- * load default_sched atomically. */
+/* Submissions from outside threads go to the newest live scheduler that is
+ * not being destroyed. The registry changes only in fj_create and fj_destroy
+ * (under the lock); readers load default_sched atomically. A scheduler stays in
+ * the registry until its memory is freed: deadlock checks look at every live
+ * scheduler (a job of one may finish a counter a fiber of another waits on),
+ * including one whose fj_destroy is still running what is queued. */
 static fj_scheduler *default_sched;
 static fj_scheduler *registry;   /* newest first, linked through `older` */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define FJ_SCHED_LIVE 0x6a6f6273u   /* "jobs" */
+
+/* Freed schedulers' addresses, kept to tell "destroyed already" from "never
+ * was a scheduler" (until the allocator hands the address to a new one). */
+#define FJ_QUARANTINE 16
+static const void *quarantine[FJ_QUARANTINE];
+static unsigned quarantine_next;
+
+static void default_update_locked(void)
+{
+    fj_scheduler *d = registry;
+    while (d && d->destroying)
+        d = d->older;
+    __atomic_store_n(&default_sched, d, __ATOMIC_RELEASE);
+}
 
 static void registry_add(fj_scheduler *s)
 {
     pthread_mutex_lock(&registry_lock);
     s->older = registry;
     registry = s;
-    __atomic_store_n(&default_sched, s, __ATOMIC_RELEASE);
+    s->magic = FJ_SCHED_LIVE;
+    default_update_locked();
     pthread_mutex_unlock(&registry_lock);
 }
 
@@ -77,8 +97,34 @@ static void registry_remove(fj_scheduler *s)
             break;
         }
     }
-    __atomic_store_n(&default_sched, registry, __ATOMIC_RELEASE);
+    s->magic = 0;
+    for (unsigned i = 0; i < FJ_QUARANTINE; i++)
+        if (quarantine[i] == s)
+            quarantine[i] = NULL;
+    quarantine[quarantine_next++ % FJ_QUARANTINE] = s;
+    default_update_locked();
     pthread_mutex_unlock(&registry_lock);
+}
+
+/* Stop with a plain line unless s is a live scheduler. Cheap enough for the
+ * calls that take a scheduler from the user (a lock and a short list walk);
+ * fj_run_jobs inside a job does not pay it. */
+static void check_live(const char *call, const fj_scheduler *s)
+{
+    if (!s)
+        fj__fatal(call, "scheduler is NULL");
+    pthread_mutex_lock(&registry_lock);
+    bool live = false, dead = false;
+    for (fj_scheduler *r = registry; r && !live; r = r->older)
+        live = r == s;
+    for (unsigned i = 0; i < FJ_QUARANTINE && !live; i++)
+        dead |= quarantine[i] == s;
+    pthread_mutex_unlock(&registry_lock);
+    if (live)
+        return;
+    if (dead)
+        fj__fatal(call, "scheduler %p was destroyed already (fj_destroy freed it)", (const void *)s);
+    fj__fatal(call, "%p is not a scheduler made by fj_create (or it was destroyed long ago)", (const void *)s);
 }
 static __thread int tls_last_error;
 
@@ -215,8 +261,7 @@ static void fpu_check(fj__worker *w, const char *when, const char *job)
 
 unsigned fj_stats(const fj_scheduler *s, fj_worker_stats *out, unsigned max)
 {
-    if (!s)
-        fj__fatal("fj_stats", "scheduler is NULL");
+    check_live("fj_stats", s);
     if (!out && max)
         fj__fatal("fj_stats", "out is NULL with max %u", max);
     for (unsigned i = 0; i < s->nworkers && i < max; i++) {
@@ -233,8 +278,7 @@ unsigned fj_stats(const fj_scheduler *s, fj_worker_stats *out, unsigned max)
 
 unsigned fj_worker_count(const fj_scheduler *s)
 {
-    if (!s)
-        fj__fatal("fj_worker_count", "scheduler is NULL");
+    check_live("fj_worker_count", s);
     return s->nworkers;
 }
 
@@ -319,7 +363,7 @@ static inline void batch_flush(fj__worker *w)
         int64_t k = w->batch_k;
         w->batch_counter = NULL;
         w->batch_k = 0;
-        fj__counter_finish(w->s, c, k, "job finish", w->batch_name);
+        fj__counter_finish(c, k, "job finish", w->batch_name);
     }
 }
 
@@ -616,30 +660,49 @@ static void inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count)
     inject_push(s, node);
 }
 
-void fj__resume_fiber(fj_scheduler *s, fj__fiber *f)
+/*
+ * Resume a waiter that a finisher took off a wait list. A thread outside every
+ * scheduler is woken through its futex word. A fiber goes to its own
+ * scheduler: onto the ready deque of the worker that finished its count when
+ * that worker belongs to it (returns true: the caller notifies once for all),
+ * otherwise (a worker of another scheduler, or an outside thread) through its
+ * scheduler's injection queue, in a node of its own record (no allocation).
+ *
+ * A foreign finisher holds a reference on the fiber's scheduler while it
+ * pushes and notifies, taken *before* the fiber leaves the WAITING state:
+ * fj_destroy does not end its drain while a fiber of its scheduler waits
+ * (worker_idle), and after the drain it frees the scheduler only once the
+ * references are gone, so the scheduler cannot be freed under the finisher.
+ * inject_inflight also keeps the quiescence judgement from passing between
+ * the state change and the push (see fj__inflight_leave).
+ */
+bool fj__resume_waiter(fj__fiber *f)
 {
     if (f->kind == FJ_KIND_EXTERNAL) {
-        /* A thread blocked in fj_wait: the record outlives the wake (it belongs
-         * to the scheduler), so waking after the store is safe. */
+        /* The record is never freed, so the wake after the store is safe even
+         * if the thread has returned meanwhile (a spurious futex wake at most). */
         fj_store_release(&f->wake, 1);
         fj__os_futex_wake(&f->wake, 1);
-        return;
+        return false;
     }
+    fj_scheduler *s = f->s;
     fj__worker *w = tls_worker;
-    fj_store_relaxed(&f->state, (int)FJ_FIBER_READY);
     fj__task t = { .fn = NULL, .arg = f, .name = f->job_name };
     if (w && w->s == s) {
+        fj_store_relaxed(&f->state, (int)FJ_FIBER_READY);
         if (fj__deque_push(&w->ready, &t, 1) == 0)
-            return;
+            return true;
         fj__fatal("resume", "out of memory growing a ready queue");
     }
-    /* A hand-managed count finished on a thread outside the scheduler: the
-     * fiber goes through the injection queue, in its own record's node. */
+    fj__inflight_enter(s);
+    fj_store_seq_cst(&f->state, (int)FJ_FIBER_READY);
     f->wake_task = t;
     f->wake_node.count = 1;
     f->wake_node.tasks = &f->wake_task;
     f->wake_node.heap = false;
     inject_push(s, &f->wake_node);
+    fj__inflight_leave(s);
+    return false;
 }
 
 /* ------------------------------------------------------------ switching */
@@ -658,7 +721,7 @@ static void after_switch(fj__worker *w, fj__fiber *self)
         break;
     case FJ_POST_WAIT: {
         fj__fiber *f = w->post_fiber;
-        if (!fj__counter_publish(w->s, w->post_counter, f, w->post_target)) {
+        if (!fj__counter_publish(w->post_counter, f, w->post_target)) {
             /* Reached while we were switching: queue it to run again. */
             fj_store_relaxed(&f->state, (int)(FJ_FIBER_READY));
             fj__task t = { .fn = NULL, .arg = f, .name = f->job_name };
@@ -898,9 +961,69 @@ static bool should_leave(fj__worker *w)
     return w->index == 0 && fj_load_acquire(&s->root_done) && !fj_load_relaxed(&s->shutdown);
 }
 
-/* Called by the last worker to go idle when nothing is queued: fibers that
- * still wait can never be woken (unless a thread outside the scheduler finishes
- * a hand-managed count, which the deadlock hook can allow for). */
+/* ------------------------------------------------------------ deadlocks */
+
+/*
+ * A deadlock is judged over every live scheduler at once: a job of one may
+ * finish a counter that a fiber of another waits on, and a thread outside
+ * every scheduler may wait on a counter that jobs of any of them finish. So
+ * waiters are a deadlock only when every live scheduler is idle (every worker
+ * taking part asleep or stuck without a fiber, nothing queued, no outside
+ * thread inside a call that touches it), and still so after a short grace
+ * period. The judge is the last worker of a scheduler to go idle (worker_idle),
+ * a job stuck in fj_wait with no fiber to switch to (fj_wait), or an outside
+ * thread that has waited a while (wait_external). A thread outside may still
+ * finish a hand-managed count later: every scheduler's deadlock_hook is asked
+ * before the report aborts.
+ */
+
+/* Is anything queued in s that one of its workers could take? */
+static bool sched_queued(fj_scheduler *s)
+{
+    if (fj_load_acquire(&s->inject) ||
+        (fj_load_seq_cst(&s->deferred_total) && (fj_load_acquire(&s->free_large) & 0xffffffffu)))
+        return true;
+    for (unsigned v = 0; v < s->nworkers; v++) {
+        fj__worker *o = &s->workers[v];
+        if (fj__deque_size_hint(&o->ready) > 0)
+            return true;
+        for (int q = 0; q < FJ_NQ; q++)
+            if (fj__deque_size_hint(&o->q[q]) > 0)
+                return true;
+    }
+    return false;
+}
+
+static bool sched_idle(fj_scheduler *s)
+{
+    return fj_load_seq_cst(&s->inject_inflight) == 0 && fj_load_seq_cst(&s->outside_refs) == 0 &&
+           fj_load_seq_cst(&s->sleepers) + fj_load_seq_cst(&s->stuck) >= fj_load_seq_cst(&s->active) &&
+           !sched_queued(s);
+}
+
+/* Does a fiber of s wait on a counter (listed, or running a child on another
+ * fiber from fj_wait)? */
+static bool sched_has_waiters(fj_scheduler *s)
+{
+    for (uint32_t i = 0; i < s->nfibers; i++) {
+        int st = fj_load_seq_cst(&s->fibers[i].state);
+        if (st == FJ_FIBER_WAITING || st == FJ_FIBER_CALLING)
+            return true;
+    }
+    return false;
+}
+
+/* Is a scheduler other than s alive and not being destroyed? */
+static bool other_sched_alive(fj_scheduler *s)
+{
+    pthread_mutex_lock(&registry_lock);
+    bool other = false;
+    for (fj_scheduler *r = registry; r && !other; r = r->older)
+        other = r != s && !r->destroying;
+    pthread_mutex_unlock(&registry_lock);
+    return other;
+}
+
 static size_t report_waiter(char *buf, size_t len, size_t cap, const char *name, fj_counter *c,
                             int64_t target, const char *how)
 {
@@ -912,87 +1035,150 @@ static size_t report_waiter(char *buf, size_t len, size_t cap, const char *name,
     return n > 0 ? len + (size_t)n : len;
 }
 
-/* Report the fibers that wait (and `spinning`, a job stuck in fj_wait with no
- * free fiber to switch to) and abort, unless the deadlock hook says to keep
- * waiting; returns in that case. */
-static void fj__deadlock_report_locked(fj_scheduler *s, const char *why, fj__fiber *spinning,
-                                       fj_counter *sc, int64_t starget, char *report, size_t report_size);
-
-static void deadlock_report(fj_scheduler *s, const char *why, fj__fiber *spinning, fj_counter *sc,
-                            int64_t starget)
+static size_t report_outside(char *buf, size_t len, size_t cap, const fj__fiber *r)
 {
-    /* Static: this may run on a small fiber stack (a job stuck in fj_wait),
-     * where a 4 KiB buffer and stdio's own frames do not fit. One reporter at
-     * a time; a second one simply waits for the next chance. */
-    static char report[4096];
-    static uint32_t busy;
-    uint32_t expected = 0;
-    if (!fj_cas_strong_seq_cst(&busy, &expected, 1))
-        return;
-    fj__deadlock_report_locked(s, why, spinning, sc, starget, report, sizeof report);
-    fj_store_seq_cst(&busy, 0);
+    if (len + 200 > cap)
+        return len;
+    fj_counter *c = fj_load_relaxed(&r->wait_counter);
+    int n = snprintf(buf + len, cap - len, "  an outside thread waits on counter %p (value %d, target %lld)\n",
+                     (void *)c, c ? fj__word_value(fj_load_acquire(&c->fj__word)) : 0,
+                     (long long)fj_load_relaxed(&r->wait_target));
+    return n > 0 ? len + (size_t)n : len;
 }
 
-static void fj__deadlock_report_locked(fj_scheduler *s, const char *why, fj__fiber *spinning, fj_counter *sc,
-                                       int64_t starget, char *report, size_t report_size)
+/* Has a waiter listed in the snapshot been reached meanwhile (something moved)? */
+static bool some_waiter_reached(void)
 {
-    size_t len = 0;
-    unsigned waiting = 0;
-    report[0] = 0;
-    uint32_t epoch = fj_load_seq_cst(&s->epoch);
-    for (uint32_t i = 0; i < s->nsmall + s->nlarge; i++) {
-        fj__fiber *f = &s->fibers[i];
-        if (fj_load_relaxed(&f->state) != FJ_FIBER_WAITING)
-            continue;
-        waiting++;
-        len = report_waiter(report, len, report_size, fj_load_relaxed(&f->job_name),
-                            fj_load_relaxed(&f->wait_counter), fj_load_relaxed(&f->wait_target), "");
+    bool reached = false;
+    for (fj_scheduler *r = registry; r && !reached; r = r->older) {
+        for (uint32_t i = 0; i < r->nfibers && !reached; i++) {
+            fj__fiber *f = &r->fibers[i];
+            fj_counter *c = fj_load_relaxed(&f->wait_counter);
+            reached = fj_load_seq_cst(&f->state) == FJ_FIBER_WAITING && c &&
+                      fj__word_value(fj_load_acquire(&c->fj__word)) <= fj_load_relaxed(&f->wait_target);
+        }
     }
+    return reached;
+}
+
+typedef struct deadlock_hook_call {
+    int (*fn)(const fj_deadlock_info *, void *);
+    void *arg;
+} deadlock_hook_call;
+
+/*
+ * Judge and report a deadlock (see above). s is the judging worker's
+ * scheduler (NULL for an outside thread); `spinning` a job stuck in fj_wait
+ * with no free fiber, waiting on sc for starget. Aborts with the report,
+ * unless a deadlock hook says to keep waiting: returns true then. Returns
+ * false when it is no deadlock (or another judge is reporting).
+ */
+static bool deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *spinning, fj_counter *sc, int64_t starget)
+{
+    /* Static: this may run on a small fiber stack (a job stuck in fj_wait),
+     * where a 4 KiB buffer and stdio's own frames do not fit. One judge at a
+     * time; a second one simply waits for the next chance. */
+    static char report[4096];
+    static uint32_t busy;
+    static deadlock_hook_call hooks[32];
+    uint32_t expected = 0;
+    if (!fj_cas_strong_seq_cst(&busy, &expected, 1))
+        return false;
+    size_t len = 0, cap = sizeof report;
+    unsigned waiting = 0, outside = 0, deferred = 0, nhooks = 0;
+    bool driven = false, idle = true;
+    uint32_t epoch = s ? fj_load_seq_cst(&s->epoch) : 0;
+    report[0] = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (fj_scheduler *r = registry; r && idle; r = r->older) {
+        /* A job stuck in fj_wait with no fiber has found its own scheduler
+         * unable to progress (pool_deadlocked), queued jobs and all. */
+        idle = (spinning && r == s) || sched_idle(r);
+        /* Someone is in fj_main or fj_destroy: the program waits for the
+         * scheduler, it does not drive it from outside. */
+        driven |= fj_load_acquire(&r->main_running) != 0;
+        for (uint32_t i = 0; i < r->nfibers; i++) {
+            fj__fiber *f = &r->fibers[i];
+            if (fj_load_seq_cst(&f->state) != FJ_FIBER_WAITING)
+                continue;
+            waiting++;
+            len = report_waiter(report, len, cap, fj_load_relaxed(&f->job_name), fj_load_relaxed(&f->wait_counter),
+                                fj_load_relaxed(&f->wait_target), "");
+        }
+        uint32_t d = fj_load_seq_cst(&r->deferred_total);
+        if (d && len + 200 < cap) {
+            int n = snprintf(report + len, cap - len,
+                             "  %u large-stack jobs wait for a large fiber (all %u are taken: raise "
+                             "fj_config.large_fibers)\n", d, r->nlarge);
+            if (n > 0)
+                len += (size_t)n;
+        }
+        deferred += d;
+        if (r->cfg.deadlock_hook && nhooks < 32)
+            hooks[nhooks++] = (deadlock_hook_call){ r->cfg.deadlock_hook, r->cfg.deadlock_hook_arg };
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (idle)
+        len = fj__outside_report(report, len, cap, report_outside, &outside);
     if (spinning) {
         waiting++;
-        len = report_waiter(report, len, report_size, spinning->job_name, sc, starget,
-                            " [no free fiber to switch to]");
+        len = report_waiter(report, len, cap, spinning->job_name, sc, starget, " [no free fiber to switch to]");
     }
-    uint32_t deferred = fj_load_seq_cst(&s->deferred_total);
-    if (deferred && len + 200 < report_size) {
-        int n = snprintf(report + len, report_size - len,
-                         "  %u large-stack jobs wait for a large fiber (all %u are taken: raise "
-                         "fj_config.large_fibers)\n", deferred, s->nlarge);
-        if (n > 0)
-            len += (size_t)n;
+    bool judge = idle && (waiting || outside || deferred) && (driven || outside);
+    if (judge) {
+        /* A thread outside may be finishing a count right now: give it a
+         * moment, then judge again; anything that moved means no deadlock. */
+        struct timespec grace = { 0, 20 * 1000 * 1000 };
+        nanosleep(&grace, NULL);
+        pthread_mutex_lock(&registry_lock);
+        for (fj_scheduler *r = registry; r && judge; r = r->older)
+            judge = (spinning && r == s) || sched_idle(r);
+        judge = judge && !some_waiter_reached();
+        pthread_mutex_unlock(&registry_lock);
+        unsigned still = 0;
+        fj__outside_report(NULL, 0, 0, NULL, &still);
+        judge = judge && still == outside;
+        if (s && fj_load_seq_cst(&s->epoch) != epoch)
+            judge = false;
+        if (spinning && fj__word_value(fj_load_acquire(&sc->fj__word)) <= starget)
+            judge = false;
     }
-    if (!waiting && !deferred)
-        return;
-    /* A thread outside the scheduler may be finishing a count right now: give
-     * it a moment, then judge again; anything that moved means no deadlock. */
-    struct timespec grace = { 0, 20 * 1000 * 1000 };
-    nanosleep(&grace, NULL);
-    if (fj_load_seq_cst(&s->epoch) != epoch || fj_load_seq_cst(&s->outside_refs) ||
-        fj_load_acquire(&s->inject))
-        return;
-    for (uint32_t i = 0; i < s->nsmall + s->nlarge; i++) {
-        fj__fiber *f = &s->fibers[i];
-        if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING &&
-            fj__word_value(fj_load_acquire(&fj_load_relaxed(&f->wait_counter)->fj__word)) <=
-                fj_load_relaxed(&f->wait_target))
-            return;
+    if (!judge) {
+        fj_store_seq_cst(&busy, 0);
+        return false;
     }
-    if (spinning && fj__word_value(fj_load_acquire(&sc->fj__word)) <= starget)
-        return;
     fj_deadlock_info info = { .waiting_fibers = waiting, .report = report };
-    if (s->cfg.deadlock_hook && s->cfg.deadlock_hook(&info, s->cfg.deadlock_hook_arg)) {
-        fj_store_relaxed(&s->deadlock_reported, 1);
-        return;
+    bool keep = false;
+    for (unsigned i = 0; i < nhooks; i++)
+        keep |= hooks[i].fn(&info, hooks[i].arg) != 0;
+    if (keep) {
+        if (s)
+            fj_store_relaxed(&s->deadlock_reported, 1);
+        fj_store_seq_cst(&busy, 0);
+        return true;
     }
-    fprintf(stderr, "fiberjob: deadlock: %s, and %u jobs wait on counters that no job can finish:\n%s", why,
-            waiting, report);
+    if (outside)
+        fprintf(stderr, "fiberjob: deadlock: %s, and %u jobs and %u outside threads wait on counters that no job "
+                "can finish:\n%s", why, waiting, outside, report);
+    else
+        fprintf(stderr, "fiberjob: deadlock: %s, and %u jobs wait on counters that no job can finish:\n%s", why,
+                waiting, report);
     fflush(stderr);
     abort();
 }
 
 static void deadlock_check(fj_scheduler *s)
 {
-    deadlock_report(s, "every worker is idle and nothing is queued", NULL, NULL, 0);
+    deadlock_judge(s, "every worker is idle and nothing is queued", NULL, NULL, 0);
+}
+
+/* fj_destroy's drain may end: nothing of s waits, and an outside thread
+ * that waits can still be finished by a scheduler that stays. */
+static bool drain_done(fj_scheduler *s)
+{
+    if (fj_load_seq_cst(&s->deferred_total) || sched_has_waiters(s))
+        return false;
+    return fj_load_seq_cst(&fj__outside_waiting) == 0 || other_sched_alive(s);
 }
 
 /* Spin, then sleep until there may be work. Returns false when the worker
@@ -1031,19 +1217,26 @@ static bool worker_idle(fj__worker *w)
     if (sleeping >= fj_load_seq_cst(&s->active) && fj_load_seq_cst(&s->inject_inflight) == 0 &&
         !has_work(w) && fj_load_seq_cst(&s->idle_gen) == gen &&
         fj_load_seq_cst(&s->sleepers) >= fj_load_seq_cst(&s->active)) {
-        /* Quiescent: every worker is idle and no queue holds work. */
-        if (fj_load_relaxed(&s->shutdown) && !fj_load_seq_cst(&s->deferred_total)) {
+        /* Quiescent: every worker is idle and no queue holds work. fj_destroy's
+         * drain ends here, unless something still waits: then it is judged
+         * as during fj_main (a hook may say an outside thread will finish it). */
+        if (fj_load_relaxed(&s->shutdown) && drain_done(s)) {
             fj_store_release(&s->exit, 1);
             notify_all(s);
             fj_fetch_sub_seq_cst(&s->sleepers, 1);
             return false;
         }
-        if (fj_load_acquire(&s->main_running) && !fj_load_relaxed(&s->deadlock_reported))
+        if (!fj_load_relaxed(&s->deadlock_reported))
             deadlock_check(s);
     }
     STAT_INC(w, sleeps);
     FJ_TRACE(w, FJ_EV_SLEEP, UINT32_MAX, NULL, 0);
-    fj__os_futex_wait(&s->epoch, e);
+    /* While fj_destroy drains, look again now and then: an outside thread the
+     * drain waits for is woken without touching this scheduler. */
+    if (fj_load_relaxed(&s->shutdown))
+        fj__os_futex_wait_ns(&s->epoch, e, 100u * 1000 * 1000);
+    else
+        fj__os_futex_wait(&s->epoch, e);
     FJ_TRACE(w, FJ_EV_WAKE, UINT32_MAX, NULL, 0);
     fj_store_seq_cst(&s->wake_pending, 0);
     /* Something happened: a deadlock the hook let stand may be judged again. */
@@ -1305,22 +1498,31 @@ static int config_check(const fj_config *c, unsigned *nworkers, int **cpus_out)
         return FJ_EAFFINITY;
     /* One per physical core first, then SMT siblings (none with avoid_smt). */
     int nallowed = fj__topology_order(raw, nraw, c->avoid_smt, allowed);
+    /* The ranges are documented at the fields of fj_config (fiberjob.h). */
+    if ((c->pin_threads != 0 && c->pin_threads != 1) || (c->avoid_smt != 0 && c->avoid_smt != 1))
+        return FJ_EINVAL;
     if (c->small_fibers == 0 || c->large_fibers == 0)
         return FJ_EINVAL;
-    if ((uint64_t)c->small_fibers + c->large_fibers + 64 > 65535)
-        return FJ_ELIMIT;   /* wait lists keep fiber indices in 16 bits */
-    size_t page = fj__os_page_size();
-    (void)page; /* sizes are rounded up to whole pages by the stack allocator */
-    if (c->small_stack_size < 16 * 1024 || c->large_stack_size < 16 * 1024 ||
-        c->small_stack_size > ((size_t)1 << 30) || c->large_stack_size > ((size_t)1 << 30))
+    if ((uint64_t)c->small_fibers + c->large_fibers > FJ_MAX_FIBERS)
+        return FJ_ELIMIT;   /* wait lists name waiters by 16-bit ids */
+    if (c->small_stack_size < FJ_MIN_STACK || c->large_stack_size < FJ_MIN_STACK ||
+        c->small_stack_size > FJ_MAX_STACK || c->large_stack_size > FJ_MAX_STACK)
+        return FJ_EINVAL;
+    if (c->spin_before_sleep > FJ_MAX_SPIN || c->trace_events > FJ_MAX_TRACE_EVENTS)
         return FJ_EINVAL;
     unsigned n = c->workers ? c->workers : (unsigned)nallowed;
-    if (n > 4096)
-        return FJ_EINVAL;
+    if (n > FJ_MAX_WORKERS)
+        return FJ_ELIMIT;
+    /* Each fiber in use splits its stack region's mapping (up to two more
+     * mappings): refuse now a pool that the kernel's limit cannot hold,
+     * rather than stop mid-run when the pool is used. */
+    uint64_t need = 2 * ((uint64_t)c->small_fibers + c->large_fibers) + 2 * n + 16;
+    if (!fj__os_mappings_fit(need))
+        return FJ_ELIMIT;
     /* Every worker needs a fiber to run on, and the root job a large one. */
     if (c->small_fibers + c->large_fibers < n + 1)
         return FJ_EINVAL;
-    if (c->cpus && c->cpu_count == 0)
+    if (c->cpus && (c->cpu_count == 0 || c->cpu_count > FJ_MAX_WORKERS))
         return FJ_EINVAL;
     if (!c->cpus && c->cpu_count)
         return FJ_EINVAL;
@@ -1402,7 +1604,6 @@ fj_scheduler *fj_create(const fj_config *config)
     s->nworkers = n;
     s->nsmall = c.small_fibers;
     s->nlarge = c.large_fibers;
-    s->nexternal = 64;
     s->workers = aligned_alloc(FJ_CACHE_PAD, sizeof(fj__worker) * n);
     rc = s->workers ? 0 : FJ_ENOMEM;
     if (!rc) {
@@ -1421,6 +1622,10 @@ fj_scheduler *fj_create(const fj_config *config)
     }
     if (!rc)
         rc = fj__fibers_create(s, fiber_entry);
+    /* Signal stacks now, not on the workers: a worker that could not have one
+     * could not report a stack overflow. */
+    for (unsigned i = 0; i < n && !rc; i++)
+        rc = fj__altstack_alloc(&s->workers[i]);
     if (!rc)
         rc = fj__trace_init(s);
     if (!rc) {
@@ -1444,11 +1649,13 @@ fj_scheduler *fj_create(const fj_config *config)
     fpu_capture(&s->workers[0]);
     s->active = n - 1;   /* worker 0 joins in fj_main */
     for (unsigned i = 1; i < n; i++) {
-        if (fj__os_thread_start(&s->workers[i].thread, worker_thread, &s->workers[i], s->workers[i].cpu) != 0) {
+        rc = fj__os_thread_start(&s->workers[i].thread, worker_thread, &s->workers[i], s->workers[i].cpu);
+        if (rc != 0) {
             s->workers[i].thread = 0;
             sched_stop_threads(s);
             sched_free(s);
-            tls_last_error = FJ_ETHREAD;
+            /* A CPU the thread could not be pinned to, or no thread at all. */
+            tls_last_error = rc == -EINVAL && cpus ? FJ_EAFFINITY : FJ_ETHREAD;
             return NULL;
         }
     }
@@ -1463,8 +1670,16 @@ static void main_participate(fj_scheduler *s, const fj__task *root)
     fj__worker *w0 = &s->workers[0];
     cpu_set_t saved;
     bool restore = false;
-    if (w0->cpu >= 0 && pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) == 0)
-        restore = fj__os_pin_self(w0->cpu) == 0;
+    if (w0->cpu >= 0 && pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) == 0) {
+        int rc = fj__os_pin_self(w0->cpu);
+        restore = rc == 0;
+        if (rc != 0 && !s->pin_warned) {
+            /* Not worth failing fj_main for, but not to be hidden either. */
+            s->pin_warned = true;
+            fprintf(stderr, "fiberjob: %s: could not pin the calling thread (worker 0) to CPU %d (%s); it runs "
+                    "unpinned\n", root ? "fj_main" : "fj_destroy", w0->cpu, strerror(-rc));
+        }
+    }
     fpu_capture(w0);
     fj__altstack_enter(w0);
     fj_fetch_add_seq_cst(&s->active, 1);
@@ -1481,6 +1696,7 @@ int fj_main(fj_scheduler *s, fj_job_fn fn, void *arg)
         fj__fatal("fj_main", "called from inside a job: fj_main does not nest; use fj_run_jobs and fj_wait");
     if (!s || !fn)
         return FJ_EINVAL;
+    check_live("fj_main", s);
     uint32_t expected = 0;
     if (!__atomic_compare_exchange_n(&s->main_running, &expected, 1, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
@@ -1519,22 +1735,31 @@ void fj_destroy(fj_scheduler *s)
         return;
     if (fj__current_worker())
         fj__fatal("fj_destroy", "called from inside a job");
+    check_live("fj_destroy", s);
     uint32_t expected = 0;
     if (!__atomic_compare_exchange_n(&s->main_running, &expected, 1, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
         fj__fatal("fj_destroy", "called while fj_main runs on another thread");
-    /* Outside threads submit elsewhere from now on. */
-    registry_remove(s);
-    /* Drain: worker 0 joins until every worker is idle and no queue holds work. */
+    /* Outside threads submit elsewhere from now on; deadlock checks still see
+     * s until it is freed. */
+    pthread_mutex_lock(&registry_lock);
+    s->destroying = true;
+    default_update_locked();
+    pthread_mutex_unlock(&registry_lock);
+    /* Drain: worker 0 joins until every worker is idle, no queue holds work
+     * and nothing waits (drain_done); what still waits is judged as a
+     * deadlock, with the hook asked as during fj_main. */
     fj_store_release(&s->shutdown, 1);
     notify_all(s);
     main_participate(s, NULL);
     sched_stop_threads(s);
-    /* An outside thread may still be leaving fj_run_jobs or fj_counter_done. */
+    /* A thread outside, or a worker of another scheduler, may still be
+     * leaving fj_run_jobs or a wake it queued here (fj__resume_waiter). */
     while (fj_load_seq_cst(&s->outside_refs))
         sched_yield();
     report_stranded(s);
     fj__trace_at_exit(s);
+    registry_remove(s);
     sched_free(s);
 }
 
@@ -1579,8 +1804,7 @@ static void run_jobs_external(fj_scheduler *s, const fj_job *jobs, size_t count,
 
 void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter)
 {
-    if (!s)
-        fj__fatal("fj_run_jobs_on", "scheduler is NULL");
+    check_live("fj_run_jobs_on", s);
     check_jobs("fj_run_jobs_on", jobs, count);
     if (count == 0)
         return;
@@ -1657,18 +1881,24 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
 
 /* ------------------------------------------------------------ waiting */
 
+/*
+ * fj_wait on a thread outside every scheduler: block on a futex in a
+ * process-wide record (fiber.c), so that nothing here depends on a scheduler
+ * staying alive. Now and then (50 ms, doubling to 1 s) the thread looks at
+ * whether anything could still finish the count, and reports a deadlock
+ * as a fiber's would be (deadlock_judge).
+ */
 static void wait_external(fj_counter *c, int64_t target)
 {
     if (fj_counter_value(c) <= target)
         return;
-    fj_scheduler *s = __atomic_load_n(&default_sched, __ATOMIC_ACQUIRE);
-    if (!s)
+    if (!__atomic_load_n(&default_sched, __ATOMIC_ACQUIRE))
         fj__fatal("fj_wait", "called outside a job with no scheduler running: nothing could ever "
                   "finish the counter (value %lld, target %lld)",
                   (long long)fj_counter_value(c), (long long)target);
-    fj__fiber *rec = fj__pool_take(s, &s->free_external);
+    fj__fiber *rec = fj__outside_take();
     if (!rec) {
-        /* More blocked outside threads than records: poll, slowly. */
+        /* No memory or no waiter id left for a record: poll, slowly. */
         while (fj_counter_value(c) > target) {
             struct timespec ts = { 0, 100000 };
             nanosleep(&ts, NULL);
@@ -1677,13 +1907,21 @@ static void wait_external(fj_counter *c, int64_t target)
     }
     fj_store_relaxed(&rec->job_name, "(outside thread)");
     fj_store_relaxed(&rec->wake, 0);
-    fj_store_relaxed(&rec->state, (int)(FJ_FIBER_WAITING));
-    if (fj__counter_publish(s, c, rec, target)) {
-        while (fj_load_acquire(&rec->wake) == 0)
-            fj__os_futex_wait(&rec->wake, 0);
+    fj_store_seq_cst(&rec->state, (int)(FJ_FIBER_WAITING));
+    fj_fetch_add_seq_cst(&fj__outside_waiting, 1);
+    if (fj__counter_publish(c, rec, target)) {
+        uint64_t nap = 50u * 1000 * 1000;
+        while (fj_load_acquire(&rec->wake) == 0) {
+            if (fj__os_futex_wait_ns(&rec->wake, 0, nap))
+                continue;
+            if (fj_load_acquire(&rec->wake) == 0)
+                deadlock_judge(NULL, "every worker is idle and nothing is queued", NULL, NULL, 0);
+            nap = nap < 500u * 1000 * 1000 ? nap * 2 : 1000u * 1000 * 1000;
+        }
     }
-    fj_store_relaxed(&rec->state, (int)(FJ_FIBER_EXTERNAL));
-    fj__pool_put(s, &s->free_external, rec);
+    fj_store_seq_cst(&rec->state, (int)(FJ_FIBER_EXTERNAL));
+    fj_fetch_sub_seq_cst(&fj__outside_waiting, 1);
+    fj__outside_put(rec);
 }
 
 static bool run_child_inline(fj__worker *w, fj__fiber *self, fj_counter *c)
@@ -1847,8 +2085,8 @@ void fj_wait(fj_counter *c, int64_t target)
              * on a loaded machine), and then only when nothing can progress. */
             if (stuck > 1000 && (stuck & 255) == 0 && fj__os_now_ns() - stuck_since > 100000000u &&
                 pool_deadlocked(w)) {
-                deadlock_report(w->s, "the fiber pool is exhausted and every worker is idle or waiting", self,
-                                c, target);
+                deadlock_judge(w->s, "the fiber pool is exhausted and every worker is idle or waiting", self,
+                               c, target);
                 fj_fetch_sub_seq_cst(&w->s->stuck, 1);
                 stuck = 0;
             }

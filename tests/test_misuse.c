@@ -416,7 +416,7 @@ int main(int argc, char **argv)
     EXPECT_ABORT_LINE(counter_add_negative, NULL,
                       "fiberjob: fj_counter_add: n = -2 is outside 0..2147483647" OUTSIDE_SUFFIX);
     EXPECT_ABORT_MATCH(counter_done_below_zero_outside, NULL, "fiberjob: fj_counter_done: counter 0x",
-                       "would go below zero (1 - 2)" OUTSIDE_SUFFIX);
+                       "went below zero (1 - 2): more finished than were added" OUTSIDE_SUFFIX);
     EXPECT_ABORT_MATCH(counter_add_overflow, NULL, "fiberjob: fj_counter_add: counter 0x",
                        "overflows (2147483647 + 1 > 2147483647)" OUTSIDE_SUFFIX);
     EXPECT_ABORT_LINE(wait_bad_target_outside, NULL,

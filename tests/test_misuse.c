@@ -326,7 +326,7 @@ static void test_bad_config(void)
     expect_create_fails("fewer fibers than workers", &c, FJ_EINVAL);
     c = base;
     c.workers = 100000;
-    expect_create_fails("workers = 100000", &c, FJ_EINVAL);
+    expect_create_fails("workers = 100000", &c, FJ_ELIMIT);
 
     /* CPUs. */
     cpu_set_t set;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Run every spin model check of fiberjob and every seeded bug; print a table.
+# Models: counter.pml, deque.pml, sched2.pml (see verify/README.md).
 #
 #   bash verify/run.sh            (what `make verify` runs)
 #   VERIFY_JOBS=1 bash verify/run.sh     run the checks one at a time
@@ -59,6 +60,16 @@ rows=(
 "witness deque 1|deque.pml|-DWITNESS=1|catch:assertion violated +!\\("
 "witness deque 2|deque.pml|-DWITNESS=2|catch:assertion violated +!\\("
 "witness deque 3|deque.pml|-DWITNESS=3|catch:assertion violated +!\\("
+"sched2|sched2.pml||pass"
+"BUG_REF_LATE|sched2.pml|-DBUG_REF_LATE -DNO_ENDCHECK|catch:assertion violated aliveA"
+"BUG_OWN_SCHED|sched2.pml|-DBUG_OWN_SCHED|catch:assertion violated \\(home\\["
+"BUG_DRAIN_WAITING|sched2.pml|-DBUG_DRAIN_WAITING -DNO_ENDCHECK|catch:assertion violated aliveA"
+"BUG_DRAIN_ORDER|sched2.pml|-DBUG_DRAIN_ORDER|catch:assertion violated \\(+fst\\["
+"BUG_NO_REFS_WAIT|sched2.pml|-DBUG_NO_REFS_WAIT|catch:assertion violated aliveA"
+"witness sched2 1|sched2.pml|-DWITNESS=1|catch:assertion violated +!\\("
+"witness sched2 2|sched2.pml|-DWITNESS=2|catch:assertion violated +!\\("
+"witness sched2 3|sched2.pml|-DWITNESS=3|catch:assertion violated +!\\("
+"witness sched2 4|sched2.pml|-DWITNESS=4|catch:assertion violated +!\\("
 )
 
 # One check in its own directory: spin -a, compile pan, search.

@@ -170,7 +170,8 @@ typedef struct fj_config {
      * Tracing: events kept per worker (a ring: the newest are kept). 0: off,
      * unless the environment variable FIBERJOB_TRACE names a file, in which case
      * 65536 events per worker are kept and the Chrome trace JSON is written
-     * there when the scheduler is destroyed.
+     * there when the scheduler is destroyed (if that fails, fj_destroy says so
+     * in one line on stderr).
      */
     unsigned trace_events;
 } fj_config;
@@ -288,11 +289,13 @@ const char *fj_current_job_name(void);
 /**
  * Write the events traced so far as Chrome trace-event JSON (Perfetto and
  * chrome://tracing open it; one lane per worker). Call it while the scheduler
- * is quiet (after fj_main returned). 0, FJ_EINVAL (tracing is off, bad path)
- * or FJ_ENOMEM.
+ * is quiet (after fj_main returned). 0, FJ_EINVAL (tracing is off, NULL
+ * scheduler or path), FJ_EIO (the file could not be opened, written or
+ * closed: errno says why) or FJ_ENOMEM.
  */
 int fj_trace_write_json(const fj_scheduler *s, const char *path);
-/** The same events as an SVG timeline: a lane per worker, jobs coloured by name. */
+/** The same events as an SVG timeline: a lane per worker, jobs coloured by
+ * name. Returns as fj_trace_write_json() does. */
 int fj_trace_write_svg(const fj_scheduler *s, const char *path);
 /** Forget the events traced so far (while quiet). */
 void fj_trace_clear(fj_scheduler *s);

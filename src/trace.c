@@ -2,6 +2,8 @@
  * Event rings (see trace.h). The writers that turn them into Chrome trace JSON
  * and an SVG timeline are in trace_write.c.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,11 +69,17 @@ void fj__trace_destroy(fj_scheduler *s)
     }
 }
 
+/* The program asked for this file without a call it could check, so a
+ * failure is said on stderr rather than lost. */
 void fj__trace_at_exit(fj_scheduler *s)
 {
     const char *env = getenv("FIBERJOB_TRACE");
-    if (env && *env && s->workers && s->workers[0].trace)
-        fj_trace_write_json(s, env);
+    if (!env || !*env || !s->workers || !s->workers[0].trace)
+        return;
+    int rc = fj_trace_write_json(s, env);
+    if (rc)
+        fprintf(stderr, "fiberjob: FIBERJOB_TRACE: could not write the trace to '%s': %s\n", env,
+                rc == FJ_EIO ? strerror(errno) : fj_strerror(rc));
 }
 
 void fj_trace_clear(fj_scheduler *s)

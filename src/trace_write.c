@@ -43,8 +43,11 @@
  * a torn copy holds values some event wrote, and it is the oldest event of a
  * cut ring, which step 1 leaves out.)
  *
- * No FJ_EIO exists: a path that cannot be opened or written returns FJ_EINVAL.
+ * A file that cannot be opened, written or closed is FJ_EIO, with errno
+ * telling why (fj__trace_at_exit prints it): the output stops at the first
+ * failed write instead of pushing megabytes more at a full disk.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -551,13 +554,34 @@ static void put_duration(FILE *f, uint64_t ns)
         fprintf(f, "%.3f ms", (double)ns / 1e6);
 }
 
-/* 0, or FJ_EINVAL when anything went wrong writing f (the file is closed). */
+/* Close f: 0, or FJ_EIO when a write or the close failed, with errno saying
+ * why. The writers stop at the first failed write (they check ferror between
+ * the parts of the file), so errno is still that write's. */
 static int close_checked(FILE *f)
 {
-    int bad = ferror(f);
-    if (fclose(f) != 0)
-        bad = 1;
-    return bad ? FJ_EINVAL : 0;
+    int err = ferror(f) ? (errno ? errno : EIO) : 0;
+    if (fclose(f) != 0 && !err)
+        err = errno ? errno : EIO;
+    if (!err)
+        return 0;
+    errno = err;
+    return FJ_EIO;
+}
+
+/* Write the file at path with body(f, m, arg): 0 or FJ_EIO (errno says why).
+ * m is freed, errno kept across the free (free may set it before POSIX 2024). */
+static int write_file(const char *path, tw_model *m, void (*body)(FILE *, tw_model *, void *), void *arg)
+{
+    FILE *f = fopen(path, "w");
+    int rc = FJ_EIO;
+    if (f) {
+        body(f, m, arg);
+        rc = close_checked(f);
+    }
+    int err = errno;
+    model_free(m);
+    errno = err;
+    return rc;
 }
 
 /* ------------------------------------------------------------ JSON */
@@ -616,8 +640,9 @@ static void json_mark(FILE *f, const tw_mark *k)
     fputs("}}", f);
 }
 
-static void json_write(FILE *f, const tw_model *m)
+static void json_write(FILE *f, tw_model *m, void *unused)
 {
+    (void)unused;
     fputs("{\"traceEvents\":[\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,"
           "\"args\":{\"name\":\"fiberjob\"}}", f);
     for (unsigned i = 0; i < m->nlanes; i++) {
@@ -626,9 +651,9 @@ static void json_write(FILE *f, const tw_model *m)
         fprintf(f, ",\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":%u,\"args\":{\"sort_index\":%u}}",
                 i + 1, i);
     }
-    for (size_t i = 0; i < m->nslices; i++)
+    for (size_t i = 0; i < m->nslices && !ferror(f); i++)
         json_slice(f, &m->slices[i]);
-    for (size_t i = 0; i < m->nmarks; i++)
+    for (size_t i = 0; i < m->nmarks && !ferror(f); i++)
         json_mark(f, &m->marks[i]);
     fprintf(f, "\n],\"displayTimeUnit\":\"ns\",\"otherData\":{\"workers\":%u,\"events\":%" PRIu64
                ",\"events_outside_window\":%" PRIu64 "}}\n",
@@ -653,14 +678,7 @@ int fj_trace_write_json(const fj_scheduler *s, const char *path)
     int rc = model_for_writing(s, path, &m);
     if (rc)
         return rc;
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        model_free(&m);
-        return FJ_EINVAL;
-    }
-    json_write(f, &m);
-    model_free(&m);
-    return close_checked(f);
+    return write_file(path, &m, json_write, NULL);
 }
 
 /* ------------------------------------------------------------ SVG */
@@ -1162,8 +1180,9 @@ static void svg_lane(const tw_svg *g, unsigned lane, const tw_slice **next, cons
     fputs("</g>\n", f);
 }
 
-static void svg_write(FILE *f, tw_model *m, tw_names *names)
+static void svg_write(FILE *f, tw_model *m, void *names_arg)
 {
+    tw_names *names = names_arg;
     tw_svg g = { .f = f, .m = m, .names = names };
     g.scale = m->span ? (double)(SVG_WIDTH - SVG_LEFT - SVG_RIGHT) / (double)m->span : 0.0;
     double lanes_bottom = lane_y(m->nlanes) - SVG_LANE_GAP;
@@ -1207,7 +1226,7 @@ static void svg_write(FILE *f, tw_model *m, tw_names *names)
     sort(m->marks, m->nmarks, sizeof *m->marks, mark_cmp);
     const tw_slice *s = m->slices, *send = m->slices + m->nslices;
     const tw_mark *k = m->marks, *kend = m->marks + m->nmarks;
-    for (unsigned lane = 0; lane < m->nlanes; lane++)
+    for (unsigned lane = 0; lane < m->nlanes && !ferror(f); lane++)
         svg_lane(&g, lane, &s, send, &k, kend);
     if (!m->nevents)
         fprintf(f, "<text x=\"%d\" y=\"%.1f\">no events were traced</text>\n", SVG_LEFT + 8,
@@ -1228,14 +1247,9 @@ int fj_trace_write_svg(const fj_scheduler *s, const char *path)
         model_free(&m);
         return rc;
     }
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        rc = FJ_EINVAL;
-    } else {
-        svg_write(f, &m, &names);
-        rc = close_checked(f);
-    }
+    rc = write_file(path, &m, svg_write, &names);
+    int err = errno;
     names_free(&names);
-    model_free(&m);
+    errno = err;
     return rc;
 }

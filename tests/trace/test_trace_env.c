@@ -1,8 +1,9 @@
 /*
  * FIBERJOB_TRACE: set in the environment, it turns tracing on for schedulers
  * configured without it, and fj_destroy writes the Chrome trace JSON to the
- * file it names. Set but empty, it leaves tracing off. Each case runs in a
- * child process, so that the environment and the scheduler are its own.
+ * file it names. Set but empty, it leaves tracing off. A file it cannot write
+ * is reported on stderr, in one line. Each case runs in a child process, so
+ * that the environment and the scheduler are its own.
  */
 #include "test.h"
 
@@ -54,6 +55,28 @@ static void child_env_writers(void *arg)
     fj_destroy(s); /* its own file cannot be written: no crash */
 }
 
+/* FIBERJOB_TRACE names a file that cannot be written: the program made no
+ * call whose result it could check, so fj_destroy must say so. */
+static void child_env_unwritable(void *arg)
+{
+    CHECK(setenv("FIBERJOB_TRACE", arg, 1) == 0);
+    fj_scheduler *s = create();
+    CHECK_EQ(fj_main(s, root, NULL), 0);
+    fj_destroy(s);
+}
+
+static void expect_unwritable_reported(const char *path, int err)
+{
+    static child_result r;
+    char line[512], buf[128];
+    snprintf(line, sizeof line, "fiberjob: FIBERJOB_TRACE: could not write the trace to '%s': %s\n", path,
+             strerror(err));
+    run_in_child(child_env_unwritable, (void *)path, 30, &r);
+    if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0 || strcmp(r.err, line) != 0)
+        FAIL_SOFT("FIBERJOB_TRACE=%s: child %s; expected exit 0 and stderr exactly\n  %schild stderr:\n%s", path,
+                  child_status_text(r.status, buf, sizeof buf), line, r.err);
+}
+
 static void child_env_empty(void *arg)
 {
     (void)arg;
@@ -92,6 +115,9 @@ int main(int argc, char **argv)
         expect_trace_file("FIBERJOB_TRACE=path, at fj_destroy");
     if (EXPECT_CHILD_OK(child_env_writers, NULL, 30, "FIBERJOB_TRACE with the writers"))
         expect_trace_file("FIBERJOB_TRACE set, fj_trace_write_json");
+    expect_unwritable_reported("/nonexistent-fiberjob-dir/t.json", ENOENT);
+    if (access("/dev/full", W_OK) == 0)
+        expect_unwritable_reported("/dev/full", ENOSPC);
     EXPECT_CHILD_OK(child_env_empty, NULL, 30, "FIBERJOB_TRACE=\"\"");
     if (access(g_path, F_OK) == 0)
         FAIL_SOFT("FIBERJOB_TRACE=\"\" wrote %s", g_path);

@@ -1,9 +1,9 @@
 /*
- * The trace writers' misuse and failures: a NULL scheduler or path, tracing
- * off, a path that cannot be opened or written (all FJ_EINVAL: there is no
- * I/O error code), an empty trace, rings far smaller than what ran (the oldest
- * events are lost: the writers still succeed), and fj_trace_clear(NULL),
- * which stops the process.
+ * The trace writers' misuse and failures: a NULL scheduler or path and
+ * tracing off (FJ_EINVAL), a file that cannot be opened, written or closed
+ * (FJ_EIO, errno saying why), an empty trace, rings far smaller than what ran
+ * (the oldest events are lost: the writers still succeed), and
+ * fj_trace_clear(NULL), which stops the process.
  */
 #include "test.h"
 
@@ -21,6 +21,23 @@ static void expect_einval(const fj_scheduler *s, const char *path, const char *w
     rc = fj_trace_write_svg(s, path);
     if (rc != FJ_EINVAL)
         FAIL_SOFT("fj_trace_write_svg with %s returned %d (%s), not FJ_EINVAL", what, rc, fj_strerror(rc));
+}
+
+/* Both writers fail with FJ_EIO and errno == err. /dev/full takes every
+ * open and fails every write: a small file fails only when fclose flushes it,
+ * a large one in the middle of the writing. */
+static void expect_eio(const fj_scheduler *s, const char *path, int err, const char *what)
+{
+    errno = 0;
+    int rc = fj_trace_write_json(s, path);
+    if (rc != FJ_EIO || errno != err)
+        FAIL_SOFT("fj_trace_write_json with %s returned %d (%s), errno %d (%s); expected FJ_EIO, errno %d (%s)", what,
+                  rc, fj_strerror(rc), errno, strerror(errno), err, strerror(err));
+    errno = 0;
+    rc = fj_trace_write_svg(s, path);
+    if (rc != FJ_EIO || errno != err)
+        FAIL_SOFT("fj_trace_write_svg with %s returned %d (%s), errno %d (%s); expected FJ_EIO, errno %d (%s)", what,
+                  rc, fj_strerror(rc), errno, strerror(errno), err, strerror(err));
 }
 
 static void expect_ok(const fj_scheduler *s, const char *json, const char *svg, const char *what)
@@ -88,10 +105,13 @@ int main(int argc, char **argv)
     s = fj_create(&cfg);
     CHECK(s != NULL);
     expect_einval(s, NULL, "a NULL path");
-    expect_einval(s, "/nonexistent-fiberjob-dir/trace.json", "a path in a missing folder");
-    expect_einval(s, "/tmp", "a folder as the path");
-    if (access("/dev/full", W_OK) == 0)
-        expect_einval(s, "/dev/full", "/dev/full (every write fails)");
+    expect_eio(s, "/nonexistent-fiberjob-dir/trace.json", ENOENT, "a path in a missing folder");
+    expect_eio(s, "/tmp", EISDIR, "a folder as the path");
+    bool have_full = access("/dev/full", W_OK) == 0;
+    if (have_full)
+        expect_eio(s, "/dev/full", ENOSPC, "/dev/full, a small file");
+    else
+        printf("no writable /dev/full here: the full-disk cases are left out\n");
     /* Nothing ran yet (idle workers may have recorded that they sleep). */
     expect_ok(s, json, svg, "nothing traced yet");
     if (!file_has(json, "\"traceEvents\":[") || !file_has(json, "\"displayTimeUnit\":\"ns\""))
@@ -105,6 +125,16 @@ int main(int argc, char **argv)
     fj_trace_clear(s);
     CHECK_EQ(fj_main(s, many_jobs, NULL), 0);
     expect_ok(s, json, svg, "after fj_trace_clear and more jobs");
+    fj_destroy(s);
+
+    /* A trace far larger than stdio's buffer: the writes fail before fclose. */
+    cfg.trace_events = 1u << 14;
+    s = fj_create(&cfg);
+    CHECK(s != NULL);
+    CHECK_EQ(fj_main(s, many_jobs, NULL), 0);
+    if (have_full)
+        expect_eio(s, "/dev/full", ENOSPC, "/dev/full, a large file");
+    expect_ok(s, json, svg, "the large trace, to a file that can be written");
     fj_destroy(s);
 
     unlink(json);

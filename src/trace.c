@@ -10,24 +10,92 @@
 #include "internal.h"
 #include "os.h"
 
-/* Only the ring's worker writes it; a writer on another thread may read it at
- * any time (idle workers still record sleeps after fj_main returned). So every
- * field is a relaxed atomic and `next` is published with release: a reader
- * that loads `next` with acquire sees every event below it, and re-reads
- * `next` afterwards to drop the ones overwritten meanwhile (ring_copy in
- * trace_write.c). */
+/*
+ * The ring is a seqlock with one writer, the worker, and `next` as its
+ * sequence: event n lives in slot n mod capacity, and next == n says that the
+ * events below n are complete and that event n may be being written. A reader
+ * copies while the worker records (after fj_main returns, idle workers still
+ * record their sleeps; a test copies in the middle of a run), so it must drop
+ * the slots a later event overwrote while it copied. Every field is a relaxed
+ * atomic: a race costs a dropped event, never undefined behaviour.
+ *
+ *   writer, event n               reader
+ *   W1 release fence              R1 hi = next (acquire)
+ *   W2 the fields (relaxed)       R2 copy events hi - capacity .. hi-1 (relaxed)
+ *   W3 next = n + 1 (release)     R3 acquire fence
+ *                                 R4 now = next (relaxed); keep events > now - capacity
+ *
+ * Why the copies it keeps are whole events. Take a kept event i < hi.
+ *
+ * No field holds an older value: W3 of event i is, or precedes, the store R1
+ * read, so W2 of event i happens before the copy, which by coherence cannot
+ * read what the slot held before.
+ *
+ * No field holds a newer value: say the copy of one field read the store W2
+ * of a later event j = i + k * capacity (the only events that write that
+ * slot). The store next = j (W3 of event j - 1) is sequenced before W1 of
+ * event j, W1 before that field store; the reader's load of it is sequenced
+ * before R3. A release fence followed by a store, an acquire fence preceded
+ * by a load that reads it: W1 synchronizes with R3 (C11 7.17.4), so the
+ * store next = j happens before R4, which then reads j or later:
+ * now >= i + capacity, and event i is dropped. Each field is argued alone, so
+ * a copy mixing fields of several events is dropped as well.
+ *
+ * Without W1, the field stores of event j may become visible before next = j
+ * (a release store orders what precedes it, not what follows; AArch64 and
+ * POWER do reorder stores). Without R3, the load of next may be satisfied
+ * before the copies (an acquire load orders only what follows it). Either
+ * way a reader could keep event i with a field of event j, and replay a job
+ * that never ran. On x86-64 both fences cost nothing (stores stay in order,
+ * loads stay in order: they only stop the compiler); on AArch64 W1 is one
+ * barrier per event, paid only with tracing on.
+ */
 void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, const char *name, uint64_t arg)
 {
-    uint64_t n = fj_load_relaxed(&r->next);
+    uint64_t n = fj_load_relaxed(&r->next);   /* its own store: one writer */
     fj__event *e = &r->events[n & (r->capacity - 1)];
+    fj_fence_release();                        /* W1 */
     fj_store_relaxed(&e->ts_ns, fj__os_now_ns());
     fj_store_relaxed(&e->name, name);
     fj_store_relaxed(&e->arg, arg);
     fj_store_relaxed(&e->kind, (uint32_t)kind);
     fj_store_relaxed(&e->fiber, fiber);
-    fj_store_release(&r->next, n + 1);
+    fj_store_release(&r->next, n + 1);        /* W3 */
 }
 
+int fj__trace_ring_copy(const fj__trace_ring *r, fj__trace_copy *out)
+{
+    uint64_t hi = fj_load_acquire(&r->next);  /* R1 */
+    uint64_t lo = hi > r->capacity ? hi - r->capacity : 0;
+    out->events = malloc((size_t)(hi > lo ? hi - lo : 1) * sizeof *out->events);
+    if (!out->events)
+        return FJ_ENOMEM;
+    for (uint64_t i = lo; i < hi; i++) {     /* R2 */
+        const fj__event *e = &r->events[i & (r->capacity - 1)];
+        fj__event *c = &out->events[i - lo];
+        c->ts_ns = fj_load_relaxed(&e->ts_ns);
+        c->name = fj_load_relaxed(&e->name);
+        c->arg = fj_load_relaxed(&e->arg);
+        c->kind = fj_load_relaxed(&e->kind);
+        c->fiber = fj_load_relaxed(&e->fiber);
+    }
+    fj_fence_acquire();                        /* R3 */
+    uint64_t now = fj_load_relaxed(&r->next);  /* R4 */
+    uint64_t valid = now >= r->capacity ? now - r->capacity + 1 : 0;
+    if (valid > lo) {
+        uint64_t drop = valid < hi ? valid - lo : hi - lo;
+        memmove(out->events, out->events + drop, (size_t)(hi - lo - drop) * sizeof *out->events);
+        lo += drop;
+    }
+    out->count = hi - lo;
+    out->lost = lo;
+    return 0;
+}
+
+const fj__trace_ring *fj__trace_ring_of(const fj_scheduler *s, unsigned i)
+{
+    return s->workers && i < s->nworkers ? s->workers[i].trace : NULL;
+}
 
 int fj__trace_init(fj_scheduler *s)
 {
@@ -74,7 +142,7 @@ void fj__trace_destroy(fj_scheduler *s)
 void fj__trace_at_exit(fj_scheduler *s)
 {
     const char *env = getenv("FIBERJOB_TRACE");
-    if (!env || !*env || !s->workers || !s->workers[0].trace)
+    if (!env || !*env || !fj__trace_ring_of(s, 0))
         return;
     int rc = fj_trace_write_json(s, env);
     if (rc)
@@ -82,6 +150,11 @@ void fj__trace_at_exit(fj_scheduler *s)
                 rc == FJ_EIO ? strerror(errno) : fj_strerror(rc));
 }
 
+/* The one store to `next` outside the ring's worker, so the one exception to
+ * the single writer the protocol above assumes: an idle worker recording a
+ * sleep at this moment stores its n + 1 after this 0 and undoes the clear. A
+ * fix would leave `next` to the worker and keep a `cleared` mark that the
+ * copy starts from. */
 void fj_trace_clear(fj_scheduler *s)
 {
     if (!s)

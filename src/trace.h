@@ -37,8 +37,22 @@ typedef struct fj__trace_ring {
 struct fj__worker;
 struct fj_scheduler;
 
-/* Record one event (worker-owned ring; no atomics). */
+/* Record one event. Only the ring's worker calls it (the ring has one writer);
+ * readers on other threads copy with fj__trace_ring_copy (trace.c). */
 void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, const char *name, uint64_t arg);
+
+/* A ring's events copied out of it: events[0..count) are events number
+ * lost..lost+count-1 of the ring, each whole (no field from another event). */
+typedef struct fj__trace_copy {
+    fj__event *events;   /* malloc'd; the caller frees it */
+    uint64_t count;
+    uint64_t lost;       /* older events the ring no longer held */
+} fj__trace_copy;
+
+/* Copy r while its worker may still record; 0 or FJ_ENOMEM. */
+int fj__trace_ring_copy(const fj__trace_ring *r, fj__trace_copy *out);
+/* Worker i's ring, NULL when tracing is off (for the trace writers and tests). */
+const fj__trace_ring *fj__trace_ring_of(const struct fj_scheduler *s, unsigned i);
 
 /* Set up rings for every worker when the configuration or the environment asks
  * for tracing; 0 or FJ_ENOMEM. Freed by fj__trace_destroy. */

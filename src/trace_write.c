@@ -34,14 +34,8 @@
  * The writers run while the scheduler is quiet, but after fj_main returns the
  * other workers may still record a SLEEP or WAKE on their way to the futex,
  * and once a ring has wrapped such a write lands in the slot of its oldest
- * event. So a ring is first copied: read `next` (acquire: the events before it
- * are complete), copy the slots field by field with relaxed loads, read `next`
- * again, and keep only the copies no later event can have overwritten. (The
- * recording side stores the fields relaxed and `next` with release, so the
- * copying is no data race. Nothing orders the worker's next stores after that
- * release, so the check is best effort; but each field is read whole, so even
- * a torn copy holds values some event wrote, and it is the oldest event of a
- * cut ring, which step 1 leaves out.)
+ * event. So a ring is first copied by fj__trace_ring_copy (trace.c, where the
+ * ring's protocol is argued), which keeps only whole events.
  *
  * A file that cannot be opened, written or closed is FJ_EIO, with errno
  * telling why (fj__trace_at_exit prints it): the output stops at the first
@@ -158,43 +152,6 @@ static void model_free(tw_model *m)
 static bool tracing_on(const fj_scheduler *s)
 {
     return s->workers && s->nworkers > 0 && s->workers[0].trace;
-}
-
-/* A ring's events, copied out of the ring (see the comment on top). */
-typedef struct tw_copy {
-    fj__event *events;
-    uint64_t count;
-    uint64_t lost;      /* older events the ring no longer held */
-} tw_copy;
-
-static int ring_copy(const fj__trace_ring *r, tw_copy *out)
-{
-    uint64_t hi = fj_load_acquire(&r->next);
-    uint64_t lo = hi > r->capacity ? hi - r->capacity : 0;
-    out->events = malloc((size_t)(hi > lo ? hi - lo : 1) * sizeof *out->events);
-    if (!out->events)
-        return FJ_ENOMEM;
-    for (uint64_t i = lo; i < hi; i++) {
-        const fj__event *e = &r->events[i & (r->capacity - 1)];
-        fj__event *c = &out->events[i - lo];
-        c->ts_ns = fj_load_relaxed(&e->ts_ns);
-        c->name = fj_load_relaxed(&e->name);
-        c->arg = fj_load_relaxed(&e->arg);
-        c->kind = fj_load_relaxed(&e->kind);
-        c->fiber = fj_load_relaxed(&e->fiber);
-    }
-    /* Event `now` may be being written: it overwrites the slot of event
-     * now - capacity, so that one goes too. */
-    uint64_t now = fj_load_acquire(&r->next);
-    uint64_t valid = now >= r->capacity ? now - r->capacity + 1 : 0;
-    if (valid > lo) {
-        uint64_t drop = valid < hi ? valid - lo : hi - lo;
-        memmove(out->events, out->events + drop, (size_t)(hi - lo - drop) * sizeof *out->events);
-        lo += drop;
-    }
-    out->count = hi - lo;
-    out->lost = lo;
-    return 0;
 }
 
 /* Leaving events go first among equal timestamps (see the comment on top). */
@@ -327,7 +284,7 @@ static int replay_event(tw_replay *r, const fj__event *e, uint32_t lane, uint64_
 
 /* The start of the window: after the newest event a cut ring lost. Returns
  * false when no ring was cut (the window is everything). */
-static bool window_start(const tw_copy *copies, unsigned n, uint64_t *start)
+static bool window_start(const fj__trace_copy *copies, unsigned n, uint64_t *start)
 {
     bool cut = false;
     for (unsigned i = 0; i < n; i++) {
@@ -347,7 +304,7 @@ static int model_build(const fj_scheduler *s, tw_model *m)
     memset(m, 0, sizeof *m);
     m->nlanes = n;
     tw_replay r = { .m = m, .nfibers = s->nfibers };
-    tw_copy *copies = calloc(n, sizeof *copies);
+    fj__trace_copy *copies = calloc(n, sizeof *copies);
     tw_cursor *c = calloc(n, sizeof *c);
     r.fibers = calloc(s->nfibers ? s->nfibers : 1, sizeof *r.fibers);
     r.sleep_since = malloc(n * sizeof *r.sleep_since);
@@ -355,7 +312,7 @@ static int model_build(const fj_scheduler *s, tw_model *m)
     for (unsigned i = 0; !rc && i < n; i++) {
         r.sleep_since[i] = UINT64_MAX;
         if (s->workers[i].trace)
-            rc = ring_copy(s->workers[i].trace, &copies[i]);
+            rc = fj__trace_ring_copy(s->workers[i].trace, &copies[i]);
         c[i] = (tw_cursor){ .events = copies[i].events, .end = copies[i].count };
         m->nlost += copies[i].lost;
     }

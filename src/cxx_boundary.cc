@@ -1,16 +1,23 @@
 // The job boundary. A C++ exception that escapes a job is caught here and
 // turned into a panic (with its what()) instead of reaching std::terminate
-// (returns 1). fj_panic's forced unwind also stops here: catch-all handlers
-// run during forced unwinding, and this one ends it (returns 2); the
-// exception is fj_panic's own (not a thread cancellation), so ending it is
-// allowed and its cleanup does nothing. The try block costs nothing until
+// (returns 1). fj_panic's forced unwind also stops here: handlers for forced
+// unwinding run during it, and this one ends it (returns 2); the exception is
+// fj_panic's own, so ending it is allowed and its cleanup does nothing. Any
+// other forced unwind is pthread_exit's or a cancellation's: ending it would
+// make glibc abort with "exception not rethrown" naming no job, and letting it
+// through would unwind the worker's own frames off the fiber's stack, so the
+// process stops with a line naming the job. The try block costs nothing until
 // something is thrown (table-based unwinding).
 #include <cstddef>
 #include <cstring>
 #include <exception>
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>
+#endif
 
 extern "C" int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, std::size_t cap);
 extern "C" int fj__unwinding_for_panic(void);
+extern "C" [[noreturn]] void fj__foreign_unwind_fatal(void);
 
 static void copy_message(char *msg, std::size_t cap, const char *prefix, const char *what)
 {
@@ -32,6 +39,12 @@ extern "C" int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, std::siz
         return 0;
     } catch (std::exception &e) {
         copy_message(msg, cap, "uncaught C++ exception: ", e.what());
+#if defined(__GLIBCXX__)
+    } catch (abi::__forced_unwind &) {
+        if (fj__unwinding_for_panic())
+            return 2;
+        fj__foreign_unwind_fatal();
+#endif
     } catch (...) {
         if (fj__unwinding_for_panic())
             return 2;

@@ -18,6 +18,8 @@ enum { FJ_Q_HIGH = 0, FJ_Q_NORMAL = 1, FJ_Q_LOW = 2, FJ_NQ = 3 };
 
 /* Task flags beyond the public FJ_JOB_ ones. */
 #define FJ_TASK_ROOT (1u << 16)
+/* Every public FJ_JOB_ flag: any other bit in fj_job.flags is refused. */
+#define FJ_JOB_DEFINED ((unsigned)FJ_JOB_LARGE_STACK)
 /* A deque entry standing for jobs lo..hi-1 of a batch (sched.c): flags also
  * carry the queue (bits 24-31), lo (bits 32-47) and hi (bits 48-63). */
 #define FJ_TASK_RANGE (1u << 17)

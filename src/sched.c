@@ -128,7 +128,9 @@ static void check_live(const char *call, const fj_scheduler *s)
 }
 static __thread int tls_last_error;
 
-#define FJ_INLINE_MIN_STACK (16 * 1024 * FJ_SAN_STACK_SCALE) /* headroom to run a child inline */
+/* Room for the library's own frames between a waiter and a job run on its
+ * stack, on top of the job's whole stack class (fits_here). */
+#define FJ_INLINE_MARGIN (8 * 1024 * FJ_SAN_STACK_SCALE)
 
 FJ_NOINLINE fj__worker *fj__current_worker(void)
 {
@@ -1029,9 +1031,10 @@ static size_t report_waiter(char *buf, size_t len, size_t cap, const char *name,
 {
     if (len + 200 > cap)
         return len;
-    int n = snprintf(buf + len, cap - len, "  job '%s' waits on counter %p (value %d, target %lld)%s\n",
-                     job_name_or(name), (void *)c, fj__word_value(fj_load_acquire(&c->fj__word)),
-                     (long long)target, how);
+    int n = c ? snprintf(buf + len, cap - len, "  job '%s' waits on counter %p (value %d, target %lld)%s\n",
+                         job_name_or(name), (void *)c, fj__word_value(fj_load_acquire(&c->fj__word)),
+                         (long long)target, how)
+              : snprintf(buf + len, cap - len, "  job '%s' waits%s\n", job_name_or(name), how);
     return n > 0 ? len + (size_t)n : len;
 }
 
@@ -1099,11 +1102,13 @@ static bool deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *spinning
         driven |= fj_load_acquire(&r->main_running) != 0;
         for (uint32_t i = 0; i < r->nfibers; i++) {
             fj__fiber *f = &r->fibers[i];
-            if (fj_load_seq_cst(&f->state) != FJ_FIBER_WAITING)
+            int st = fj_load_seq_cst(&f->state);
+            if (st != FJ_FIBER_WAITING && st != FJ_FIBER_CALLING)
                 continue;
             waiting++;
             len = report_waiter(report, len, cap, fj_load_relaxed(&f->job_name), fj_load_relaxed(&f->wait_counter),
-                                fj_load_relaxed(&f->wait_target), "");
+                                fj_load_relaxed(&f->wait_target),
+                                st == FJ_FIBER_CALLING ? " [running one of its jobs on another fiber]" : "");
         }
         uint32_t d = fj_load_seq_cst(&r->deferred_total);
         if (d && len + 200 < cap) {
@@ -1178,7 +1183,13 @@ static bool drain_done(fj_scheduler *s)
 {
     if (fj_load_seq_cst(&s->deferred_total) || sched_has_waiters(s))
         return false;
-    return fj_load_seq_cst(&fj__outside_waiting) == 0 || other_sched_alive(s);
+    if (fj_load_seq_cst(&fj__outside_waiting) == 0)
+        return true;
+    /* Outside threads still blocked on a count no one has finished (not
+     * those being woken): only a scheduler that stays may finish it. */
+    unsigned blocked = 0;
+    fj__outside_report(NULL, 0, 0, NULL, &blocked);
+    return blocked == 0 || other_sched_alive(s);
 }
 
 /* Spin, then sleep until there may be work. Returns false when the worker
@@ -1220,7 +1231,14 @@ static bool worker_idle(fj__worker *w)
         /* Quiescent: every worker is idle and no queue holds work. fj_destroy's
          * drain ends here, unless something still waits: then it is judged
          * as during fj_main (a hook may say an outside thread will finish it). */
-        if (fj_load_relaxed(&s->shutdown) && drain_done(s)) {
+        /* drain_done reads the fibers' states first, then inject_inflight and
+         * the queues again: a finisher of another scheduler (or an outside
+         * thread) takes its reference (inject_inflight) before it marks the
+         * fiber READY, and drops it only after the push, so a drain that saw
+         * the fiber no longer WAITING sees the reference or the queued fiber
+         * (all seq_cst; found by verify/sched2.pml, BUG_DRAIN_ORDER). */
+        if (fj_load_relaxed(&s->shutdown) && drain_done(s) && fj_load_seq_cst(&s->inject_inflight) == 0 &&
+            !has_work(w)) {
             fj_store_release(&s->exit, 1);
             notify_all(s);
             fj_fetch_sub_seq_cst(&s->sleepers, 1);
@@ -1231,9 +1249,10 @@ static bool worker_idle(fj__worker *w)
     }
     STAT_INC(w, sleeps);
     FJ_TRACE(w, FJ_EV_SLEEP, UINT32_MAX, NULL, 0);
-    /* While fj_destroy drains, look again now and then: an outside thread the
-     * drain waits for is woken without touching this scheduler. */
-    if (fj_load_relaxed(&s->shutdown))
+    /* While fj_destroy drains, worker 0 (fj_destroy's thread) looks again
+     * now and then: an outside thread the drain waits for is woken without
+     * touching this scheduler. */
+    if (fj_load_relaxed(&s->shutdown) && w->index == 0)
         fj__os_futex_wait_ns(&s->epoch, e, 100u * 1000 * 1000);
     else
         fj__os_futex_wait(&s->epoch, e);
@@ -1268,6 +1287,53 @@ static void run_task_inline(fj__worker *w, fj__fiber *self, const fj__task *t)
     if (FJ_UNLIKELY(panicked) && t->counter)
         fj_fetch_add_relaxed(&t->counter->fj__panics, 1);
     job_finished(w, t->counter, t->name);
+}
+
+/*
+ * Every job gets the whole stack its class promises (small_stack_size, or
+ * large_stack_size with FJ_JOB_LARGE_STACK). So a waiter never runs a child
+ * on what is left of its own stack unless the whole class fits there
+ * (fits_here: only a waiter high up a large stack, such as the root). It
+ * *calls* the child on a fiber of its own instead (call_child): the waiter
+ * hands the job to a fresh fiber and switches to it; when the job returns,
+ * that fiber switches straight back to the waiter and goes back to the pool.
+ * The waiter is not published on the counter, nor resumed through a deque:
+ * two switches and a pool take and put, against a publish, a wake, a deque
+ * push and take for parking. Meanwhile the waiter is FJ_FIBER_CALLING and
+ * referenced only by the child's call_parent; if the child waits in turn,
+ * the child is what the deadlock report shows, and whichever worker finishes
+ * the child resumes the waiter.
+ */
+static size_t stack_left(const fj__fiber *self)
+{
+    char here;
+    return (size_t)(&here - (char *)self->stack_lo);
+}
+
+static bool fits_here(const fj__worker *w, const fj__fiber *self, uintptr_t flags)
+{
+    size_t need = (flags & FJ_JOB_LARGE_STACK) ? w->s->cfg.large_stack_size : w->s->cfg.small_stack_size;
+    return stack_left(self) >= need * FJ_SAN_STACK_SCALE + FJ_INLINE_MARGIN;
+}
+
+static inline uint64_t *pool_for(fj_scheduler *s, uintptr_t flags)
+{
+    return (flags & FJ_JOB_LARGE_STACK) ? &s->free_large : &s->free_small;
+}
+
+/* Run t on `child` (taken from the pool for t's class) and return once t
+ * has returned; the worker we come back on may be another. */
+static fj__worker *call_child(fj__worker *w, fj__fiber *self, fj__fiber *child, const fj__task *t)
+{
+    child->call_parent = self;
+    w->handoff = *t;
+    w->has_handoff = true;
+    fj_store_relaxed(&self->state, (int)FJ_FIBER_CALLING);
+    /* In the trace the caller is suspended meanwhile, as a parked waiter is. */
+    FJ_TRACE(w, FJ_EV_SUSPEND, self->index, self->job_name, (uintptr_t)t->counter);
+    w = switch_to(w, self, child, FJ_POST_NONE);
+    FJ_TRACE(w, FJ_EV_RESUME, self->index, self->job_name, (uintptr_t)t->counter);
+    return w;
 }
 
 static fj__worker *worker_leave(fj__worker *w, fj__fiber *self);
@@ -1318,7 +1384,9 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
 {
     for (;;) {
         fj__task t;
-        if (FJ_UNLIKELY(should_leave(w))) {
+        /* A task handed to this fiber comes first: a call (call_child) must
+         * come back even if the worker is about to leave. */
+        if (FJ_UNLIKELY(!w->has_handoff && should_leave(w))) {
             w = worker_leave(w, self);
             continue;
         }
@@ -1379,6 +1447,14 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
         if (FJ_UNLIKELY(panicked) && t.counter)
             fj_fetch_add_relaxed(&t.counter->fj__panics, 1);
         job_finished(w, t.counter, t.name);
+        if (FJ_UNLIKELY(self->call_parent)) {
+            /* Called by a waiter (call_child): back to it; this fiber goes
+             * back to the pool. */
+            fj__fiber *parent = self->call_parent;
+            self->call_parent = NULL;
+            w = switch_to(w, self, parent, FJ_POST_FREE);
+            continue;
+        }
         if (FJ_UNLIKELY(self->kind == FJ_KIND_LARGE))
             w = give_back_large(w, self);
     }
@@ -1775,6 +1851,9 @@ static void check_jobs(const char *call, const fj_job *jobs, size_t count)
         if ((unsigned)jobs[i].priority > FJ_PRIORITY_LOW)
             fj__fatal(call, "job %zu ('%s') has priority %d, not an fj_priority", i,
                       job_name_or(jobs[i].name), (int)jobs[i].priority);
+        if (jobs[i].flags & ~FJ_JOB_DEFINED)
+            fj__fatal(call, "job %zu of %zu ('%s') has undefined flag bits %#x (only FJ_JOB_LARGE_STACK is defined)",
+                      i, count, job_name_or(jobs[i].name), jobs[i].flags & ~FJ_JOB_DEFINED);
     }
 }
 
@@ -1861,14 +1940,24 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
         fj__deque_array *a = fj__deque_reserve(&w->q[q], n, &b);
         for (size_t k = 0; k < n; k++) {
             const fj_job *j = &jobs[i + k];
-            if (FJ_UNLIKELY(!j->fn || (unsigned)j->priority > FJ_PRIORITY_LOW))
+            if (FJ_UNLIKELY(!j->fn || (unsigned)j->priority > FJ_PRIORITY_LOW || (j->flags & ~FJ_JOB_DEFINED)))
                 check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
             fj__task t = task_of(j, counter);
             if (FJ_LIKELY(a != NULL)) {
                 fj__deque_write(a, b + (int64_t)k, &t);
             } else {
-                /* The queue could not grow: run it here rather than lose it. */
-                run_task_inline(w, w->current, &t);
+                /* The queue could not grow: run it now rather than lose it,
+                 * on a fiber of its own or here if its whole stack fits. */
+                fj__fiber *self = w->current, *child = fj__pool_take(w->s, pool_for(w->s, t.flags));
+                if (child) {
+                    fj_store_relaxed(&self->wait_counter, (fj_counter *)NULL);
+                    w = call_child(w, self, child, &t);
+                }
+                else if (fits_here(w, self, t.flags))
+                    run_task_inline(w, self, &t);
+                else
+                    fj__fatal("fj_run_jobs", "out of memory growing a job queue, and no free fiber to run job "
+                              "'%s' on", t.name);
                 w = fj__current_worker();
             }
         }
@@ -1924,34 +2013,47 @@ static void wait_external(fj_counter *c, int64_t target)
     fj__outside_put(rec);
 }
 
-static bool run_child_inline(fj__worker *w, fj__fiber *self, fj_counter *c)
+/* Run one of our own children of c that is still queued on this worker (the
+ * chunk or the bottom of a deque), on a fiber of its own (call_child), or
+ * here when its whole stack class fits. False when there is none, or no fiber
+ * and no room: then the caller parks. */
+static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
 {
-    char here;
-    if ((size_t)(&here - (char *)self->stack_lo) < FJ_INLINE_MIN_STACK)
-        return false;
-    for (int q = 0; q < FJ_NQ; q++) { /* high, normal, low: priority order holds inline too */
+    fj__worker *w = *wp;
+    for (int q = 0; q < FJ_NQ; q++) { /* high, normal, low: priority order holds here too */
         fj__task t;
         fj_counter *tc;
         uintptr_t tflags;
-        if (w->chunk && w->chunk_q == q && w->chunk->counter == c && chunk_take(w, &t)) {
-            run_task_inline(w, self, &t);
-            return true;
-        }
-        if (fj__deque_peek_bottom_counter(&w->q[q], &tc, &tflags) && tc == c &&
-            !(tflags & FJ_JOB_LARGE_STACK && self->kind != FJ_KIND_LARGE)) {
-            if (!fj__deque_take(&w->q[q], &t))
+        bool in_chunk = w->chunk && w->chunk_q == q && w->chunk->counter == c;
+        if (!in_chunk && !(fj__deque_peek_bottom_counter(&w->q[q], &tc, &tflags) && tc == c))
+            continue;
+        if (in_chunk)
+            tflags = 0;   /* batched jobs are plain: small stack */
+        fj__fiber *child = NULL;
+        if (!fits_here(w, self, tflags)) {
+            child = fj__pool_take(w->s, pool_for(w->s, tflags));
+            if (!child)
                 return false;
-            if (t.counter != c) {
-                /* Cannot happen (only the owner changes the bottom), but never lose a job. */
-                if (fj__deque_push(&w->q[q], &t, 1) != 0)
-                    fj__fatal("fj_wait", "out of memory growing a job queue");
-                return false;
-            }
-            if (is_range(&t))
-                range_open(w, &t);
-            run_task_inline(w, self, &t);
-            return true;
         }
+        bool took = in_chunk ? chunk_take(w, &t) : fj__deque_take(&w->q[q], &t);
+        if (!took || t.counter != c) {
+            /* A thief took it meanwhile (the deque's last entry), or (cannot
+             * happen: only the owner changes the bottom) another job is there
+             * now: never lose a job or a fiber. */
+            if (took && fj__deque_push(&w->q[q], &t, 1) != 0)
+                fj__fatal("fj_wait", "out of memory growing a job queue");
+            if (child)
+                fj__pool_put(w->s, fj__pool_of(w->s, child), child);
+            return false;
+        }
+        if (!in_chunk && is_range(&t)) {
+            range_open(w, &t);
+        }
+        if (child)
+            *wp = call_child(w, self, child, &t);
+        else
+            run_task_inline(w, self, &t);
+        return true;
     }
     return false;
 }
@@ -1979,10 +2081,11 @@ static bool pool_deadlocked(fj__worker *w)
     return !has_work(w) && fj_load_seq_cst(&s->sleepers) + stuck >= active;
 }
 
+/* Every fiber is taken: run a queued job of our own here, on this stack,
+ * if its whole stack class fits below us (fits_here). */
 static bool run_any_inline(fj__worker *w, fj__fiber *self)
 {
-    char here;
-    if ((size_t)(&here - (char *)self->stack_lo) < FJ_INLINE_MIN_STACK) {
+    if (!fits_here(w, self, 0)) {
         /* No room here: a private chunk must not wait for this fiber. Put it
          * where a worker with a fiber free can steal it. */
         if (w->chunk) {
@@ -2000,7 +2103,7 @@ static bool run_any_inline(fj__worker *w, fj__fiber *self)
         if (fj__deque_take(&w->q[q], &t)) {
             if (is_range(&t))
                 range_open(w, &t);
-            if (!t.fn || (t.flags & FJ_JOB_LARGE_STACK && self->kind != FJ_KIND_LARGE)) {
+            if (!t.fn || !fits_here(w, self, t.flags)) {
                 if (fj__deque_push(&w->q[q], &t, 1) != 0)
                     fj__fatal("fj_wait", "out of memory growing a job queue");
                 continue;
@@ -2032,10 +2135,14 @@ void fj_wait(fj_counter *c, int64_t target)
     FPU_CHECK(w, "fj_wait", self->job_name);
 #endif
     /* Run our own children that are still in our deque before parking. Their
-     * finishes collect in the worker's batch; the value we compare counts them. */
+     * finishes collect in the worker's batch; the value we compare counts them.
+     * The counter and target are recorded for reports (and the debugger) while
+     * a child runs on another fiber (call_child). */
+    fj_store_relaxed(&self->wait_counter, c);
+    fj_store_relaxed(&self->wait_target, target);
     for (;;) {
         int64_t pending = w->batch_counter == c ? w->batch_k : 0;
-        if (fj_counter_value(c) - pending <= target || !run_child_inline(w, self, c))
+        if (fj_counter_value(c) - pending <= target || !run_child(&w, self, c))
             break;
         w = fj__current_worker();
     }
@@ -2081,6 +2188,10 @@ void fj_wait(fj_counter *c, int64_t target)
                 fj_fetch_add_seq_cst(&w->s->stuck, 1);
                 stuck_since = fj__os_now_ns();
             }
+            /* Sleepers could take the queued work this stuck fiber cannot run
+             * (each has a fiber of its own): wake one now and then. */
+            if ((stuck & 255) == 0 && fj_load_relaxed(&w->s->sleepers) && has_work(w))
+                fj__notify(w->s, 1);
             /* Judged after a while stuck (time, not spins: sched_yield is slow
              * on a loaded machine), and then only when nothing can progress. */
             if (stuck > 1000 && (stuck & 255) == 0 && fj__os_now_ns() - stuck_since > 100000000u &&

@@ -53,9 +53,12 @@ int main(int argc, char **argv)
         CHECK_EQ(fj_main(s, fib_root, &a), 0);
         CHECK_EQ(a.result, fib_plain(n));
     }
-    /* The same scheduler again, and a fresh one, with a small fiber pool. */
+    /* The same scheduler again, and a fresh one, with a small fiber pool:
+     * enough for one chain of waiting parents per worker (each job waiting
+     * on its children holds a fiber of its own: children are promised whole
+     * stacks and never run on what is left of a waiter's), and little more. */
     fj_destroy(s);
-    cfg.small_fibers = cfg.workers + 8;
+    cfg.small_fibers = cfg.workers * 24 + 8;
     cfg.large_fibers = 2;
     s = fj_create(&cfg);
     CHECK(s);

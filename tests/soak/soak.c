@@ -256,7 +256,11 @@ int main(int argc, char **argv)
     fflush(stdout);
     cfg.panic_hook = quiet_panic;
     cfg.deadlock_hook = outside_may_finish;
-    cfg.small_fibers = 256;
+    /* Trees 7 deep with up to 6 children, waits and yields at every level:
+     * each waiting job holds a fiber of its own (its children are promised
+     * whole stacks), so the pool is sized for many suspended chains. */
+    cfg.small_fibers = 4096;
+    cfg.large_fibers = 256;
     fj_scheduler *s = fj_create(&cfg);
     if (!s) {
         fprintf(stderr, "fiberjob-soak: fj_create: %s\n", fj_strerror(fj_last_error()));

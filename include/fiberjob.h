@@ -84,7 +84,8 @@ typedef enum fj_priority {
 
 /** Job flags (fj_job.flags). */
 enum {
-    /** Run on a large fiber (fj_config.large_stack_size) instead of a small one. */
+    /** Run on a large fiber (fj_config.large_stack_size) instead of a small one.
+     * Any other bit in fj_job.flags stops the process with a line naming the job. */
     FJ_JOB_LARGE_STACK = 1u << 0
 };
 
@@ -127,41 +128,55 @@ typedef struct fj_deadlock_info {
     const char *report;       /**< one line per waiting job: name, counter, value, target */
 } fj_deadlock_info;
 
-/** Scheduler configuration. Start from fj_config_default(). */
+/**
+ * Scheduler configuration. Start from fj_config_default(). fj_create checks
+ * every field against the range given here: a value outside it makes fj_create
+ * return NULL with fj_last_error() FJ_EINVAL, or FJ_ELIMIT for the limits of
+ * the design (4,096 workers, 65,471 fibers, and the fibers the kernel can map).
+ */
 typedef struct fj_config {
-    /** Worker threads including the thread that calls fj_main(); 0: one per allowed CPU. */
+    /** Worker threads including the thread that calls fj_main(); 0: one per allowed CPU; at most 4,096 (FJ_ELIMIT). */
     unsigned workers;
-    /** Pin each worker to one CPU (default 1). */
+    /** Pin each worker to one CPU: 1 (default) or 0. A CPU a worker cannot be pinned to makes fj_create fail with FJ_EAFFINITY. */
     int pin_threads;
-    /** Explicit CPUs to pin to, worker i on cpus[i % cpu_count]; NULL: the allowed set in order. */
+    /** Explicit CPUs to pin to, worker i on cpus[i % cpu_count]; NULL: the allowed set in order. Each must be in the process's allowed set (FJ_EAFFINITY). */
     const int *cpus;
-    /** Number of entries in cpus (0 with cpus NULL). */
+    /** Number of entries in cpus: 0 with cpus NULL, else 1..4,096. */
     unsigned cpu_count;
     /**
      * Without an explicit list, workers are pinned one per physical core first,
      * then to the SMT siblings. With avoid_smt, siblings are left out (and the
-     * default worker count is the number of physical cores).
+     * default worker count is the number of physical cores). 0 (default) or 1.
      */
     int avoid_smt;
-    /** Fiber pool: number of small fibers (default 128); a waiting job holds one. */
+    /**
+     * Fiber pool: number of small fibers (default 128), at least 1. Every job
+     * runs on a fiber of its class, and a job waiting in fj_wait holds its
+     * fiber, so the pool bounds how many jobs wait at once. small_fibers +
+     * large_fibers: at least workers + 1, at most 65,471 (FJ_ELIMIT), and no
+     * more than the kernel's mapping limit holds (each fiber in use costs up to
+     * two mappings against vm.max_map_count: FJ_ELIMIT).
+     */
     unsigned small_fibers;
-    /** Usable stack of a small fiber in bytes (default 64 KiB; 16 KiB to 1 GiB). */
+    /** The whole stack a job on a small fiber may use, in bytes (default 64 KiB; 16 KiB to 1 GiB). */
     size_t small_stack_size;
-    /** Number of large fibers (default 32), for FJ_JOB_LARGE_STACK jobs and the root. */
+    /** Number of large fibers (default 32), at least 1, for FJ_JOB_LARGE_STACK jobs and the root. */
     unsigned large_fibers;
-    /** Usable stack of a large fiber in bytes (default 512 KiB; 16 KiB to 1 GiB). */
+    /** The whole stack a job on a large fiber may use, in bytes (default 512 KiB; 16 KiB to 1 GiB). */
     size_t large_stack_size;
-    /** Iterations an idle worker spins looking for work before it sleeps (default 2000). */
+    /** Iterations an idle worker spins looking for work before it sleeps (default 2000; 0 to 1,000,000). */
     unsigned spin_before_sleep;
     /** Called (on the panicking fiber) for every fj_panic; NULL: one line on stderr. */
     void (*panic_hook)(const fj_panic_info *info, void *user);
     /** Passed to panic_hook as `user`. */
     void *panic_hook_arg;
     /**
-     * Called when every worker is idle, nothing is queued and fibers still wait:
-     * a deadlock. Return nonzero to keep waiting (e.g. a thread outside the
-     * scheduler will finish a hand-managed count); return 0 or leave it NULL to
-     * print the report and abort.
+     * Called when every worker of every live scheduler is idle, nothing is
+     * queued, and jobs (or threads outside every scheduler, in fj_wait) still
+     * wait: a deadlock. Also during fj_destroy. Return nonzero to keep waiting
+     * (e.g. a thread outside the scheduler will finish a hand-managed count);
+     * return 0 or leave it NULL to print the report and abort. With several
+     * schedulers alive, every hook is asked, and any may keep them waiting.
      */
     int (*deadlock_hook)(const fj_deadlock_info *info, void *user);
     /** Passed to deadlock_hook as `user`. */
@@ -171,7 +186,7 @@ typedef struct fj_config {
      * unless the environment variable FIBERJOB_TRACE names a file, in which case
      * 65536 events per worker are kept and the Chrome trace JSON is written
      * there when the scheduler is destroyed (if that fails, fj_destroy says so
-     * in one line on stderr).
+     * in one line on stderr). At most 16,777,216 (1 << 24).
      */
     unsigned trace_events;
 } fj_config;
@@ -197,7 +212,16 @@ fj_scheduler *fj_create(const fj_config *config);
  */
 int fj_main(fj_scheduler *s, fj_job_fn fn, void *arg);
 
-/** Wait for all outstanding jobs, stop and join the workers, free everything. */
+/**
+ * Run every job still queued, wait for every job that waits, stop and join the
+ * workers, free everything. What still waits when nothing can run is judged as
+ * a deadlock, as during fj_main (the deadlock hook may keep it waiting, for a
+ * count a thread outside will finish). A thread outside every scheduler that
+ * waits in fj_wait is waited for too when s is the last scheduler. Using s
+ * after fj_destroy (a second fj_destroy, fj_main, fj_run_jobs_on, fj_stats)
+ * stops the process with a line saying so, as long as no newer scheduler has
+ * been given the same address.
+ */
 void fj_destroy(fj_scheduler *s);
 
 /** The number of workers of s (including the fj_main thread's worker 0). */

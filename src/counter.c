@@ -124,6 +124,14 @@ static void counter_wake_reached(fj_counter *c, uint32_t chain, int32_t value)
         }
     }
     if (unreached) {
+        /* Acquire, here and on a failed CAS below (acq_rel's failure order):
+         * the value read decides which waiters are now reached, and those are
+         * resumed at once; they must see the writes of every job whose finish
+         * lowered the value to what we read. Every change of the word is a
+         * read-modify-write, so an acquire read of any value synchronises
+         * with every earlier releasing finish (a release sequence). The
+         * publishers' wait_next/wait_target need no acquire here: the next
+         * owner of the chain gets them through the same release sequence. */
         uint64_t w = fj_load_acquire(&c->fj__word);
         for (;;) {
             int32_t v = fj__word_value(w);

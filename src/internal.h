@@ -116,6 +116,7 @@ typedef struct fj__worker {
     fj__ctx thread_ctx;         /* the OS thread's own stack: start and stop */
     fj__san_ctx thread_san;
     fj__fiber *current;
+    fj__fiber *spare;           /* a free small fiber kept off the pool (sched.c, "spare fiber") */
     /* Post-switch action, set before a switch, done by the context switched to. */
     fj__post_kind post_kind;
     fj__fiber *post_fiber;

@@ -707,6 +707,51 @@ bool fj__resume_waiter(fj__fiber *f)
     return false;
 }
 
+/* ------------------------------------------------------------ spare fiber */
+
+/*
+ * One small fiber kept by each worker, off the shared pool: a waiter calling
+ * its children (call_child) takes a fiber and gives it back for every child,
+ * and the pool's head is one cache line every worker writes. The spare makes
+ * that take and put local. A worker gives its spare back to the pool when it
+ * goes idle or leaves, and a worker stuck with no fiber takes its own spare
+ * first, so a fiber never sits unused where no one can reach it while a
+ * deadlock of the pool is judged (every worker stuck or asleep).
+ */
+static fj__fiber *take_small(fj__worker *w)
+{
+    fj__fiber *f = w->spare;
+    if (f) {
+        w->spare = NULL;
+        return f;
+    }
+    return fj__pool_take(w->s, &w->s->free_small);
+}
+
+static fj__fiber *take_fiber(fj__worker *w, uintptr_t flags)
+{
+    return (flags & FJ_JOB_LARGE_STACK) ? fj__pool_take(w->s, &w->s->free_large) : take_small(w);
+}
+
+static void put_fiber(fj__worker *w, fj__fiber *f)
+{
+    if (f->kind == FJ_KIND_SMALL && !w->spare) {
+        fj_store_relaxed(&f->state, (int)FJ_FIBER_FREE);
+        fj_store_relaxed(&f->job_name, (const char *)NULL);
+        w->spare = f;
+        return;
+    }
+    fj__pool_put(w->s, fj__pool_of(w->s, f), f);
+}
+
+static void spare_give_back(fj__worker *w)
+{
+    if (w->spare) {
+        fj__pool_put(w->s, &w->s->free_small, w->spare);
+        w->spare = NULL;
+    }
+}
+
 /* ------------------------------------------------------------ switching */
 
 /* The post-switch action. The publication of a waiting fiber (FJ_POST_WAIT)
@@ -717,9 +762,16 @@ static void after_switch(fj__worker *w, fj__fiber *self)
     case FJ_POST_NONE:
         break;
     case FJ_POST_FREE:
-        fj__pool_put(w->s, fj__pool_of(w->s, w->post_fiber), w->post_fiber);
-        if (FJ_UNLIKELY(w->post_fiber->kind == FJ_KIND_LARGE) && fj_load_seq_cst(&w->s->deferred_total))
-            notify_all(w->s); /* a deferred large-stack job can run now */
+        put_fiber(w, w->post_fiber);
+        /* A deferred large-stack job can run now. Store-buffering with
+         * deferred_put (the count raised, then free_large read by the
+         * deferring side's loop): a seq_cst fence on each side between its
+         * write and its read, or a wake-up can be lost. Large fibers only. */
+        if (FJ_UNLIKELY(w->post_fiber->kind == FJ_KIND_LARGE)) {
+            fj_fence_seq_cst();
+            if (fj_load_seq_cst(&w->s->deferred_total))
+                notify_all(w->s);
+        }
         break;
     case FJ_POST_WAIT: {
         fj__fiber *f = w->post_fiber;
@@ -1198,6 +1250,7 @@ static bool worker_idle(fj__worker *w)
 {
     fj_scheduler *s = w->s;
     batch_flush(w);
+    spare_give_back(w);
     unsigned spins = s->cfg.spin_before_sleep;
     fj_fetch_add_seq_cst(&s->spinning, 1);
     for (unsigned i = 0; i < spins; i++) {
@@ -1218,6 +1271,14 @@ static bool worker_idle(fj__worker *w)
     uint32_t e = fj_load_acquire(&s->epoch);
     uint64_t gen = fj_load_seq_cst(&s->idle_gen);
     uint32_t sleeping = fj_fetch_add_seq_cst(&s->sleepers, 1) + 1;
+    /* Store-buffering with fj__notify: there a push, a seq_cst fence, a load
+     * of `sleepers`; here the registration, then loads of the queues. C11
+     * forbids both sides reading the old value only if each side has a
+     * seq_cst fence between its write and its read (a seq_cst read-modify-
+     * write is not one for the relaxed and acquire loads after it, though
+     * x86-64 and AArch64 happen to compile it as one): without this fence a
+     * lost wake-up is allowed by the language. The idle path only. */
+    fj_fence_seq_cst();
     if (should_leave(w) || has_work(w)) {
         /* Bump the generation before taking what we saw, so a worker judging
          * quiescence notices that a registered sleeper went back to work. */
@@ -1316,11 +1377,6 @@ static bool fits_here(const fj__worker *w, const fj__fiber *self, uintptr_t flag
     return stack_left(self) >= need * FJ_SAN_STACK_SCALE + FJ_INLINE_MARGIN;
 }
 
-static inline uint64_t *pool_for(fj_scheduler *s, uintptr_t flags)
-{
-    return (flags & FJ_JOB_LARGE_STACK) ? &s->free_large : &s->free_small;
-}
-
 /* Run t on `child` (taken from the pool for t's class) and return once t
  * has returned; the worker we come back on may be another. */
 static fj__worker *call_child(fj__worker *w, fj__fiber *self, fj__fiber *child, const fj__task *t)
@@ -1351,6 +1407,7 @@ static void deferred_put(fj_scheduler *s, const fj__task *t)
     }
     s->deferred[s->ndeferred++] = *t;
     fj_fetch_add_seq_cst(&s->deferred_total, 1);
+    fj_fence_seq_cst();   /* the other half of the hand-shake in after_switch */
     pthread_mutex_unlock(&s->deferred_lock);
 }
 
@@ -1372,7 +1429,7 @@ static bool deferred_take(fj_scheduler *s, fj__task *out)
  * few large fibers and large-stack jobs would wait for them forever. */
 static fj__worker *give_back_large(fj__worker *w, fj__fiber *self)
 {
-    fj__fiber *small = fj__pool_take(w->s, &w->s->free_small);
+    fj__fiber *small = take_small(w);
     if (!small)
         return w;
     batch_flush(w);
@@ -1477,6 +1534,7 @@ static void fiber_entry(fj__ctx *from, void *arg)
 static fj__worker *worker_leave(fj__worker *w, fj__fiber *self)
 {
     batch_flush(w);
+    spare_give_back(w);
     size_t moved = 0;
     if (w->chunk) {
         chunk_hand_back(w);
@@ -1548,8 +1606,10 @@ static void worker_enter(fj__worker *w, const fj__task *first)
     fj__san_before_switch(&w->thread_san, &f->san);
     fj__ctx_switch(&w->thread_ctx, &f->ctx);
     fj__san_after_switch(&w->thread_san);
-    /* Back on the thread's own stack: finish the leaving fiber's hand-off. */
+    /* Back on the thread's own stack: finish the leaving fiber's hand-off
+     * (to the pool: a worker away keeps no spare). */
     after_switch(w, NULL);
+    spare_give_back(w);
     tls_worker = NULL;
 }
 
@@ -1948,7 +2008,7 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
             } else {
                 /* The queue could not grow: run it now rather than lose it,
                  * on a fiber of its own or here if its whole stack fits. */
-                fj__fiber *self = w->current, *child = fj__pool_take(w->s, pool_for(w->s, t.flags));
+                fj__fiber *self = w->current, *child = take_fiber(w, t.flags);
                 if (child) {
                     fj_store_relaxed(&self->wait_counter, (fj_counter *)NULL);
                     w = call_child(w, self, child, &t);
@@ -2031,7 +2091,7 @@ static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
             tflags = 0;   /* batched jobs are plain: small stack */
         fj__fiber *child = NULL;
         if (!fits_here(w, self, tflags)) {
-            child = fj__pool_take(w->s, pool_for(w->s, tflags));
+            child = take_fiber(w, tflags);
             if (!child)
                 return false;
         }
@@ -2043,7 +2103,7 @@ static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
             if (took && fj__deque_push(&w->q[q], &t, 1) != 0)
                 fj__fatal("fj_wait", "out of memory growing a job queue");
             if (child)
-                fj__pool_put(w->s, fj__pool_of(w->s, child), child);
+                put_fiber(w, child);
             return false;
         }
         if (!in_chunk && is_range(&t)) {
@@ -2162,7 +2222,7 @@ void fj_wait(fj_counter *c, int64_t target)
         } else if (stuck && take_yielded(w, &t)) {
             next = t.arg;   /* no fiber to spare: let a yielded one go on */
         } else {
-            next = fj__pool_take(w->s, &w->s->free_small);
+            next = take_small(w);
             if (!next)
                 next = fj__pool_take(w->s, &w->s->free_large);
         }
@@ -2230,7 +2290,7 @@ void fj_yield(void)
             other = fj__deque_size_hint(&w->s->workers[v].ready) > 0;
         if (!other)
             return;   /* nothing else is ready: carry on */
-        next = fj__pool_take(w->s, &w->s->free_small);
+        next = take_small(w);
         if (!next)
             return;
     }

@@ -7,7 +7,11 @@
  *   4 x "waiting_on_gate"   small fibers, wait for gate (value 1) to reach 0
  *   1 x "waiting_on_pair"   small fiber, waits for pair (value 3) to reach 1
  *   1 x "waiting_large"     large fiber (FJ_JOB_LARGE_STACK), waits for gate
- * and a thread outside the scheduler blocks in fj_wait(&gate, 0) (an external
+ *   1 x "calling_parent"    small fiber, starts "called_child" (waiting_on_gate's
+ *                           function) and waits for it: in fj_wait it runs the
+ *                           child on a fiber of its own (FJ_FIBER_CALLING) unless
+ *                           another worker stole the child first (then it waits)
+ * and a thread outside the scheduler blocks in fj_wait(&gate, 0) (a process-wide
  * waiter record). Every waiting job runs waiting_job_function, which calls
  * fj_wait through waiting_job_inner.
  *
@@ -31,10 +35,11 @@
 /* gdb_target_sync.c, built without debug info so that the program's own debug
  * info does not describe the library's internals (gdb must find them in the
  * library's). */
-unsigned gdb_target_listed_waiters(fj_scheduler *s, fj_counter *c);
+unsigned gdb_target_listed_waiters(fj_counter *c);
 
 #define N_GATE 4
-#define N_WAITERS (N_GATE + 2)
+#define N_WAITERS (N_GATE + 2)      /* the jobs the root starts that wait themselves */
+#define N_ON_GATE (N_GATE + 3)      /* gate's waiters: N_GATE, waiting_large, called_child, outside */
 
 typedef struct wait_spec {
     fj_counter *counter;
@@ -66,6 +71,18 @@ __attribute__((noinline)) void waiting_job_function(void *arg)
     __atomic_fetch_add(&resumed, 1, __ATOMIC_RELAXED);
 }
 
+/* Starts one child that waits on gate, and waits for it. */
+__attribute__((noinline)) void calling_job_function(void *arg)
+{
+    (void)arg;
+    fj_counter child_done;
+    fj_counter_init(&child_done, 0);
+    fj_job child = { .fn = waiting_job_function, .arg = (void *)&on_gate, .name = "called_child" };
+    fj_run_jobs(&child, 1, &child_done);
+    fj_wait(&child_done, 0);
+    __atomic_fetch_add(&resumed, 1, __ATOMIC_RELAXED);
+}
+
 /* gdb stops here: every waiter is suspended. */
 __attribute__((noinline)) void fj_test_all_waiting(void)
 {
@@ -90,22 +107,23 @@ static void *outside_thread(void *arg)
 static void root_job(void *arg)
 {
     (void)arg;
-    fj_job jobs[N_WAITERS];
+    fj_job jobs[N_WAITERS + 1];
     for (int i = 0; i < N_GATE; i++)
         jobs[i] = (fj_job){ .fn = waiting_job_function, .arg = (void *)&on_gate, .name = "waiting_on_gate" };
     jobs[N_GATE] = (fj_job){ .fn = waiting_job_function, .arg = (void *)&on_pair, .name = "waiting_on_pair" };
     jobs[N_GATE + 1] = (fj_job){ .fn = waiting_job_function, .arg = (void *)&on_gate, .name = "waiting_large",
                                  .flags = FJ_JOB_LARGE_STACK };
-    fj_run_jobs(jobs, N_WAITERS, &finished);
+    jobs[N_WAITERS] = (fj_job){ .fn = calling_job_function, .name = "calling_parent" };
+    fj_run_jobs(jobs, N_WAITERS + 1, &finished);
 
     double deadline = now_s() + 60;
-    /* gate: N_GATE small waiters, the large one and the outside thread; pair: one. */
-    while (fj_counter_value(&arrived) > 0 || gdb_target_listed_waiters(sched, &gate) < N_GATE + 2 ||
-           gdb_target_listed_waiters(sched, &pair) < 1) {
+    /* gate: N_GATE small waiters, the large one, called_child and the outside thread; pair: one. */
+    while (fj_counter_value(&arrived) > 0 || gdb_target_listed_waiters(&gate) < N_ON_GATE ||
+           gdb_target_listed_waiters(&pair) < 1) {
         if (now_s() > deadline) {
             fprintf(stderr, "gdb_target: the waiters did not all suspend within 60 s (arrived %lld, on gate %u, "
-                    "on pair %u)\n", (long long)fj_counter_value(&arrived), gdb_target_listed_waiters(sched, &gate),
-                    gdb_target_listed_waiters(sched, &pair));
+                    "on pair %u)\n", (long long)fj_counter_value(&arrived), gdb_target_listed_waiters(&gate),
+                    gdb_target_listed_waiters(&pair));
             exit(1);
         }
         fj_yield();
@@ -126,7 +144,7 @@ int main(int argc, char **argv)
     unsigned workers = argc > 1 ? (unsigned)atoi(argv[1]) : 2;
     fj_counter_init(&gate, 1);
     fj_counter_init(&pair, 3);
-    fj_counter_init(&arrived, N_WAITERS);
+    fj_counter_init(&arrived, N_WAITERS + 1);   /* and called_child */
     fj_counter_init(&finished, 0);
     fj_config cfg = fj_config_default();
     cfg.workers = workers;
@@ -144,8 +162,10 @@ int main(int argc, char **argv)
     pthread_join(outside, NULL);
     fj_destroy(sched);
     int n = __atomic_load_n(&resumed, __ATOMIC_RELAXED);
-    if (rc != 0 || n != 2 * N_WAITERS + 1) {
-        fprintf(stderr, "gdb_target: fj_main returned %d, %d of %d resumptions\n", rc, n, 2 * N_WAITERS + 1);
+    /* Two per waiting_job_function (called_child too), the outside thread, calling_parent. */
+    int want = 2 * (N_WAITERS + 1) + 2;
+    if (rc != 0 || n != want) {
+        fprintf(stderr, "gdb_target: fj_main returned %d, %d of %d resumptions\n", rc, n, want);
         return 1;
     }
     printf("gdb_target: done\n");

@@ -7,19 +7,23 @@
  */
 #include "internal.h"
 
-unsigned gdb_target_listed_waiters(fj_scheduler *s, fj_counter *c);
+unsigned gdb_target_listed_waiters(fj_counter *c);
 
 /* A fiber is published on a wait list only after it has switched away (the
  * post-switch action), so a listed waiter is fully suspended. The lists only
  * grow while the counters stay above their targets, and a push writes the link
- * before the CAS that makes it the head. */
-unsigned gdb_target_listed_waiters(fj_scheduler *s, fj_counter *c)
+ * before the CAS that makes it the head. Lists name their waiters by waiter id
+ * (fj__waiter_table: the scheduler's fibers and the outside threads' records). */
+unsigned gdb_target_listed_waiters(fj_counter *c)
 {
     unsigned n = 0;
-    uint32_t i1 = fj__word_head(__atomic_load_n(&c->fj__word, __ATOMIC_ACQUIRE));
-    while (i1 && n <= s->nfibers) {
+    uint32_t id = fj__word_head(__atomic_load_n(&c->fj__word, __ATOMIC_ACQUIRE));
+    while (id && n <= FJ_WAITER_ID_MAX) {
+        const fj__fiber *f = fj__waiter_of(id);
+        if (!f)
+            break;
         n++;
-        i1 = __atomic_load_n(&s->fibers[i1 - 1].wait_next, __ATOMIC_RELAXED);
+        id = __atomic_load_n(&f->wait_next, __ATOMIC_RELAXED);
     }
     return n;
 }

@@ -88,6 +88,7 @@ python fjt("regs-after", "info registers")
 python fjt("bt-pair-full", "eval \"fj bt %d full\", $fj_pick_pair")
 python fjt("bt-large", "fj bt waiting_large")
 python fjt("bt-root", "eval \"fj bt %d\", $fj_pick_root")
+python fjt("bt-calling", "fj bt calling_parent")
 python fjt("bt-external", "fj bt '(outside thread)'")
 python fjt("workers", "fj workers")
 python fjt("counter-gate", "fj counter &gate")
@@ -105,6 +106,9 @@ python fjt_pick("gate", r"^\s*#(\d+)\s+small\s+waiting\s+\S+\s+waiting_on_gate\s
 python fjt("regs-before", "info registers")
 python fjt("bt-gate", "eval \"fj bt %d\", $fj_pick_gate")
 python fjt("regs-after", "info registers")
+python fjt("bt-external", "fj bt '(outside thread)'")
+python fjt("bt-calling", "fj bt calling_parent")
+python fjt("counter-gate", "fj counter &gate")
 python fjt("workers", "fj workers")
 '''
 
@@ -218,12 +222,46 @@ def check_fibers(sec, gate, pair, workers, where):
               for l in rows), "%s: a small fiber waits in waiting_on_pair on pair (value 3, target 1)" % where)
     check(any(re.search(r"\s+large\s+waiting\s+-\s+waiting_large\s+counter %s value 1 target 0$" % gate, l)
               for l in rows), "%s: a large fiber waits in waiting_large on gate" % where)
-    check(any(re.search(r"\s+external\s+waiting\s+-\s+\(outside thread\)\s+counter %s value 1 target 0$" % gate, l)
-              for l in rows), "%s: the outside thread's record waits on gate" % where)
+    # Outside threads' records are process-wide, listed after the schedulers by waiter id.
+    check(re.search(r"^outside threads: 1 waiting in fj_wait \(\d+ records?\)$", sec, re.M) is not None,
+          "%s: fj fibers says one outside thread waits" % where)
+    check(re.search(r"^\s*id \d+\s+external\s+waiting\s+-\s+\(outside thread\)\s+counter %s value 1 target 0$"
+                    % gate, sec, re.M) is not None, "%s: the outside thread's record waits on gate" % where)
     check(any(re.search(r"\s+large\s+running\s+w\d+\s+fj_main root\s", l) for l in rows),
           "%s: the root job runs on a large fiber" % where)
+    check_calling(sec, gate, workers, where)
     check(summary is not None and int(summary.group(2)) == len(rows),
           "%s: the summary counts the fibers listed" % where)
+
+
+def check_bt_calling(bt, where):
+    m = re.search(r"^fiber #\d+ \(small, (calling|waiting), job 'calling_parent'\)", bt, re.M)
+    check(m is not None, "%s: fj bt calling_parent names the fiber (calling or waiting)" % where)
+    if m is not None and m.group(1) == "calling":
+        check(re.search(r"^\(calling: in fj_wait, it runs child job 'called_child' on fiber #(\d+); `fj bt \1` "
+                        r"shows that one\)$", bt, re.M) is not None,
+              "%s: fj bt of a calling fiber names the fiber running its child" % where)
+    check(re.search(r"\bcalling_job_function\b", bt) is not None and re.search(r"\bfj_wait\b", bt) is not None,
+          "%s: fj bt calling_parent shows its own frames (calling_job_function, fj_wait)" % where)
+
+
+def check_calling(sec, gate, workers, where):
+    """calling_parent runs called_child on a fiber of its own from fj_wait
+    (calling), or waits for it when another worker stole it first (never with
+    one worker)."""
+    child = re.search(r"^\s*#(\d+)\s+small\s+waiting\s+-\s+called_child\s+counter %s value 1 target 0$" % gate,
+                      sec, re.M)
+    check(child is not None, "%s: called_child waits on gate" % where)
+    m = re.search(r"^\s*#\d+\s+small\s+(calling|waiting)\s+-\s+calling_parent\s+counter 0x[0-9a-f]+ value 1 "
+                  r"target 0(?:; runs a child on #(\d+))?$", sec, re.M)
+    if not check(m is not None, "%s: calling_parent is calling (or waiting) for its child" % where):
+        return
+    if workers == 1:
+        check(m.group(1) == "calling", "%s: with one worker, calling_parent is calling (runs its child itself)" % where)
+    if m.group(1) == "calling":
+        check(child is not None and m.group(2) == child.group(1),
+              "%s: the calling fiber names the fiber running its child (called_child's)" % where)
+    print("(%s: calling_parent is %s)" % (where, m.group(1)))
 
 
 def main():
@@ -301,9 +339,9 @@ def main():
     if not check(m is not None, "the program reached fj_test_all_waiting and printed the counters' addresses"):
         return 1
     gate, pair = m.group(1), m.group(2)
+    outside_id = re.search(r"^\s*id (\d+)\s+external\s+waiting\s", sec.get("fibers", ""), re.M)
     for label, text in sec.items():
-        if label not in ("bt-external",):
-            check("@@ERROR" not in text, "`%s` ran without error" % label)
+        check("@@ERROR" not in text, "`%s` ran without error" % label)
 
     check_fibers(sec.get("fibers", ""), gate, pair, args.workers, "live")
     check(sec.get("fibers") == sec.get("info-fibers"), "`info fibers` prints the same as `fj fibers`")
@@ -330,7 +368,13 @@ def main():
     bt = sec.get("bt-root", "")
     check("running, job 'fj_main root'" in bt and "fj_test_all_waiting" in bt and "root_job" in bt,
           "fj bt of the running root fiber shows its thread's backtrace (root_job, fj_test_all_waiting)")
-    check("outside the scheduler" in sec.get("bt-external", ""), "fj bt of the external record explains itself")
+    bt = sec.get("bt-external", "")
+    check("outside every scheduler" in bt, "fj bt of the outside record explains itself")
+    check(re.search(r"^It is thread \d+ \(LWP \d+\):$", bt, re.M) is not None
+          and re.search(r"\bfj_wait\b", bt) is not None and re.search(r"\boutside_thread\b", bt) is not None,
+          "fj bt of the outside record finds its thread and shows its backtrace (fj_wait, outside_thread)")
+
+    check_bt_calling(sec.get("bt-calling", ""), "live")
 
     wk = sec.get("workers", "")
     rows = [l for l in wk.splitlines() if re.match(r"^\s+\d+\s+\S+\s+\d+ \(LWP \d+\)\s", l)]
@@ -341,8 +385,14 @@ def main():
     check(re.search(r"^counter %s: value 1, waiters up to target 0" % gate, cg, re.M) is not None,
           "fj counter &gate shows the value and the waiters' largest target")
     check(len(re.findall(r"waiting\s+waiting_on_gate\s+0$", cg, re.M)) == N_GATE
-          and re.search(r"waiting_large\s+0$", cg, re.M) and re.search(r"\(outside thread\)\s+0$", cg, re.M),
-          "fj counter &gate lists its %d waiters" % (N_GATE + 2))
+          and re.search(r"waiting_large\s+0$", cg, re.M) and re.search(r"\(outside thread\)\s+0$", cg, re.M)
+          and re.search(r"\bcalled_child\s+0$", cg, re.M),
+          "fj counter &gate lists its %d waiters" % (N_GATE + 3))
+    check(outside_id is not None and re.search(r"^\s*%s\s+outside\s+-\s+external\s+waiting\s+\(outside thread\)\s+0$"
+                                               % outside_id.group(1), cg, re.M) is not None,
+          "fj counter &gate names the outside record by the waiter id fj fibers shows")
+    check(len(re.findall(r"^\s*\d+\s+#\d+\s+0x[0-9a-f]+\s+(small|large)\s+waiting\s", cg, re.M)) == N_GATE + 2,
+          "fj counter &gate shows the fibers' ids, indices and scheduler")
     check(re.search(r"^counter %s: value 3, waiters up to target 1" % pair, sec.get("counter-pair", ""), re.M)
           is not None, "fj counter pair (a struct, not a pointer) works")
 
@@ -361,6 +411,12 @@ def main():
             has_bt(bt, "core: fj bt N")
             before, after = gp_registers(sec.get("regs-before", "")), gp_registers(sec.get("regs-after", ""))
             check(len(before) >= 8 and before == after, "core: the thread's registers are unchanged after fj bt")
+            check(re.search(r"^It is thread \d+ \(LWP \d+\):$", sec.get("bt-external", ""), re.M) is not None
+                  and "outside_thread" in sec.get("bt-external", ""),
+                  "core: fj bt of the outside record finds its thread")
+            check(len(re.findall(r"^\s*\d+\s+(#\d+|outside)\s", sec.get("counter-gate", ""), re.M)) == N_GATE + 3,
+                  "core: fj counter &gate lists its %d waiters" % (N_GATE + 3))
+            check_bt_calling(sec.get("bt-calling", ""), "core")
             check(len([l for l in sec.get("workers", "").splitlines() if re.match(r"^\s+\d+\s+\S+\s+\d+ \(LWP", l)])
                   == args.workers, "core: fj workers lists the workers")
             if not failures:

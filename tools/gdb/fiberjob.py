@@ -3,7 +3,8 @@
 # Load it with
 #     (gdb) source /path/to/fiberjob/tools/gdb/fiberjob.py
 # Commands (see `help fj` and docs/gdb.md):
-#     fj fibers [all]          every fiber in use (alias: info fibers)
+#     fj fibers [all]          every fiber in use, and the outside threads blocked
+#                              in fj_wait (alias: info fibers)
 #     fj bt [OPTIONS] WHICH [BT-ARGS...]
 #                              backtrace of a fiber: WHICH is an index, a job name
 #                              or `all`
@@ -29,11 +30,16 @@ except ImportError:  # very old gdb: core files then have no `fj bt`
 
 # fj__fiber_state and the fiber kinds (src/internal.h). Read from the debug info
 # when the enum is there; these are the fallback.
-_STATE_NAMES = {0: "free", 1: "running", 2: "waiting", 3: "ready", 4: "yielded", 5: "external"}
+# "external" is the state of an outside thread's record while it does not wait
+# (shown as "idle"); "calling" a job in fj_wait that runs one of its children on
+# another fiber (its own registers are saved, as a parked waiter's are).
+_STATE_NAMES = {0: "free", 1: "running", 2: "waiting", 3: "ready", 4: "yielded", 5: "external", 6: "calling"}
 _STATE_ENUM = {"FJ_FIBER_FREE": "free", "FJ_FIBER_RUNNING": "running", "FJ_FIBER_WAITING": "waiting",
-               "FJ_FIBER_READY": "ready", "FJ_FIBER_YIELDED": "yielded", "FJ_FIBER_EXTERNAL": "external"}
+               "FJ_FIBER_READY": "ready", "FJ_FIBER_YIELDED": "yielded", "FJ_FIBER_EXTERNAL": "external",
+               "FJ_FIBER_CALLING": "calling"}
 _KIND_NAMES = {0: "small", 1: "large", 2: "external"}
-_SUSPENDED = ("waiting", "ready", "yielded")
+_SUSPENDED = ("waiting", "ready", "yielded", "calling")
+_NO_INDEX = 0xffffffff      # fj__fiber.index of an outside record
 
 # Suspended frame layouts (src/arch/ctx.h).
 _X86_SAVED = ("r15", "r14", "r13", "r12", "rbx", "rbp")      # then the resume address
@@ -182,32 +188,67 @@ def _types():
     return _Types()
 
 
-def _registry_heads(types):
-    """The heads of the registries of live schedulers (one per copy of the library)."""
-    heads = []
+def _static_symbols(name):
+    """Every file-level static variable called name, in every objfile (no file name needed)."""
     syms = []
     if hasattr(gdb, "lookup_static_symbols"):
-        syms = list(gdb.lookup_static_symbols("registry"))
-    elif hasattr(gdb, "lookup_static_symbol"):
-        s = gdb.lookup_static_symbol("registry")
-        syms = [s] if s is not None else []
+        try:
+            syms = [s for s in gdb.lookup_static_symbols(name, gdb.SYMBOL_VAR_DOMAIN) if s is not None]
+        except (gdb.error, TypeError):
+            syms = []
+    if not syms and hasattr(gdb, "lookup_static_symbol"):
+        try:
+            s = gdb.lookup_static_symbol(name, gdb.SYMBOL_VAR_DOMAIN)
+        except (gdb.error, TypeError):
+            s = None
+        if s is not None:
+            syms = [s]
+    return syms
+
+
+def _points_to(sym_type, pred):
+    """Whether sym_type is a pointer whose target type satisfies pred."""
+    try:
+        t = sym_type.strip_typedefs()
+        return t.code == gdb.TYPE_CODE_PTR and pred(t.target().strip_typedefs())
+    except (gdb.error, TypeError, AttributeError):
+        return False
+
+
+def _is_sched_type(t):
+    return t.tag == "fj_scheduler"
+
+
+def _statics(name, pred, what):
+    """The values of the statics called name whose type is a pointer to a type
+    satisfying pred (one per copy of the library); without lookup_static_symbol
+    (gdb < 9), the one `name` finds from the selected scope."""
+    values = []
+    syms = _static_symbols(name)
     for sym in syms:
-        fname = sym.symtab.filename if sym.symtab is not None else ""
-        t = sym.type.strip_typedefs()
-        if t.code != gdb.TYPE_CODE_PTR or t.target().strip_typedefs().tag != "fj_scheduler":
-            continue
-        if fname and not fname.endswith("sched.c"):
+        if not _points_to(sym.type, pred):
             continue
         try:
-            heads.append(sym.value())
+            frame = gdb.newest_frame() if sym.needs_frame else None
+            values.append(sym.value(frame) if frame is not None else sym.value())
         except gdb.error as e:
-            _err("cannot read the scheduler registry: %s" % e)
-    if not heads:
+            _err("cannot read %s: %s" % (what, e))
+    if not values and not hasattr(gdb, "lookup_static_symbol"):
         try:
-            heads.append(gdb.parse_and_eval("'sched.c'::registry"))
+            v = gdb.parse_and_eval(name)
+            if _points_to(v.type, pred):
+                values.append(v)
         except gdb.error:
-            _err("cannot find the registry of schedulers (static `registry` in src/sched.c); "
-                 "is the library built with debug info?")
+            pass
+    return values
+
+
+def _registry_heads(types):
+    """The heads of the registries of live schedulers (one per copy of the library)."""
+    heads = _statics("registry", _is_sched_type, "the scheduler registry")
+    if not heads:
+        _err("cannot find the registry of schedulers (static `registry` of libfiberjob); "
+             "is the library built with debug info?")
     return heads
 
 
@@ -273,10 +314,14 @@ class Fiber(object):
     """What the commands need of one fj__fiber record."""
 
     def __init__(self, types, sched, value, addr):
-        self.sched = sched
+        self.sched = sched      # None for an outside record
         self.value = value
         self.addr = addr
         self.index = int(value["index"])
+        self.id = int(value["id"])                  # waiter id (fj__waiter_table)
+        self.outside = sched is None or self.index == _NO_INDEX
+        self.call_parent = int(value["call_parent"])
+        self.call_child = None  # the fiber running this calling fiber's child job
         self.kind = _KIND_NAMES.get(int(value["kind"]), "kind%d" % int(value["kind"]))
         st = int(value["state"])
         self.state = types.state_names.get(st, "state%d" % st)
@@ -289,6 +334,11 @@ class Fiber(object):
         self.worker = None      # index of the worker whose current fiber this is
         self.thread = None      # gdb thread running on its stack
         self._name = False
+
+    @property
+    def label(self):
+        """How `fj fibers` names it: #index, or the waiter id of an outside record."""
+        return "id %d" % self.id if self.outside else "#%d" % self.index
 
     @property
     def job_name(self):
@@ -321,12 +371,53 @@ def _read_fibers(types, s, include_free=False):
             if not include_free:
                 state = int.from_bytes(rec[types.state_off:types.state_off + types.state_size], "little",
                                        signed=True)
-                name = types.state_names.get(state)
-                if name == "free" or name == "external":
-                    continue   # in the pool; an idle record of an outside thread
+                if types.state_names.get(state) == "free":
+                    continue   # in the pool
             v = gdb.Value(rec, types.fiber)
             out.append(Fiber(types, s, v, base_addr + (start + i) * size))
     return out
+
+
+def _is_outside_group(t):
+    names = [f.name for f in t.fields()] if t.code == gdb.TYPE_CODE_STRUCT else []
+    return "next" in names and "recs" in names
+
+
+def _read_outside(types, include_idle=False):
+    """(records, total) of threads outside every scheduler: the process-wide
+    groups of records (static `outside_groups` of libfiberjob, never freed).
+    Only the waiting ones unless include_idle."""
+    out = []
+    total = 0
+    size = types.fiber.sizeof
+    inf = gdb.selected_inferior()
+    seen = set()
+    for head in _statics("outside_groups", _is_outside_group, "the outside threads' records"):
+        gtype = head.type.strip_typedefs().target().strip_typedefs()
+        fields = dict((f.name, f) for f in gtype.fields())
+        next_off = fields["next"].bitpos // 8
+        recs_off = fields["recs"].bitpos // 8
+        lo, hi = fields["recs"].type.strip_typedefs().range()
+        nrecs = hi - lo + 1
+        g = int(head)
+        while g and g not in seen and len(seen) < 65536:
+            seen.add(g)
+            try:
+                raw = bytes(inf.read_memory(g, gtype.sizeof))
+            except gdb.MemoryError as e:
+                _err("cannot read a group of outside records at 0x%x: %s" % (g, e))
+            for i in range(nrecs):
+                rec = raw[recs_off + i * size:recs_off + (i + 1) * size]
+                total += 1
+                if not include_idle:
+                    state = int.from_bytes(rec[types.state_off:types.state_off + types.state_size], "little",
+                                           signed=True)
+                    if types.state_names.get(state) != "waiting":
+                        continue   # free for the next outside wait
+                out.append(Fiber(types, None, gdb.Value(rec, types.fiber), g + recs_off + i * size))
+            g = struct.unpack("<Q", raw[next_off:next_off + 8])[0]
+    out.sort(key=lambda f: f.id)
+    return out, total
 
 
 def _counter_word(addr):
@@ -352,8 +443,30 @@ def _worker_values(types, s):
 
 # ---------------------------------------------------------------- threads
 
-def _tls_worker_expr():
-    return "'sched.c'::tls_worker"
+def _is_worker_type(t):
+    return t.tag == "fj__worker"
+
+
+def _tls_worker_symbols():
+    """The thread-local `tls_worker` statics of libfiberjob (one per copy)."""
+    return [s for s in _static_symbols("tls_worker") if _points_to(s.type, _is_worker_type)]
+
+
+def _tls_worker(syms):
+    """The selected thread's worker (address), or None."""
+    for sym in syms:
+        try:
+            v = int(sym.value(gdb.newest_frame()) if sym.needs_frame else sym.value())
+        except (gdb.error, RuntimeError, ValueError):
+            continue   # no thread-local storage access (no libthread_db)
+        if v:
+            return v
+    if not syms and not hasattr(gdb, "lookup_static_symbol"):
+        try:
+            return int(gdb.parse_and_eval("tls_worker")) or None
+        except (gdb.error, RuntimeError, ValueError):
+            pass
+    return None
 
 
 def _scan_threads():
@@ -372,6 +485,7 @@ def _scan_threads():
     except gdb.error:
         orig_frame = None
     out = []
+    tls_syms = _tls_worker_symbols()
     try:
         for t in inf.threads():
             if not t.is_valid() or t.is_running() or t.is_exited():
@@ -381,12 +495,9 @@ def _scan_threads():
                 sp = int(gdb.newest_frame().read_register("sp"))
             except gdb.error:
                 continue
-            w = None
-            try:
-                w = int(gdb.parse_and_eval(_tls_worker_expr()))
-            except (gdb.error, RuntimeError, ValueError):
-                pass   # no thread-local storage access (no libthread_db): match by stack
-            out.append((t, sp, w))
+            # None without thread-local storage access (no libthread_db): then
+            # workers are matched by stack.
+            out.append((t, sp, _tls_worker(tls_syms)))
     finally:
         orig_thread.switch()
         if orig_frame is not None:
@@ -451,20 +562,33 @@ class _View(object):
             self.fibers[sa] = fibers
             self.workers[sa] = workers
             self.worker_thread[sa] = wthreads
+        # A calling fiber's child: the fiber whose call_parent it is (any scheduler's).
+        by_addr = dict((f.addr, f) for fs in self.fibers.values() for f in fs)
+        for fs in self.fibers.values():
+            for f in fs:
+                if f.call_parent and f.state != "free" and f.call_parent in by_addr:
+                    by_addr[f.call_parent].call_child = f
+        # Records of threads outside every scheduler blocked in fj_wait.
+        self.outside, self.outside_total = _read_outside(self.types, include_free)
 
 
 # ---------------------------------------------------------------- fj fibers
 
 def _wait_text(f):
-    if f.state != "waiting" or not f.wait_counter:
-        return ""
-    cw = _counter_word(f.wait_counter)
-    if cw is None:
-        return "counter 0x%x (unreadable) target %d" % (f.wait_counter, f.wait_target)
-    value = cw[0]
-    text = "counter 0x%x value %d target %d" % (f.wait_counter, value, f.wait_target)
-    if value <= f.wait_target:
-        text += " (reached: being woken)"
+    text = ""
+    if f.state in ("waiting", "calling") and f.wait_counter:
+        cw = _counter_word(f.wait_counter)
+        if cw is None:
+            text = "counter 0x%x (unreadable) target %d" % (f.wait_counter, f.wait_target)
+        else:
+            value = cw[0]
+            text = "counter 0x%x value %d target %d" % (f.wait_counter, value, f.wait_target)
+            if f.state == "waiting" and (value <= f.wait_target or (f.outside and int(f.value["wake"]))):
+                text += " (reached: being woken)"
+    if f.state == "calling":
+        child = ("runs a child on %s" % f.call_child.label) if f.call_child is not None \
+            else "runs a child on another fiber"
+        text = (text + "; " + child) if text else child
     return text
 
 
@@ -484,7 +608,15 @@ def _fiber_rows(view, s):
         detail = _wait_text(f)
         if state == "running" and f.thread is not None:
             detail = "thread %s" % _thread_label(f.thread)
-        rows.append(("#%d" % f.index, f.kind, state + note, where, name, detail))
+        rows.append((f.label, f.kind, state + note, where, name, detail))
+    return rows
+
+
+def _outside_rows(view):
+    rows = []
+    for f in view.outside:
+        state = "idle" if f.state == "external" else f.state
+        rows.append((f.label, f.kind, state, "-", f.job_name or "-", _wait_text(f)))
     return rows
 
 
@@ -501,27 +633,29 @@ def _print_table(header, rows, indent="  "):
 
 def _sched_summary(view, s):
     sa = int(s)
-    nsmall, nlarge, next_ = int(s["nsmall"]), int(s["nlarge"]), int(s["nexternal"])
+    nsmall, nlarge = int(s["nsmall"]), int(s["nlarge"])
     fibers = view.fibers[sa]
-    used = {"small": 0, "large": 0, "external": 0}
+    used = {"small": 0, "large": 0}
     states = {}
     for f in fibers:
-        if f.state == "free" or (f.kind == "external" and f.state == "external"):
+        if f.state == "free":
             continue
         used[f.kind] = used.get(f.kind, 0) + 1
         states[f.state] = states.get(f.state, 0) + 1
-    total = used["small"] + used["large"] + used["external"]
+    total = used["small"] + used["large"]
     flags = []
     if int(s["main_running"]):
         flags.append("in fj_main" if not int(s["shutdown"]) else "in fj_destroy")
     if int(s["deadlock_reported"]):
         flags.append("deadlock reported")
-    state_text = ", ".join("%d %s" % (states[k], k) for k in ("running", "waiting", "ready", "yielded")
+    if int(s["destroying"]):
+        flags.append("being destroyed")
+    state_text = ", ".join("%d %s" % (states[k], k) for k in ("running", "waiting", "calling", "ready", "yielded")
                            if states.get(k))
     nw = int(s["nworkers"])
-    return ("scheduler 0x%x: %d worker%s, %d fibers in use (small %d/%d, large %d/%d, external %d/%d)%s%s"
+    return ("scheduler 0x%x: %d worker%s, %d fibers in use (small %d/%d, large %d/%d)%s%s"
             % (sa, nw, "" if nw == 1 else "s", total, used["small"], nsmall, used["large"], nlarge,
-               used["external"], next_, (": " + state_text) if state_text else "",
+               (": " + state_text) if state_text else "",
                (" [" + ", ".join(flags) + "]") if flags else ""))
 
 
@@ -536,6 +670,13 @@ def fibers_command(arg):
     for s in view.scheds:
         gdb.write(_sched_summary(view, s) + "\n")
         _print_table(("fiber", "kind", "state", "worker", "job", "waits on / runs on"), _fiber_rows(view, s))
+    # Process-wide, not any scheduler's: threads outside every scheduler
+    # blocked in fj_wait, named by their waiter id.
+    nwait = sum(1 for f in view.outside if f.state == "waiting")
+    gdb.write("outside threads: %d waiting in fj_wait (%d record%s)\n"
+              % (nwait, view.outside_total, "" if view.outside_total == 1 else "s"))
+    if view.outside:
+        _print_table(("record", "kind", "state", "worker", "job", "waits on"), _outside_rows(view))
 
 
 # ---------------------------------------------------------------- fj workers
@@ -614,31 +755,49 @@ def counter_command(arg):
               % (addr, value, ("waiters up to target %d" % maxt) if head else "no waiters", panics))
     if not head:
         return
-    scheds = _schedulers(types)
-    owner = None
-    for s in scheds:
-        for f in _read_fibers(types, s):
-            if f.state == "waiting" and f.wait_counter == addr:
-                owner = s
-                break
-        if owner is not None:
-            break
-    if owner is None:
-        gdb.write("  (the waiters' scheduler is not among the live ones)\n")
-        return
-    n = int(owner["nfibers"])
-    i1 = head
+    table = _waiter_table()
+    inf = gdb.selected_inferior()
     rows = []
-    steps = 0
-    while i1 and steps <= n:
-        f = owner["fibers"][i1 - 1]
-        name = _cstr(f["job_name"])
-        rows.append(("#%d" % (i1 - 1), _KIND_NAMES.get(int(f["kind"]), "?"),
-                     types.state_names.get(int(f["state"]), "?"), name if name else "-",
-                     "%d" % int(f["wait_target"])))
-        i1 = int(f["wait_next"])
-        steps += 1
-    _print_table(("fiber", "kind", "state", "job", "target"), rows)
+    seen = set()
+    wid = head
+    while wid and wid not in seen:
+        seen.add(wid)
+        try:
+            p = struct.unpack("<Q", bytes(inf.read_memory(table + 8 * wid, 8)))[0]
+        except gdb.MemoryError as e:
+            _err("cannot read fj__waiter_table[%d]: %s" % (wid, e))
+        if p == 0:
+            rows.append(("%d" % wid, "?", "-", "-", "-", "(no record: id not in use)", "-"))
+            break
+        try:
+            v = gdb.Value(bytes(inf.read_memory(p, types.fiber.sizeof)), types.fiber)
+        except gdb.MemoryError as e:
+            _err("cannot read waiter %d's record at 0x%x: %s" % (wid, p, e))
+        sched = int(v["s"])
+        f = Fiber(types, v["s"] if sched else None, v, p)
+        state = "idle" if f.state == "external" else f.state
+        rows.append(("%d" % wid, "outside" if f.outside else "#%d" % f.index,
+                     "-" if f.outside else "0x%x" % sched, f.kind, state,
+                     f.job_name if f.job_name else "-", "%d" % f.wait_target))
+        wid = int(v["wait_next"])
+    if wid and wid in seen:
+        gdb.write("  (the wait list loops back to id %d)\n" % wid)
+    _print_table(("id", "fiber", "scheduler", "kind", "state", "job", "target"), rows)
+
+
+def _waiter_table():
+    """The address of fj__waiter_table (waiter id -> fj__fiber *), a global of libfiberjob."""
+    sym = None
+    try:
+        sym = gdb.lookup_global_symbol("fj__waiter_table", gdb.SYMBOL_VAR_DOMAIN)
+    except (gdb.error, TypeError):
+        sym = None
+    try:
+        if sym is not None:
+            return int(sym.value().address)
+        return int(gdb.parse_and_eval("(unsigned long)&fj__waiter_table"))
+    except gdb.error:
+        _err("cannot find fj__waiter_table (the waiter ids' records); is the library built with debug info?")
 
 
 # ---------------------------------------------------------------- saved registers
@@ -920,35 +1079,107 @@ def _fiber_header(f, regs, arch):
             % (f.index, f.kind, f.state, name, int(f.sched), regs[_sp_reg(arch)], pc, _describe_pc(pc)))
 
 
+def _thread_bt(thread, bt_args):
+    """`bt` of another thread, then back to the selected thread and frame."""
+    orig = gdb.selected_thread()
+    try:
+        frame = gdb.selected_frame()
+    except gdb.error:
+        frame = None
+    try:
+        thread.switch()
+        gdb.execute(("bt " + bt_args).strip())
+    finally:
+        orig.switch()
+        if frame is not None:
+            try:
+                frame.select()
+            except gdb.error:
+                pass
+
+
+def _outside_thread(rec, wake):
+    """The stopped thread blocked in fj_wait on outside record rec (futex word
+    wake): its wait_external frame holds rec, or a futex wait frame wake."""
+    inf = gdb.selected_inferior()
+    try:
+        orig = gdb.selected_thread()
+    except gdb.error:
+        return None
+    if orig is None:
+        return None
+    try:
+        orig_frame = gdb.selected_frame()
+    except gdb.error:
+        orig_frame = None
+    found = None
+    try:
+        for t in inf.threads():
+            if found is not None:
+                break
+            if not t.is_valid() or t.is_running() or t.is_exited():
+                continue
+            t.switch()
+            try:
+                fr = gdb.newest_frame()
+            except gdb.error:
+                continue
+            for _ in range(16):
+                if fr is None:
+                    break
+                try:
+                    name = fr.name()
+                    if name == "wait_external" and int(fr.read_var("rec")) == rec:
+                        found = t
+                    elif name in ("fj__os_futex_wait_ns", "fj__os_futex_wait") and int(fr.read_var("addr")) == wake:
+                        found = t
+                except (gdb.error, ValueError, RuntimeError):
+                    pass   # optimised out
+                if found is not None:
+                    break
+                try:
+                    fr = fr.older()
+                except gdb.error:
+                    break
+    finally:
+        orig.switch()
+        if orig_frame is not None:
+            try:
+                orig_frame.select()
+            except gdb.error:
+                pass
+    return found
+
+
+def _field_offset(t, name):
+    for fld in t.strip_typedefs().fields():
+        if fld.name == name:
+            return fld.bitpos // 8
+    return 0
+
+
 def _backtrace(view, f, bt_args):
     types = view.types
     if f.state == "free":
         _err("fiber #%d is free (no job)" % f.index)
-    if f.kind == "external":
-        gdb.write("fiber #%d is the record of a thread outside the scheduler blocked in fj_wait "
-                  "(job '%s'); it has no saved registers: find the thread with `thread apply all bt`.\n"
-                  % (f.index, f.job_name or "-"))
+    if f.outside:
+        wake = f.addr + _field_offset(f.value.type, "wake")
+        gdb.write("record id %d is that of a thread outside every scheduler blocked in fj_wait (%s); it has "
+                  "no fiber and no saved registers: the thread sleeps on the record's futex word 0x%x.\n"
+                  % (f.id, _wait_text(f) or f.state, wake))
+        thread = _outside_thread(f.addr, wake)
+        if thread is None:
+            gdb.write("(no stopped thread is found waiting on it: see `thread apply all bt`)\n")
+            return
+        gdb.write("It is thread %s:\n" % _thread_label(thread))
+        _thread_bt(thread, bt_args)
         return
     if f.state == "running":
         if f.thread is None:
             _err("fiber #%d is running, but no stopped thread is on its stack" % f.index)
         gdb.write("fiber #%d (%s, running, job '%s') runs on thread %s:\n"
                   % (f.index, f.kind, f.job_name or "(idle loop)", _thread_label(f.thread)))
-        orig = gdb.selected_thread()
-        try:
-            frame = gdb.selected_frame()
-        except gdb.error:
-            frame = None
-        try:
-            f.thread.switch()
-            gdb.execute(("bt " + bt_args).strip())
-        finally:
-            orig.switch()
-            if frame is not None:
-                try:
-                    frame.select()
-                except gdb.error:
-                    pass
+        _thread_bt(f.thread, bt_args)
         return
     if f.thread is not None:
         gdb.write("fiberjob: WARNING: thread %s is on fiber #%d's stack: it is switching and its saved "
@@ -962,6 +1193,14 @@ def _backtrace(view, f, bt_args):
                   "is likely garbage. If the library was built with%s FIBERJOB_SAVE_FPU, say `set fiberjob "
                   "save-fpu %s`\n" % (pc, "out" if fpu else "", "off" if fpu else "on"))
     gdb.write(_fiber_header(f, regs, arch))
+    if f.state == "calling":
+        # Suspended in fj_wait while one of its children runs on another fiber,
+        # which switches straight back to it when the child returns.
+        if f.call_child is not None:
+            gdb.write("(calling: in fj_wait, it runs child job '%s' on fiber %s; `fj bt %d` shows that one)\n"
+                      % (f.call_child.job_name or "-", f.call_child.label, f.call_child.index))
+        else:
+            gdb.write("(calling: in fj_wait, it runs a child job on another fiber)\n")
     method = _bt_method_param.value
     if method == "unwinder":
         _bt_with_unwinder(regs, bt_args)
@@ -1029,9 +1268,10 @@ def bt_command(arg):
             _backtrace(view, matches[0], bt_args)
             return
         if which == "all":
-            chosen = [f for s in scheds for f in view.fibers[int(s)] if f.kind != "external"]
+            chosen = [f for s in scheds for f in view.fibers[int(s)]]
         else:
             chosen = [f for s in scheds for f in view.fibers[int(s)] if f.job_name == which]
+            chosen += [f for f in view.outside if f.job_name == which]
             if not chosen:
                 _err("no fiber runs or waits in a job named '%s'" % which)
         for k, f in enumerate(chosen):
@@ -1052,7 +1292,8 @@ class _FjPrefix(gdb.Command):
 
 fj fibers [all]      every fiber in use, per live scheduler: index, kind, state,
                      worker, job name, and the counter (value, target) a waiting
-                     fiber waits on; `all` lists free fibers too
+                     fiber waits on; then the threads outside every scheduler
+                     blocked in fj_wait; `all` lists free fibers and idle records too
 fj bt [-s SCHED] [--fpu|--no-fpu] N|JOB|all [BT-ARGS]
                      backtrace of fiber N (or of every fiber running or waiting in
                      job JOB, or of all of them) from its saved registers
@@ -1084,14 +1325,18 @@ _FjPrefix()
 _Cmd("fj fibers", fibers_command,
      """List every fiber in use: fj fibers [all]
 Per live scheduler a summary line (workers, fibers in use), then per fiber its
-index, kind (small/large/external), state (running/waiting/ready/yielded), the
+index, kind (small/large), state (running/waiting/calling/ready/yielded), the
 worker it runs on, its job's name, and for a waiting fiber the counter's address,
-current value and the target it waits for. `all` lists free fibers too.""")
+current value and the target it waits for (a calling fiber: also the fiber that
+runs its child). Then the process-wide records of threads outside every
+scheduler blocked in fj_wait, by waiter id. `all` lists free fibers and idle
+outside records too.""")
 _Cmd("info fibers", fibers_command, """List every fiber in use (same as `fj fibers`).""", gdb.COMMAND_STATUS)
 _Cmd("fj bt", bt_command,
      """Backtrace of a fiber: fj bt [-s SCHEDULER] [--fpu|--no-fpu] N|JOB-NAME|all [BT-ARGS...]
 N is a fiber index from `fj fibers` (of the newest scheduler unless -s gives one's
-address); JOB-NAME shows every fiber running or waiting in a job of that name; all
+address); JOB-NAME shows every fiber running or waiting in a job of that name (and
+the thread of an outside record of that name, e.g. '(outside thread)'); all
 shows every fiber in use. BT-ARGS go to `bt` (e.g. full, 10, -frame-arguments all).
 A suspended fiber's saved registers are loaded into the selected thread for the
 `bt` and put back afterwards; a running fiber's backtrace is its thread's.
@@ -1102,4 +1347,5 @@ tasks queued (ready fibers / high / normal / low jobs) and statistics (jobs,
 steals, failed steals, fiber switches, sleeps, wakes).""")
 _Cmd("fj counter", counter_command,
      """Show a counter: fj counter EXPR (an fj_counter, a pointer to one, or an address).
-Its value, panics and the fibers on its wait list with their targets.""", gdb.COMMAND_DATA)
+Its value, panics and its wait list (through fj__waiter_table): per waiter its
+id, fiber index and scheduler (or `outside`), state, job and target.""", gdb.COMMAND_DATA)

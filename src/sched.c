@@ -1377,6 +1377,42 @@ static bool fits_here(const fj__worker *w, const fj__fiber *self, uintptr_t flag
     return stack_left(self) >= need * FJ_SAN_STACK_SCALE + FJ_INLINE_MARGIN;
 }
 
+/* A job counted on the counter `parent` waits on (in fj_wait), queued on
+ * this worker where the parent would have taken it next (run_child), which
+ * this fiber can run: the parent still waits, and the job's stack class fits
+ * this fiber's. */
+static bool take_sibling(fj__worker *w, const fj__fiber *self, const fj__fiber *parent, fj__task *out)
+{
+    fj_counter *c = fj_load_relaxed(&parent->wait_counter);
+    if (!c)
+        return false;
+    int64_t pending = w->batch_counter == c ? w->batch_k : 0;
+    if (fj_counter_value(c) - pending <= fj_load_relaxed(&parent->wait_target))
+        return false;
+    for (int q = 0; q < FJ_NQ; q++) {
+        fj_counter *tc;
+        uintptr_t tflags;
+        if (w->chunk && w->chunk_q == q && w->chunk->counter == c)
+            return chunk_take(w, out);
+        if (!fj__deque_peek_bottom_counter(&w->q[q], &tc, &tflags) || tc != c)
+            continue;
+        if ((tflags & FJ_JOB_LARGE_STACK) && self->kind != FJ_KIND_LARGE)
+            return false;
+        if (!fj__deque_take(&w->q[q], out))
+            return false;
+        if (out->counter != c) {
+            /* Cannot happen (only the owner changes the bottom); never lose it. */
+            if (fj__deque_push(&w->q[q], out, 1) != 0)
+                fj__fatal("fj_wait", "out of memory growing a job queue");
+            return false;
+        }
+        if (is_range(out))
+            range_open(w, out);
+        return true;
+    }
+    return false;
+}
+
 /* Run t on `child` (taken from the pool for t's class) and return once t
  * has returned; the worker we come back on may be another. */
 static fj__worker *call_child(fj__worker *w, fj__fiber *self, fj__fiber *child, const fj__task *t)
@@ -1505,8 +1541,14 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             fj_fetch_add_relaxed(&t.counter->fj__panics, 1);
         job_finished(w, t.counter, t.name);
         if (FJ_UNLIKELY(self->call_parent)) {
-            /* Called by a waiter (call_child): back to it; this fiber goes
-             * back to the pool. */
+            /* Called by a waiter (call_child). If another child of the same
+             * wait is still queued here, run it on this fiber, back at its
+             * base with its whole stack, instead of two more switches; then
+             * back to the waiter, and this fiber back to the pool. */
+            if (take_sibling(w, self, self->call_parent, &w->handoff)) {
+                w->has_handoff = true;
+                continue;
+            }
             fj__fiber *parent = self->call_parent;
             self->call_parent = NULL;
             w = switch_to(w, self, parent, FJ_POST_FREE);

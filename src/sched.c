@@ -1491,7 +1491,7 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             w->has_handoff = false;
         } else if (!try_find(w, &t)) {
             if (FJ_UNLIKELY(self->kind == FJ_KIND_LARGE) &&
-                (fj_load_relaxed(&w->s->free_small) & 0xffffffffu)) {
+                (w->spare || (fj_load_relaxed(&w->s->free_small) & 0xffffffffu))) {
                 w = give_back_large(w, self);
                 continue;
             }

@@ -312,8 +312,11 @@ static void edge_job(void *below_gap)
     const map_entry *stack = map_find(g_maps, nm, (uintptr_t)__builtin_frame_address(0));
     const map_entry *above = stack ? map_find(g_maps, nm, stack->hi) : NULL;
     const map_entry *next = above ? map_find(g_maps, nm, above->hi) : NULL;
+    /* The mapping above must be exactly one gap (256 KiB, FJ_GUARD_GAP): when
+     * the fiber above has never run, its stack is still PROT_NONE and merges
+     * with the gaps on both sides into one larger mapping. */
     if (!stack || !above || !next || strncmp(above->perms, "---", 3) != 0 || strncmp(next->perms, "rw", 2) != 0 ||
-        next->hi - next->lo != stack->hi - stack->lo)
+        next->hi - next->lo != stack->hi - stack->lo || above->hi - above->lo != 256 * 1024)
         skip("the neighbouring fiber's stack is not directly above this one");
     uintptr_t gap = above->hi - above->lo;
     uintptr_t target = stack->lo - gap - (below_gap ? 1 : 0);

@@ -2083,7 +2083,12 @@ static void wait_external(fj_counter *c, int64_t target)
 {
     if (fj_counter_value(c) <= target)
         return;
-    if (!__atomic_load_n(&default_sched, __ATOMIC_ACQUIRE))
+    /* Any live scheduler, one being destroyed included: its drain may still
+     * run the jobs this thread waits for. */
+    pthread_mutex_lock(&registry_lock);
+    bool alive = registry != NULL;
+    pthread_mutex_unlock(&registry_lock);
+    if (!alive)
         fj__fatal("fj_wait", "called outside a job with no scheduler running: nothing could ever "
                   "finish the counter (value %lld, target %lld)",
                   (long long)fj_counter_value(c), (long long)target);

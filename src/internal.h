@@ -43,6 +43,9 @@ typedef enum {
  * overflow, instead of writing into the neighbouring stack. */
 #define FJ_GUARD_GAP (256u * 1024u)
 
+/* Free small fibers a worker keeps off the shared pool (sched.c). */
+#define FJ_SPARES 8
+
 /* Wait lists name waiters by a process-wide 16-bit id (fiber.c). */
 #define FJ_WAITER_ID_MAX 65535u
 
@@ -116,7 +119,9 @@ typedef struct fj__worker {
     fj__ctx thread_ctx;         /* the OS thread's own stack: start and stop */
     fj__san_ctx thread_san;
     fj__fiber *current;
-    fj__fiber *spare;           /* a free small fiber kept off the pool (sched.c, "spare fiber") */
+    /* Free small fibers kept off the pool (sched.c, "spare fibers"). */
+    fj__fiber *spares[FJ_SPARES];
+    unsigned nspare;
     /* Post-switch action, set before a switch, done by the context switched to. */
     fj__post_kind post_kind;
     fj__fiber *post_fiber;

@@ -263,7 +263,6 @@ void fj__signals_uninstall(void);
 int fj__altstack_alloc(fj__worker *w);
 int fj__altstack_enter(fj__worker *w);
 void fj__altstack_leave(fj__worker *w);
-fj_scheduler *fj__default_scheduler(void);
 
 /* Fiber pool (fiber.c). */
 int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *));

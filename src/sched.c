@@ -179,7 +179,6 @@ const char *fj_strerror(int code)
 
 int fj_last_error(void) { return tls_last_error; }
 
-fj_scheduler *fj__default_scheduler(void) { return __atomic_load_n(&default_sched, __ATOMIC_ACQUIRE); }
 
 fj_config fj_config_default(void)
 {
@@ -980,6 +979,20 @@ static bool try_find(fj__worker *w, fj__task *out)
     return take_yielded(w, out);
 }
 
+/* Does any worker's deque of s hold a task (a hint: racy, never blocking)? */
+static bool deques_hold_work(fj_scheduler *s)
+{
+    for (unsigned v = 0; v < s->nworkers; v++) {
+        fj__worker *o = &s->workers[v];
+        if (fj__deque_size_hint(&o->ready) > 0)
+            return true;
+        for (int q = 0; q < FJ_NQ; q++)
+            if (fj__deque_size_hint(&o->q[q]) > 0)
+                return true;
+    }
+    return false;
+}
+
 /* Non-destructive: is there anything this worker could take? */
 static bool has_work(fj__worker *w)
 {
@@ -993,15 +1006,7 @@ static bool has_work(fj__worker *w)
         (fj_load_seq_cst(&s->deferred_total) &&
          ((w->current && w->current->kind == FJ_KIND_LARGE) || (fj_load_acquire(&s->free_large) & 0xffffffffu))))
         return true;
-    for (unsigned v = 0; v < s->nworkers; v++) {
-        fj__worker *o = &s->workers[v];
-        if (fj__deque_size_hint(&o->ready) > 0)
-            return true;
-        for (int q = 0; q < FJ_NQ; q++)
-            if (fj__deque_size_hint(&o->q[q]) > 0)
-                return true;
-    }
-    return false;
+    return deques_hold_work(s);
 }
 
 static bool should_leave(fj__worker *w)
@@ -1034,15 +1039,7 @@ static bool sched_queued(fj_scheduler *s)
     if (fj_load_acquire(&s->inject) ||
         (fj_load_seq_cst(&s->deferred_total) && (fj_load_acquire(&s->free_large) & 0xffffffffu)))
         return true;
-    for (unsigned v = 0; v < s->nworkers; v++) {
-        fj__worker *o = &s->workers[v];
-        if (fj__deque_size_hint(&o->ready) > 0)
-            return true;
-        for (int q = 0; q < FJ_NQ; q++)
-            if (fj__deque_size_hint(&o->q[q]) > 0)
-                return true;
-    }
-    return false;
+    return deques_hold_work(s);
 }
 
 static bool sched_idle(fj_scheduler *s)

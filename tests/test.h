@@ -300,6 +300,20 @@ static inline void run_root(const fj_config *cfg, fj_job_fn fn, void *arg)
     fj_destroy(s);
 }
 
+/* Recurse with a 1 KiB frame per level until the stack ends (the limit is
+ * never reached): the body of the stack-overflow tests' jobs. */
+static volatile int test_recurse_limit = 1 << 30;
+static inline int test_recurse_forever(volatile char *prev, int depth)
+{
+    volatile char buf[1024];
+    buf[0] = (char)depth;
+    if (prev)
+        buf[1] = prev[0];
+    if (depth >= test_recurse_limit)
+        return buf[0];
+    return test_recurse_forever(buf, depth + 1) + buf[0];
+}
+
 /* A cheap deterministic generator for the stress tests. */
 static inline uint64_t test_rand(uint64_t *state)
 {

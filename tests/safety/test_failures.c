@@ -24,18 +24,7 @@ static fj_scheduler *make(unsigned small_fibers)
 }
 
 /* --- stack overflow */
-static volatile int g_limit = 1 << 30; /* never reached: the stack ends first */
-static int recurse(volatile char *prev, int depth)
-{
-    volatile char buf[1024];
-    buf[0] = (char)depth;
-    if (prev)
-        buf[1] = prev[0];
-    if (depth >= g_limit)
-        return buf[0];
-    return recurse(buf, depth + 1) + buf[0];
-}
-static void overflowing_job(void *arg) { (void)arg; recurse(NULL, 0); }
+static void overflowing_job(void *arg) { (void)arg; test_recurse_forever(NULL, 0); }
 static void overflow_root(void *arg)
 {
     /* Not counted on the counter we wait on, so it is not run inline on the

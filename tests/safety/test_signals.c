@@ -181,18 +181,7 @@ static void child_handler_restored(void *arg)
  * ASan owns SIGSEGV; sanitizers also intercept mmap (section 4). */
 #ifndef T_SANITIZER
 
-static volatile int g_limit = 1 << 30; /* never reached: the stack ends first */
-static int recurse(volatile char *prev, int depth)
-{
-    volatile char buf[1024];
-    buf[0] = (char)depth;
-    if (prev)
-        buf[1] = prev[0];
-    if (depth >= g_limit)
-        return buf[0];
-    return recurse(buf, depth + 1) + buf[0];
-}
-static void deep_job(void *arg) { (void)arg; recurse(NULL, 0); }
+static void deep_job(void *arg) { (void)arg; test_recurse_forever(NULL, 0); }
 static void overflow_root(void *arg)
 {
     /* Not counted on what the root waits on, so it gets a fiber of its own
@@ -392,7 +381,7 @@ static void child_altstack_enomem(void *arg)
     CHECK_EQ(fj_last_error(), FJ_ENOMEM);
 }
 
-static void root_overflow(void *arg) { (void)arg; recurse(NULL, 0); }
+static void root_overflow(void *arg) { (void)arg; test_recurse_forever(NULL, 0); }
 static void child_altstack_later(void *arg)
 {
     (void)arg;

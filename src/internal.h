@@ -261,6 +261,7 @@ bool fj__job_call(fj__fiber *self, const fj__task *t);
 int fj__signals_install(void);
 void fj__signals_uninstall(void);
 int fj__altstack_alloc(fj__worker *w);
+void fj__altstack_free(fj__worker *w);
 int fj__altstack_enter(fj__worker *w);
 void fj__altstack_leave(fj__worker *w);
 

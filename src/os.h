@@ -37,5 +37,16 @@ size_t fj__os_page_size(void);
 bool fj__os_mappings_fit(uint64_t need);
 
 uint64_t fj__os_now_ns(void);
+/* Sleep the calling thread for about `ns` nanoseconds; give up the CPU once. */
+void fj__os_sleep_ns(uint64_t ns);
+void fj__os_yield(void);
+
+/* The calling thread's own stack (lowest address and size); false, with both
+ * left untouched, when the OS cannot say. */
+bool fj__os_thread_stack(void **lo, size_t *size);
+/* Save the calling thread's CPU affinity (NULL when it cannot be read or there
+ * is no memory); restore it and free the saved copy. */
+void *fj__os_affinity_save(void);
+void fj__os_affinity_restore(void *saved);
 
 #endif

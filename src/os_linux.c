@@ -154,3 +154,39 @@ uint64_t fj__os_now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+void fj__os_sleep_ns(uint64_t ns)
+{
+    struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+    nanosleep(&ts, NULL);
+}
+
+void fj__os_yield(void) { sched_yield(); }
+
+bool fj__os_thread_stack(void **lo, size_t *size)
+{
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return false;
+    bool ok = pthread_attr_getstack(&attr, lo, size) == 0;
+    pthread_attr_destroy(&attr);
+    return ok;
+}
+
+void *fj__os_affinity_save(void)
+{
+    cpu_set_t *set = malloc(sizeof *set);
+    if (set && pthread_getaffinity_np(pthread_self(), sizeof *set, set) != 0) {
+        free(set);
+        set = NULL;
+    }
+    return set;
+}
+
+void fj__os_affinity_restore(void *saved)
+{
+    if (!saved)
+        return;
+    pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), saved);
+    free(saved);
+}

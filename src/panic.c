@@ -403,6 +403,13 @@ int fj__altstack_alloc(fj__worker *w)
     return 0;
 }
 
+void fj__altstack_free(fj__worker *w)
+{
+    if (w->altstack)
+        munmap(w->altstack, w->altstack_size);
+    w->altstack = NULL;
+}
+
 int fj__altstack_enter(fj__worker *w)
 {
     if (!w->altstack)

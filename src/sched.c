@@ -44,9 +44,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
-#include <time.h>
-#include <sys/mman.h>
 
 #include "internal.h"
 #include "os.h"
@@ -1179,8 +1176,7 @@ static bool deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *spinning
     if (judge) {
         /* A thread outside may be finishing a count right now: give it a
          * moment, then judge again; anything that moved means no deadlock. */
-        struct timespec grace = { 0, 20 * 1000 * 1000 };
-        nanosleep(&grace, NULL);
+        fj__os_sleep_ns(20 * 1000 * 1000);
         pthread_mutex_lock(&registry_lock);
         for (fj_scheduler *r = registry; r && judge; r = r->older)
             judge = (spinning && r == s) || sched_idle(r);
@@ -1616,8 +1612,7 @@ static void worker_enter(fj__worker *w, const fj__task *first)
         }
         if (!first && fj_load_acquire(&s->exit))
             break;
-        struct timespec ts = { 0, 200000 };
-        nanosleep(&ts, NULL);
+        fj__os_sleep_ns(200 * 1000);
     }
     if (counted_stuck)
         fj_fetch_sub_seq_cst(&s->stuck, 1);
@@ -1631,13 +1626,9 @@ static void worker_enter(fj__worker *w, const fj__task *first)
     }
     w->post_kind = FJ_POST_NONE;
     w->current = f;
-    pthread_attr_t attr;
     void *stack_lo = NULL;
     size_t stack_size = 0;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        pthread_attr_getstack(&attr, &stack_lo, &stack_size);
-        pthread_attr_destroy(&attr);
-    }
+    fj__os_thread_stack(&stack_lo, &stack_size);
     fj__san_thread_init(&w->thread_san, stack_lo, stack_size);
     fj__san_before_switch(&w->thread_san, &f->san);
     fj__ctx_switch(&w->thread_ctx, &f->ctx);
@@ -1728,8 +1719,7 @@ static void sched_free(fj_scheduler *s)
             for (int q = 0; q < FJ_NQ; q++)
                 fj__deque_free(&s->workers[i].q[q]);
             batch_free_all(&s->workers[i]);
-            if (s->workers[i].altstack)
-                munmap(s->workers[i].altstack, s->workers[i].altstack_size);
+            fj__altstack_free(&s->workers[i]);
         }
         fj__trace_destroy(s);
         free(s->workers);
@@ -1840,11 +1830,13 @@ fj_scheduler *fj_create(const fj_config *config)
 static void main_participate(fj_scheduler *s, const fj__task *root)
 {
     fj__worker *w0 = &s->workers[0];
-    cpu_set_t saved;
-    bool restore = false;
-    if (w0->cpu >= 0 && pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) == 0) {
+    void *saved = NULL;
+    if (w0->cpu >= 0 && (saved = fj__os_affinity_save()) != NULL) {
         int rc = fj__os_pin_self(w0->cpu);
-        restore = rc == 0;
+        if (rc != 0) {
+            free(saved);
+            saved = NULL;
+        }
         if (rc != 0 && !s->pin_warned) {
             /* Not worth failing fj_main for, but not to be hidden either. */
             s->pin_warned = true;
@@ -1858,8 +1850,7 @@ static void main_participate(fj_scheduler *s, const fj__task *root)
     worker_enter(w0, root);
     fj_fetch_sub_seq_cst(&s->active, 1);
     fj__altstack_leave(w0);
-    if (restore)
-        pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
+    fj__os_affinity_restore(saved);
 }
 
 int fj_main(fj_scheduler *s, fj_job_fn fn, void *arg)
@@ -1928,7 +1919,7 @@ void fj_destroy(fj_scheduler *s)
     /* A thread outside, or a worker of another scheduler, may still be
      * leaving fj_run_jobs or a wake it queued here (fj__resume_waiter). */
     while (fj_load_seq_cst(&s->outside_refs))
-        sched_yield();
+        fj__os_yield();
     report_stranded(s);
     fj__trace_at_exit(s);
     registry_remove(s);
@@ -2095,8 +2086,7 @@ static void wait_external(fj_counter *c, int64_t target)
     if (!rec) {
         /* No memory or no waiter id left for a record: poll, slowly. */
         while (fj_counter_value(c) > target) {
-            struct timespec ts = { 0, 100000 };
-            nanosleep(&ts, NULL);
+            fj__os_sleep_ns(100 * 1000);
         }
         return;
     }
@@ -2289,7 +2279,7 @@ void fj_wait(fj_counter *c, int64_t target)
          * for a fiber to come free. */
         if (!run_any_inline(w, self)) {
             fj_cpu_relax();
-            sched_yield();
+            fj__os_yield();
             if (++stuck == 1000) {
                 fj_fetch_add_seq_cst(&w->s->stuck, 1);
                 stuck_since = fj__os_now_ns();

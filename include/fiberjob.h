@@ -47,6 +47,14 @@ extern "C" {
 #endif
 
 #if defined(__GNUC__)
+/** Marks the library's public functions: the library is built with hidden
+ * visibility, so these are the only symbols a shared build exports. */
+#define FJ_API __attribute__((visibility("default")))
+#else
+#define FJ_API
+#endif
+
+#if defined(__GNUC__)
 /** printf-style format checking for the compilers that have it. */
 #define FJ_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -67,10 +75,10 @@ enum {
 };
 
 /** The text for an FJ_E... code (never NULL). */
-const char *fj_strerror(int code);
+FJ_API const char *fj_strerror(int code);
 
 /** The code of the last failure of fj_create() on this thread (0 when none). */
-int fj_last_error(void);
+FJ_API int fj_last_error(void);
 
 /** A job's function: called once with the job's arg, on a fiber. */
 typedef void (*fj_job_fn)(void *arg);
@@ -195,14 +203,14 @@ typedef struct fj_config {
 typedef struct fj_scheduler fj_scheduler;
 
 /** The built-in defaults. */
-fj_config fj_config_default(void);
+FJ_API fj_config fj_config_default(void);
 
 /**
  * Create a scheduler and start its worker threads (all but one: the thread that
  * calls fj_main() takes part as worker 0). NULL config: defaults. On failure
  * returns NULL; fj_last_error() tells why, and nothing is leaked.
  */
-fj_scheduler *fj_create(const fj_config *config);
+FJ_API fj_scheduler *fj_create(const fj_config *config);
 
 /**
  * Run fn(arg) as the root job, on a large fiber, with the calling thread taking
@@ -210,7 +218,7 @@ fj_scheduler *fj_create(const fj_config *config);
  * scheduler is already in fj_main on another thread, or FJ_EINVAL for a NULL
  * scheduler or fn.
  */
-int fj_main(fj_scheduler *s, fj_job_fn fn, void *arg);
+FJ_API int fj_main(fj_scheduler *s, fj_job_fn fn, void *arg);
 
 /**
  * Run every job still queued, wait for every job that waits, stop and join the
@@ -222,18 +230,18 @@ int fj_main(fj_scheduler *s, fj_job_fn fn, void *arg);
  * stops the process with a line saying so, as long as no newer scheduler has
  * been given the same address.
  */
-void fj_destroy(fj_scheduler *s);
+FJ_API void fj_destroy(fj_scheduler *s);
 
 /** The number of workers of s (including the fj_main thread's worker 0). */
-unsigned fj_worker_count(const fj_scheduler *s);
+FJ_API unsigned fj_worker_count(const fj_scheduler *s);
 
 /** Index of the worker running the calling job, or -1 outside a job. */
-int fj_worker_index(void);
+FJ_API int fj_worker_index(void);
 
 /** Set c to value (0..FJ_COUNTER_MAX) with no waiter and no panic counted. Not while used. */
-void fj_counter_init(fj_counter *c, int64_t value);
+FJ_API void fj_counter_init(fj_counter *c, int64_t value);
 /** The current value of c (it may change at once if jobs are running). */
-int64_t fj_counter_value(const fj_counter *c);
+FJ_API int64_t fj_counter_value(const fj_counter *c);
 
 /**
  * Run count jobs. With a counter, adds count to it first; each job subtracts one
@@ -244,20 +252,20 @@ int64_t fj_counter_value(const fj_counter *c);
  * from any other thread they go through the lock-free injection queue (slow path:
  * one allocation per call) of the scheduler created most recently.
  */
-void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter);
+FJ_API void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter);
 
 /** Like fj_run_jobs from outside, but naming the scheduler. */
-void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter);
+FJ_API void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter);
 
 /**
  * Until fj_counter_value(counter) <= target. Inside a job it suspends the fiber
  * (the worker runs other jobs meanwhile); on another thread it blocks that thread
  * on a futex. Returns once the value has been <= target at some instant.
  */
-void fj_wait(fj_counter *counter, int64_t target);
+FJ_API void fj_wait(fj_counter *counter, int64_t target);
 
 /** Put the current fiber behind the other ready work. Only inside a job. */
-void fj_yield(void);
+FJ_API void fj_yield(void);
 
 /**
  * Cut the current job short: report the message (fj_config.panic_hook) with the
@@ -266,10 +274,10 @@ void fj_yield(void);
  * with other work. The job's counter is still decremented, and counts the panic
  * (fj_counter_panics). Outside a job it stops the process.
  */
-FJ_NORETURN void fj_panic(const char *fmt, ...) FJ_PRINTF(1, 2);
+FJ_NORETURN FJ_API void fj_panic(const char *fmt, ...) FJ_PRINTF(1, 2);
 
 /** How many jobs counted on c panicked since fj_counter_init. */
-uint32_t fj_counter_panics(const fj_counter *c);
+FJ_API uint32_t fj_counter_panics(const fj_counter *c);
 
 /**
  * Hand-managed counting: add n now (from anywhere), finish them later with
@@ -277,11 +285,11 @@ uint32_t fj_counter_panics(const fj_counter *c);
  * scheduler goes through the injection queue). Finishing more than was added is
  * a programming error.
  */
-void fj_counter_add(fj_counter *c, int64_t n);
+FJ_API void fj_counter_add(fj_counter *c, int64_t n);
 /** Finish n counts added with fj_counter_add (see there); wakes waiters reached. */
-void fj_counter_done(fj_counter *c, int64_t n);
+FJ_API void fj_counter_done(fj_counter *c, int64_t n);
 
-void fj__count_scope_end(fj_counter **c);
+FJ_API void fj__count_scope_end(fj_counter **c);
 #define FJ__CAT2(a, b) a##b
 #define FJ__CAT(a, b) FJ__CAT2(a, b)
 /**
@@ -305,10 +313,10 @@ typedef void (*fj_range_fn)(size_t begin, size_t end, void *arg);
  * (NULL: "fj_parallel_for"). A chunk that panics is cut short (its remaining
  * indices are skipped); returns the number of chunks that panicked.
  */
-uint32_t fj_parallel_for(size_t begin, size_t end, size_t grain, fj_range_fn fn, void *arg, const char *name);
+FJ_API uint32_t fj_parallel_for(size_t begin, size_t end, size_t grain, fj_range_fn fn, void *arg, const char *name);
 
 /** Name of the job running on the calling fiber, or NULL outside a job. */
-const char *fj_current_job_name(void);
+FJ_API const char *fj_current_job_name(void);
 
 /**
  * Write the events traced so far as Chrome trace-event JSON (Perfetto and
@@ -317,12 +325,12 @@ const char *fj_current_job_name(void);
  * scheduler or path), FJ_EIO (the file could not be opened, written or
  * closed: errno says why) or FJ_ENOMEM.
  */
-int fj_trace_write_json(const fj_scheduler *s, const char *path);
+FJ_API int fj_trace_write_json(const fj_scheduler *s, const char *path);
 /** The same events as an SVG timeline: a lane per worker, jobs coloured by
  * name. Returns as fj_trace_write_json() does. */
-int fj_trace_write_svg(const fj_scheduler *s, const char *path);
+FJ_API int fj_trace_write_svg(const fj_scheduler *s, const char *path);
 /** Forget the events traced so far (while quiet). */
-void fj_trace_clear(fj_scheduler *s);
+FJ_API void fj_trace_clear(fj_scheduler *s);
 
 /** Per-worker statistics. */
 typedef struct fj_worker_stats {
@@ -338,7 +346,7 @@ typedef struct fj_worker_stats {
  * Copy per-worker statistics into out[0..max) and return the number of workers.
  * Counts are exact once the scheduler is quiet (after fj_main returned).
  */
-unsigned fj_stats(const fj_scheduler *s, fj_worker_stats *out, unsigned max);
+FJ_API unsigned fj_stats(const fj_scheduler *s, fj_worker_stats *out, unsigned max);
 
 #ifdef __cplusplus
 }

@@ -96,10 +96,10 @@ typedef struct fj_frame_stats {
  * range, FJ_ENOMEM when the address space or the memory cannot be had.
  * A NULL scheduler is a programming error (the process stops).
  */
-fj_frame_heap *fj_frame_heap_create(fj_scheduler *s, const fj_frame_config *cfg);
+FJ_API fj_frame_heap *fj_frame_heap_create(fj_scheduler *s, const fj_frame_config *cfg);
 
 /** Release every block of h (all tags) back to the system. NULL: nothing. */
-void fj_frame_heap_destroy(fj_frame_heap *h);
+FJ_API void fj_frame_heap_destroy(fj_frame_heap *h);
 
 /**
  * size bytes aligned to align, valid until tag is freed. align is a power of
@@ -122,7 +122,7 @@ void fj_frame_heap_destroy(fj_frame_heap *h);
  * two or exceeds the block size are programming errors: the process stops with
  * a line naming fj_frame_alloc.
  */
-void *fj_frame_alloc(fj_frame_heap *h, uint64_t tag, size_t size, size_t align);
+FJ_API void *fj_frame_alloc(fj_frame_heap *h, uint64_t tag, size_t size, size_t align);
 
 /**
  * Free every allocation made with tag, on every worker, at once; the blocks go
@@ -130,10 +130,10 @@ void *fj_frame_alloc(fj_frame_heap *h, uint64_t tag, size_t size, size_t align);
  * (0 when the tag has no allocation: freeing a tag twice is harmless). It never
  * fails. See the lifetime rules above: no job may still allocate in or use tag.
  */
-int fj_frame_free_tag(fj_frame_heap *h, uint64_t tag);
+FJ_API int fj_frame_free_tag(fj_frame_heap *h, uint64_t tag);
 
 /** A snapshot of h's block counts. */
-void fj_frame_heap_stats(const fj_frame_heap *h, fj_frame_stats *out);
+FJ_API void fj_frame_heap_stats(const fj_frame_heap *h, fj_frame_stats *out);
 
 /**
  * The code (FJ_ENOMEM, FJ_ELIMIT, FJ_EINVAL) of the most recent failed
@@ -141,7 +141,7 @@ void fj_frame_heap_stats(const fj_frame_heap *h, fj_frame_stats *out);
  * not clear it. Inside a job, read it right after the failed call, before the
  * job waits or yields (the job may then resume on another worker thread).
  */
-int fj_frame_last_error(void);
+FJ_API int fj_frame_last_error(void);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
 
     .text
     .globl fj__ctx_switch
+    .hidden fj__ctx_switch
     .type fj__ctx_switch, %function
     .p2align 4
 /* fj__ctx *fj__ctx_switch(fj__ctx *from [x0], fj__ctx *to [x1]) */
@@ -60,6 +61,7 @@ fj__ctx_switch:
     .size fj__ctx_switch, .-fj__ctx_switch
 
     .globl fj__ctx_trampoline
+    .hidden fj__ctx_trampoline
     .type fj__ctx_trampoline, %function
     .p2align 4
 /* First code of a new context: entry(from = x0, arg = x20) with entry in x19. */

@@ -26,7 +26,7 @@
  */
 #include <stdint.h>
 
-#include "../test.h"
+#include "test.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SP_ASAN 1

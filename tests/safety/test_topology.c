@@ -3,7 +3,7 @@
  * out; last-level cache groups are read for the steal order. */
 #include <sys/stat.h>
 
-#include "../test.h"
+#include "test.h"
 #include "../../src/internal.h"
 #include "../../src/os.h"
 

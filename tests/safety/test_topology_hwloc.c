@@ -13,7 +13,7 @@
 #include <hwloc.h>
 #include <sys/stat.h>
 
-#include "../test.h"
+#include "test.h"
 #include "../../src/internal.h"
 #include "../../src/os.h"
 

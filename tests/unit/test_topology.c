@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 
 #include "test.h"
-#include "../../src/internal.h"
-#include "../../src/os.h"
+#include "internal.h"
+#include "os.h"
 
 static char root[256];
 

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 
 #include "test.h"
-#include "../../src/internal.h"
-#include "../../src/os.h"
+#include "internal.h"
+#include "os.h"
 
 enum { NCPU = 8 };
 

@@ -100,6 +100,23 @@ done
 rm -f "$out/last-stderr.txt"
 mv "$tmp" "$raw"
 
+# The frame allocator in an engine-shaped frame (bench/frame_alloc.c): its own
+# table, with the jobs' own cost subtracted, kept in frame_alloc.txt.
+fa=$build/bench/fiberjob-bench-frame-alloc
+if [[ " $workloads " == *" alloc "* ]] && [ -x "$fa" ]; then
+  fa_args=()
+  [ "$smoke" = 1 ] && fa_args=(--jobs 256 --reps 1 --frames 2)
+  [ -n "${FJ_BENCH_WORKERS:-}" ] && fa_args+=(--workers "$FJ_BENCH_WORKERS")
+  echo
+  echo "== frame allocator, engine-shaped frame ($fa ${fa_args[*]})"
+  if timeout "$tmo" "$fa" "${fa_args[@]}" > "$out/frame_alloc.txt"; then
+    cat "$out/frame_alloc.txt"
+  else
+    failures=$((failures + 1))
+    echo "  fiberjob-bench-frame-alloc: FAILED (exit $?)" >&2
+  fi
+fi
+
 echo
 echo "== summary (medians of $reps runs; fj/impl = fiberjob median / implementation median)"
 awk -F, -v csv="$out/summary.csv" -v md="$out/summary.md" -v compact="$out/compact.md" -v chart="$out/chart.dat" -f "$here/summarize.awk" "$raw"
@@ -143,7 +160,7 @@ GP
 fi
 
 echo
-echo "results: $raw, $out/summary.csv, $out/summary.md, $out/compact.md, $out/chart.svg (.png), $out/env.txt"
+echo "results: $raw, $out/summary.csv, $out/summary.md, $out/compact.md, $out/chart.svg (.png), $out/env.txt$([ -f "$out/frame_alloc.txt" ] && echo ", $out/frame_alloc.txt")"
 if [ "$failures" -gt 0 ]; then
   echo "run.sh: $failures run(s) failed" >&2
   exit 1

@@ -24,5 +24,6 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_erro
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 cd "$dir"
-# Sanitized runs are slower: give each test three times its timeout.
-ctest --output-on-failure -j"$jobs" --timeout 360 ${FJ_CTEST_ARGS:-}
+# Sanitized runs are slower: the build scales every test's time limit
+# (FIBERJOB_TEST_TIMEOUT_SCALE, cmake/testing.cmake).
+ctest --output-on-failure -j"$jobs" ${FJ_CTEST_ARGS:-}

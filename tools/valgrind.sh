@@ -12,15 +12,16 @@ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFIBERJOB_WERROR=ON \
 cmake --build "$dir" -j"$jobs"
 # The core tests: everything but the death tests (whose children abort on
 # purpose) and the timing-sensitive quiet-CPU test; 1 and 2 workers.
-# Left out: test_ctx (Valgrind does not emulate MXCSR rounding-mode changes),
-# test_external and test_deque (spinning threads: under Valgrind's
+# Left out: unit.ctx (Valgrind does not emulate MXCSR rounding-mode changes),
+# core.external and unit.deque (spinning threads: under Valgrind's
 # one-thread-at-a-time scheduling they take many minutes; the deque is covered
-# by the sanitizer runs and the spin model).
-tests=${FJ_VALGRIND_TESTS:-"test_smoke test_counter test_fib test_nesting test_priority test_yield test_lifecycle test_pool"}
+# by the sanitizer runs and the spin model). Names are ctest names without the
+# worker count; the program of area.name is tests/area/area_name.
+tests=${FJ_VALGRIND_TESTS:-"core.smoke core.counter core.fib core.nesting core.priority core.yield core.lifecycle core.pool"}
 fail=0
 pass=0
 for t in $tests; do
-  exe="$dir/tests/$t"
+  exe="$dir/tests/${t%%.*}/${t//./_}"
   [ -x "$exe" ] || { echo "valgrind: $t not built"; fail=$((fail + 1)); continue; }
   for w in 1 2; do
     log=$(mktemp)

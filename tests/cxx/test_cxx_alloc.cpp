@@ -8,7 +8,8 @@
 #include <cstdlib>
 #include <new>
 
-#include "cxx_test.h"
+#include "fiberjob.hpp"
+#include "test.h"
 
 static std::atomic<long> news{0};
 
@@ -116,7 +117,7 @@ void no_allocation_per_job()
 
 int main(int argc, char **argv)
 {
-    unsigned workers = test::workers_from(argc, argv);
+    unsigned workers = test_workers(argc, argv);
     fj::scheduler s(test::config(workers));
     CHECK_EQ(fj::run(s, no_allocation_per_job), 0);
     std::printf("ok\n");

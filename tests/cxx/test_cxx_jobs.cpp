@@ -6,7 +6,8 @@
 #include <atomic>
 #include <memory>
 
-#include "cxx_test.h"
+#include "fiberjob.hpp"
+#include "test.h"
 
 namespace {
 
@@ -226,7 +227,7 @@ void from_outside()
 
 int main(int argc, char **argv)
 {
-    unsigned workers = test::workers_from(argc, argv);
+    unsigned workers = test_workers(argc, argv);
 
     // Misuse: a configuration fj_create refuses throws fj::error with its code.
     {

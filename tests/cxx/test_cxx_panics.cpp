@@ -6,7 +6,8 @@
 #include <atomic>
 #include <stdexcept>
 
-#include "cxx_test.h"
+#include "fiberjob.hpp"
+#include "test.h"
 
 namespace {
 
@@ -123,7 +124,7 @@ void unwinding_waits()
 
 int main(int argc, char **argv)
 {
-    unsigned workers = test::workers_from(argc, argv);
+    unsigned workers = test_workers(argc, argv);
     fj::scheduler s(test::config(workers, &plog));
     CHECK_EQ(fj::run(s, [] {
         group_exceptions();

@@ -7,7 +7,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "cxx_test.h"
+#include "fiberjob.hpp"
+#include "test.h"
 
 namespace {
 
@@ -104,7 +105,7 @@ void nested()
 
 int main(int argc, char **argv)
 {
-    unsigned workers = test::workers_from(argc, argv);
+    unsigned workers = test_workers(argc, argv);
 
     // Misuse, in a child: end before begin stops the process.
     test::expect_abort([] {

@@ -4,7 +4,7 @@
  * that must die with the ASan report; a child doing only good accesses must
  * exit cleanly. Built and registered only in ASan builds.
  */
-#include "frame_test.h"
+#include "test.h"
 
 #define BLOCK ((size_t)64 * 1024)
 
@@ -81,8 +81,8 @@ static void run_scenario(void *arg)
 
 static void expect(scenario sc, const char *name, bool report)
 {
-    static ft_child r;
-    ft_run_child(run_scenario, (void *)(uintptr_t)sc, &r);
+    static child_result r;
+    run_in_child(run_scenario, (void *)(uintptr_t)sc, 30, &r);
     bool reported = strstr(r.err, "ERROR: AddressSanitizer: use-after-poison") != NULL;
     bool ok = report ? (reported && !(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0))
                      : (WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0 && !strstr(r.err, "AddressSanitizer"));

@@ -5,7 +5,7 @@
  */
 #include <pthread.h>
 
-#include "frame_test.h"
+#include "test.h"
 
 #define BLOCK ((size_t)64 * 1024)
 
@@ -74,16 +74,16 @@ static void bad_free(void *arg)
 
 static void misuse_tests(void)
 {
-    FT_EXPECT_ABORT(null_scheduler, NULL, "fiberjob: fj_frame_heap_create: scheduler is NULL");
-    FT_EXPECT_ABORT(null_heap_alloc, NULL, "fiberjob: fj_frame_alloc: heap is NULL");
-    FT_EXPECT_ABORT(null_heap_free, NULL, "fiberjob: fj_frame_free_tag: heap is NULL");
+    EXPECT_ABORT_CONTAINS(null_scheduler, NULL, "fiberjob: fj_frame_heap_create: scheduler is NULL");
+    EXPECT_ABORT_CONTAINS(null_heap_alloc, NULL, "fiberjob: fj_frame_alloc: heap is NULL");
+    EXPECT_ABORT_CONTAINS(null_heap_free, NULL, "fiberjob: fj_frame_free_tag: heap is NULL");
     g_misuse = (misuse){ 1, 24 };
-    FT_EXPECT_ABORT(bad_alloc, NULL, "fiberjob: fj_frame_alloc: alignment 24 is not a power of two (in job");
+    EXPECT_ABORT_CONTAINS(bad_alloc, NULL, "fiberjob: fj_frame_alloc: alignment 24 is not a power of two (in job");
     g_misuse = (misuse){ 1, 2 * BLOCK };
-    FT_EXPECT_ABORT(bad_alloc, NULL, "fiberjob: fj_frame_alloc: alignment 131072 is larger than the block size (65536)");
+    EXPECT_ABORT_CONTAINS(bad_alloc, NULL, "fiberjob: fj_frame_alloc: alignment 131072 is larger than the block size (65536)");
     g_misuse = (misuse){ UINT64_MAX, 8 };
-    FT_EXPECT_ABORT(bad_alloc, NULL, "fiberjob: fj_frame_alloc: tag 18446744073709551615 is above FJ_FRAME_TAG_MAX");
-    FT_EXPECT_ABORT(bad_free, NULL, "fiberjob: fj_frame_free_tag: tag 18446744073709551615 is above FJ_FRAME_TAG_MAX");
+    EXPECT_ABORT_CONTAINS(bad_alloc, NULL, "fiberjob: fj_frame_alloc: tag 18446744073709551615 is above FJ_FRAME_TAG_MAX");
+    EXPECT_ABORT_CONTAINS(bad_free, NULL, "fiberjob: fj_frame_free_tag: tag 18446744073709551615 is above FJ_FRAME_TAG_MAX");
 }
 
 /* ------------------------------------------------------------ configuration */
@@ -133,7 +133,7 @@ static void config_tests(fj_scheduler *s)
 /* ------------------------------------------------------------ alignment and sizes */
 
 #define MAX_RECS 4096
-static ft_alloc g_recs[MAX_RECS];
+static test_block g_recs[MAX_RECS];
 static unsigned g_nrecs;
 
 static void *record(fj_frame_heap *h, uint64_t tag, size_t size, size_t align)
@@ -148,8 +148,8 @@ static void *record(fj_frame_heap *h, uint64_t tag, size_t size, size_t align)
     if (size) {
         unsigned i = __atomic_fetch_add(&g_nrecs, 1, __ATOMIC_RELAXED);
         CHECK(i < MAX_RECS);
-        g_recs[i] = (ft_alloc){ p, size, i + 1 };
-        ft_fill(&g_recs[i]);
+        g_recs[i] = (test_block){ p, size, i + 1 };
+        test_block_fill(&g_recs[i]);
     }
     return p;
 }
@@ -203,7 +203,7 @@ static void sizes_tests(fj_scheduler *s)
     CHECK_EQ(fj_main(s, sizes_root, h), 0);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
-    ft_check_all(g_recs, g_nrecs);
+    test_blocks_check(g_recs, g_nrecs);
 
     fj_frame_stats st;
     fj_frame_heap_stats(h, &st);

@@ -7,7 +7,7 @@
  */
 #include <pthread.h>
 
-#include "frame_test.h"
+#include "test.h"
 
 #define BLOCK ((size_t)64 * 1024)
 #define ROUNDS 4
@@ -18,15 +18,15 @@
 #define OUTSIDE_RECS 3000
 
 static fj_frame_heap *g_heap;
-static ft_alloc g_recs[2][JOB_RECS];
-static ft_alloc g_outside[2][OUTSIDE_RECS];
+static test_block g_recs[2][JOB_RECS];
+static test_block g_outside[2][OUTSIDE_RECS];
 static unsigned g_round;
 
 static uint64_t round_tag(unsigned round, unsigned which) { return 100u + round * 2u + which; }
 
-static void alloc_one(uint64_t *rng, uint64_t tag, ft_alloc *r, uint32_t seed)
+static void alloc_one(uint64_t *rng, uint64_t tag, test_block *r, uint32_t seed)
 {
-    uint64_t x = ft_rand(rng);
+    uint64_t x = test_rand(rng);
     size_t size = 1 + (size_t)(x % 1024);
     if ((x >> 20) % 256 == 0)
         size = BLOCK / 2 + (size_t)((x >> 30) % (2 * BLOCK));   /* now and then a block or more */
@@ -37,8 +37,8 @@ static void alloc_one(uint64_t *rng, uint64_t tag, ft_alloc *r, uint32_t seed)
         exit(1);
     }
     CHECK((uintptr_t)p % align == 0);
-    *r = (ft_alloc){ p, size, seed };
-    ft_fill(r);
+    *r = (test_block){ p, size, seed };
+    test_block_fill(r);
 }
 
 static void child_job(void *arg)
@@ -72,9 +72,9 @@ static void retire_job(void *arg)
 {
     unsigned prev = (unsigned)(uintptr_t)arg;
     for (size_t i = 0; i < JOB_RECS; i++)
-        CHECK(ft_intact(&g_recs[prev & 1][i]));
+        CHECK(test_block_intact(&g_recs[prev & 1][i]));
     for (size_t i = 0; i < OUTSIDE_RECS; i++)
-        CHECK(ft_intact(&g_outside[prev & 1][i]));
+        CHECK(test_block_intact(&g_outside[prev & 1][i]));
     CHECK(fj_frame_free_tag(g_heap, round_tag(prev, 0)) > 0);
     CHECK(fj_frame_free_tag(g_heap, round_tag(prev, 1)) > 0);
 }
@@ -91,7 +91,7 @@ static void *outside_thread(void *arg)
 static void root(void *arg)
 {
     (void)arg;
-    static ft_alloc all[JOB_RECS + OUTSIDE_RECS];
+    static test_block all[JOB_RECS + OUTSIDE_RECS];
     for (unsigned round = 0; round < ROUNDS; round++) {
         g_round = round;
         pthread_t outside;
@@ -111,7 +111,7 @@ static void root(void *arg)
         /* All of this round's allocations, from jobs and from the outside thread. */
         memcpy(all, g_recs[round & 1], sizeof g_recs[0]);
         memcpy(all + JOB_RECS, g_outside[round & 1], sizeof g_outside[0]);
-        ft_check_all(all, JOB_RECS + OUTSIDE_RECS);
+        test_blocks_check(all, JOB_RECS + OUTSIDE_RECS);
     }
     CHECK(fj_frame_free_tag(g_heap, round_tag(ROUNDS - 1, 0)) > 0);
     CHECK(fj_frame_free_tag(g_heap, round_tag(ROUNDS - 1, 1)) > 0);

@@ -4,7 +4,7 @@
  * handed out twice), and works again once tags are freed. Also from every
  * worker at once, and for runs (allocations larger than a block).
  */
-#include "frame_test.h"
+#include "test.h"
 
 #define BLOCK ((size_t)64 * 1024)
 #define CAP 32
@@ -30,7 +30,7 @@ static size_t in_use(void)
 static void single_root(void *arg)
 {
     (void)arg;
-    static ft_alloc recs[CAP];
+    static test_block recs[CAP];
     for (int round = 0; round < 3; round++) {
         unsigned n = 0;
         for (;;) {
@@ -38,8 +38,8 @@ static void single_root(void *arg)
             if (!p)
                 break;
             CHECK(n < CAP);
-            recs[n] = (ft_alloc){ p, BLOCK, (uint32_t)(round * 100 + n + 1) };
-            ft_fill(&recs[n]);
+            recs[n] = (test_block){ p, BLOCK, (uint32_t)(round * 100 + n + 1) };
+            test_block_fill(&recs[n]);
             n++;
         }
         CHECK_EQ(fj_frame_last_error(), FJ_ENOMEM);
@@ -49,7 +49,7 @@ static void single_root(void *arg)
         CHECK(fj_frame_alloc(g_heap, 7, 1, 0) == NULL);
         CHECK(fj_frame_alloc(g_heap, 8, 1, 0) == NULL);
         CHECK_EQ(fj_frame_last_error(), FJ_ENOMEM);
-        ft_check_all(recs, n);
+        test_blocks_check(recs, n);
         CHECK_EQ(fj_frame_free_tag(g_heap, 7), CAP);
         CHECK_EQ(in_use(), 0);
         CHECK_EQ(reserved(), CAP);        /* nothing returned to the system */
@@ -59,7 +59,7 @@ static void single_root(void *arg)
 /* ------------------------------------------------------------ every worker */
 
 #define FILLERS 64
-static ft_alloc g_fill[FILLERS][CAP];
+static test_block g_fill[FILLERS][CAP];
 static unsigned g_fill_n[FILLERS];
 
 static void filler_job(void *arg)
@@ -75,8 +75,8 @@ static void filler_job(void *arg)
             break;
         }
         CHECK(n < CAP);
-        g_fill[id][n] = (ft_alloc){ p, size, (uint32_t)(id * 1000 + n + 1) };
-        ft_fill(&g_fill[id][n]);
+        g_fill[id][n] = (test_block){ p, size, (uint32_t)(id * 1000 + n + 1) };
+        test_block_fill(&g_fill[id][n]);
         n++;
         if (n % 3 == 0)
             fj_yield();
@@ -87,7 +87,7 @@ static void filler_job(void *arg)
 static void concurrent_root(void *arg)
 {
     (void)arg;
-    static ft_alloc all[FILLERS * CAP];
+    static test_block all[FILLERS * CAP];
     for (int round = 0; round < 5; round++) {
         fj_job jobs[FILLERS];
         for (uintptr_t i = 0; i < FILLERS; i++)
@@ -104,7 +104,7 @@ static void concurrent_root(void *arg)
          * not pair up), so exactly the cap's worth were handed out. */
         CHECK_EQ(n, CAP);
         CHECK_EQ(in_use(), CAP);
-        ft_check_all(all, n);
+        test_blocks_check(all, n);
         int freed = 0;
         for (uint64_t t = 9; t < 13; t++)
             freed += fj_frame_free_tag(g_heap, t);

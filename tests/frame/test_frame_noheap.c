@@ -13,7 +13,7 @@
 #include <time.h>
 #include <stdint.h>
 
-#include "frame_test.h"
+#include "test.h"
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);

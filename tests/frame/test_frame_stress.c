@@ -23,7 +23,7 @@ static __thread unsigned tls_pops;
     } while (0)
 #include "frame_alloc.c"
 
-#include "frame_test.h"
+#include "test.h"
 
 #define BLOCK ((size_t)4096)
 #define CAP 6
@@ -69,7 +69,7 @@ static void churn_job(void *arg)
             continue;
         }
         stamp(p, tag + 1);
-        spin((unsigned)(ft_rand(&rng) % 128));
+        spin((unsigned)(test_rand(&rng) % 128));
         if (!stamped(p, tag + 1)) {
             fprintf(stderr, "block %p was handed to two jobs at once\n", (void *)p);
             exit(1);

@@ -4,7 +4,7 @@
  * in flight, reuse of the blocks of freed tags (the heap stops growing), and a
  * fixed tag reused every frame.
  */
-#include "frame_test.h"
+#include "test.h"
 
 #define BLOCK ((size_t)64 * 1024)
 #define NTAGS 48
@@ -12,7 +12,7 @@
 #define ALLOCS_PER_JOB 8
 
 static fj_frame_heap *g_heap;
-static ft_alloc g_recs[NTAGS][JOBS_PER_TAG * ALLOCS_PER_JOB];
+static test_block g_recs[NTAGS][JOBS_PER_TAG * ALLOCS_PER_JOB];
 
 static void tag_job(void *arg)
 {
@@ -20,14 +20,14 @@ static void tag_job(void *arg)
     unsigned tag = (unsigned)(id / JOBS_PER_TAG), j = (unsigned)(id % JOBS_PER_TAG);
     uint64_t rng = id * 0x9e3779b97f4a7c15ull + 1;
     for (unsigned k = 0; k < ALLOCS_PER_JOB; k++) {
-        size_t size = 1 + ft_rand(&rng) % 700;
-        size_t align = (size_t)1 << (ft_rand(&rng) % 8);
+        size_t size = 1 + test_rand(&rng) % 700;
+        size_t align = (size_t)1 << (test_rand(&rng) % 8);
         unsigned char *p = fj_frame_alloc(g_heap, 1000 + tag, size, align);
         CHECK(p);
         CHECK((uintptr_t)p % align == 0);
-        ft_alloc *r = &g_recs[tag][j * ALLOCS_PER_JOB + k];
-        *r = (ft_alloc){ p, size, (uint32_t)(tag * 100000 + j * 100 + k + 1) };
-        ft_fill(r);
+        test_block *r = &g_recs[tag][j * ALLOCS_PER_JOB + k];
+        *r = (test_block){ p, size, (uint32_t)(tag * 100000 + j * 100 + k + 1) };
+        test_block_fill(r);
         if (k == ALLOCS_PER_JOB / 2)
             fj_yield();   /* resume, perhaps on another worker, and go on allocating */
     }
@@ -54,7 +54,7 @@ static void many_tags_root(void *arg)
         order[t] = t;
     uint64_t rng = 12345;
     for (unsigned t = NTAGS - 1; t > 0; t--) {
-        unsigned k = (unsigned)(ft_rand(&rng) % (t + 1)), x = order[t];
+        unsigned k = (unsigned)(test_rand(&rng) % (t + 1)), x = order[t];
         order[t] = order[k];
         order[k] = x;
     }
@@ -65,7 +65,7 @@ static void many_tags_root(void *arg)
         if (i % 8 == 7 || i == NTAGS - 1) {
             for (unsigned t = 0; t < NTAGS; t++)
                 for (unsigned k = 0; !freed[t] && k < JOBS_PER_TAG * ALLOCS_PER_JOB; k++)
-                    CHECK(ft_intact(&g_recs[t][k]));
+                    CHECK(test_block_intact(&g_recs[t][k]));
         }
     }
     fj_frame_stats st;
@@ -96,7 +96,7 @@ static void overlap_root(void *arg)
     fj_counter_init(&c, 0);
     fj_run_jobs(jobs, NTAGS * JOBS_PER_TAG, &c);
     fj_wait(&c, 0);
-    ft_check_all(&g_recs[0][0], (size_t)NTAGS * JOBS_PER_TAG * ALLOCS_PER_JOB);
+    test_blocks_check(&g_recs[0][0], (size_t)NTAGS * JOBS_PER_TAG * ALLOCS_PER_JOB);
     for (unsigned t = 0; t < NTAGS; t++)
         fj_frame_free_tag(g_heap, 1000 + t);
 }
@@ -142,23 +142,23 @@ static void new_lifetime_test(fj_scheduler *s)
     fj_frame_config fc = { .block_size = BLOCK };
     fj_frame_heap *h = fj_frame_heap_create(s, &fc);
     CHECK(h);
-    ft_alloc r[5];
+    test_block r[5];
     CHECK(fj_frame_alloc(h, 1, 100, 8));
     CHECK(fj_frame_alloc(h, 5, 100, 8));
     CHECK_EQ(fj_frame_free_tag(h, 1), 1);
     CHECK_EQ(fj_frame_free_tag(h, 5), 1);
     /* New tags in the freed slots (whose blocks went back in another order),
      * then tag 1 again: a new lifetime. */
-    r[0] = (ft_alloc){ fj_frame_alloc(h, 2, 100, 8), 100, 2 };
-    r[1] = (ft_alloc){ fj_frame_alloc(h, 2, 100, 8), 100, 3 };
-    r[2] = (ft_alloc){ fj_frame_alloc(h, 3, 4096, 8), 4096, 4 };
-    r[3] = (ft_alloc){ fj_frame_alloc(h, 1, 100, 8), 100, 5 };
-    r[4] = (ft_alloc){ fj_frame_alloc(h, 1, 100, 8), 100, 6 };
+    r[0] = (test_block){ fj_frame_alloc(h, 2, 100, 8), 100, 2 };
+    r[1] = (test_block){ fj_frame_alloc(h, 2, 100, 8), 100, 3 };
+    r[2] = (test_block){ fj_frame_alloc(h, 3, 4096, 8), 4096, 4 };
+    r[3] = (test_block){ fj_frame_alloc(h, 1, 100, 8), 100, 5 };
+    r[4] = (test_block){ fj_frame_alloc(h, 1, 100, 8), 100, 6 };
     for (int i = 0; i < 5; i++) {
         CHECK(r[i].p);
-        ft_fill(&r[i]);
+        test_block_fill(&r[i]);
     }
-    ft_check_all(r, 5);
+    test_blocks_check(r, 5);
     CHECK_EQ(fj_frame_free_tag(h, 1) + fj_frame_free_tag(h, 2) + fj_frame_free_tag(h, 3), 3);
     fj_frame_heap_destroy(h);
 }
@@ -173,7 +173,7 @@ typedef struct frame_ctx {
     unsigned frame;
 } frame_ctx;
 
-static ft_alloc g_frame_recs[3][FRAME_JOBS];
+static test_block g_frame_recs[3][FRAME_JOBS];
 
 static void frame_job(void *arg)
 {
@@ -184,9 +184,9 @@ static void frame_job(void *arg)
     size_t size = 200 + (j * 37 + frame) % 3000;
     unsigned char *p = fj_frame_alloc(g_heap, frame % 3, size, 16);
     CHECK(p);
-    ft_alloc *r = &g_frame_recs[frame % 3][j];
-    *r = (ft_alloc){ p, size, frame * 1000u + j + 1 };
-    ft_fill(r);
+    test_block *r = &g_frame_recs[frame % 3][j];
+    *r = (test_block){ p, size, frame * 1000u + j + 1 };
+    test_block_fill(r);
 }
 
 static void reuse_root(void *arg)
@@ -205,7 +205,7 @@ static void reuse_root(void *arg)
         if (f >= 2) {
             unsigned old = (f - 2) % 3;
             for (unsigned j = 0; j < FRAME_JOBS; j++)
-                CHECK(ft_intact(&g_frame_recs[old][j]));
+                CHECK(test_block_intact(&g_frame_recs[old][j]));
             CHECK(fj_frame_free_tag(g_heap, old) > 0);
         }
         /* Without reuse the heap would grow by a frame's worth (~7 blocks)

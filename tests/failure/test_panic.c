@@ -1,6 +1,6 @@
 /* fj_panic: the job is cut short, cleanups run, the counter is still finished
  * and counts the panic, and the worker goes on with other work. */
-#include "../test.h"
+#include "test.h"
 
 static int cleanups;
 static int after_panic_ran;

@@ -7,7 +7,7 @@
 
 #include <stdexcept>
 
-#include "../test.h"
+#include "test.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define T_TSAN 1

@@ -26,7 +26,7 @@
  */
 #include <stdint.h>
 
-#include "../test.h"
+#include "test.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SP_ASAN 1
@@ -408,7 +408,7 @@ static void child_many_waiters(void *a)
 
 /* ------------------------------------------------------------ main */
 
-/* EXPECT_ABORT_MATCH of tests/test.h, but recording a soft failure so that
+/* EXPECT_ABORT_MATCH of tests/lib/test.h, but recording a soft failure so that
  * every scenario runs. */
 #define EXPECT_ABORT_MATCH_SOFT(fn, arg, what, prefix, ...)                                        \
     do {                                                                                           \

@@ -26,7 +26,7 @@
 #include <sched.h>
 #include <stdint.h>
 
-#include "../test.h"
+#include "test.h"
 
 static unsigned g_workers;
 

@@ -819,7 +819,7 @@ static void yield_root(void *arg)
 
 /* One worker: the first job of a batch to start yields while the rest of
  * the batch is queued (taken as this worker's chunk): it resumes only after
- * they ran, like a yield behind any other queued jobs (tests/test_yield.c). */
+ * they ran, like a yield behind any other queued jobs (tests/core/test_yield.c). */
 enum { BEHIND = 9 };
 static int behind_started, behind_finished, behind_seen;
 
@@ -859,7 +859,7 @@ static void part_yields(void)
     fj_destroy(s);
     if (nworkers != 1)
         return;
-    /* A fresh scheduler each time, as in tests/test_yield.c: a worker also
+    /* A fresh scheduler each time, as in tests/core/test_yield.c: a worker also
      * resumes yielded fibers now and then (every so many picks). */
     for (int i = 0; i < 10; i++) {
         s = make_sched(&cfg);

@@ -1,9 +1,20 @@
 /*
- * Shared helpers for the tests. Each test is its own program, run by ctest with
- * a timeout, and takes the worker count as its first argument (default 2).
+ * The one helper header of the tests (C and C++). Each test is its own
+ * program, registered by fj_add_test (cmake/testing.cmake) and run by ctest
+ * with a timeout, and takes the worker count as its first argument (default 2).
  *
- * Misuse tests run the bad call in a child process (run_in_child) and check
- * that the child died with SIGABRT and printed the expected line on stderr.
+ *   CHECK, CHECK_EQ, CHECK_STREQ   stop the test at the first failed check;
+ *   FAIL_SOFT, test_finish         report a failure and go on, fail at exit;
+ *   run_in_child                   run a function in a forked child, stderr
+ *                                  captured, killed by SIGALRM if it hangs;
+ *   EXPECT_ABORT_LINE / _MATCH /   the child must die of SIGABRT and print
+ *   _CONTAINS                      the line (exact, by parts, or a substring);
+ *   EXPECT_CHILD_OK                the child must exit 0 (a hang is a soft
+ *                                  failure);
+ *   test_rand                      a cheap deterministic generator;
+ *   test_block_*                   patterned blocks checked for overlap;
+ *   test::expect_abort, test::config, test::panic_log   the same for C++.
+ *
  * Fork only while the parent has no scheduler (no threads besides main), so
  * the child starts from a clean, single-threaded copy.
  */
@@ -118,6 +129,9 @@ static inline fj_config test_config(int argc, char **argv)
 #define TEST_TIME_SCALE 1
 #endif
 
+/* The time limit of a child that must abort (before TEST_TIME_SCALE). */
+#define TEST_ABORT_TIMEOUT 30
+
 typedef struct child_result {
     int status;        /* as from waitpid */
     char err[16384];   /* what the child wrote on stderr (NUL-terminated, may be cut) */
@@ -169,6 +183,18 @@ static inline void run_in_child(void (*fn)(void *), void *arg, unsigned timeout_
     close(fds[0]);
     while (waitpid(pid, &out->status, 0) < 0)
         CHECK(errno == EINTR);
+}
+
+/* The signal that killed the child, or 0. */
+static inline int child_signal(const child_result *r)
+{
+    return WIFSIGNALED(r->status) ? WTERMSIG(r->status) : 0;
+}
+
+/* The child's exit code, or -1 when a signal killed it. */
+static inline int child_exit_code(const child_result *r)
+{
+    return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
 }
 
 static inline const char *child_status_text(int status, char *buf, size_t n)
@@ -227,13 +253,31 @@ static inline void report_child(const char *file, int line, const char *what, co
     fflush(stderr);
 }
 
+/* Run fn(arg) in a child; it must die of SIGABRT with needle somewhere on
+ * stderr. Returns the child's result, for further checks of its stderr. */
+#define EXPECT_ABORT_CONTAINS(fn, arg, needle) \
+    expect_abort_contains_(__FILE__, __LINE__, #fn, (fn), (arg), (needle))
+static inline const child_result *expect_abort_contains_(const char *file, int ln, const char *what,
+                                                         void (*fn)(void *), void *arg, const char *needle)
+{
+    static child_result r;
+    run_in_child(fn, arg, TEST_ABORT_TIMEOUT, &r);
+    if (!(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT && strstr(r.err, needle))) {
+        char want[1024];
+        snprintf(want, sizeof want, "[contains \"%s\"]", needle);
+        report_child(file, ln, what, &r, want);
+        exit(1);
+    }
+    return &r;
+}
+
 /* Run fn(arg) in a child; it must die of SIGABRT with the exact line on stderr. */
 #define EXPECT_ABORT_LINE(fn, arg, line) expect_abort_line_(__FILE__, __LINE__, #fn, (fn), (arg), (line))
 static inline void expect_abort_line_(const char *file, int ln, const char *what, void (*fn)(void *),
                                       void *arg, const char *line)
 {
     static child_result r;
-    run_in_child(fn, arg, 20, &r);
+    run_in_child(fn, arg, TEST_ABORT_TIMEOUT, &r);
     if (!(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT && has_line(r.err, line))) {
         report_child(file, ln, what, &r, line);
         exit(1);
@@ -252,7 +296,7 @@ static inline void expect_abort_match_(const char *file, int ln, const char *wha
                                        void *arg, const char *prefix, const char *const *parts)
 {
     static child_result r;
-    run_in_child(fn, arg, 20, &r);
+    run_in_child(fn, arg, TEST_ABORT_TIMEOUT, &r);
     if (!(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT && has_line_with(r.err, prefix, parts))) {
         char want[2048];
         size_t k = (size_t)snprintf(want, sizeof want, "%s...", prefix);
@@ -314,7 +358,8 @@ static inline int test_recurse_forever(volatile char *prev, int depth)
     return test_recurse_forever(buf, depth + 1) + buf[0];
 }
 
-/* A cheap deterministic generator for the stress tests. */
+/* A cheap deterministic generator for the stress tests (xorshift64: the state
+ * must not be 0). */
 static inline uint64_t test_rand(uint64_t *state)
 {
     uint64_t x = *state;
@@ -322,6 +367,61 @@ static inline uint64_t test_rand(uint64_t *state)
     x ^= x >> 7;
     x ^= x << 17;
     return *state = x;
+}
+
+/* ------------------------------------------------------------ patterned blocks */
+
+/* A block of memory filled with a pattern of its seed, to check afterwards that
+ * nothing overwrote it and that no two blocks overlap (the frame allocator
+ * tests). */
+typedef struct test_block {
+    unsigned char *p;
+    size_t size;
+    uint32_t seed;
+} test_block;
+
+static inline unsigned char test_block_byte(uint32_t seed, size_t i)
+{
+    return (unsigned char)((unsigned char)((seed * 2654435761u) >> 24) ^ (unsigned char)(i * 131u + (i >> 8)));
+}
+
+static inline void test_block_fill(const test_block *b)
+{
+    for (size_t i = 0; i < b->size; i++)
+        b->p[i] = test_block_byte(b->seed, i);
+}
+
+static inline bool test_block_intact(const test_block *b)
+{
+    for (size_t i = 0; i < b->size; i++)
+        if (b->p[i] != test_block_byte(b->seed, i))
+            return false;
+    return true;
+}
+
+static inline int test_block_cmp_addr(const void *x, const void *y)
+{
+    const test_block *a = (const test_block *)x, *b = (const test_block *)y;
+    return a->p < b->p ? -1 : a->p > b->p;
+}
+
+/* Every block still holds its pattern and no two overlap (sorts b). */
+static inline void test_blocks_check(test_block *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!test_block_intact(&b[i])) {
+            fprintf(stderr, "block %zu (%p, %zu bytes) was overwritten\n", i, (void *)b[i].p, b[i].size);
+            exit(1);
+        }
+    }
+    qsort(b, n, sizeof *b, test_block_cmp_addr);
+    for (size_t i = 1; i < n; i++) {
+        if (b[i - 1].p + b[i - 1].size > b[i].p) {
+            fprintf(stderr, "blocks overlap: %p + %zu and %p\n", (void *)b[i - 1].p, b[i - 1].size,
+                    (void *)b[i].p);
+            exit(1);
+        }
+    }
 }
 
 /* Write text to path (for made-up /sys trees and the like), creating the
@@ -342,5 +442,70 @@ static inline void test_write_file(const char *path, size_t keep, const char *te
     fputs(text, f);
     fclose(f);
 }
+
+/* ------------------------------------------------------------ C++ */
+
+#ifdef __cplusplus
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace test {
+
+// Panic messages seen by the hook (which runs on the panicking fiber).
+struct panic_log {
+    std::mutex lock;
+    std::vector<std::string> messages;
+
+    static void hook(const fj_panic_info *info, void *self)
+    {
+        auto *log = static_cast<panic_log *>(self);
+        std::lock_guard<std::mutex> g(log->lock);
+        log->messages.emplace_back(info->message);
+    }
+    std::size_t count_containing(const char *text)
+    {
+        std::lock_guard<std::mutex> g(lock);
+        std::size_t n = 0;
+        for (const std::string &m : messages)
+            n += m.find(text) != std::string::npos;
+        return n;
+    }
+    void clear()
+    {
+        std::lock_guard<std::mutex> g(lock);
+        messages.clear();
+    }
+};
+
+// Defaults with this many workers, and the panic hook of log when given.
+inline fj_config config(unsigned workers, panic_log *log = nullptr)
+{
+    fj_config cfg = fj_config_default();
+    cfg.workers = workers;
+    if (log) {
+        cfg.panic_hook = &panic_log::hook;
+        cfg.panic_hook_arg = log;
+    }
+    return cfg;
+}
+
+// EXPECT_ABORT_CONTAINS for a callable: fn() runs in a child (run_in_child)
+// that must die of SIGABRT with needle on stderr.
+template <class F>
+const child_result *expect_abort(F fn, const char *needle)
+{
+    struct call {
+        static void run(void *p) { (*static_cast<F *>(p))(); }
+    };
+    return EXPECT_ABORT_CONTAINS(call::run, &fn, needle);
+}
+
+} // namespace test
+#endif
 
 #endif

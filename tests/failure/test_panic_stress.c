@@ -4,7 +4,7 @@
  * the panicking children), and the scheduler goes on working afterwards. */
 #include <stdint.h>
 
-#include "../test.h"
+#include "test.h"
 
 #define MAX_NODES 200000
 

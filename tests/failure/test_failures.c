@@ -4,8 +4,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "../test.h"
-#include "child.h"
+#include "test.h"
 
 static unsigned g_workers;
 
@@ -142,37 +141,33 @@ static void child_done_outside(void *a)
 int main(int argc, char **argv)
 {
     g_workers = test_workers(argc, argv);
-    sf_child r;
+    const child_result *r;
 
-    r = sf_run_child(child_overflow_small, NULL);
-    SF_CHECK_ABORTS(r, "fiberjob: stack overflow in job 'overflowing_job' on worker ");
-    CHECK(strstr(r.err, "all of its 64 KiB small stack"));
-    CHECK(strstr(r.err, "run it with FJ_JOB_LARGE_STACK (512 KiB) or raise fj_config.small_stack_size"));
+    r = EXPECT_ABORT_CONTAINS(child_overflow_small, NULL, "fiberjob: stack overflow in job 'overflowing_job' on worker ");
+    CHECK(strstr(r->err, "all of its 64 KiB small stack"));
+    CHECK(strstr(r->err, "run it with FJ_JOB_LARGE_STACK (512 KiB) or raise fj_config.small_stack_size"));
 
-    r = sf_run_child(child_overflow_large, NULL);
-    SF_CHECK_ABORTS(r, "fiberjob: stack overflow in job 'overflowing_job'");
-    CHECK(strstr(r.err, "all of its 512 KiB large stack"));
+    r = EXPECT_ABORT_CONTAINS(child_overflow_large, NULL, "fiberjob: stack overflow in job 'overflowing_job'");
+    CHECK(strstr(r->err, "all of its 512 KiB large stack"));
 
-    r = sf_run_child(child_null, NULL);
+    static child_result null_child;
+    run_in_child(child_null, NULL, 60, &null_child);
     /* Passed on to the previous handler: the default action, or a sanitizer's. */
-    CHECK((r.signaled && r.sig == SIGSEGV) || (r.exited && r.code != 0 && strstr(r.err, "Sanitizer")));
-    CHECK(!strstr(r.err, "stack overflow"));
+    CHECK(child_signal(&null_child) == SIGSEGV ||
+          (child_exit_code(&null_child) > 0 && strstr(null_child.err, "Sanitizer")));
+    CHECK(!strstr(null_child.err, "stack overflow"));
 
-    r = sf_run_child(child_deadlock, NULL);
-    SF_CHECK_ABORTS(r, "fiberjob: deadlock: every worker is idle and nothing is queued, and 1 jobs wait");
-    CHECK(strstr(r.err, "job 'fj_main root' waits on counter"));
-    CHECK(strstr(r.err, "(value 1, target 0)"));
+    r = EXPECT_ABORT_CONTAINS(child_deadlock, NULL, "fiberjob: deadlock: every worker is idle and nothing is queued, and 1 jobs wait");
+    CHECK(strstr(r->err, "job 'fj_main root' waits on counter"));
+    CHECK(strstr(r->err, "(value 1, target 0)"));
 
-    r = sf_run_child(child_pool_deadlock, NULL);
-    SF_CHECK_ABORTS(r, "fiberjob: deadlock: ");
-    CHECK(strstr(r.err, "job 'gate_waiter' waits on counter"));
+    r = EXPECT_ABORT_CONTAINS(child_pool_deadlock, NULL, "fiberjob: deadlock: ");
+    CHECK(strstr(r->err, "job 'gate_waiter' waits on counter"));
 
-    r = sf_run_child(child_done_too_often, NULL);
-    SF_CHECK_ABORTS(r, "fiberjob: fj_counter_done: counter ");
-    CHECK(strstr(r.err, "went below zero (1 - 2)") && strstr(r.err, "(in job 'done_too_often' on worker "));
+    r = EXPECT_ABORT_CONTAINS(child_done_too_often, NULL, "fiberjob: fj_counter_done: counter ");
+    CHECK(strstr(r->err, "went below zero (1 - 2)") && strstr(r->err, "(in job 'done_too_often' on worker "));
 
-    r = sf_run_child(child_done_outside, NULL);
-    SF_CHECK_ABORTS(r, "fiberjob: fj_counter_done: counter ");
+    EXPECT_ABORT_CONTAINS(child_done_outside, NULL, "fiberjob: fj_counter_done: counter ");
 
     /* In this process: the hook keeps the scheduler waiting, an outside thread
      * finishes the count, and fj_main returns. */

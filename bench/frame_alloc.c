@@ -1,5 +1,12 @@
 /*
- * bench_frame_alloc: the frame workload of issue 5, item 5.
+ * fiberjob-bench-frame-alloc: the frame workload of issue 5, item 5, in the
+ * shape of an engine's frame (many small jobs, a few objects each). bench/run.sh
+ * runs it with the alloc workload and keeps its table in frame_alloc.txt.
+ *
+ * What it adds to the alloc workload (fj_alloc.c: 64 jobs x 512 allocations,
+ * one metric per run): the cost of the jobs themselves measured ("none") and
+ * subtracted, CPU time beside wall time, and the cost per object of one job
+ * allocating and freeing alone, without the scheduler.
  *
  * Every frame runs JOBS jobs; each allocates OBJS objects of 16..256 bytes
  * (sizes fixed per job and object, the same for every allocator), writes into
@@ -23,7 +30,7 @@
  * second, single-job loop (no scheduler in the measurement) gives the cost per
  * object of allocating and freeing alone.
  *
- * Usage: bench_frame_alloc [--workers N] [--jobs N] [--objs N] [--reps N]
+ * Usage: fiberjob-bench-frame-alloc [--workers N] [--jobs N] [--objs N] [--reps N]
  *                          [--frames N] [--only NAME]
  */
 #include <dlfcn.h>
@@ -115,7 +122,7 @@ static void load_peers(char **argv)
         bind_peer(&g_var[V_MIMALLOC], mi, "mi_malloc", "mi_free");
     for (int v = V_JEMALLOC; v <= V_MIMALLOC; v++)
         if (!g_var[v].available)
-            fprintf(stderr, "bench_frame_alloc: %s not found; skipped\n", k_names[v]);
+            fprintf(stderr, "fiberjob-bench-frame-alloc: %s not found; skipped\n", k_names[v]);
 }
 
 /* ------------------------------------------------------------ the frame */
@@ -143,7 +150,7 @@ static void alloc_job(void *arg)
         else
             p = g_var[v].alloc(size);
         if (!p) {
-            fprintf(stderr, "bench_frame_alloc: %s: allocation failed\n", k_names[v]);
+            fprintf(stderr, "fiberjob-bench-frame-alloc: %s: allocation failed\n", k_names[v]);
             exit(1);
         }
         use_object(p, size, (unsigned)i);
@@ -251,7 +258,7 @@ static unsigned arg_uint(const char *s, const char *name)
     char *end;
     unsigned long v = strtoul(s, &end, 10);
     if (*end || v == 0 || v > 10000000) {
-        fprintf(stderr, "bench_frame_alloc: bad %s '%s'\n", name, s);
+        fprintf(stderr, "fiberjob-bench-frame-alloc: bad %s '%s'\n", name, s);
         exit(2);
     }
     return (unsigned)v;
@@ -262,7 +269,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!val) {
-            fprintf(stderr, "usage: bench_frame_alloc [--workers N] [--jobs N] [--objs N] [--reps N] "
+            fprintf(stderr, "usage: fiberjob-bench-frame-alloc [--workers N] [--jobs N] [--objs N] [--reps N] "
                             "[--frames N] [--only frame|glibc|jemalloc|mimalloc]\n");
             return 2;
         }
@@ -282,11 +289,11 @@ int main(int argc, char **argv)
                 if (!strcmp(val, k_names[v]))
                     g_only = v;
             if (g_only < 0) {
-                fprintf(stderr, "bench_frame_alloc: unknown variant '%s'\n", val);
+                fprintf(stderr, "fiberjob-bench-frame-alloc: unknown variant '%s'\n", val);
                 return 2;
             }
         } else {
-            fprintf(stderr, "bench_frame_alloc: unknown option '%s'\n", a);
+            fprintf(stderr, "fiberjob-bench-frame-alloc: unknown option '%s'\n", a);
             return 2;
         }
     }

@@ -3,9 +3,9 @@
  * out; last-level cache groups are read for the steal order. */
 #include <sys/stat.h>
 
-#include "../test.h"
-#include "../../src/internal.h"
-#include "../../src/os.h"
+#include "test.h"
+#include "internal.h"
+#include "os.h"
 
 static char root[256];
 

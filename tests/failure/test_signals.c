@@ -23,7 +23,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
-#include "../test.h"
+#include "test.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define T_SANITIZER 1

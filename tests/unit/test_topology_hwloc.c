@@ -13,9 +13,9 @@
 #include <hwloc.h>
 #include <sys/stat.h>
 
-#include "../test.h"
-#include "../../src/internal.h"
-#include "../../src/os.h"
+#include "test.h"
+#include "internal.h"
+#include "os.h"
 
 enum { NCPU = 8 };
 

@@ -35,7 +35,7 @@
  * fiber waiting on it, so the counter is alive for that CAS.
  *
  * Publishing a waiter runs after the waiting fiber has switched out (the
- * post-switch action in sched.c): a CAS that pushes it on the list and raises
+ * post-switch action in worker.c): a CAS that pushes it on the list and raises
  * max_target, only while value > target; otherwise the waiter is resumed at once.
  * So a fiber is never on a list while it still runs on its stack.
  *
@@ -104,25 +104,36 @@ void fj__counter_add(fj_counter *c, size_t n, const char *call)
 static inline uint32_t id_of(const fj__fiber *f) { return f ? f->id : 0; }
 static inline fj__fiber *next_of(const fj__fiber *f) { return f->wait_next ? fj__waiter_of(f->wait_next) : NULL; }
 
-static void counter_wake_reached(fj_counter *c, uint32_t chain, int32_t value)
+/* Split the waiters linked from id `first` by whether `value` reaches their
+ * target: the reached ones are pushed on *reached; the rest form a new list,
+ * *keep (its tail *keep_tail, the largest target among them *keep_max). */
+static void chain_split(uint32_t first, int32_t value, fj__fiber **reached, fj__fiber **keep,
+                        fj__fiber **keep_tail, uint32_t *keep_max)
 {
-    fj__fiber *reached = NULL, *unreached = NULL, *unreached_tail = NULL;
-    uint32_t unreached_max = 0;
-    for (uint32_t i = chain; i != 0;) {
+    *keep = *keep_tail = NULL;
+    *keep_max = 0;
+    for (uint32_t i = first; i != 0;) {
         fj__fiber *f = fj__waiter_of(i);
         i = f->wait_next;
         if (f->wait_target >= value) {
-            f->wait_next = id_of(reached);
-            reached = f;
+            f->wait_next = id_of(*reached);
+            *reached = f;
         } else {
-            f->wait_next = id_of(unreached);
-            if (!unreached)
-                unreached_tail = f;
-            unreached = f;
-            if ((uint32_t)f->wait_target > unreached_max)
-                unreached_max = (uint32_t)f->wait_target;
+            f->wait_next = id_of(*keep);
+            if (!*keep)
+                *keep_tail = f;
+            *keep = f;
+            if ((uint32_t)f->wait_target > *keep_max)
+                *keep_max = (uint32_t)f->wait_target;
         }
     }
+}
+
+static void counter_wake_reached(fj_counter *c, uint32_t chain, int32_t value)
+{
+    fj__fiber *reached = NULL, *unreached, *unreached_tail;
+    uint32_t unreached_max;
+    chain_split(chain, value, &reached, &unreached, &unreached_tail, &unreached_max);
     if (unreached) {
         /* Acquire, here and on a failed CAS below (acq_rel's failure order):
          * the value read decides which waiters are now reached, and those are
@@ -140,25 +151,7 @@ static void counter_wake_reached(fj_counter *c, uint32_t chain, int32_t value)
                  * A failed CAS below left our tail linked to the chain that was
                  * published meanwhile, which is not ours: cut it first. */
                 unreached_tail->wait_next = 0;
-                fj__fiber *keep = NULL, *keep_tail = NULL;
-                unreached_max = 0;
-                for (fj__fiber *f = unreached; f;) {
-                    fj__fiber *next = next_of(f);
-                    if (f->wait_target >= v) {
-                        f->wait_next = id_of(reached);
-                        reached = f;
-                    } else {
-                        f->wait_next = id_of(keep);
-                        if (!keep)
-                            keep_tail = f;
-                        keep = f;
-                        if ((uint32_t)f->wait_target > unreached_max)
-                            unreached_max = (uint32_t)f->wait_target;
-                    }
-                    f = next;
-                }
-                unreached = keep;
-                unreached_tail = keep_tail;
+                chain_split(unreached->id, v, &reached, &unreached, &unreached_tail, &unreached_max);
                 if (!unreached)
                     break;
             }

@@ -22,6 +22,10 @@
  * process-wide and never freed: a thread blocked in fj_wait does not depend on
  * any scheduler staying alive (fj_destroy may free the scheduler whose drain
  * ran the jobs it waits for while it is still being woken).
+ *
+ * Spare fibers: each worker keeps a few free small fibers off the shared
+ * pool head (below). The pool calls up into the scheduler only through the
+ * entry point fj_create gives it (s->fiber_entry, worker.c's fiber loop).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -269,3 +273,46 @@ void fj__fibers_destroy(fj_scheduler *s)
         s->stack_region[k] = NULL;
     }
 }
+
+/* ------------------------------------------------------------ spare fibers */
+
+/*
+ * A few free small fibers kept by each worker, off the shared pool: a waiter
+ * calling its children (fj__call_child, worker.c) takes a fiber and gives it
+ * back for every child at every level of a recursion, and the pool's head is
+ * one cache line every worker writes (a line moving between cores costs
+ * hundreds of nanoseconds here). A LIFO of up to FJ_SPARES fibers makes that take and put
+ * local. A worker gives its spares back to the pool when it goes idle or
+ * leaves, and a worker stuck with no fiber takes its own spares first, so a
+ * fiber never sits unused where no one can reach it while a deadlock of the
+ * pool is judged (every worker stuck or asleep).
+ */
+fj__fiber *fj__fiber_take_small(fj__worker *w)
+{
+    if (w->nspare)
+        return w->spares[--w->nspare];
+    return fj__pool_take(w->s, &w->s->free_small);
+}
+
+fj__fiber *fj__fiber_take(fj__worker *w, uintptr_t flags)
+{
+    return (flags & FJ_JOB_LARGE_STACK) ? fj__pool_take(w->s, &w->s->free_large) : fj__fiber_take_small(w);
+}
+
+void fj__fiber_put(fj__worker *w, fj__fiber *f)
+{
+    if (f->kind == FJ_KIND_SMALL && w->nspare < FJ_SPARES) {
+        fj_store_relaxed(&f->state, (int)FJ_FIBER_FREE);
+        fj_store_relaxed(&f->job_name, (const char *)NULL);
+        w->spares[w->nspare++] = f;
+        return;
+    }
+    fj__pool_put(w->s, fj__pool_of(w->s, f), f);
+}
+
+void fj__spares_give_back(fj__worker *w)
+{
+    while (w->nspare)
+        fj__pool_put(w->s, &w->s->free_small, w->spares[--w->nspare]);
+}
+

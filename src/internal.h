@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "arch/ctx.h"
+#include "arch/fpu.h"
 #include "atomics.h"
 #include "deque.h"
 #include "fiberjob.h"
@@ -20,11 +21,33 @@ enum { FJ_Q_HIGH = 0, FJ_Q_NORMAL = 1, FJ_Q_LOW = 2, FJ_NQ = 3 };
 #define FJ_TASK_ROOT (1u << 16)
 /* Every public FJ_JOB_ flag: any other bit in fj_job.flags is refused. */
 #define FJ_JOB_DEFINED ((unsigned)FJ_JOB_LARGE_STACK)
-/* A deque entry standing for jobs lo..hi-1 of a batch (sched.c): flags also
- * carry the queue (bits 24-31), lo (bits 32-47) and hi (bits 48-63). */
+/* A deque entry standing for jobs lo..hi-1 of a batch (batch.c). */
 #define FJ_TASK_RANGE (1u << 17)
+/* Above the flags, a task carries its queue (bits 24-31); a range entry also
+ * its lo (bits 32-47) and hi (bits 48-63). */
+#define FJ_TASK_Q_SHIFT 24
+#define FJ_TASK_LO_SHIFT 32
+#define FJ_TASK_HI_SHIFT 48
+_Static_assert(sizeof(uintptr_t) == 8, "range entries pack lo and hi into the flags word");
+static inline int fj__task_queue(const fj__task *t) { return (int)((t->flags >> FJ_TASK_Q_SHIFT) & 0xff); }
+static inline uint32_t fj__task_lo(const fj__task *t) { return (uint32_t)((t->flags >> FJ_TASK_LO_SHIFT) & 0xffff); }
+static inline uint32_t fj__task_hi(const fj__task *t) { return (uint32_t)(t->flags >> FJ_TASK_HI_SHIFT); }
+static inline bool fj__is_range(const fj__task *t) { return (t->flags & FJ_TASK_RANGE) != 0; }
+static inline int fj__prio_queue(fj_priority p)
+{
+    return p == FJ_PRIORITY_HIGH ? FJ_Q_HIGH : p == FJ_PRIORITY_LOW ? FJ_Q_LOW : FJ_Q_NORMAL;
+}
 
-struct fj__batch;
+/* Job batches (batch.c). */
+#define FJ_BATCH_MIN 8
+#define FJ_BATCH_MAX 256    /* jobs per batch (lo and hi are 16-bit fields of an entry) */
+typedef struct fj__batch {
+    struct fj__batch *next;     /* free list, return stack */
+    struct fj__worker *home;    /* the worker whose pool it goes back to */
+    fj_counter *counter;
+    int64_t left;               /* atomic: jobs not yet started */
+    fj_job jobs[FJ_BATCH_MAX];
+} fj__batch;
 
 typedef enum {
     FJ_FIBER_FREE = 0,
@@ -43,7 +66,7 @@ typedef enum {
  * overflow, instead of writing into the neighbouring stack. */
 #define FJ_GUARD_GAP (256u * 1024u)
 
-/* Free small fibers a worker keeps off the shared pool (sched.c). */
+/* Free small fibers a worker keeps off the shared pool (fiber.c). */
 #define FJ_SPARES 8
 
 /* Wait lists name waiters by a process-wide 16-bit id (fiber.c). */
@@ -119,7 +142,7 @@ typedef struct fj__worker {
     fj__ctx thread_ctx;         /* the OS thread's own stack: start and stop */
     fj__san_ctx thread_san;
     fj__fiber *current;
-    /* Free small fibers kept off the pool (sched.c, "spare fibers"). */
+    /* Free small fibers kept off the pool (fiber.c, "spare fibers"). */
     fj__fiber *spares[FJ_SPARES];
     unsigned nspare;
     /* Post-switch action, set before a switch, done by the context switched to. */
@@ -130,18 +153,18 @@ typedef struct fj__worker {
     /* A task handed to the fiber we switch to (large-stack jobs, the root job). */
     bool has_handoff;
     fj__task handoff;
-    /* Finishes of consecutive jobs of one counter, folded into one CAS. */
-    fj_counter *batch_counter;
-    int64_t batch_k;
-    const char *batch_name;     /* the last job folded in, for reports */
+    /* Finishes of consecutive jobs of one counter, folded into one CAS
+     * (counter.c, "folded finishes"). */
+    fj_counter *fold_counter;
+    int64_t fold_k;
+    const char *fold_name;      /* the last job folded in, for reports */
     /* Yielded fibers, FIFO, owner only. */
     fj__fiber *yield_head, *yield_tail;
-    bool leaving;
     uint64_t rng;
     unsigned pick_tick;
     fj_worker_stats stats;      /* owner writes (relaxed), fj_stats reads */
     /* Jobs lo..hi-1 of a batch, taken by this worker and not yet started
-     * (sched.c, "Batches"): private, like a task already taken; any fiber
+     * (batch.c): private, like a task already taken; any fiber
      * running on this worker goes on with them. */
     struct fj__batch *chunk;
     uint32_t chunk_lo, chunk_hi, chunk_taken;
@@ -154,12 +177,7 @@ typedef struct fj__worker {
     size_t altstack_size;
     stack_t saved_altstack;
     bool altstack_active;
-#if defined(__x86_64__)
-    uint32_t fpu_mxcsr;
-    uint16_t fpu_cw;
-#elif defined(__aarch64__)
-    uint64_t fpu_fpcr;
-#endif
+    fj__fpu_state fpu;          /* the FP control state jobs start from (arch/fpu.h) */
     /* Batches this worker allocated, given back by the workers that ran their
      * last jobs: a Treiber stack (push with a release CAS, taken whole with an
      * acquire exchange). Own line: other workers write it. */
@@ -211,36 +229,48 @@ struct fj_scheduler {
     uint32_t magic;                              /* FJ_SCHED_LIVE while live (use after destroy) */
 };
 
+/*
+ * Declarations, one block per file, lowest layer first (the order of
+ * src/unity.c): a file calls only the files above its block, and upward only
+ * through a function pointer set at create (s->fiber_entry). Internal return
+ * conventions: the OS layer returns 0 or a negative errno; the deque and the
+ * lifecycle 0 or an FJ_E code; the pools and the hwloc reader NULL or -1.
+ */
+
+/* Per-worker statistics: the owner writes them (relaxed), fj_stats reads. */
+#define FJ__STAT_ADD(w, field, n) fj_store_relaxed(&(w)->stats.field, fj_load_relaxed(&(w)->stats.field) + (n))
+#define FJ__STAT_INC(w, field) FJ__STAT_ADD(w, field, 1)
+
+/* The resume task of a woken or yielded fiber (fn == NULL). */
+static inline fj__task fj__resume_task(fj__fiber *f)
+{
+    return (fj__task){ .fn = NULL, .arg = f, .name = f->job_name };
+}
+
+/* --- runtime.c: the base -------------------------------------------------- */
 /* The worker the calling code runs on. Not inlined, and opaque to the
  * optimiser, so a value is never cached across a fiber switch (a fiber may
  * resume on another thread). */
 fj__worker *fj__current_worker(void);
-
+void fj__set_current_worker(fj__worker *w);
+void fj__set_last_error(int code);
+/* Stop the process with one line naming the call, and the job if any. */
 FJ_NORETURN void fj__fatal(const char *call, const char *fmt, ...) FJ_PRINTF(2, 3);
-
-/* Counter protocol (counter.c). */
-#define FJ_VALUE_SHIFT 32
-#define FJ_MAXT_SHIFT 16
-static inline int32_t fj__word_value(uint64_t w) { return (int32_t)(uint32_t)(w >> FJ_VALUE_SHIFT); }
-static inline uint32_t fj__word_maxt(uint64_t w) { return (uint32_t)(w >> FJ_MAXT_SHIFT) & 0xffffu; }
-static inline uint32_t fj__word_head(uint64_t w) { return (uint32_t)w & 0xffffu; }
-static inline uint64_t fj__word_make(int32_t value, uint32_t maxt, uint32_t head)
-{
-    return ((uint64_t)(uint32_t)value << FJ_VALUE_SHIFT) | ((uint64_t)maxt << FJ_MAXT_SHIFT) | head;
-}
-void fj__counter_add(fj_counter *c, size_t n, const char *call);
-/* call and job_name (NULL: none) name the culprit if the count goes below zero. */
-void fj__counter_finish(fj_counter *c, int64_t k, const char *call, const char *job_name);
-/* Publish f as waiting for c <= target; false when c is already there (not published). */
-bool fj__counter_publish(fj_counter *c, fj__fiber *f, int64_t target);
-
-/* Scheduler hooks used by counter.c. Resume a waiter taken off a list, through
- * its own scheduler; true when it was queued on the calling worker's own ready
- * deque (the caller then notifies its scheduler once for all of them). */
-bool fj__resume_waiter(fj__fiber *f);
-void fj__notify(fj_scheduler *s, size_t n);
-void fj__inflight_enter(fj_scheduler *s);
-void fj__inflight_leave(fj_scheduler *s);
+/* A job's name for messages: "(unnamed)" for NULL. */
+const char *fj__job_name(const char *name);
+/* Push, or stop naming the call: a task is never dropped. */
+void fj__push_or_die(fj__deque *d, const fj__task *t, size_t n, const char *call);
+/* Registry of live schedulers (fj_create to the end of fj_destroy). */
+void fj__registry_add(fj_scheduler *s);
+void fj__registry_retire(fj_scheduler *s);   /* being destroyed: no longer the default */
+void fj__registry_remove(fj_scheduler *s);
+/* Stop with a plain line unless s is a live scheduler. */
+void fj__check_live(const char *call, const fj_scheduler *s);
+/* The newest live scheduler not being destroyed (outside submissions), or NULL. */
+fj_scheduler *fj__default_scheduler(void);
+/* Lock the registry and return its newest scheduler (linked through `older`). */
+fj_scheduler *fj__registry_lock(void);
+void fj__registry_unlock(void);
 
 /* Topology (topology.c). */
 typedef struct fj__cpu_info {
@@ -283,5 +313,125 @@ extern uint32_t fj__outside_waiting;
 /* Append a line per outside record that waits; adds their number to *count. */
 size_t fj__outside_report(char *buf, size_t len, size_t cap,
                           size_t (*line)(char *, size_t, size_t, const fj__fiber *), unsigned *count);
+
+/* Free small fibers each worker keeps off the shared pool (fiber.c). */
+fj__fiber *fj__fiber_take_small(fj__worker *w);
+/* A free fiber of the class `flags` asks for (FJ_JOB_LARGE_STACK), or NULL. */
+fj__fiber *fj__fiber_take(fj__worker *w, uintptr_t flags);
+void fj__fiber_put(fj__worker *w, fj__fiber *f);
+void fj__spares_give_back(fj__worker *w);
+/* Does a pool head (fj_scheduler.free_small/free_large) hold a fiber? */
+static inline bool fj__pool_has_free(uint64_t head) { return (head & 0xffffffffu) != 0; }
+
+/* --- wake.c: waking sleepers, the injection queue, resuming waiters -------- */
+/* n tasks were made visible: wake a sleeper if one is needed. */
+void fj__notify(fj_scheduler *s, size_t n);
+void fj__notify_all(fj_scheduler *s);
+/* An outside thread enters or leaves a call that touches s. */
+void fj__inflight_enter(fj_scheduler *s);
+void fj__inflight_leave(fj_scheduler *s);
+void fj__inject_push(fj_scheduler *s, fj__inject_node *node);
+void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count);
+/* Resume a waiter taken off a list, through its own scheduler; true when it
+ * was queued on the calling worker's own ready deque (the caller then
+ * notifies its scheduler once for all of them). */
+bool fj__resume_waiter(fj__fiber *f);
+
+/* --- counter.c: the counter protocol and folded finishes ------------------ */
+#define FJ_VALUE_SHIFT 32
+#define FJ_MAXT_SHIFT 16
+static inline int32_t fj__word_value(uint64_t w) { return (int32_t)(uint32_t)(w >> FJ_VALUE_SHIFT); }
+static inline uint32_t fj__word_maxt(uint64_t w) { return (uint32_t)(w >> FJ_MAXT_SHIFT) & 0xffffu; }
+static inline uint32_t fj__word_head(uint64_t w) { return (uint32_t)w & 0xffffu; }
+static inline uint64_t fj__word_make(int32_t value, uint32_t maxt, uint32_t head)
+{
+    return ((uint64_t)(uint32_t)value << FJ_VALUE_SHIFT) | ((uint64_t)maxt << FJ_MAXT_SHIFT) | head;
+}
+void fj__counter_add(fj_counter *c, size_t n, const char *call);
+/* call and job_name (NULL: none) name the culprit if the count goes below zero. */
+void fj__counter_finish(fj_counter *c, int64_t k, const char *call, const char *job_name);
+/* Publish f as waiting for c <= target; false when c is already there (not published). */
+bool fj__counter_publish(fj_counter *c, fj__fiber *f, int64_t target);
+/* Folded finishes (counter.c, top comment): the finishes of consecutive jobs
+ * of one counter on a worker are one CAS. Inline: once per job. */
+static inline void fj__fold_flush(fj__worker *w)
+{
+    if (w->fold_counter) {
+        fj_counter *c = w->fold_counter;
+        int64_t k = w->fold_k;
+        w->fold_counter = NULL;
+        w->fold_k = 0;
+        fj__counter_finish(c, k, "job finish", w->fold_name);
+    }
+}
+static inline void fj__fold_add(fj__worker *w, fj_counter *c, const char *name)
+{
+    if (!c)
+        return;
+    if (w->fold_counter == c) {
+        w->fold_k++;
+        w->fold_name = name;
+        return;
+    }
+    fj__fold_flush(w);
+    w->fold_counter = c;
+    w->fold_k = 1;
+    w->fold_name = name;
+}
+
+/* --- batch.c: job batches and a worker's chunk ------------------------------ */
+/* The next job of the worker's chunk; false when it has none. */
+bool fj__chunk_take(fj__worker *w, fj__task *out);
+/* Put the chunk's jobs not yet started back in the deque, as one entry. */
+void fj__chunk_hand_back(fj__worker *w);
+/* A range entry was taken or stolen: make it the chunk, *t its first job. */
+void fj__range_open(fj__worker *w, fj__task *t);
+/* Queue jobs[0..n) (one priority queue q, no flags) as batches; returns how
+ * many it queued (fewer only when memory ran out). */
+size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, fj_counter *counter);
+void fj__batches_free(fj__worker *w);
+
+/* --- steal.c: where a worker finds work ------------------------------------ */
+bool fj__try_find(fj__worker *w, fj__task *out);
+bool fj__take_yielded(fj__worker *w, fj__task *out);
+/* Hints (racy, never blocking): is there anything w could take? Does any
+ * deque of s hold a task? */
+bool fj__has_work(fj__worker *w);
+bool fj__deques_hold_work(fj_scheduler *s);
+
+/* --- deadlock.c: judging and reporting ------------------------------------- */
+/* Judge over every live scheduler; abort with the report unless a hook says
+ * to keep waiting (returns true). s: the judge's scheduler (NULL outside);
+ * stuck_fiber: a job stuck in fj_wait with no free fiber, waiting on sc for
+ * starget. False: no deadlock (or another judge is at it). */
+bool fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber, fj_counter *sc, int64_t starget);
+/* fj_destroy's drain may end (nothing of s waits). */
+bool fj__drain_done(fj_scheduler *s);
+/* A job stuck in fj_wait with no fiber: is that final? */
+bool fj__pool_deadlocked(fj__worker *w);
+/* After the drain: stop, listing them, if fibers of s still wait. */
+void fj__report_stranded(fj_scheduler *s);
+
+/* --- idle.c: spinning, sleeping, quiescence -------------------------------- */
+bool fj__should_leave(fj__worker *w);
+/* Spin, then sleep until there may be work; false: the worker should leave. */
+bool fj__worker_idle(fj__worker *w);
+
+/* --- worker.c: the fiber loop, switching, running a job -------------------- */
+void fj__fpu_check(const fj__worker *w, const char *when, const char *job);
+/* Switch from self to `to` with a post-switch action; returns once self
+ * runs again, on the worker returned. */
+fj__worker *fj__switch_to(fj__worker *w, fj__fiber *self, fj__fiber *to, fj__post_kind post);
+/* Run t on self (nested: above a waiter whose stack has room for t's whole
+ * class); returns the worker it returned on. */
+fj__worker *fj__run_job(fj__worker *w, fj__fiber *self, const fj__task *t, bool nested);
+/* Does the whole stack class of `flags` fit below this point of self's stack? */
+bool fj__fits_here(const fj__worker *w, const fj__fiber *self, uintptr_t flags);
+/* Run t on `child`, a fiber of its own, and come back when it returned. */
+fj__worker *fj__call_child(fj__worker *w, fj__fiber *self, fj__fiber *child, const fj__task *t);
+void fj__fiber_entry(fj__ctx *from, void *arg);
+/* Run the calling thread as worker w until it leaves (first: the root job). */
+void fj__worker_enter(fj__worker *w, const fj__task *first);
+void *fj__worker_thread(void *arg);
 
 #endif

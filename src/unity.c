@@ -1,7 +1,9 @@
 /*
  * The library's runtime as one translation unit (FIBERJOB_UNITY, on by
- * default): the per-job path crosses sched.c, counter.c, deque.c, fiber.c and
- * panic.c, and split into files it would pay a call at every crossing. Built
+ * default): the per-job path crosses worker.c, steal.c, batch.c, counter.c,
+ * deque.c, fiber.c and panic.c, and split into files it would pay a call at
+ * every crossing. The files are included lowest layer first (sched.c's top
+ * comment has the map). Built
  * as one unit, the compiler inlines across them as if they were one file,
  * while each stays its own file to read and review. The separate files build
  * on their own as well (-DFIBERJOB_UNITY=OFF; CI builds that way with clang),
@@ -11,12 +13,21 @@
  * the frame allocator, the hwloc reader, the context switch and the C++
  * boundary (their own languages or build options).
  */
-#include "sched.c"
-#include "counter.c"
+#include "os_linux.c"
 #include "deque.c"
+#include "topology.c"
+#include "runtime.c"
+#include "trace.c"
 #include "fiber.c"
 #include "panic.c"
+#include "wake.c"
+#include "counter.c"
+#include "batch.c"
+#include "steal.c"
+#include "deadlock.c"
+#include "idle.c"
+#include "worker.c"
+#include "wait.c"
+#include "submit.c"
+#include "sched.c"
 #include "parallel.c"
-#include "topology.c"
-#include "trace.c"
-#include "os_linux.c"

@@ -1,0 +1,247 @@
+/*
+ * Job batches: fj_run_jobs of many plain jobs queues one deque entry per
+ * range of jobs instead of one per job, and the worker that takes a range
+ * keeps it as its private chunk. It owns the batch pool (slabs, spares, the
+ * return stacks) and the chunk of each worker (internal.h: fj__worker.chunk).
+ *
+ * Not to be confused with folded finishes (counter.c: fj__fold_*), which
+ * fold the *finishes* of consecutive jobs of one counter into one CAS.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/*
+ * fj_run_jobs of FJ_BATCH_MIN or more jobs of one priority (and no flags)
+ * does not queue a task per job. It copies the jobs into a batch and queues one
+ * entry standing for the range lo..hi-1 of the batch. Whoever takes or steals
+ * the entry owns that range (the deque decides, as for any task) and keeps it
+ * as its private chunk, from which it starts the jobs one by one with no
+ * atomic operation per job. So a thief moves up to FJ_BATCH_MAX jobs with one
+ * steal, and the owner pays the fence of a take once per range.
+ *
+ * Lazy splitting: before starting a job from its chunk, a worker that sees
+ * k workers idle (spinning or asleep) keeps 1/(k+1) of the chunk and pushes
+ * the rest back to its deque as one range (and wakes a sleeper), where an idle
+ * one steals it and splits it the same way. A busy system never splits. The
+ * cost: jobs a worker holds wait for the job it is running, so a worker that
+ * goes idle meanwhile gets them only when that job returns (with one entry per
+ * job it could have stolen them at once). Coarse jobs are spread at the start,
+ * when the other workers are idle: each worker keeps about its share.
+ * A chunk is worker state, not fiber state: when a job from it waits, the
+ * fiber the worker switches to goes on with the chunk, so a job waiting on
+ * a later job of its own batch cannot deadlock.
+ *
+ * Freeing: `left` counts the batch's jobs not yet started. A worker subtracts
+ * the jobs it started from a range when it is done with the range (one acq_rel
+ * operation per range); whoever brings it to zero gives the batch back to the
+ * worker that made it, to be reused. Every job was copied out of the batch
+ * before its subtraction (release), and the zero is read with acquire, so no
+ * one reads a batch once it is given back.
+ *
+ * Allocation: a worker with no spare batch of its own first adopts the
+ * spares given back to other workers; failing that, it queues the jobs one by
+ * one if its deque has room for them, and otherwise allocates a slab of as
+ * many batches as it has already (at least 4), so, like a deque's buffer, the
+ * number of allocations grows with the logarithm of the peak number of
+ * batches in flight, and a steady state (frames) allocates nothing. Batches
+ * are never freed one by one; the slabs go with the scheduler.
+ */
+/* The function of a range entry; never called (entries are opened, not run). */
+static void range_marker(void *arg)
+{
+    (void)arg;
+    fj__fatal("scheduler", "internal error: a batch entry was run as a job");
+}
+
+typedef struct fj__batch_slab {
+    struct fj__batch_slab *next;
+    size_t n;
+    _Alignas(64) fj__batch batches[];
+} fj__batch_slab;
+
+/* Spare batches given back to another worker, taken whole (the same
+ * exchange as the owner's, so no ABA) and made ours: a batch on a return
+ * stack is referenced by no one. Without this, a worker that runs out would
+ * allocate while others hold spares it cannot see. */
+static fj__batch *batch_adopt(fj__worker *w)
+{
+    fj_scheduler *s = w->s;
+    for (unsigned v = 0; v < s->nworkers; v++) {
+        fj__worker *o = &s->workers[v];
+        if (o == w || !fj_load_relaxed(&o->batch_returned))
+            continue;
+        fj__batch *list = fj_exchange_acq_rel(&o->batch_returned, (fj__batch *)NULL);
+        for (fj__batch *b = list; b; b = b->next)
+            b->home = w;
+        if (list)
+            return list;
+    }
+    return NULL;
+}
+
+/* A spare batch (ours, given back to us, or adopted), or NULL. */
+static fj__batch *batch_spare(fj__worker *w)
+{
+    fj__batch *b = w->batch_free;
+    if (!b && fj_load_relaxed(&w->batch_returned))
+        b = fj_exchange_acq_rel(&w->batch_returned, (fj__batch *)NULL);
+    if (!b)
+        b = batch_adopt(w);
+    if (b)
+        w->batch_free = b->next;
+    return b;
+}
+
+/* A new slab of as many batches as we have (at least 4); returns one of
+ * them, the rest go on our free list. NULL when out of memory. */
+static fj__batch *batch_alloc(fj__worker *w)
+{
+    size_t n = w->batch_count < 4 ? 4 : w->batch_count;
+    fj__batch_slab *slab = malloc(sizeof *slab + n * sizeof(fj__batch));
+    if (!slab)
+        return NULL;
+    slab->next = w->batch_slabs;
+    slab->n = n;
+    w->batch_slabs = slab;
+    w->batch_count += n;
+    for (size_t i = 0; i < n; i++) {
+        slab->batches[i].home = w;
+        slab->batches[i].next = i + 1 < n ? &slab->batches[i + 1] : w->batch_free;
+    }
+    w->batch_free = slab->batches[0].next;
+    return &slab->batches[0];
+}
+
+static void batch_put(fj__worker *w, fj__batch *b)
+{
+    if (b->home == w) {
+        b->next = w->batch_free;
+        w->batch_free = b;
+        return;
+    }
+    /* Other workers only push; the home worker takes the whole stack with an
+     * exchange, so there is no ABA. The release publishes b->next. */
+    fj__batch *head = fj_load_relaxed(&b->home->batch_returned);
+    do {
+        b->next = head;
+    } while (!fj_cas_weak_release(&b->home->batch_returned, &head, b));
+}
+
+void fj__batches_free(fj__worker *w)
+{
+    for (fj__batch_slab *slab = w->batch_slabs, *next; slab; slab = next) {
+        next = slab->next;
+        free(slab);
+    }
+    w->batch_slabs = NULL;
+    w->batch_free = NULL;
+    w->batch_returned = NULL;
+    w->batch_count = 0;
+}
+
+static int range_push(fj__worker *w, fj__batch *b, uint32_t lo, uint32_t hi, int q)
+{
+    fj__task e = { .fn = range_marker, .arg = b, .name = fj__job_name(b->jobs[lo].name), .counter = b->counter,
+                   .flags = FJ_TASK_RANGE | (uintptr_t)q << FJ_TASK_Q_SHIFT | (uintptr_t)lo << FJ_TASK_LO_SHIFT |
+                            (uintptr_t)hi << FJ_TASK_HI_SHIFT };
+    return fj__deque_push(&w->q[q], &e, 1);
+}
+
+/* Done with the chunk: count the jobs started from it off the batch. */
+static void chunk_close(fj__worker *w)
+{
+    fj__batch *b = w->chunk;
+    int64_t k = w->chunk_taken;
+    w->chunk = NULL;
+    if (k && fj_fetch_sub_acq_rel(&b->left, k) == k)
+        batch_put(w, b);
+}
+
+void fj__chunk_hand_back(fj__worker *w)
+{
+    if (w->chunk_lo < w->chunk_hi && range_push(w, w->chunk, w->chunk_lo, w->chunk_hi, w->chunk_q) != 0)
+        fj__fatal("fj_run_jobs", "out of memory growing a task queue");
+    chunk_close(w);
+}
+
+bool fj__chunk_take(fj__worker *w, fj__task *out)
+{
+    fj__batch *b = w->chunk;
+    if (!b)
+        return false;
+    uint32_t lo = w->chunk_lo, hi = w->chunk_hi;
+    fj_scheduler *s = w->s;
+    uint32_t idle;
+    /* Relaxed loads: a heuristic. A stale count only splits once too many
+     * (the entry is stolen back or taken by us later) or one job later. */
+    if (hi - lo >= 2 && FJ_UNLIKELY(idle = fj_load_relaxed(&s->spinning) + fj_load_relaxed(&s->sleepers))) {
+        /* Workers are idle: keep our share, give them the rest as one entry
+         * (the thief splits it again while others are idle). If the deque
+         * cannot grow, keep it all: not lost, only not shared. */
+        uint32_t mid = lo + ((hi - lo) / (idle + 1) > 0 ? (hi - lo) / (idle + 1) : 1);
+        if (range_push(w, b, mid, hi, w->chunk_q) == 0) {
+            w->chunk_hi = hi = mid;
+            fj__notify(s, 1);
+        }
+    }
+    const fj_job *j = &b->jobs[lo];
+    *out = (fj__task){ .fn = j->fn, .arg = j->arg, .name = fj__job_name(j->name), .counter = b->counter,
+                       .flags = (uintptr_t)w->chunk_q << FJ_TASK_Q_SHIFT };
+    w->chunk_lo = lo + 1;
+    w->chunk_taken++;
+    if (lo + 1 == hi)
+        chunk_close(w);
+    return true;
+}
+
+/* A chunk already open goes back to the deque first. */
+void fj__range_open(fj__worker *w, fj__task *t)
+{
+    if (w->chunk)
+        fj__chunk_hand_back(w);
+    w->chunk = t->arg;
+    w->chunk_q = fj__task_queue(t);
+    w->chunk_lo = fj__task_lo(t);
+    w->chunk_hi = fj__task_hi(t);
+    w->chunk_taken = 0;
+    fj__chunk_take(w, t);
+}
+
+/* fj_run_jobs' fast path (the jobs already checked); the caller queues the
+ * rest one by one. */
+size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, fj_counter *counter)
+{
+    size_t done = 0;
+    while (done < n) {
+        uint32_t k = n - done < FJ_BATCH_MAX ? (uint32_t)(n - done) : FJ_BATCH_MAX;
+        /* No spare batch and room in the deque for the jobs one by one: queue
+         * them that way rather than allocate (the caller does). A batch pool
+         * grows only when the deque would have to grow too, so a steady state
+         * whose deques have stopped growing allocates nothing even when more
+         * batches than ever happen to be in flight. */
+        fj__batch *b = batch_spare(w);
+        if (!b) {
+            fj__deque *d = &w->q[q];
+            int64_t top;
+            if (fj__deque_room(d, fj_load_relaxed(&d->array), fj_load_relaxed(&d->bottom), (int64_t)(n - done), &top))
+                break;
+            b = batch_alloc(w);
+            if (!b)
+                break;
+        }
+        memcpy(b->jobs, jobs + done, k * sizeof *jobs);
+        b->counter = counter;
+        /* Plain store: the batch reaches other workers only through the
+         * deque's release store of bottom below. */
+        fj_store_relaxed(&b->left, (int64_t)k);
+        if (range_push(w, b, 0, k, q) != 0) {
+            batch_put(w, b);
+            break;
+        }
+        done += k;
+    }
+    return done;
+}
+

@@ -1,0 +1,266 @@
+/*
+ * Deadlocks: judging whether waiters can still be woken, and the reports
+ * when they cannot (every live scheduler at once; see below). Also the
+ * report of fibers stranded at fj_destroy, and the pool-exhaustion question
+ * a job stuck in fj_wait with no free fiber asks (fj__pool_deadlocked).
+ *
+ * The judges are the last worker of a scheduler to go idle (idle.c), a job
+ * stuck in fj_wait (wait.c) and an outside thread that has waited a while
+ * (wait.c). Nothing here changes scheduler state except `deadlock_reported`
+ * (a hook said to keep waiting); the verdict needs every scheduler idle both
+ * before and after a grace period, with nothing moved in between.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+#include "os.h"
+
+/*
+ * A deadlock is judged over every live scheduler at once: a job of one may
+ * finish a counter that a fiber of another waits on, and a thread outside
+ * every scheduler may wait on a counter that jobs of any of them finish. So
+ * waiters are a deadlock only when every live scheduler is idle (every worker
+ * taking part asleep or stuck without a fiber, nothing queued, no outside
+ * thread inside a call that touches it), and still so after a short grace
+ * period. The judge is the last worker of a scheduler to go idle (worker_idle),
+ * a job stuck in fj_wait with no fiber to switch to (fj_wait), or an outside
+ * thread that has waited a while (wait_external). A thread outside may still
+ * finish a hand-managed count later: every scheduler's deadlock_hook is asked
+ * before the report aborts.
+ */
+
+/* Is anything queued in s that one of its workers could take? */
+static bool sched_queued(fj_scheduler *s)
+{
+    if (fj_load_acquire(&s->inject) ||
+        (fj_load_seq_cst(&s->deferred_total) && fj__pool_has_free(fj_load_acquire(&s->free_large))))
+        return true;
+    return fj__deques_hold_work(s);
+}
+
+static bool sched_idle(fj_scheduler *s)
+{
+    return fj_load_seq_cst(&s->inject_inflight) == 0 && fj_load_seq_cst(&s->outside_refs) == 0 &&
+           fj_load_seq_cst(&s->sleepers) + fj_load_seq_cst(&s->stuck) >= fj_load_seq_cst(&s->active) &&
+           !sched_queued(s);
+}
+
+/* Does a fiber of s wait on a counter (listed, or running a child on another
+ * fiber from fj_wait)? */
+static bool sched_has_waiters(fj_scheduler *s)
+{
+    for (uint32_t i = 0; i < s->nfibers; i++) {
+        int st = fj_load_seq_cst(&s->fibers[i].state);
+        if (st == FJ_FIBER_WAITING || st == FJ_FIBER_CALLING)
+            return true;
+    }
+    return false;
+}
+
+/* Is a scheduler other than s alive and not being destroyed? */
+static bool other_sched_alive(fj_scheduler *s)
+{
+    bool other = false;
+    for (fj_scheduler *r = fj__registry_lock(); r && !other; r = r->older)
+        other = r != s && !r->destroying;
+    fj__registry_unlock();
+    return other;
+}
+
+static size_t report_waiter(char *buf, size_t len, size_t cap, const char *name, fj_counter *c,
+                            int64_t target, const char *how)
+{
+    if (len + 200 > cap)
+        return len;
+    int n = c ? snprintf(buf + len, cap - len, "  job '%s' waits on counter %p (value %d, target %lld)%s\n",
+                         fj__job_name(name), (void *)c, fj__word_value(fj_load_acquire(&c->fj__word)),
+                         (long long)target, how)
+              : snprintf(buf + len, cap - len, "  job '%s' waits%s\n", fj__job_name(name), how);
+    return n > 0 ? len + (size_t)n : len;
+}
+
+static size_t report_outside(char *buf, size_t len, size_t cap, const fj__fiber *r)
+{
+    if (len + 200 > cap)
+        return len;
+    fj_counter *c = fj_load_relaxed(&r->wait_counter);
+    int n = snprintf(buf + len, cap - len, "  an outside thread waits on counter %p (value %d, target %lld)\n",
+                     (void *)c, c ? fj__word_value(fj_load_acquire(&c->fj__word)) : 0,
+                     (long long)fj_load_relaxed(&r->wait_target));
+    return n > 0 ? len + (size_t)n : len;
+}
+
+/* Has a waiter listed in the snapshot been reached meanwhile (something
+ * moved)? Called with the registry locked; r is its newest scheduler. */
+static bool some_waiter_reached(fj_scheduler *r)
+{
+    bool reached = false;
+    for (; r && !reached; r = r->older) {
+        for (uint32_t i = 0; i < r->nfibers && !reached; i++) {
+            fj__fiber *f = &r->fibers[i];
+            fj_counter *c = fj_load_relaxed(&f->wait_counter);
+            reached = fj_load_seq_cst(&f->state) == FJ_FIBER_WAITING && c &&
+                      fj__word_value(fj_load_acquire(&c->fj__word)) <= fj_load_relaxed(&f->wait_target);
+        }
+    }
+    return reached;
+}
+
+typedef struct deadlock_hook_call {
+    int (*fn)(const fj_deadlock_info *, void *);
+    void *arg;
+} deadlock_hook_call;
+
+/* Judge and report a deadlock (see above and internal.h). */
+bool fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber, fj_counter *sc, int64_t starget)
+{
+    /* Static: this may run on a small fiber stack (a job stuck in fj_wait),
+     * where a 4 KiB buffer and stdio's own frames do not fit. One judge at a
+     * time; a second one simply waits for the next chance. */
+    static char report[4096];
+    static uint32_t busy;
+    static deadlock_hook_call hooks[32];
+    uint32_t expected = 0;
+    if (!fj_cas_strong_seq_cst(&busy, &expected, 1))
+        return false;
+    size_t len = 0, cap = sizeof report;
+    unsigned waiting = 0, outside = 0, deferred = 0, nhooks = 0;
+    bool driven = false, idle = true;
+    uint32_t epoch = s ? fj_load_seq_cst(&s->epoch) : 0;
+    report[0] = 0;
+    for (fj_scheduler *r = fj__registry_lock(); r && idle; r = r->older) {
+        /* A job stuck in fj_wait with no fiber has found its own scheduler
+         * unable to progress (pool_deadlocked), queued jobs and all. */
+        idle = (stuck_fiber && r == s) || sched_idle(r);
+        /* Someone is in fj_main or fj_destroy: the program waits for the
+         * scheduler, it does not drive it from outside. */
+        driven |= fj_load_acquire(&r->main_running) != 0;
+        for (uint32_t i = 0; i < r->nfibers; i++) {
+            fj__fiber *f = &r->fibers[i];
+            int st = fj_load_seq_cst(&f->state);
+            if (st != FJ_FIBER_WAITING && st != FJ_FIBER_CALLING)
+                continue;
+            waiting++;
+            len = report_waiter(report, len, cap, fj_load_relaxed(&f->job_name), fj_load_relaxed(&f->wait_counter),
+                                fj_load_relaxed(&f->wait_target),
+                                st == FJ_FIBER_CALLING ? " [running one of its jobs on another fiber]" : "");
+        }
+        uint32_t d = fj_load_seq_cst(&r->deferred_total);
+        if (d && len + 200 < cap) {
+            int n = snprintf(report + len, cap - len,
+                             "  %u large-stack jobs wait for a large fiber (all %u are taken: raise "
+                             "fj_config.large_fibers)\n", d, r->nlarge);
+            if (n > 0)
+                len += (size_t)n;
+        }
+        deferred += d;
+        if (r->cfg.deadlock_hook && nhooks < 32)
+            hooks[nhooks++] = (deadlock_hook_call){ r->cfg.deadlock_hook, r->cfg.deadlock_hook_arg };
+    }
+    fj__registry_unlock();
+    if (idle)
+        len = fj__outside_report(report, len, cap, report_outside, &outside);
+    if (stuck_fiber) {
+        waiting++;
+        len = report_waiter(report, len, cap, stuck_fiber->job_name, sc, starget, " [no free fiber to switch to]");
+    }
+    bool judge = idle && (waiting || outside || deferred) && (driven || outside);
+    if (judge) {
+        /* A thread outside may be finishing a count right now: give it a
+         * moment, then judge again; anything that moved means no deadlock. */
+        fj__os_sleep_ns(20 * 1000 * 1000);
+        fj_scheduler *newest = fj__registry_lock();
+        for (fj_scheduler *r = newest; r && judge; r = r->older)
+            judge = (stuck_fiber && r == s) || sched_idle(r);
+        judge = judge && !some_waiter_reached(newest);
+        fj__registry_unlock();
+        unsigned still = 0;
+        fj__outside_report(NULL, 0, 0, NULL, &still);
+        judge = judge && still == outside;
+        if (s && fj_load_seq_cst(&s->epoch) != epoch)
+            judge = false;
+        if (stuck_fiber && fj__word_value(fj_load_acquire(&sc->fj__word)) <= starget)
+            judge = false;
+    }
+    if (!judge) {
+        fj_store_seq_cst(&busy, 0);
+        return false;
+    }
+    fj_deadlock_info info = { .waiting_fibers = waiting, .report = report };
+    bool keep = false;
+    for (unsigned i = 0; i < nhooks; i++)
+        keep |= hooks[i].fn(&info, hooks[i].arg) != 0;
+    if (keep) {
+        if (s)
+            fj_store_relaxed(&s->deadlock_reported, 1);
+        fj_store_seq_cst(&busy, 0);
+        return true;
+    }
+    if (outside)
+        fprintf(stderr, "fiberjob: deadlock: %s, and %u jobs and %u outside threads wait on counters that no job "
+                "can finish:\n%s", why, waiting, outside, report);
+    else
+        fprintf(stderr, "fiberjob: deadlock: %s, and %u jobs wait on counters that no job can finish:\n%s", why,
+                waiting, report);
+    fflush(stderr);
+    abort();
+}
+
+/* fj_destroy's drain may end: nothing of s waits, and an outside thread
+ * that waits can still be finished by a scheduler that stays. */
+bool fj__drain_done(fj_scheduler *s)
+{
+    if (fj_load_seq_cst(&s->deferred_total) || sched_has_waiters(s))
+        return false;
+    if (fj_load_seq_cst(&fj__outside_waiting) == 0)
+        return true;
+    /* Outside threads still blocked on a count no one has finished (not
+     * those being woken): only a scheduler that stays may finish it. */
+    unsigned blocked = 0;
+    fj__outside_report(NULL, 0, 0, NULL, &blocked);
+    return blocked == 0 || other_sched_alive(s);
+}
+
+/* After the drain every fiber should be free: any still waiting waits for a
+ * count that no job can finish. */
+void fj__report_stranded(fj_scheduler *s)
+{
+    unsigned stranded = 0;
+    for (uint32_t i = 0; i < s->nsmall + s->nlarge; i++) {
+        fj__fiber *f = &s->fibers[i];
+        if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING) {
+            if (stranded++ < 32)
+                fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits on counter %p (value %lld, target %lld)\n",
+                        fj__job_name(fj_load_relaxed(&f->job_name)), (void *)fj_load_relaxed(&f->wait_counter),
+                        (long long)fj__word_value(fj_load_acquire(&fj_load_relaxed(&f->wait_counter)->fj__word)),
+                        (long long)fj_load_relaxed(&f->wait_target));
+        }
+    }
+    if (stranded)
+        fj__fatal("fj_destroy", "%u fibers wait on counters that no queued or running job can finish (deadlock)",
+                  stranded);
+}
+
+/* A job spins in fj_wait with no fiber to switch to: is that final? Only when
+ * both pools are empty, nothing could run here, and every other worker sleeps. */
+bool fj__pool_deadlocked(fj__worker *w)
+{
+    fj_scheduler *s = w->s;
+    if (fj__pool_has_free(fj_load_acquire(&s->free_small)) || fj__pool_has_free(fj_load_acquire(&s->free_large)))
+        return false;
+    if (fj_load_seq_cst(&s->inject_inflight) || fj_load_acquire(&s->inject) || w->yield_head)
+        return false;
+    if (fj_load_relaxed(&s->deadlock_reported))
+        return false;
+    for (unsigned v = 0; v < s->nworkers; v++)
+        if (fj__deque_size_hint(&s->workers[v].ready) > 0)
+            return false;   /* a woken fiber can still run */
+    uint32_t active = fj_load_seq_cst(&s->active), stuck = fj_load_seq_cst(&s->stuck);
+    /* Every worker is stuck like us (we count ourselves): queued jobs cannot
+     * start, there is no fiber to start them on nor room to run them inline. */
+    if (stuck >= active)
+        return true;
+    /* Or the rest sleep, which they only do when no job is queued. */
+    return !fj__has_work(w) && fj_load_seq_cst(&s->sleepers) + stuck >= active;
+}

@@ -1,0 +1,192 @@
+/*
+ * The base of the runtime: what every other file may call and nothing here
+ * calls up. It owns
+ *   - the calling thread's worker (fj__current_worker, and its setter for
+ *     worker.c) and last error (fj_last_error);
+ *   - fatal errors: fj__fatal, the one way the library stops the process,
+ *     with one line naming the call and the job; fj__job_name, the one
+ *     "(unnamed)" fallback; fj__push_or_die;
+ *   - the error strings (fj_strerror);
+ *   - the registry of live schedulers: which one outside submissions go to
+ *     (the newest not being destroyed), whether a pointer is a live scheduler
+ *     (fj__check_live), and the list deadlock judges walk (fj__registry_lock).
+ *
+ * Invariant: a scheduler is in the registry from the end of fj_create until
+ * its memory is freed (at the end of fj_destroy), and `magic` is
+ * FJ_SCHED_LIVE exactly while it is. The registry and the quarantine are
+ * changed only under registry_lock; default_sched is also read without it
+ * (acquire; it is stored with release under the lock).
+ *
+ * `registry` and `tls_worker` keep those names: the gdb extension
+ * (tools/gdb/fiberjob.py) finds them by name.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+static __thread fj__worker *tls_worker;
+/* Submissions from outside threads go to the newest live scheduler that is
+ * not being destroyed. The registry changes only in fj_create and fj_destroy
+ * (under the lock); readers load default_sched atomically. A scheduler stays in
+ * the registry until its memory is freed: deadlock checks look at every live
+ * scheduler (a job of one may finish a counter a fiber of another waits on),
+ * including one whose fj_destroy is still running what is queued. */
+static fj_scheduler *default_sched;
+static fj_scheduler *registry;   /* newest first, linked through `older` */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define FJ_SCHED_LIVE 0x6a6f6273u   /* "jobs" */
+
+/* Freed schedulers' addresses, kept to tell "destroyed already" from "never
+ * was a scheduler" (until the allocator hands the address to a new one). */
+#define FJ_QUARANTINE 16
+static const void *quarantine[FJ_QUARANTINE];
+static unsigned quarantine_next;
+
+static void default_update_locked(void)
+{
+    fj_scheduler *d = registry;
+    while (d && d->destroying)
+        d = d->older;
+    fj_store_release(&default_sched, d);
+}
+
+void fj__registry_add(fj_scheduler *s)
+{
+    pthread_mutex_lock(&registry_lock);
+    s->older = registry;
+    registry = s;
+    s->magic = FJ_SCHED_LIVE;
+    default_update_locked();
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void fj__registry_remove(fj_scheduler *s)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (fj_scheduler **p = &registry; *p; p = &(*p)->older) {
+        if (*p == s) {
+            *p = s->older;
+            break;
+        }
+    }
+    s->magic = 0;
+    for (unsigned i = 0; i < FJ_QUARANTINE; i++)
+        if (quarantine[i] == s)
+            quarantine[i] = NULL;
+    quarantine[quarantine_next++ % FJ_QUARANTINE] = s;
+    default_update_locked();
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* Stop with a plain line unless s is a live scheduler. Cheap enough for the
+ * calls that take a scheduler from the user (a lock and a short list walk);
+ * fj_run_jobs inside a job does not pay it. */
+void fj__check_live(const char *call, const fj_scheduler *s)
+{
+    if (!s)
+        fj__fatal(call, "scheduler is NULL");
+    pthread_mutex_lock(&registry_lock);
+    bool live = false, dead = false;
+    for (fj_scheduler *r = registry; r && !live; r = r->older)
+        live = r == s;
+    for (unsigned i = 0; i < FJ_QUARANTINE && !live; i++)
+        dead |= quarantine[i] == s;
+    pthread_mutex_unlock(&registry_lock);
+    if (live)
+        return;
+    if (dead)
+        fj__fatal(call, "scheduler %p was destroyed already (fj_destroy freed it)", (const void *)s);
+    fj__fatal(call, "%p is not a scheduler made by fj_create (or it was destroyed long ago)", (const void *)s);
+}
+
+void fj__registry_retire(fj_scheduler *s)
+{
+    pthread_mutex_lock(&registry_lock);
+    s->destroying = true;
+    default_update_locked();
+    pthread_mutex_unlock(&registry_lock);
+}
+
+fj_scheduler *fj__registry_lock(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    return registry;
+}
+
+void fj__registry_unlock(void) { pthread_mutex_unlock(&registry_lock); }
+
+fj_scheduler *fj__default_scheduler(void) { return fj_load_acquire(&default_sched); }
+static __thread int tls_last_error;
+
+void fj__set_last_error(int code) { tls_last_error = code; }
+
+FJ_NOINLINE fj__worker *fj__current_worker(void)
+{
+    /* The empty asm makes the function opaque, so the compiler cannot treat it
+     * as pure and reuse a result from before a switch. */
+    __asm__ __volatile__("" ::: "memory");
+    return tls_worker;
+}
+
+void fj__set_current_worker(fj__worker *w) { tls_worker = w; }
+
+const char *fj__job_name(const char *name) { return name ? name : "(unnamed)"; }
+
+void fj__fatal(const char *call, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fj__worker *w = tls_worker;
+    if (w && w->current && w->current->job_name)
+        fprintf(stderr, "fiberjob: %s: %s (in job '%s' on worker %u)\n", call, msg,
+                w->current->job_name, w->index);
+    else if (w)
+        fprintf(stderr, "fiberjob: %s: %s (on worker %u)\n", call, msg, w->index);
+    else
+        fprintf(stderr, "fiberjob: %s: %s (outside any job)\n", call, msg);
+    fflush(stderr);
+    abort();
+}
+
+const char *fj_strerror(int code)
+{
+    switch (code) {
+    case FJ_OK: return "success";
+    case FJ_EINVAL: return "invalid argument or configuration value";
+    case FJ_ENOMEM: return "out of memory (heap or stack mappings)";
+    case FJ_ETHREAD: return "a worker thread could not be created";
+    case FJ_EAFFINITY: return "a CPU is outside the allowed set, or pinning failed";
+    case FJ_EBUSY: return "the scheduler is already running fj_main";
+    case FJ_ELIMIT: return "a limit of the design was exceeded";
+    case FJ_EPANIC: return "the root job panicked";
+    case FJ_EIO: return "a file could not be written";
+    default: return "unknown fiberjob error code";
+    }
+}
+
+int fj_last_error(void) { return tls_last_error; }
+
+void fj__push_or_die(fj__deque *d, const fj__task *t, size_t n, const char *call)
+{
+    if (fj__deque_push(d, t, n) != 0)
+        fj__fatal(call, "out of memory growing a task queue");
+}
+
+int fj_worker_index(void)
+{
+    fj__worker *w = fj__current_worker();
+    return w ? (int)w->index : -1;
+}
+
+const char *fj_current_job_name(void)
+{
+    fj__worker *w = fj__current_worker();
+    return w && w->current ? w->current->job_name : NULL;
+}
+

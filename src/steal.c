@@ -1,0 +1,202 @@
+/*
+ * Finding work: where a worker looks, in order (see sched.c's top comment):
+ * its ready deque, its job deques by priority (its chunk first within its
+ * priority, batch.c), the injection queue (moved to its own deques in one
+ * go), the other workers' deques (stealing: victims sharing our last-level
+ * cache first, then the rest, from a random start), and its yield FIFO
+ * (every 32nd pick looks there first, so yielded fibers cannot starve).
+ * Also the non-destructive question "is there work?" that idle workers and
+ * deadlock judges ask (fj__has_work, fj__deques_hold_work).
+ *
+ * Everything here runs on the worker that owns `w`; other workers' deques
+ * are only stolen from (deque.c's protocol).
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+static inline uint64_t rng_next(fj__worker *w)
+{
+    uint64_t x = w->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return w->rng = x;
+}
+
+bool fj__take_yielded(fj__worker *w, fj__task *out)
+{
+    fj__fiber *f = w->yield_head;
+    if (!f)
+        return false;
+    w->yield_head = f->yield_next ? &w->s->fibers[f->yield_next - 1] : NULL;
+    if (!w->yield_head)
+        w->yield_tail = NULL;
+    *out = fj__resume_task(f);
+    return true;
+}
+
+/* Take the whole injection list and move its tasks to our deques. */
+static bool take_injected(fj__worker *w)
+{
+    fj_scheduler *s = w->s;
+    if (!fj_load_relaxed(&s->inject))
+        return false;
+    fj__inject_node *list = fj_exchange_acq_rel(&s->inject, NULL);
+    if (!list)
+        return false;
+    fj__inject_node *fifo = NULL;   /* reverse: oldest submission first */
+    while (list) {
+        fj__inject_node *next = list->next;
+        list->next = fifo;
+        fifo = list;
+        list = next;
+    }
+    size_t moved = 0;
+    while (fifo) {
+        /* Read all of the node first: once a fiber's resume task is pushed,
+         * another worker may resume it, and the fiber may wait and be woken
+         * again, rewriting its wake_node. */
+        fj__inject_node *next = fifo->next;
+        size_t count = fifo->count;
+        bool heap = fifo->heap;
+        fj__task *tasks = fifo->tasks;
+        /* Push the batch in reverse so the owner's LIFO pops run it in order. */
+        for (size_t i = count; i-- > 0;) {
+            fj__task t = tasks[i];
+            fj__push_or_die(t.fn ? &w->q[fj__task_queue(&t)] : &w->ready, &t, 1, "fj_run_jobs");
+        }
+        moved += count;
+        if (heap)
+            free(fifo);
+        fifo = next;
+    }
+    if (moved > 1)
+        fj__notify(s, moved - 1);
+    return moved > 0;
+}
+
+/* After stealing a job from d: while d still holds two or more, steal up to
+ * FJ_STEAL_MORE more into our own deque. Each is an ordinary steal; in a row
+ * they find d's lines already in our cache, where one steal per job would
+ * fetch them again each time. The last task is left to the owner. */
+#define FJ_STEAL_MORE 7
+static void steal_more(fj__worker *w, fj__deque *d, int q)
+{
+    fj__task t[FJ_STEAL_MORE];
+    int k = 0;
+    while (k < FJ_STEAL_MORE && fj__deque_size_hint(d) >= 2) {
+        if (fj__deque_steal(d, &t[k]) != FJ_DEQUE_OK)
+            break;
+        k++;
+    }
+    if (k == 0)
+        return;
+    FJ__STAT_ADD(w, steals, (uint64_t)k);
+    /* Oldest first at the bottom's far end: pushed in reverse, our LIFO
+     * takes run them in the order they were stolen. */
+    fj__task rev[FJ_STEAL_MORE];
+    for (int i = 0; i < k; i++)
+        rev[i] = t[k - 1 - i];
+    fj__push_or_die(&w->q[q], rev, (size_t)k, "fj_run_jobs");
+}
+
+static bool steal_any(fj__worker *w, fj__task *out)
+{
+    fj_scheduler *s = w->s;
+    unsigned n = s->nworkers;
+    if (n <= 1)
+        return false;
+    unsigned start = (unsigned)(rng_next(w) % n);
+    for (int q = -1; q < FJ_NQ; q++) {
+        /* Victims that share our last-level cache first (pass 0), then the rest. */
+        for (unsigned k = 0; k < 2 * n; k++) {
+            unsigned v = (start + k) % n;
+            bool near = s->workers[v].llc == w->llc;
+            if (v == w->index || near != (k < n))
+                continue;
+            fj__deque *d = q < 0 ? &s->workers[v].ready : &s->workers[v].q[q];
+            /* Looks empty: skip the fence and the loads of the protocol. */
+            if (fj__deque_size_hint(d) <= 0)
+                continue;
+            for (int tries = 0; tries < 4; tries++) {
+                fj__deque_result r = fj__deque_steal(d, out);
+                if (r == FJ_DEQUE_OK) {
+                    FJ__STAT_INC(w, steals);
+                    FJ_TRACE(w, FJ_EV_STEAL, UINT32_MAX, out->name, v);
+                    if (fj__is_range(out))
+                        fj__range_open(w, out);
+                    else if (q >= 0)
+                        steal_more(w, d, q);
+                    return true;
+                }
+                if (r == FJ_DEQUE_EMPTY)
+                    break;
+                FJ__STAT_INC(w, steal_failures);
+            }
+        }
+    }
+    return false;
+}
+
+static bool take_local(fj__worker *w, fj__task *out)
+{
+    if (fj__deque_size_hint(&w->ready) > 0 && fj__deque_take(&w->ready, out))
+        return true;
+    if ((++w->pick_tick & 31) == 0 && fj__take_yielded(w, out))
+        return true;
+    for (int q = 0; q < FJ_NQ; q++) {
+        if (w->chunk && w->chunk_q == q && fj__chunk_take(w, out))
+            return true;
+        if (fj__deque_size_hint(&w->q[q]) > 0 && fj__deque_take(&w->q[q], out)) {
+            if (fj__is_range(out))
+                fj__range_open(w, out);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool fj__try_find(fj__worker *w, fj__task *out)
+{
+    if (take_local(w, out))
+        return true;
+    if (take_injected(w) && take_local(w, out))
+        return true;
+    /* Finishes folded so far stay folded across steals of the same counter's
+     * jobs, unless someone waits on the counter: then they go out now. */
+    if (w->fold_counter && fj__word_head(fj_load_relaxed(&w->fold_counter->fj__word)))
+        fj__fold_flush(w);
+    if (steal_any(w, out))
+        return true;
+    return fj__take_yielded(w, out);
+}
+
+bool fj__deques_hold_work(fj_scheduler *s)
+{
+    for (unsigned v = 0; v < s->nworkers; v++) {
+        fj__worker *o = &s->workers[v];
+        if (fj__deque_size_hint(&o->ready) > 0)
+            return true;
+        for (int q = 0; q < FJ_NQ; q++)
+            if (fj__deque_size_hint(&o->q[q]) > 0)
+                return true;
+    }
+    return false;
+}
+
+bool fj__has_work(fj__worker *w)
+{
+    fj_scheduler *s = w->s;
+    if (w->chunk)
+        return true;
+    /* Deferred large-stack jobs count only for a worker on a large fiber or
+     * when a large fiber is free; when one comes back to the pool, every
+     * worker is woken. */
+    if (w->yield_head || fj_load_acquire(&s->inject) ||
+        (fj_load_seq_cst(&s->deferred_total) &&
+         ((w->current && w->current->kind == FJ_KIND_LARGE) || fj__pool_has_free(fj_load_acquire(&s->free_large)))))
+        return true;
+    return fj__deques_hold_work(s);
+}
+

@@ -1,0 +1,144 @@
+/*
+ * Submitting jobs: fj_run_jobs and fj_run_jobs_on.
+ *
+ * Inside a job, jobs go to the calling worker's deques: runs of one priority
+ * are written straight into the deque's slots and published with one release
+ * store, and runs of FJ_BATCH_MIN or more plain jobs as batches (batch.c).
+ * From a thread outside the scheduler they go through the injection queue
+ * (wake.c), bracketed by fj__inflight_enter/leave so that no quiescence or
+ * deadlock judgement passes between the counter's add and the push.
+ *
+ * Nothing is ever dropped: every job is checked first (a bad one stops the
+ * process naming it), and a queue that cannot grow runs the job now.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+static void check_jobs(const char *call, const fj_job *jobs, size_t count)
+{
+    if (!jobs && count)
+        fj__fatal(call, "jobs is NULL with count %zu", count);
+    for (size_t i = 0; i < count; i++) {
+        if (!jobs[i].fn)
+            fj__fatal(call, "job %zu of %zu ('%s') has a NULL function", i, count, fj__job_name(jobs[i].name));
+        if ((unsigned)jobs[i].priority > FJ_PRIORITY_LOW)
+            fj__fatal(call, "job %zu ('%s') has priority %d, not an fj_priority", i,
+                      fj__job_name(jobs[i].name), (int)jobs[i].priority);
+        if (jobs[i].flags & ~FJ_JOB_DEFINED)
+            fj__fatal(call, "job %zu of %zu ('%s') has undefined flag bits %#x (only FJ_JOB_LARGE_STACK is defined)",
+                      i, count, fj__job_name(jobs[i].name), jobs[i].flags & ~FJ_JOB_DEFINED);
+    }
+}
+
+static inline fj__task task_of(const fj_job *j, fj_counter *c)
+{
+    return (fj__task){ .fn = j->fn, .arg = j->arg, .name = fj__job_name(j->name),
+                       .counter = c, .flags = j->flags | ((uintptr_t)fj__prio_queue(j->priority) << FJ_TASK_Q_SHIFT) };
+}
+
+static void run_jobs_external(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter)
+{
+    fj__task buf[64];
+    /* Between the add and the push the count is not yet visible as queued work:
+     * inject_inflight keeps the deadlock check from judging in that window. */
+    fj__inflight_enter(s);
+    if (counter)
+        fj__counter_add(counter, count, "fj_run_jobs");
+    for (size_t i = 0; i < count;) {
+        size_t n = count - i < 64 ? count - i : 64;
+        for (size_t k = 0; k < n; k++)
+            buf[k] = task_of(&jobs[i + k], counter);
+        fj__inject_tasks(s, buf, n);
+        i += n;
+    }
+    fj__inflight_leave(s);
+}
+
+void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter)
+{
+    fj__check_live("fj_run_jobs_on", s);
+    check_jobs("fj_run_jobs_on", jobs, count);
+    if (count == 0)
+        return;
+    fj__worker *w = fj__current_worker();
+    if (w && w->s == s) {
+        fj_run_jobs(jobs, count, counter);
+        return;
+    }
+    run_jobs_external(s, jobs, count, counter);
+}
+
+void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
+{
+    fj__worker *w = fj__current_worker();
+    if (FJ_UNLIKELY(!w)) {
+        check_jobs("fj_run_jobs", jobs, count);
+        if (count == 0)
+            return;
+        fj_scheduler *s = fj__default_scheduler();
+        if (!s)
+            fj__fatal("fj_run_jobs", "called outside a job and no scheduler exists");
+        run_jobs_external(s, jobs, count, counter);
+        return;
+    }
+    if (FJ_UNLIKELY(!jobs || count == 0)) {
+        check_jobs("fj_run_jobs", jobs, count);
+        return;
+    }
+    if (counter)
+        fj__counter_add(counter, count, "fj_run_jobs");
+    size_t i = 0;
+    while (i < count) {
+        /* Runs of equal priority are pushed as one batch (one release store of
+         * bottom), written straight into the deque's slots. */
+        int q = fj__prio_queue(jobs[i].priority);
+        size_t n = 1;
+        unsigned flags = jobs[i].flags;
+        while (i + n < count && fj__prio_queue(jobs[i + n].priority) == q) {
+            flags |= jobs[i + n].flags;
+            n++;
+        }
+        if (n >= FJ_BATCH_MIN && flags == 0) {
+            /* Many plain jobs: queue them as batches (batch.c). */
+            for (size_t k = 0; k < n; k++)
+                if (FJ_UNLIKELY(!jobs[i + k].fn || (unsigned)jobs[i + k].priority > FJ_PRIORITY_LOW))
+                    check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
+            size_t done = fj__push_batches(w, jobs + i, n, q, counter);
+            i += done;
+            n -= done;
+            if (n == 0)
+                continue;
+        }
+        int64_t b;
+        fj__deque_array *a = fj__deque_reserve(&w->q[q], n, &b);
+        for (size_t k = 0; k < n; k++) {
+            const fj_job *j = &jobs[i + k];
+            if (FJ_UNLIKELY(!j->fn || (unsigned)j->priority > FJ_PRIORITY_LOW || (j->flags & ~FJ_JOB_DEFINED)))
+                check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
+            fj__task t = task_of(j, counter);
+            if (FJ_LIKELY(a != NULL)) {
+                fj__deque_write(a, b + (int64_t)k, &t);
+            } else {
+                /* The queue could not grow: run it now rather than lose it,
+                 * on a fiber of its own or here if its whole stack fits. */
+                fj__fiber *self = w->current, *child = fj__fiber_take(w, t.flags);
+                if (child) {
+                    fj_store_relaxed(&self->wait_counter, (fj_counter *)NULL);
+                    w = fj__call_child(w, self, child, &t);
+                } else if (fj__fits_here(w, self, t.flags)) {
+                    fj__run_job(w, self, &t, true);
+                } else {
+                    fj__fatal("fj_run_jobs", "out of memory growing a job queue, and no free fiber to run "
+                              "job '%s' on", t.name);
+                }
+                w = fj__current_worker();
+            }
+        }
+        if (FJ_LIKELY(a != NULL))
+            fj__deque_publish(&w->q[q], b + (int64_t)n);
+        i += n;
+    }
+    fj__notify(w->s, count);
+}
+

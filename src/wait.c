@@ -1,0 +1,273 @@
+/*
+ * Waiting and yielding: fj_wait and fj_yield.
+ *
+ * A job that waits first runs its own children still queued on its worker
+ * (each on a fiber of its own, or nested where its whole stack class fits;
+ * worker.c), then parks: it switches to a woken fiber or a fresh one, and the
+ * post-switch action publishes it on the counter (worker.c, counter.c). With
+ * every fiber taken it runs queued jobs nested while they fit, else spins,
+ * counted as `stuck`, and after a while asks whether the pool is deadlocked
+ * (deadlock.c). A thread outside every scheduler blocks on a futex in a
+ * process-wide record instead (wait_external).
+ *
+ * A yield puts the fiber behind all other ready work of its worker (the
+ * yield FIFO, steal.c) only when there is other work; otherwise it returns.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+#include "os.h"
+
+/*
+ * fj_wait on a thread outside every scheduler: block on a futex in a
+ * process-wide record (fiber.c), so that nothing here depends on a scheduler
+ * staying alive. Now and then (50 ms, doubling to 1 s) the thread looks at
+ * whether anything could still finish the count, and reports a deadlock
+ * as a fiber's would be (deadlock_judge).
+ */
+static void wait_external(fj_counter *c, int64_t target)
+{
+    if (fj_counter_value(c) <= target)
+        return;
+    /* Any live scheduler, one being destroyed included: its drain may still
+     * run the jobs this thread waits for. */
+    bool alive = fj__registry_lock() != NULL;
+    fj__registry_unlock();
+    /* None: the last one may have drained the jobs and left the registry
+     * since the read above (its removal, under the lock we just took, comes
+     * after its drain), so look at the value once more before judging. */
+    if (!alive && fj_counter_value(c) <= target)
+        return;
+    if (!alive)
+        fj__fatal("fj_wait", "called outside a job with no scheduler running: nothing could ever "
+                  "finish the counter (value %lld, target %lld)",
+                  (long long)fj_counter_value(c), (long long)target);
+    fj__fiber *rec = fj__outside_take();
+    if (!rec) {
+        /* No memory or no waiter id left for a record: poll, slowly. */
+        while (fj_counter_value(c) > target) {
+            fj__os_sleep_ns(100 * 1000);
+        }
+        return;
+    }
+    fj_store_relaxed(&rec->job_name, "(outside thread)");
+    fj_store_relaxed(&rec->wake, 0);
+    fj_store_seq_cst(&rec->state, (int)(FJ_FIBER_WAITING));
+    fj_fetch_add_seq_cst(&fj__outside_waiting, 1);
+    if (fj__counter_publish(c, rec, target)) {
+        uint64_t nap = 50u * 1000 * 1000;
+        while (fj_load_acquire(&rec->wake) == 0) {
+            if (fj__os_futex_wait_ns(&rec->wake, 0, nap))
+                continue;
+            if (fj_load_acquire(&rec->wake) == 0)
+                fj__deadlock_judge(NULL, "every worker is idle and nothing is queued", NULL, NULL, 0);
+            nap = nap < 500u * 1000 * 1000 ? nap * 2 : 1000u * 1000 * 1000;
+        }
+    }
+    fj_store_seq_cst(&rec->state, (int)(FJ_FIBER_EXTERNAL));
+    fj_fetch_sub_seq_cst(&fj__outside_waiting, 1);
+    fj__outside_put(rec);
+}
+
+/* Run one of our own children of c that is still queued on this worker (the
+ * chunk or the bottom of a deque), on a fiber of its own (fj__call_child), or
+ * here when its whole stack class fits. False when there is none, or no fiber
+ * and no room: then the caller parks. */
+static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
+{
+    fj__worker *w = *wp;
+    for (int q = 0; q < FJ_NQ; q++) { /* high, normal, low: priority order holds here too */
+        fj__task t;
+        fj_counter *tc;
+        uintptr_t tflags;
+        bool in_chunk = w->chunk && w->chunk_q == q && w->chunk->counter == c;
+        if (!in_chunk && !(fj__deque_peek_bottom_counter(&w->q[q], &tc, &tflags) && tc == c))
+            continue;
+        if (in_chunk)
+            tflags = 0;   /* batched jobs are plain: small stack */
+        fj__fiber *child = NULL;
+        if (!fj__fits_here(w, self, tflags)) {
+            child = fj__fiber_take(w, tflags);
+            if (!child)
+                return false;
+        }
+        bool took = in_chunk ? fj__chunk_take(w, &t) : fj__deque_take(&w->q[q], &t);
+        if (!took || t.counter != c) {
+            /* A thief took it meanwhile (the deque's last entry), or (cannot
+             * happen: only the owner changes the bottom) another job is there
+             * now: never lose a job or a fiber. */
+            if (took)
+                fj__push_or_die(&w->q[q], &t, 1, "fj_wait");
+            if (child)
+                fj__fiber_put(w, child);
+            return false;
+        }
+        if (!in_chunk && fj__is_range(&t))
+            fj__range_open(w, &t);
+        if (child)
+            *wp = fj__call_child(w, self, child, &t);
+        else
+            fj__run_job(w, self, &t, true);
+        return true;
+    }
+    return false;
+}
+
+/* Every fiber is taken: run a queued job of our own here, on this stack,
+ * if its whole stack class fits below us (fj__fits_here). */
+static bool run_any_inline(fj__worker *w, fj__fiber *self)
+{
+    if (!fj__fits_here(w, self, 0)) {
+        /* No room here: a private chunk must not wait for this fiber. Put it
+         * where a worker with a fiber free can steal it. */
+        if (w->chunk) {
+            fj__chunk_hand_back(w);
+            fj__notify(w->s, 1);
+        }
+        return false;
+    }
+    fj__task t;
+    if (fj__chunk_take(w, &t)) {
+        fj__run_job(w, self, &t, true);
+        return true;
+    }
+    for (int q = 0; q < FJ_NQ; q++) {
+        if (fj__deque_take(&w->q[q], &t)) {
+            if (fj__is_range(&t))
+                fj__range_open(w, &t);
+            if (!t.fn || !fj__fits_here(w, self, t.flags)) {
+                fj__push_or_die(&w->q[q], &t, 1, "fj_wait");
+                continue;
+            }
+            fj__run_job(w, self, &t, true);
+            return true;
+        }
+    }
+    return false;
+}
+
+void fj_wait(fj_counter *c, int64_t target)
+{
+    if (!c)
+        fj__fatal("fj_wait", "counter is NULL");
+    if (target < 0 || target > FJ_WAIT_TARGET_MAX)
+        fj__fatal("fj_wait", "target %lld is outside 0..%d", (long long)target, FJ_WAIT_TARGET_MAX);
+    fj__worker *w = fj__current_worker();
+    if (!w) {
+        wait_external(c, target);
+        return;
+    }
+    fj__fiber *self = w->current;
+    if (w->fold_counter != c)
+        fj__fold_flush(w);
+#if defined(FJ_CHECK_FPU) && !defined(FJ_SAVE_FPU)
+    /* With FJ_SAVE_FPU each fiber keeps its own FP control state across the
+     * switch, so only the job's return is checked. */
+    fj__fpu_check(w, "fj_wait", self->job_name);
+#endif
+    /* Run our own children that are still in our deque before parking. Their
+     * finishes collect in the worker's batch; the value we compare counts them.
+     * The counter and target are recorded for reports (and the debugger) while
+     * a child runs on another fiber (fj__call_child). */
+    fj_store_relaxed(&self->wait_counter, c);
+    fj_store_relaxed(&self->wait_target, target);
+    for (;;) {
+        int64_t pending = w->fold_counter == c ? w->fold_k : 0;
+        if (fj_counter_value(c) - pending <= target || !run_child(&w, self, c))
+            break;
+        w = fj__current_worker();
+    }
+    fj__fold_flush(w);
+    unsigned stuck = 0;
+    uint64_t stuck_since = 0;
+    for (;;) {
+        if (fj_counter_value(c) <= target) {
+            if (stuck >= 1000)
+                fj_fetch_sub_seq_cst(&w->s->stuck, 1);
+            return;
+        }
+        fj__task t;
+        fj__fiber *next = NULL;
+        if (fj__deque_take(&w->ready, &t)) {
+            next = t.arg;
+        } else if (stuck && fj__take_yielded(w, &t)) {
+            next = t.arg;   /* no fiber to spare: let a yielded one go on */
+        } else {
+            next = fj__fiber_take_small(w);
+            if (!next)
+                next = fj__pool_take(w->s, &w->s->free_large);
+        }
+        if (next) {
+            if (stuck >= 1000)
+                fj_fetch_sub_seq_cst(&w->s->stuck, 1);
+            w->post_counter = c;
+            w->post_target = target;
+            fj_store_relaxed(&self->state, (int)(FJ_FIBER_WAITING));
+            FJ_TRACE(w, FJ_EV_SUSPEND, self->index, self->job_name, c);
+            w = fj__switch_to(w, self, next, FJ_POST_WAIT);
+            FJ_TRACE(w, FJ_EV_RESUME, self->index, self->job_name, c);
+            return;
+        }
+        /* Every fiber is taken. Keep resuming woken fibers (above); rather than
+         * deadlock, run a queued job of our own on this stack while it has room
+         * (it delays this fiber's return until that job is done); otherwise wait
+         * for a fiber to come free. */
+        if (!run_any_inline(w, self)) {
+            fj_cpu_relax();
+            fj__os_yield();
+            if (++stuck == 1000) {
+                fj_fetch_add_seq_cst(&w->s->stuck, 1);
+                stuck_since = fj__os_now_ns();
+            }
+            /* Sleepers could take the queued work this stuck fiber cannot run
+             * (each has a fiber of its own): wake one now and then. */
+            if ((stuck & 255) == 0 && fj_load_relaxed(&w->s->sleepers) && fj__has_work(w))
+                fj__notify(w->s, 1);
+            /* Judged after a while stuck (time, not spins: sched_yield is slow
+             * on a loaded machine), and then only when nothing can progress. */
+            if (stuck > 1000 && (stuck & 255) == 0 && fj__os_now_ns() - stuck_since > 100000000u &&
+                fj__pool_deadlocked(w)) {
+                fj__deadlock_judge(w->s, "the fiber pool is exhausted and every worker is idle or waiting", self,
+                               c, target);
+                fj_fetch_sub_seq_cst(&w->s->stuck, 1);
+                stuck = 0;
+            }
+        } else {
+            if (stuck >= 1000)
+                fj_fetch_sub_seq_cst(&w->s->stuck, 1);
+            stuck = 0;
+        }
+        w = fj__current_worker();
+        fj__fold_flush(w);
+    }
+}
+
+void fj_yield(void)
+{
+    fj__worker *w = fj__current_worker();
+    if (!w || !w->current)
+        fj__fatal("fj_yield", "called outside a job");
+    fj__fiber *self = w->current;
+    fj__fold_flush(w);
+    fj__task t;
+    fj__fiber *next = NULL;
+    if (fj__deque_take(&w->ready, &t)) {
+        next = t.arg;
+    } else {
+        bool other = w->yield_head || w->chunk || fj_load_relaxed(&w->s->inject);
+        for (int q = 0; q < FJ_NQ && !other; q++)
+            other = fj__deque_size_hint(&w->q[q]) > 0;
+        for (unsigned v = 0; v < w->s->nworkers && !other; v++)
+            other = fj__deque_size_hint(&w->s->workers[v].ready) > 0;
+        if (!other)
+            return;   /* nothing else is ready: carry on */
+        next = fj__fiber_take_small(w);
+        if (!next)
+            return;
+    }
+    fj_store_relaxed(&self->state, (int)(FJ_FIBER_YIELDED));
+    FJ_TRACE(w, FJ_EV_SUSPEND, self->index, self->job_name, 0);
+    w = fj__switch_to(w, self, next, FJ_POST_YIELD);
+    FJ_TRACE(w, FJ_EV_RESUME, self->index, self->job_name, 0);
+}
+

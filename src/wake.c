@@ -1,0 +1,146 @@
+/*
+ * Waking: everything that makes work visible to workers that may be asleep.
+ * It owns
+ *   - the waker's side of the event count (fj__notify, fj__notify_all; the
+ *     sleeper's side is worker_idle in idle.c, and the argument that no
+ *     wake-up is lost spans both: see sched.c's top comment and below);
+ *   - the count of outside threads inside a call that touches a scheduler
+ *     (fj__inflight_enter/leave), which quiescence and deadlock judgements
+ *     and fj_destroy's final free wait for;
+ *   - the injection queue's producer side: submissions from threads outside
+ *     the scheduler and wakes from foreign finishers (fj__inject_push,
+ *     fj__inject_tasks; the consumer is take_injected in steal.c);
+ *   - fj__resume_waiter: a waiter taken off a counter's wait list (counter.c)
+ *     goes back to its own scheduler.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "os.h"
+
+/*
+ * Wake at most one sleeper, and only when it is needed: nobody sleeps (the busy
+ * case: no system call), or a worker is awake and searching (it will find the
+ * work; when it does it wakes the next one, so sleepers are woken in a chain
+ * as long as there is work), or a wake is already in flight (`wake_pending`,
+ * cleared by whoever returns from the futex wait, or by the waker itself when
+ * its wake found nobody). This keeps a submitter of many small batches from
+ * issuing a futex wake per batch while the woken worker is still getting up.
+ *
+ * No lost wake-up: the submitter pushes, then a seq_cst fence, then reads.
+ * A searching worker counted in `spinning` decrements it (seq_cst) before it
+ * registers as a sleeper and looks at every queue once more, so it sees the
+ * push; a pending wake is cleared by a worker that then searches, likewise
+ * after the submitter's read.
+ */
+void fj__notify(fj_scheduler *s, size_t n)
+{
+    if (n == 0)
+        return;
+    fj_fence_seq_cst();
+    if (FJ_LIKELY(fj_load_relaxed(&s->sleepers) == 0) || fj_load_relaxed(&s->spinning) != 0)
+        return;
+    uint32_t expected = 0;
+    if (!fj_cas_strong_seq_cst(&s->wake_pending, &expected, 1))
+        return;
+    fj_fetch_add_seq_cst(&s->epoch, 1);
+    if (fj__os_futex_wake(&s->epoch, 1) == 0)
+        fj_store_seq_cst(&s->wake_pending, 0);
+    fj__worker *w = fj__current_worker();
+    if (w)
+        FJ__STAT_INC(w, wakes);
+}
+
+void fj__notify_all(fj_scheduler *s)
+{
+    fj_fetch_add_seq_cst(&s->epoch, 1);
+    fj__os_futex_wake(&s->epoch, 1 << 30);
+}
+
+/* An outside thread leaves fj_run_jobs or fj_counter_done. A worker judging
+ * quiescence (for fj_destroy's drain or a deadlock) may have seen it still
+ * inside and gone to sleep: wake the sleepers so one judges again. Dekker with
+ * worker_idle: there, sleepers++ then a read of inject_inflight; here the
+ * decrement then a read of sleepers (all seq_cst). */
+void fj__inflight_leave(fj_scheduler *s)
+{
+    if (fj_fetch_sub_seq_cst(&s->inject_inflight, 1) == 1 && fj_load_seq_cst(&s->sleepers))
+        fj__notify_all(s);
+    /* The last touch: fj_destroy frees s once outside_refs is zero. */
+    fj_fetch_sub_seq_cst(&s->outside_refs, 1);
+}
+
+void fj__inflight_enter(fj_scheduler *s)
+{
+    fj_fetch_add_seq_cst(&s->outside_refs, 1);
+    fj_fetch_add_seq_cst(&s->inject_inflight, 1);
+}
+
+
+void fj__inject_push(fj_scheduler *s, fj__inject_node *node)
+{
+    /* Release: the node and its tasks are written before it is visible. */
+    fj__inject_node *head = fj_load_relaxed(&s->inject);
+    do {
+        node->next = head;
+    } while (!fj_cas_weak_release(&s->inject, &head, node));
+    fj__notify(s, 1);
+}
+
+void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count)
+{
+    fj__inject_node *node = malloc(sizeof *node + count * sizeof(fj__task));
+    if (!node)
+        fj__fatal("fj_run_jobs", "out of memory queueing %zu tasks from outside the scheduler", count);
+    node->count = count;
+    node->tasks = (fj__task *)(node + 1);
+    node->heap = true;
+    memcpy(node->tasks, tasks, count * sizeof *tasks);
+    fj__inject_push(s, node);
+}
+
+/*
+ * Resume a waiter that a finisher took off a wait list. A thread outside every
+ * scheduler is woken through its futex word. A fiber goes to its own
+ * scheduler: onto the ready deque of the worker that finished its count when
+ * that worker belongs to it (returns true: the caller notifies once for all),
+ * otherwise (a worker of another scheduler, or an outside thread) through its
+ * scheduler's injection queue, in a node of its own record (no allocation).
+ *
+ * A foreign finisher holds a reference on the fiber's scheduler while it
+ * pushes and notifies, taken *before* the fiber leaves the WAITING state:
+ * fj_destroy does not end its drain while a fiber of its scheduler waits
+ * (worker_idle), and after the drain it frees the scheduler only once the
+ * references are gone, so the scheduler cannot be freed under the finisher.
+ * inject_inflight also keeps the quiescence judgement from passing between
+ * the state change and the push (see fj__inflight_leave).
+ */
+bool fj__resume_waiter(fj__fiber *f)
+{
+    if (f->kind == FJ_KIND_EXTERNAL) {
+        /* The record is never freed, so the wake after the store is safe even
+         * if the thread has returned meanwhile (a spurious futex wake at most). */
+        fj_store_release(&f->wake, 1);
+        fj__os_futex_wake(&f->wake, 1);
+        return false;
+    }
+    fj_scheduler *s = f->s;
+    fj__worker *w = fj__current_worker();
+    fj__task t = fj__resume_task(f);
+    if (w && w->s == s) {
+        fj_store_relaxed(&f->state, (int)FJ_FIBER_READY);
+        fj__push_or_die(&w->ready, &t, 1, "waking a waiting job");
+        return true;
+    }
+    fj__inflight_enter(s);
+    fj_store_seq_cst(&f->state, (int)FJ_FIBER_READY);
+    f->wake_task = t;
+    f->wake_node.count = 1;
+    f->wake_node.tasks = &f->wake_task;
+    f->wake_node.heap = false;
+    fj__inject_push(s, &f->wake_node);
+    fj__inflight_leave(s);
+    return false;
+}
+

@@ -107,8 +107,9 @@ static inline fj__fiber *next_of(const fj__fiber *f) { return f->wait_next ? fj_
 /* Split the waiters linked from id `first` by whether `value` reaches their
  * target: the reached ones are pushed on *reached; the rest form a new list,
  * *keep (its tail *keep_tail, the largest target among them *keep_max). */
-static void chain_split(uint32_t first, int32_t value, fj__fiber **reached, fj__fiber **keep,
-                        fj__fiber **keep_tail, uint32_t *keep_max)
+static inline __attribute__((always_inline)) void chain_split(uint32_t first, int32_t value,
+                                                              fj__fiber **reached, fj__fiber **keep,
+                                                              fj__fiber **keep_tail, uint32_t *keep_max)
 {
     *keep = *keep_tail = NULL;
     *keep_max = 0;
@@ -129,7 +130,8 @@ static void chain_split(uint32_t first, int32_t value, fj__fiber **reached, fj__
     }
 }
 
-static void counter_wake_reached(fj_counter *c, uint32_t chain, int32_t value)
+/* Out of line: the finish path is one CAS unless someone waits. */
+FJ_NOINLINE static void counter_wake_reached(fj_counter *c, uint32_t chain, int32_t value)
 {
     fj__fiber *reached = NULL, *unreached, *unreached_tail;
     uint32_t unreached_max;

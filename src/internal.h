@@ -229,6 +229,16 @@ struct fj_scheduler {
     uint32_t magic;                              /* FJ_SCHED_LIVE while live (use after destroy) */
 };
 
+/* The scheduler's own functions, shared only between its files: static in
+ * the unity build (src/unity.c), so the compiler inlines across files as
+ * freely as within one (an external function it would keep out of line);
+ * hidden externals when built file by file. */
+#ifdef FJ_UNITY_BUILD
+#define FJ__SHARED static
+#else
+#define FJ__SHARED
+#endif
+
 /*
  * Declarations, one block per file, lowest layer first (the order of
  * src/unity.c): a file calls only the files above its block, and upward only
@@ -287,7 +297,7 @@ int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out);
 
 /* Failure safety (panic.c). */
 /* Run t->fn(t->arg) inside a panic boundary; true when the job panicked. */
-bool fj__job_call(fj__fiber *self, const fj__task *t);
+FJ__SHARED bool fj__job_call(fj__fiber *self, const fj__task *t);
 int fj__signals_install(void);
 void fj__signals_uninstall(void);
 int fj__altstack_alloc(fj__worker *w);
@@ -298,8 +308,8 @@ void fj__altstack_leave(fj__worker *w);
 /* Fiber pool (fiber.c). */
 int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *));
 void fj__fibers_destroy(fj_scheduler *s);
-fj__fiber *fj__pool_take(fj_scheduler *s, uint64_t *head);
-void fj__pool_put(fj_scheduler *s, uint64_t *head, fj__fiber *f);
+FJ__SHARED fj__fiber *fj__pool_take(fj_scheduler *s, uint64_t *head);
+FJ__SHARED void fj__pool_put(fj_scheduler *s, uint64_t *head, fj__fiber *f);
 static inline uint64_t *fj__pool_of(fj_scheduler *s, fj__fiber *f)
 {
     return f->kind == FJ_KIND_LARGE ? &s->free_large : &s->free_small;
@@ -315,27 +325,27 @@ size_t fj__outside_report(char *buf, size_t len, size_t cap,
                           size_t (*line)(char *, size_t, size_t, const fj__fiber *), unsigned *count);
 
 /* Free small fibers each worker keeps off the shared pool (fiber.c). */
-fj__fiber *fj__fiber_take_small(fj__worker *w);
+FJ__SHARED fj__fiber *fj__fiber_take_small(fj__worker *w);
 /* A free fiber of the class `flags` asks for (FJ_JOB_LARGE_STACK), or NULL. */
-fj__fiber *fj__fiber_take(fj__worker *w, uintptr_t flags);
-void fj__fiber_put(fj__worker *w, fj__fiber *f);
-void fj__spares_give_back(fj__worker *w);
+FJ__SHARED fj__fiber *fj__fiber_take(fj__worker *w, uintptr_t flags);
+FJ__SHARED void fj__fiber_put(fj__worker *w, fj__fiber *f);
+FJ__SHARED void fj__spares_give_back(fj__worker *w);
 /* Does a pool head (fj_scheduler.free_small/free_large) hold a fiber? */
 static inline bool fj__pool_has_free(uint64_t head) { return (head & 0xffffffffu) != 0; }
 
 /* --- wake.c: waking sleepers, the injection queue, resuming waiters -------- */
 /* n tasks were made visible: wake a sleeper if one is needed. */
-void fj__notify(fj_scheduler *s, size_t n);
-void fj__notify_all(fj_scheduler *s);
+FJ__SHARED void fj__notify(fj_scheduler *s, size_t n);
+FJ__SHARED void fj__notify_all(fj_scheduler *s);
 /* An outside thread enters or leaves a call that touches s. */
-void fj__inflight_enter(fj_scheduler *s);
-void fj__inflight_leave(fj_scheduler *s);
-void fj__inject_push(fj_scheduler *s, fj__inject_node *node);
-void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count);
+FJ__SHARED void fj__inflight_enter(fj_scheduler *s);
+FJ__SHARED void fj__inflight_leave(fj_scheduler *s);
+FJ__SHARED void fj__inject_push(fj_scheduler *s, fj__inject_node *node);
+FJ__SHARED void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count);
 /* Resume a waiter taken off a list, through its own scheduler; true when it
  * was queued on the calling worker's own ready deque (the caller then
  * notifies its scheduler once for all of them). */
-bool fj__resume_waiter(fj__fiber *f);
+FJ__SHARED bool fj__resume_waiter(fj__fiber *f);
 
 /* --- counter.c: the counter protocol and folded finishes ------------------ */
 #define FJ_VALUE_SHIFT 32
@@ -347,11 +357,11 @@ static inline uint64_t fj__word_make(int32_t value, uint32_t maxt, uint32_t head
 {
     return ((uint64_t)(uint32_t)value << FJ_VALUE_SHIFT) | ((uint64_t)maxt << FJ_MAXT_SHIFT) | head;
 }
-void fj__counter_add(fj_counter *c, size_t n, const char *call);
+FJ__SHARED void fj__counter_add(fj_counter *c, size_t n, const char *call);
 /* call and job_name (NULL: none) name the culprit if the count goes below zero. */
-void fj__counter_finish(fj_counter *c, int64_t k, const char *call, const char *job_name);
+FJ__SHARED void fj__counter_finish(fj_counter *c, int64_t k, const char *call, const char *job_name);
 /* Publish f as waiting for c <= target; false when c is already there (not published). */
-bool fj__counter_publish(fj_counter *c, fj__fiber *f, int64_t target);
+FJ__SHARED bool fj__counter_publish(fj_counter *c, fj__fiber *f, int64_t target);
 /* Folded finishes (counter.c, top comment): the finishes of consecutive jobs
  * of one counter on a worker are one CAS. Inline: once per job. */
 static inline void fj__fold_flush(fj__worker *w)
@@ -381,57 +391,58 @@ static inline void fj__fold_add(fj__worker *w, fj_counter *c, const char *name)
 
 /* --- batch.c: job batches and a worker's chunk ------------------------------ */
 /* The next job of the worker's chunk; false when it has none. */
-bool fj__chunk_take(fj__worker *w, fj__task *out);
+FJ__SHARED bool fj__chunk_take(fj__worker *w, fj__task *out);
 /* Put the chunk's jobs not yet started back in the deque, as one entry. */
-void fj__chunk_hand_back(fj__worker *w);
+FJ__SHARED void fj__chunk_hand_back(fj__worker *w);
 /* A range entry was taken or stolen: make it the chunk, *t its first job. */
-void fj__range_open(fj__worker *w, fj__task *t);
+FJ__SHARED void fj__range_open(fj__worker *w, fj__task *t);
 /* Queue jobs[0..n) (one priority queue q, no flags) as batches; returns how
  * many it queued (fewer only when memory ran out). */
-size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, fj_counter *counter);
-void fj__batches_free(fj__worker *w);
+FJ__SHARED size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, fj_counter *counter);
+FJ__SHARED void fj__batches_free(fj__worker *w);
 
 /* --- steal.c: where a worker finds work ------------------------------------ */
-bool fj__try_find(fj__worker *w, fj__task *out);
-bool fj__take_yielded(fj__worker *w, fj__task *out);
+FJ__SHARED bool fj__try_find(fj__worker *w, fj__task *out);
+FJ__SHARED bool fj__take_yielded(fj__worker *w, fj__task *out);
 /* Hints (racy, never blocking): is there anything w could take? Does any
  * deque of s hold a task? */
-bool fj__has_work(fj__worker *w);
-bool fj__deques_hold_work(fj_scheduler *s);
+FJ__SHARED bool fj__has_work(fj__worker *w);
+FJ__SHARED bool fj__deques_hold_work(fj_scheduler *s);
 
 /* --- deadlock.c: judging and reporting ------------------------------------- */
 /* Judge over every live scheduler; abort with the report unless a hook says
  * to keep waiting (returns true). s: the judge's scheduler (NULL outside);
  * stuck_fiber: a job stuck in fj_wait with no free fiber, waiting on sc for
  * starget. False: no deadlock (or another judge is at it). */
-bool fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber, fj_counter *sc, int64_t starget);
+FJ__SHARED bool fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber, fj_counter *sc,
+                                   int64_t starget);
 /* fj_destroy's drain may end (nothing of s waits). */
-bool fj__drain_done(fj_scheduler *s);
+FJ__SHARED bool fj__drain_done(fj_scheduler *s);
 /* A job stuck in fj_wait with no fiber: is that final? */
-bool fj__pool_deadlocked(fj__worker *w);
+FJ__SHARED bool fj__pool_deadlocked(fj__worker *w);
 /* After the drain: stop, listing them, if fibers of s still wait. */
-void fj__report_stranded(fj_scheduler *s);
+FJ__SHARED void fj__report_stranded(fj_scheduler *s);
 
 /* --- idle.c: spinning, sleeping, quiescence -------------------------------- */
-bool fj__should_leave(fj__worker *w);
+FJ__SHARED bool fj__should_leave(fj__worker *w);
 /* Spin, then sleep until there may be work; false: the worker should leave. */
-bool fj__worker_idle(fj__worker *w);
+FJ__SHARED bool fj__worker_idle(fj__worker *w);
 
 /* --- worker.c: the fiber loop, switching, running a job -------------------- */
-void fj__fpu_check(const fj__worker *w, const char *when, const char *job);
+FJ__SHARED void fj__fpu_check(const fj__worker *w, const char *when, const char *job);
 /* Switch from self to `to` with a post-switch action; returns once self
  * runs again, on the worker returned. */
-fj__worker *fj__switch_to(fj__worker *w, fj__fiber *self, fj__fiber *to, fj__post_kind post);
-/* Run t on self (nested: above a waiter whose stack has room for t's whole
- * class); returns the worker it returned on. */
-fj__worker *fj__run_job(fj__worker *w, fj__fiber *self, const fj__task *t, bool nested);
+FJ__SHARED fj__worker *fj__switch_to(fj__worker *w, fj__fiber *self, fj__fiber *to, fj__post_kind post);
+/* Run t on self, nested above a waiter whose stack has room for t's whole
+ * class; returns the worker it returned on. */
+FJ__SHARED fj__worker *fj__run_nested(fj__worker *w, fj__fiber *self, const fj__task *t);
 /* Does the whole stack class of `flags` fit below this point of self's stack? */
-bool fj__fits_here(const fj__worker *w, const fj__fiber *self, uintptr_t flags);
+FJ__SHARED bool fj__fits_here(const fj__worker *w, const fj__fiber *self, uintptr_t flags);
 /* Run t on `child`, a fiber of its own, and come back when it returned. */
-fj__worker *fj__call_child(fj__worker *w, fj__fiber *self, fj__fiber *child, const fj__task *t);
-void fj__fiber_entry(fj__ctx *from, void *arg);
+FJ__SHARED fj__worker *fj__call_child(fj__worker *w, fj__fiber *self, fj__fiber *child, const fj__task *t);
+FJ__SHARED void fj__fiber_entry(fj__ctx *from, void *arg);
 /* Run the calling thread as worker w until it leaves (first: the root job). */
-void fj__worker_enter(fj__worker *w, const fj__task *first);
-void *fj__worker_thread(void *arg);
+FJ__SHARED void fj__worker_enter(fj__worker *w, const fj__task *first);
+FJ__SHARED void *fj__worker_thread(void *arg);
 
 #endif

@@ -127,7 +127,7 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
                     fj_store_relaxed(&self->wait_counter, (fj_counter *)NULL);
                     w = fj__call_child(w, self, child, &t);
                 } else if (fj__fits_here(w, self, t.flags)) {
-                    fj__run_job(w, self, &t, true);
+                    fj__run_nested(w, self, &t);
                 } else {
                     fj__fatal("fj_run_jobs", "out of memory growing a job queue, and no free fiber to run "
                               "job '%s' on", t.name);

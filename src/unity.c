@@ -13,6 +13,8 @@
  * the frame allocator, the hwloc reader, the context switch and the C++
  * boundary (their own languages or build options).
  */
+#define FJ_UNITY_BUILD 1
+
 #include "os_linux.c"
 #include "deque.c"
 #include "topology.c"

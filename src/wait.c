@@ -107,7 +107,7 @@ static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
         if (child)
             *wp = fj__call_child(w, self, child, &t);
         else
-            fj__run_job(w, self, &t, true);
+            fj__run_nested(w, self, &t);
         return true;
     }
     return false;
@@ -128,7 +128,7 @@ static bool run_any_inline(fj__worker *w, fj__fiber *self)
     }
     fj__task t;
     if (fj__chunk_take(w, &t)) {
-        fj__run_job(w, self, &t, true);
+        fj__run_nested(w, self, &t);
         return true;
     }
     for (int q = 0; q < FJ_NQ; q++) {
@@ -139,7 +139,7 @@ static bool run_any_inline(fj__worker *w, fj__fiber *self)
                 fj__push_or_die(&w->q[q], &t, 1, "fj_wait");
                 continue;
             }
-            fj__run_job(w, self, &t, true);
+            fj__run_nested(w, self, &t);
             return true;
         }
     }

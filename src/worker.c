@@ -2,7 +2,7 @@
  * Workers and the fiber loop: what a worker does with its fibers. It owns
  *   - switching: the post-switch action (after_switch, see sched.c's top
  *     comment) and the one annotated context switch;
- *   - running a job (fj__run_job, the one place a job is called), and the
+ *   - running a job (run_job, the one place a job is called), and the
  *     whole-stack promise: a job runs on a fiber of its own class, or nested
  *     only where its whole class fits (fj__fits_here, fj__call_child);
  *   - the fiber loop every fiber runs: hand-offs, large-stack jobs
@@ -116,9 +116,13 @@ void fj__fpu_check(const fj__worker *w, const char *when, const char *job)
  * counter go out first: they wait only while jobs of their own counter run,
  * and this job could run for ever. The fiber's job name is what reports and
  * the debugger show; a nested job's waiter gets its own back afterwards.
+ * Always inlined, so each of the two callers below gets its own copy with
+ * `nested` a constant (the per-job path). Returns whether the job panicked.
  */
-fj__worker *fj__run_job(fj__worker *w, fj__fiber *self, const fj__task *t, bool nested)
+static inline __attribute__((always_inline)) bool run_job(fj__worker **wp, fj__fiber *self, const fj__task *t,
+                                                          bool nested)
 {
+    fj__worker *w = *wp;
     if (w->fold_counter != t->counter)
         fj__fold_flush(w);
     const char *saved = nested ? self->job_name : NULL;
@@ -127,24 +131,22 @@ fj__worker *fj__run_job(fj__worker *w, fj__fiber *self, const fj__task *t, bool 
     FJ__STAT_INC(w, jobs);
     FJ_TRACE(w, FJ_EV_JOB_BEGIN, self->index, t->name, 0);
     bool panicked = fj__job_call(self, t);
-    w = fj__current_worker();
+    *wp = w = fj__current_worker();
     FJ_TRACE(w, FJ_EV_JOB_END, self->index, t->name, panicked);
     /* With FJ_SAVE_FPU a waiting parent may have its own FP control state,
      * which a nested job starts from: there is no fixed reference then. */
     if (FJ__CHECKS_FPU && !(nested && FJ__SAVES_FPU))
         fj__fpu_check(w, "job return", t->name);
     fj_store_relaxed(&self->job_name, saved);
-    if (FJ_UNLIKELY(t->flags & FJ_TASK_ROOT)) {
-        /* The root job counts on no counter: fj_main reads its outcome. */
-        fj__fold_flush(w);
-        fj_store_relaxed(&w->s->root_panicked, panicked ? 1u : 0u);
-        fj_store_release(&w->s->root_done, 1);
-        fj__notify_all(w->s);
-        return w;
-    }
     if (FJ_UNLIKELY(panicked) && t->counter)
         fj_fetch_add_relaxed(&t->counter->fj__panics, 1);
     fj__fold_add(w, t->counter, t->name);
+    return panicked;
+}
+
+fj__worker *fj__run_nested(fj__worker *w, fj__fiber *self, const fj__task *t)
+{
+    run_job(&w, self, t, true);
     return w;
 }
 
@@ -314,8 +316,13 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             w = fj__switch_to(w, self, big, FJ_POST_FREE);
             continue;
         }
-        w = fj__run_job(w, self, &t, false);
+        bool panicked = run_job(&w, self, &t, false);
         if (FJ_UNLIKELY(t.flags & FJ_TASK_ROOT)) {
+            /* The root job counts on no counter: fj_main reads its outcome. */
+            fj__fold_flush(w);
+            fj_store_relaxed(&w->s->root_panicked, panicked ? 1u : 0u);
+            fj_store_release(&w->s->root_done, 1);
+            fj__notify_all(w->s);
             w = give_back_large(w, self);
             continue;
         }

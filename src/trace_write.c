@@ -34,8 +34,8 @@
  * The writers run while the scheduler is quiet, but after fj_main returns the
  * other workers may still record a SLEEP or WAKE on their way to the futex,
  * and once a ring has wrapped such a write lands in the slot of its oldest
- * event. So a ring is first copied by fj__trace_ring_copy (trace.c, where the
- * ring's protocol is argued), which keeps only whole events.
+ * event. So the writers start from fj__trace_snapshot_take (trace.c, where
+ * the ring's protocol is argued), whose copies keep only whole events.
  *
  * A file that cannot be opened, written or closed is FJ_EIO, with errno
  * telling why (fj__trace_at_exit prints it): the output stops at the first
@@ -48,7 +48,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "fiberjob.h"
+#include "trace.h"
 
 /* ------------------------------------------------------------ the model */
 
@@ -147,11 +148,6 @@ static void model_free(tw_model *m)
 {
     free(m->slices);
     free(m->marks);
-}
-
-static bool tracing_on(const fj_scheduler *s)
-{
-    return s->workers && s->nworkers > 0 && s->workers[0].trace;
 }
 
 /* Leaving events go first among equal timestamps (see the comment on top). */
@@ -298,21 +294,19 @@ static bool window_start(const fj__trace_copy *copies, unsigned n, uint64_t *sta
     return cut;
 }
 
-static int model_build(const fj_scheduler *s, tw_model *m)
+static int model_build(const fj__trace_snapshot *snap, tw_model *m)
 {
-    unsigned n = s->nworkers;
+    unsigned n = snap->nworkers;
+    const fj__trace_copy *copies = snap->rings;
     memset(m, 0, sizeof *m);
     m->nlanes = n;
-    tw_replay r = { .m = m, .nfibers = s->nfibers };
-    fj__trace_copy *copies = calloc(n, sizeof *copies);
+    tw_replay r = { .m = m, .nfibers = snap->nfibers };
     tw_cursor *c = calloc(n, sizeof *c);
-    r.fibers = calloc(s->nfibers ? s->nfibers : 1, sizeof *r.fibers);
+    r.fibers = calloc(snap->nfibers ? snap->nfibers : 1, sizeof *r.fibers);
     r.sleep_since = malloc(n * sizeof *r.sleep_since);
-    int rc = (copies && c && r.fibers && r.sleep_since) ? 0 : FJ_ENOMEM;
+    int rc = (c && r.fibers && r.sleep_since) ? 0 : FJ_ENOMEM;
     for (unsigned i = 0; !rc && i < n; i++) {
         r.sleep_since[i] = UINT64_MAX;
-        if (s->workers[i].trace)
-            rc = fj__trace_ring_copy(s->workers[i].trace, &copies[i]);
         c[i] = (tw_cursor){ .events = copies[i].events, .end = copies[i].count };
         m->nlost += copies[i].lost;
     }
@@ -349,9 +343,6 @@ static int model_build(const fj_scheduler *s, tw_model *m)
                                           .kind = SLICE_SLEEP });
     for (uint32_t f = 0; r.fibers && f < r.nfibers; f++)
         free(r.fibers[f].stack);
-    for (unsigned i = 0; copies && i < n; i++)
-        free(copies[i].events);
-    free(copies);
     free(r.fibers);
     free(r.sleep_since);
     free(c);
@@ -621,9 +612,14 @@ static void json_write(FILE *f, tw_model *m, void *unused)
  * its slices sorted by time. */
 static int model_for_writing(const fj_scheduler *s, const char *path, tw_model *m)
 {
-    if (!s || !path || !tracing_on(s))
+    if (!s || !path)
         return FJ_EINVAL;
-    int rc = model_build(s, m);
+    fj__trace_snapshot snap;
+    int rc = fj__trace_snapshot_take(s, &snap);
+    if (rc)
+        return rc;
+    rc = model_build(&snap, m);
+    fj__trace_snapshot_free(&snap);
     if (rc == 0)
         sort(m->slices, m->nslices, sizeof *m->slices, slice_cmp_time);
     return rc;

@@ -58,7 +58,7 @@ typedef struct fj__trace_copy {
 
 /* Copy r while its worker may still record; 0 or FJ_ENOMEM. */
 int fj__trace_ring_copy(const fj__trace_ring *r, fj__trace_copy *out);
-/* Worker i's ring, NULL when tracing is off (for tests). */
+/* Worker i's ring, NULL when tracing is off (for trace.c and tests). */
 const fj__trace_ring *fj__trace_ring_of(const struct fj_scheduler *s, unsigned i);
 
 /* Every worker's ring copied whole, and what the trace writers need to know of

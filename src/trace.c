@@ -1,6 +1,8 @@
 /*
- * Event rings (see trace.h). The writers that turn them into Chrome trace JSON
- * and an SVG timeline are in trace_write.c.
+ * Event rings (see trace.h): set up from the configuration or FIBERJOB_TRACE,
+ * recorded into by their workers, copied out whole by any thread, and handed
+ * to the trace writers (src/trace/) as a snapshot. FIBERJOB_TRACE's file is
+ * written from here, at the end of fj_destroy.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -63,6 +65,7 @@ void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, co
     fj_store_release(&r->next, n + 1);        /* W3 */
 }
 
+/* The reader: R1 to R4 of the argument above. */
 int fj__trace_ring_copy(const fj__trace_ring *r, fj__trace_copy *out)
 {
     uint64_t hi = fj_load_acquire(&r->next);  /* R1 */
@@ -95,6 +98,35 @@ int fj__trace_ring_copy(const fj__trace_ring *r, fj__trace_copy *out)
 const fj__trace_ring *fj__trace_ring_of(const fj_scheduler *s, unsigned i)
 {
     return s->workers && i < s->nworkers ? s->workers[i].trace : NULL;
+}
+
+/* The writers' one view of the scheduler (trace.h). A worker without a ring
+ * would read as empty; once fj__trace_init succeeded, every worker has one. */
+int fj__trace_snapshot_take(const fj_scheduler *s, fj__trace_snapshot *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!s || !fj__trace_ring_of(s, 0))
+        return FJ_EINVAL;
+    fj__trace_copy *rings = calloc(s->nworkers, sizeof *rings);
+    if (!rings)
+        return FJ_ENOMEM;
+    *out = (fj__trace_snapshot){ .rings = rings, .nworkers = s->nworkers, .nfibers = s->nfibers };
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        const fj__trace_ring *r = s->workers[i].trace;
+        if (r && fj__trace_ring_copy(r, &rings[i]) != 0) {
+            fj__trace_snapshot_free(out);
+            return FJ_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void fj__trace_snapshot_free(fj__trace_snapshot *snap)
+{
+    for (unsigned i = 0; snap->rings && i < snap->nworkers; i++)
+        free(snap->rings[i].events);
+    free(snap->rings);
+    memset(snap, 0, sizeof *snap);
 }
 
 int fj__trace_init(fj_scheduler *s)

@@ -1,9 +1,14 @@
 /*
  * Tracing: per-worker rings of events, written only by their worker, read when
- * the scheduler is quiet (after fj_main returned, or in fj_destroy). Compiled
- * in by default (FIBERJOB_TRACE), off at run time: every event site costs one
- * predictable branch on the worker's `trace` pointer, which is NULL unless
- * fj_config.trace_events or FIBERJOB_TRACE (environment) asked for tracing.
+ * the scheduler is quiet (after fj_main returned, or in fj_destroy). Always
+ * compiled in (there is no build switch), off at run time: every event site
+ * costs one predictable branch on the worker's `trace` pointer, which is NULL
+ * unless fj_config.trace_events or the FIBERJOB_TRACE environment variable
+ * asked for tracing.
+ *
+ * trace.c owns the rings: their writer, their reader and the ordering
+ * argument that ties the two. The trace writers (src/trace/) see the runtime
+ * only through the snapshot declared here, never through internal.h.
  */
 #ifndef FJ_TRACE_H
 #define FJ_TRACE_H
@@ -38,7 +43,9 @@ struct fj__worker;
 struct fj_scheduler;
 
 /* Record one event. Only the ring's worker calls it (the ring has one writer);
- * readers on other threads copy with fj__trace_ring_copy (trace.c). */
+ * readers on other threads copy with fj__trace_ring_copy. The stores are
+ * relaxed atomics between two fences, so that such a copy keeps only whole
+ * events: trace.c argues why. */
 void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, const char *name, uint64_t arg);
 
 /* A ring's events copied out of it: events[0..count) are events number
@@ -51,8 +58,23 @@ typedef struct fj__trace_copy {
 
 /* Copy r while its worker may still record; 0 or FJ_ENOMEM. */
 int fj__trace_ring_copy(const fj__trace_ring *r, fj__trace_copy *out);
-/* Worker i's ring, NULL when tracing is off (for the trace writers and tests). */
+/* Worker i's ring, NULL when tracing is off (for trace.c and tests). */
 const fj__trace_ring *fj__trace_ring_of(const struct fj_scheduler *s, unsigned i);
+
+/* Every worker's ring copied whole, and what the trace writers need to know of
+ * the scheduler besides: they read this, never the scheduler itself. */
+typedef struct fj__trace_snapshot {
+    fj__trace_copy *rings;   /* rings[i]: worker i's events; nworkers of them, malloc'd */
+    unsigned nworkers;
+    uint32_t nfibers;        /* every fiber index in the events is below it */
+} fj__trace_snapshot;
+
+/* Copy every ring of s with fj__trace_ring_copy (so workers may still record
+ * meanwhile). 0; FJ_EINVAL when s is NULL or its tracing is off; FJ_ENOMEM.
+ * On success the caller frees *out with fj__trace_snapshot_free; on failure
+ * *out holds nothing to free. */
+int fj__trace_snapshot_take(const struct fj_scheduler *s, fj__trace_snapshot *out);
+void fj__trace_snapshot_free(fj__trace_snapshot *snap);
 
 /* Set up rings for every worker when the configuration or the environment asks
  * for tracing; 0 or FJ_ENOMEM. Freed by fj__trace_destroy. */

@@ -79,16 +79,7 @@
 #include "internal.h"
 #include "os.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FRAME_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FRAME_ASAN 1
-#endif
-#endif
-
-#ifdef FRAME_ASAN
-#include <sanitizer/asan_interface.h>
+#ifdef FJ_ASAN
 #define FRAME_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define FRAME_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #define FRAME_MIN_ALIGN 8
@@ -99,7 +90,7 @@
 #endif
 
 /* Debug builds check after each allocation that its tag was not freed meanwhile. */
-#if !defined(NDEBUG) || defined(FRAME_ASAN)
+#if !defined(NDEBUG) || defined(FJ_ASAN)
 #define FRAME_DEBUG 1
 #else
 #define FRAME_DEBUG 0

@@ -1,5 +1,6 @@
 /* Linux implementation of os.h. */
 #include "os.h"
+#include "atomics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,10 +82,16 @@ int fj__os_futex_wake(uint32_t *addr, int n)
 
 size_t fj__os_page_size(void)
 {
+    /* Any thread may be first here (fj_create, fj_frame_heap_create): every
+     * one stores the same value, so a relaxed atomic is all the C11 memory
+     * model needs to make the race benign. */
     static size_t page;
-    if (!page)
-        page = (size_t)sysconf(_SC_PAGESIZE);
-    return page;
+    size_t p = fj_load_relaxed(&page);
+    if (!p) {
+        p = (size_t)sysconf(_SC_PAGESIZE);
+        fj_store_relaxed(&page, p);
+    }
+    return p;
 }
 
 static uint64_t read_number(const char *path)

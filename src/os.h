@@ -1,6 +1,11 @@
 /*
  * The operating system behind one small contract: threads and affinity, futexes,
- * stacks with guard pages, and time. One implementation file per OS (os_linux.c).
+ * memory mappings, alternate signal stacks and the fault handler, and time. One
+ * implementation file per OS (os_linux.c); no other file of the library includes
+ * an OS header (pthread's portable types and mutexes excepted).
+ *
+ * Return convention: a call that can fail returns 0 or a negative errno, unless
+ * its comment says otherwise (a pointer is NULL on failure, a bool false).
  */
 #ifndef FJ_OS_H
 #define FJ_OS_H
@@ -24,12 +29,18 @@ int fj__os_futex_wake(uint32_t *addr, int n); /* returns how many were woken */
 /* The same with a limit: returns false when the time ran out. */
 bool fj__os_futex_wait_ns(uint32_t *addr, uint32_t expected, uint64_t ns);
 
-/* Reserve address space (PROT_NONE, nothing committed); commit part of it
- * read-write (memory is still only committed as it is touched); release it. */
+/* Memory: private anonymous mappings, sizes and addresses in whole pages. */
+/* Reserve address space, inaccessible and not committed; NULL on failure. */
 void *fj__os_reserve(size_t size);
-int fj__os_stack_commit(void *lo, size_t size);
+/* Make part of a reservation read-write (committed as it is touched); 0 or a negative errno. */
+int fj__os_commit(void *lo, size_t size);
+/* fiber.c's name for fj__os_commit (a fiber stack is committed on first use). */
+static inline int fj__os_stack_commit(void *lo, size_t size) { return fj__os_commit(lo, size); }
+/* Map read-write memory, committed as it is touched; NULL on failure. */
+void *fj__os_map(size_t size);
+/* Unmap the whole of what fj__os_reserve or fj__os_map returned. */
 void fj__os_release(void *p, size_t size);
-
+/* The size of a page (read once, then remembered). */
 size_t fj__os_page_size(void);
 
 /* Can the process make `need` more memory mappings under the kernel's limit

@@ -145,9 +145,15 @@ void *fj__os_reserve(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
-int fj__os_stack_commit(void *lo, size_t size)
+int fj__os_commit(void *lo, size_t size)
 {
     return mprotect(lo, size, PROT_READ | PROT_WRITE) == 0 ? 0 : -errno;
+}
+
+void *fj__os_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
 }
 
 void fj__os_release(void *p, size_t size)

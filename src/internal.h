@@ -3,7 +3,6 @@
 #define FJ_INTERNAL_H
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -11,6 +10,7 @@
 #include "atomics.h"
 #include "deque.h"
 #include "fiberjob.h"
+#include "os.h"
 #include "sanitize.h"
 #include "trace.h"
 
@@ -150,10 +150,7 @@ typedef struct fj__worker {
     struct fj__batch_slab *batch_slabs; /* what it allocated them in (owner only) */
     size_t batch_count;
     fj__trace_ring *trace;      /* NULL unless tracing is on */
-    void *altstack;             /* signal stack for stack-overflow reports */
-    size_t altstack_size;
-    stack_t saved_altstack;
-    bool altstack_active;
+    fj__os_altstack altstack;   /* signal stack for stack-overflow reports (overflow.c) */
 #if defined(__x86_64__)
     uint32_t fpu_mxcsr;
     uint16_t fpu_cw;
@@ -258,6 +255,8 @@ int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out);
 /* Failure safety (panic.c). */
 /* Run t->fn(t->arg) inside a panic boundary; true when the job panicked. */
 bool fj__job_call(fj__fiber *self, const fj__task *t);
+/* Stack overflow reports (overflow.c). alloc returns 0 or FJ_ENOMEM; install
+ * and enter return 0 or a negative errno from the OS layer. */
 int fj__signals_install(void);
 void fj__signals_uninstall(void);
 int fj__altstack_alloc(fj__worker *w);

@@ -43,6 +43,36 @@ void fj__os_release(void *p, size_t size);
 /* The size of a page (read once, then remembered). */
 size_t fj__os_page_size(void);
 
+/* An alternate signal stack: where the fault handler runs when a thread's own
+ * stack is used up. The caller maps it (fj__os_map) and sets base and size;
+ * enter and leave fill in the rest, keeping the thread's previous one. */
+typedef struct fj__os_altstack {
+    void *base;
+    size_t size;
+    void *prev_base;            /* the thread's alternate stack before enter */
+    size_t prev_size;
+    int prev_flags;
+    bool active;                /* entered and not yet left */
+} fj__os_altstack;
+/* Make a's stack the calling thread's alternate signal stack; 0 or a negative errno. */
+int fj__os_altstack_enter(fj__os_altstack *a);
+/* Give the calling thread back the alternate stack it had before enter (nothing if enter failed). */
+void fj__os_altstack_leave(fj__os_altstack *a);
+
+/* Called on the thread that made a memory access fault (SIGSEGV, SIGBUS, not
+ * one sent by another process), on its alternate stack, with the faulting
+ * address. It either does not return, or returns and the fault goes on to the
+ * handler installed before ours (or gets the default action). */
+typedef void (*fj__os_fault_fn)(void *addr);
+/* Install fn as the fault handler, counted: the first call installs, later ones (same fn) count; 0 or a negative errno. */
+int fj__os_fault_install(fj__os_fault_fn fn);
+/* Undo one install; the last puts back the previous handlers, unless the program has replaced ours since. */
+void fj__os_fault_uninstall(void);
+/* Write a string to standard error with one async-signal-safe call. */
+void fj__os_write_stderr(const char *s);
+/* End the process with SIGABRT, even if the program catches or ignores it. */
+_Noreturn void fj__os_abort(void);
+
 /* Can the process make `need` more memory mappings under the kernel's limit
  * (vm.max_map_count)? True when the limit cannot be read. */
 bool fj__os_mappings_fit(uint64_t need);

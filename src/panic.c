@@ -43,7 +43,9 @@ _Static_assert(sizeof(struct _Unwind_Exception) <= sizeof(((fj__fiber *)0)->unwi
                "room for the unwind exception in the fiber record");
 
 
-int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, size_t cap);
+/* cxx_boundary.cc: 0 returned, 1 a C++ exception escaped (message in msg),
+ * 2 fj_panic's forced unwind (seen through *unwinding) reached the boundary. */
+int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, size_t cap, const bool *unwinding);
 static void panic_report(fj__worker *w, fj__fiber *self);
 
 #ifdef FJ_HAVE_CXX_BOUNDARY
@@ -53,7 +55,7 @@ static void panic_report(fj__worker *w, fj__fiber *self);
 bool fj__job_call(fj__fiber *self, const fj__task *t)
 {
     self->job_depth++;
-    int r = fj__cxx_invoke(t->fn, t->arg, self->panic_msg, sizeof self->panic_msg);
+    int r = fj__cxx_invoke(t->fn, t->arg, self->panic_msg, sizeof self->panic_msg, &self->unwinding);
     self->job_depth--;
     if (FJ_LIKELY(r == 0)) {
         self->unwinding = false; /* a job's own catch(...) may have swallowed a panic */
@@ -220,12 +222,6 @@ void fj_panic(const char *fmt, ...)
     /* Forced unwinding could not start (no unwind information): jump directly. */
     panic_jump(self);
     __builtin_unreachable();
-}
-
-int fj__unwinding_for_panic(void)
-{
-    fj__worker *w = fj__current_worker();
-    return w && w->current && w->current->unwinding;
 }
 
 /* Called by the C++ boundary for a forced unwind that is not fj_panic's. */

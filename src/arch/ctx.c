@@ -1,13 +1,14 @@
 /*
  * Preparing new contexts (the assembly switch) and the portable ucontext
  * fallback (FIBERJOB_CONTEXT=ucontext, or an architecture without assembly).
+ * A new assembly context is a suspended frame laid out as arch/ctx.h says
+ * (fj__ctx_frame), whose resume address is fj__ctx_trampoline.
  */
 #include "arch/ctx.h"
 
-#include <stdint.h>
-#include <string.h>
-
 #ifndef FJ_CTX_USE_UCONTEXT
+
+#include <string.h>
 
 void fj__ctx_trampoline(void);
 
@@ -15,50 +16,45 @@ void fj__ctx_trampoline(void);
 void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, fj__ctx_entry fn, void *arg)
 {
     uintptr_t top = ((uintptr_t)stack_lo + size) & ~(uintptr_t)15;
-    uint64_t *frame = (uint64_t *)top - (FJ_CTX_X86_64_WORDS + 1);
-    memset(frame, 0, (FJ_CTX_X86_64_WORDS + 1) * sizeof *frame);
-    frame[FJ_CTX_X86_64_R12] = (uint64_t)(uintptr_t)fn;
-    frame[FJ_CTX_X86_64_R13] = (uint64_t)(uintptr_t)arg;
-    frame[FJ_CTX_X86_64_RESUME] = (uint64_t)(uintptr_t)fj__ctx_trampoline;
+    /* One word stays free above the frame: once the switch has popped the
+     * resume address, rsp is 8 below a 16-byte boundary, as at a call. */
+    fj__ctx_frame *frame = (fj__ctx_frame *)(top - 8) - 1;
+    memset(frame, 0, top - (uintptr_t)frame);
+    frame->r12 = (uint64_t)(uintptr_t)fn;
+    frame->r13 = (uint64_t)(uintptr_t)arg;
+    frame->resume = (uint64_t)(uintptr_t)fj__ctx_trampoline;
+    void *sp = frame;
 #ifdef FJ_SAVE_FPU
-    /* A new fiber starts with the FP control state of whoever prepares it. */
-    frame--;
-    uint32_t mxcsr;
-    uint16_t fcw;
-    __asm__ __volatile__("stmxcsr %0" : "=m"(mxcsr));
-    __asm__ __volatile__("fnstcw %0" : "=m"(fcw));
-    *frame = ((uint64_t)mxcsr << 32) | fcw;
+    fj__ctx_fpu *fpu = (fj__ctx_fpu *)(void *)frame - 1;
+    memset(fpu, 0, sizeof *fpu);
+    __asm__ __volatile__("stmxcsr %0" : "=m"(fpu->mxcsr));
+    __asm__ __volatile__("fnstcw %0" : "=m"(fpu->fcw));
+    sp = fpu;
 #endif
-    c->sp = frame;
+    c->sp = sp;
 }
 #elif defined(__aarch64__)
 void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, fj__ctx_entry fn, void *arg)
 {
     uintptr_t top = ((uintptr_t)stack_lo + size) & ~(uintptr_t)15;
+    fj__ctx_frame *frame = (fj__ctx_frame *)(top - FJ_CTX_AARCH64_FRAME);
+    memset(frame, 0, FJ_CTX_AARCH64_FRAME);
+    frame->x19 = (uint64_t)(uintptr_t)fn;
+    frame->x20 = (uint64_t)(uintptr_t)arg;
+    frame->x30 = (uint64_t)(uintptr_t)fj__ctx_trampoline;
 #ifdef FJ_SAVE_FPU
-    const size_t bytes = FJ_CTX_AARCH64_BYTES + 16;
-#else
-    const size_t bytes = FJ_CTX_AARCH64_BYTES;
-#endif
-    unsigned char *frame = (unsigned char *)(top - bytes);
-    memset(frame, 0, bytes);
-    uint64_t v;
-    v = (uint64_t)(uintptr_t)fn;
-    memcpy(frame + FJ_CTX_AARCH64_X19, &v, 8);
-    v = (uint64_t)(uintptr_t)arg;
-    memcpy(frame + FJ_CTX_AARCH64_X20, &v, 8);
-    v = (uint64_t)(uintptr_t)fj__ctx_trampoline;
-    memcpy(frame + FJ_CTX_AARCH64_X30, &v, 8);
-#ifdef FJ_SAVE_FPU
+    fj__ctx_fpu *fpu = (fj__ctx_fpu *)(void *)(frame + 1);
     uint64_t fpcr;
     __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
-    memcpy(frame + FJ_CTX_AARCH64_BYTES, &fpcr, 8);
+    fpu->fpcr = fpcr;
 #endif
     c->sp = frame;
 }
 #endif
 
-#else /* FJ_CTX_USE_UCONTEXT */
+#endif /* !FJ_CTX_USE_UCONTEXT */
+
+#ifdef FJ_CTX_USE_UCONTEXT
 
 #include <stdlib.h>
 
@@ -93,4 +89,4 @@ fj__ctx *fj__ctx_switch(fj__ctx *from, fj__ctx *to)
     return from->xfer;
 }
 
-#endif
+#endif /* FJ_CTX_USE_UCONTEXT */

@@ -20,13 +20,14 @@ int fj__os_allowed_cpus(int *cpus, int max);
 /* Pin the calling thread to one CPU; 0 or a negative errno. */
 int fj__os_pin_self(int cpu);
 /* Start a thread with a small stack (the worker's loop runs on fibers), pinned
- * from birth to `cpu` unless it is negative. */
+ * from birth to `cpu` unless it is negative; 0 or a negative errno. */
 int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu);
 
-/* Sleep while *addr == expected (spurious returns allowed); wake up to n sleepers. */
+/* Sleep while *addr == expected (spurious returns allowed). */
 void fj__os_futex_wait(uint32_t *addr, uint32_t expected);
-int fj__os_futex_wake(uint32_t *addr, int n); /* returns how many were woken */
-/* The same with a limit: returns false when the time ran out. */
+/* Wake up to n sleepers on addr; returns how many were woken. */
+int fj__os_futex_wake(uint32_t *addr, int n);
+/* fj__os_futex_wait with a limit: returns false when the time ran out. */
 bool fj__os_futex_wait_ns(uint32_t *addr, uint32_t expected, uint64_t ns);
 
 /* Memory: private anonymous mappings, sizes and addresses in whole pages. */
@@ -59,9 +60,9 @@ int fj__os_altstack_enter(fj__os_altstack *a);
 /* Give the calling thread back the alternate stack it had before enter (nothing if enter failed). */
 void fj__os_altstack_leave(fj__os_altstack *a);
 
-/* Called on the thread that made a memory access fault (SIGSEGV, SIGBUS, not
- * one sent by another process), on its alternate stack, with the faulting
- * address. It either does not return, or returns and the fault goes on to the
+/* Called on the thread that made a memory access fault (SIGSEGV or SIGBUS
+ * raised by the hardware, not sent with kill, raise or sigqueue), on its
+ * alternate stack, with the faulting address. It either does not return, or returns and the fault goes on to the
  * handler installed before ours (or gets the default action). */
 typedef void (*fj__os_fault_fn)(void *addr);
 /* Install fn as the fault handler, counted: the first call installs, later ones (same fn) count; 0 or a negative errno. */
@@ -77,17 +78,20 @@ _Noreturn void fj__os_abort(void);
  * (vm.max_map_count)? True when the limit cannot be read. */
 bool fj__os_mappings_fit(uint64_t need);
 
+/* A monotonic clock, in nanoseconds. */
 uint64_t fj__os_now_ns(void);
-/* Sleep the calling thread for about `ns` nanoseconds; give up the CPU once. */
+/* Sleep the calling thread for about `ns` nanoseconds. */
 void fj__os_sleep_ns(uint64_t ns);
+/* Give up the CPU once. */
 void fj__os_yield(void);
 
 /* The calling thread's own stack (lowest address and size); false, with both
  * left untouched, when the OS cannot say. */
 bool fj__os_thread_stack(void **lo, size_t *size);
 /* Save the calling thread's CPU affinity (NULL when it cannot be read or there
- * is no memory); restore it and free the saved copy. */
+ * is no memory). */
 void *fj__os_affinity_save(void);
+/* Restore an affinity fj__os_affinity_save returned and free it (NULL: nothing). */
 void fj__os_affinity_restore(void *saved);
 
 #endif

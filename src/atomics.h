@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "compiler.h"
+#include "sanitize.h"
+
 #define fj_load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define fj_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define fj_load_seq_cst(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
@@ -36,12 +39,7 @@
  * stores before later loads as mfence does, at about half its cost (which is
  * what clang emits for a seq_cst fence; gcc emits mfence). ThreadSanitizer
  * builds keep the builtin. */
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define FJ_ATOMICS_TSAN 1
-#endif
-#endif
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !defined(FJ_ATOMICS_TSAN)
+#if defined(__x86_64__) && !defined(FJ_TSAN)
 #define fj_fence_seq_cst() __asm__ __volatile__("lock orq $0, (%%rsp)" ::: "memory", "cc")
 #else
 #define fj_fence_seq_cst() __atomic_thread_fence(__ATOMIC_SEQ_CST)
@@ -59,10 +57,5 @@ static inline void fj_cpu_relax(void)
     __asm__ __volatile__("" ::: "memory");
 #endif
 }
-
-#define FJ_LIKELY(x) __builtin_expect(!!(x), 1)
-#define FJ_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define FJ_NOINLINE __attribute__((noinline))
-#define FJ_CACHE_PAD 128 /* adjacent-line prefetch pairs lines: pad contended data to 128 */
 
 #endif

@@ -8,6 +8,10 @@
 // through would unwind the worker's own frames off the fiber's stack, so the
 // process stops with a line naming the job. The try block costs nothing until
 // something is thrown (table-based unwinding).
+//
+// It knows nothing of the scheduler: fj__job_call (panic.c) passes the fiber's
+// `unwinding` flag, which fj_panic sets before its forced unwind starts (a panic
+// never leaves its fiber, so the flag read here is the one fj_panic set).
 #include <cstddef>
 #include <cstring>
 #include <exception>
@@ -15,8 +19,7 @@
 #include <cxxabi.h>
 #endif
 
-extern "C" int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, std::size_t cap);
-extern "C" int fj__unwinding_for_panic(void);
+extern "C" int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, std::size_t cap, const bool *unwinding);
 extern "C" [[noreturn]] void fj__foreign_unwind_fatal(void);
 
 static void copy_message(char *msg, std::size_t cap, const char *prefix, const char *what)
@@ -40,7 +43,8 @@ static void copy_message(char *msg, std::size_t cap, const char *prefix, const c
 #define FJ_FORCED_UNWIND_HANDLER
 #endif
 
-extern "C" FJ_FORCED_UNWIND_HANDLER int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, std::size_t cap)
+extern "C" FJ_FORCED_UNWIND_HANDLER int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, std::size_t cap,
+                                                       const bool *unwinding)
 {
     try {
         fn(arg);
@@ -49,12 +53,12 @@ extern "C" FJ_FORCED_UNWIND_HANDLER int fj__cxx_invoke(void (*fn)(void *), void 
         copy_message(msg, cap, "uncaught C++ exception: ", e.what());
 #if defined(__GLIBCXX__)
     } catch (abi::__forced_unwind &) {
-        if (fj__unwinding_for_panic())
+        if (*unwinding)
             return 2;
         fj__foreign_unwind_fatal();
 #endif
     } catch (...) {
-        if (fj__unwinding_for_panic())
+        if (*unwinding)
             return 2;
         copy_message(msg, cap, "uncaught C++ exception of a type not derived from std::exception", "");
     }

@@ -61,7 +61,7 @@
  *
  * Growth: `committed` counts the usable blocks from base. A thread that finds no
  * free block claims the next k with a CAS on it (never past the cap) and makes
- * them readable with mprotect; only that thread knows of them until it chains
+ * them usable with fj__os_commit; only that thread knows of them until it chains
  * them to a tag. Runs are never merged: when the heap is at its cap, a single
  * block may be cut from a free run and a run from a larger free run, but free
  * single blocks are not joined into runs, so at the cap a large allocation can
@@ -74,21 +74,11 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "internal.h"
 #include "os.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FRAME_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FRAME_ASAN 1
-#endif
-#endif
-
-#ifdef FRAME_ASAN
-#include <sanitizer/asan_interface.h>
+#ifdef FJ_ASAN
 #define FRAME_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define FRAME_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #define FRAME_MIN_ALIGN 8
@@ -99,7 +89,7 @@
 #endif
 
 /* Debug builds check after each allocation that its tag was not freed meanwhile. */
-#if !defined(NDEBUG) || defined(FRAME_ASAN)
+#if !defined(NDEBUG) || defined(FJ_ASAN)
 #define FRAME_DEBUG 1
 #else
 #define FRAME_DEBUG 0
@@ -264,9 +254,9 @@ static uint32_t grow(fj_frame_heap *h, uint32_t k, int *err)
     } while (!fj_cas_weak_acq_rel(&h->committed, &n, n + k));
     char *p = h->base + ((size_t)n << h->shift);
     size_t bytes = (size_t)k << h->shift;
-    if (mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
+    if (fj__os_commit(p, bytes) != 0) {
         /* Give the range back if nobody grew past it meanwhile; otherwise it
-         * stays unusable (PROT_NONE) and counts against the cap. */
+         * stays inaccessible and counts against the cap. */
         uint32_t mine = n + k;
         while (!fj_cas_weak_acq_rel(&h->committed, &mine, n) && mine == n + k) {
         }
@@ -602,10 +592,10 @@ fj_frame_heap *fj_frame_heap_create(fj_scheduler *s, const fj_frame_config *cfg)
     pthread_mutex_init(&h->outside_lock, NULL);
 
     /* One reservation for the cap (plus a block, to align the base): nothing
-     * is usable (PROT_NONE) until grow() makes it so, and nothing is committed. */
+     * is accessible until grow() makes it so, and nothing is committed. */
     h->map_size = ((size_t)cap << shift) + bs;
-    void *map = mmap(NULL, h->map_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (map == MAP_FAILED) {
+    void *map = fj__os_reserve(h->map_size);
+    if (!map) {
         h->map_size = 0;
         return create_fail(h, FJ_ENOMEM);
     }
@@ -613,9 +603,8 @@ fj_frame_heap *fj_frame_heap_create(fj_scheduler *s, const fj_frame_config *cfg)
     h->base = (char *)round_up((uintptr_t)map, bs);
 
     h->blocks_map_size = round_up((size_t)cap * sizeof(frame_block), page);
-    void *blocks = mmap(NULL, h->blocks_map_size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (blocks == MAP_FAILED) {
+    void *blocks = fj__os_map(h->blocks_map_size);
+    if (!blocks) {
         h->blocks_map_size = 0;
         return create_fail(h, FJ_ENOMEM);
     }
@@ -650,10 +639,10 @@ void fj_frame_heap_destroy(fj_frame_heap *h)
     if (h->map) {
         /* Leave no poisoned shadow behind for whatever is mapped here next. */
         FRAME_UNPOISON(h->base, (size_t)fj_load_acquire(&h->committed) << h->shift);
-        munmap(h->map, h->map_size);
+        fj__os_release(h->map, h->map_size);
     }
     if (h->blocks)
-        munmap(h->blocks, h->blocks_map_size);
+        fj__os_release(h->blocks, h->blocks_map_size);
     free(h->tables);
     pthread_mutex_destroy(&h->outside_lock);
     free(h);

@@ -3,7 +3,6 @@
 #define FJ_INTERNAL_H
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -12,6 +11,7 @@
 #include "atomics.h"
 #include "deque.h"
 #include "fiberjob.h"
+#include "os.h"
 #include "sanitize.h"
 #include "trace.h"
 
@@ -173,10 +173,7 @@ typedef struct fj__worker {
     struct fj__batch_slab *batch_slabs; /* what it allocated them in (owner only) */
     size_t batch_count;
     fj__trace_ring *trace;      /* NULL unless tracing is on */
-    void *altstack;             /* signal stack for stack-overflow reports */
-    size_t altstack_size;
-    stack_t saved_altstack;
-    bool altstack_active;
+    fj__os_altstack altstack;   /* signal stack for stack-overflow reports (overflow.c) */
     fj__fpu_state fpu;          /* the FP control state jobs start from (arch/fpu.h) */
     /* Batches this worker allocated, given back by the workers that ran their
      * last jobs: a Treiber stack (push with a release CAS, taken whole with an
@@ -298,6 +295,8 @@ int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out);
 /* Failure safety (panic.c). */
 /* Run t->fn(t->arg) inside a panic boundary; true when the job panicked. */
 FJ__SHARED bool fj__job_call(fj__fiber *self, const fj__task *t);
+/* Stack overflow reports (overflow.c). alloc returns 0 or FJ_ENOMEM; install
+ * and enter return 0 or a negative errno from the OS layer. */
 int fj__signals_install(void);
 void fj__signals_uninstall(void);
 int fj__altstack_alloc(fj__worker *w);

@@ -1,6 +1,11 @@
 /*
  * The operating system behind one small contract: threads and affinity, futexes,
- * stacks with guard pages, and time. One implementation file per OS (os_linux.c).
+ * memory mappings, alternate signal stacks and the fault handler, and time. One
+ * implementation file per OS (os_linux.c); no other file of the library includes
+ * an OS header (pthread's portable types and mutexes excepted).
+ *
+ * Return convention: a call that can fail returns 0 or a negative errno, unless
+ * its comment says otherwise (a pointer is NULL on failure, a bool false).
  */
 #ifndef FJ_OS_H
 #define FJ_OS_H
@@ -15,38 +20,78 @@ int fj__os_allowed_cpus(int *cpus, int max);
 /* Pin the calling thread to one CPU; 0 or a negative errno. */
 int fj__os_pin_self(int cpu);
 /* Start a thread with a small stack (the worker's loop runs on fibers), pinned
- * from birth to `cpu` unless it is negative. */
+ * from birth to `cpu` unless it is negative; 0 or a negative errno. */
 int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu);
 
-/* Sleep while *addr == expected (spurious returns allowed); wake up to n sleepers. */
+/* Sleep while *addr == expected (spurious returns allowed). */
 void fj__os_futex_wait(uint32_t *addr, uint32_t expected);
-int fj__os_futex_wake(uint32_t *addr, int n); /* returns how many were woken */
-/* The same with a limit: returns false when the time ran out. */
+/* Wake up to n sleepers on addr; returns how many were woken. */
+int fj__os_futex_wake(uint32_t *addr, int n);
+/* fj__os_futex_wait with a limit: returns false when the time ran out. */
 bool fj__os_futex_wait_ns(uint32_t *addr, uint32_t expected, uint64_t ns);
 
-/* Reserve address space (PROT_NONE, nothing committed); commit part of it
- * read-write (memory is still only committed as it is touched); release it. */
+/* Memory: private anonymous mappings, sizes and addresses in whole pages. */
+/* Reserve address space, inaccessible and not committed; NULL on failure. */
 void *fj__os_reserve(size_t size);
-int fj__os_stack_commit(void *lo, size_t size);
+/* Make part of a reservation read-write (committed as it is touched); 0 or a negative errno. */
+int fj__os_commit(void *lo, size_t size);
+/* fiber.c's name for fj__os_commit (a fiber stack is committed on first use). */
+static inline int fj__os_stack_commit(void *lo, size_t size) { return fj__os_commit(lo, size); }
+/* Map read-write memory, committed as it is touched; NULL on failure. */
+void *fj__os_map(size_t size);
+/* Unmap the whole of what fj__os_reserve or fj__os_map returned. */
 void fj__os_release(void *p, size_t size);
-
+/* The size of a page (read once, then remembered). */
 size_t fj__os_page_size(void);
+
+/* An alternate signal stack: where the fault handler runs when a thread's own
+ * stack is used up. The caller maps it (fj__os_map) and sets base and size;
+ * enter and leave fill in the rest, keeping the thread's previous one. */
+typedef struct fj__os_altstack {
+    void *base;
+    size_t size;
+    void *prev_base;            /* the thread's alternate stack before enter */
+    size_t prev_size;
+    int prev_flags;
+    bool active;                /* entered and not yet left */
+} fj__os_altstack;
+/* Make a's stack the calling thread's alternate signal stack; 0 or a negative errno. */
+int fj__os_altstack_enter(fj__os_altstack *a);
+/* Give the calling thread back the alternate stack it had before enter (nothing if enter failed). */
+void fj__os_altstack_leave(fj__os_altstack *a);
+
+/* Called on the thread that made a memory access fault (SIGSEGV or SIGBUS
+ * raised by the hardware, not sent with kill, raise or sigqueue), on its
+ * alternate stack, with the faulting address. It either does not return, or returns and the fault goes on to the
+ * handler installed before ours (or gets the default action). */
+typedef void (*fj__os_fault_fn)(void *addr);
+/* Install fn as the fault handler, counted: the first call installs, later ones (same fn) count; 0 or a negative errno. */
+int fj__os_fault_install(fj__os_fault_fn fn);
+/* Undo one install; the last puts back the previous handlers, unless the program has replaced ours since. */
+void fj__os_fault_uninstall(void);
+/* Write a string to standard error with one async-signal-safe call. */
+void fj__os_write_stderr(const char *s);
+/* End the process with SIGABRT, even if the program catches or ignores it. */
+_Noreturn void fj__os_abort(void);
 
 /* Can the process make `need` more memory mappings under the kernel's limit
  * (vm.max_map_count)? True when the limit cannot be read. */
 bool fj__os_mappings_fit(uint64_t need);
 
+/* A monotonic clock, in nanoseconds. */
 uint64_t fj__os_now_ns(void);
-/* Sleep the calling thread for about `ns` nanoseconds; give up the CPU once. */
+/* Sleep the calling thread for about `ns` nanoseconds. */
 void fj__os_sleep_ns(uint64_t ns);
+/* Give up the CPU once. */
 void fj__os_yield(void);
 
 /* The calling thread's own stack (lowest address and size); false, with both
  * left untouched, when the OS cannot say. */
 bool fj__os_thread_stack(void **lo, size_t *size);
 /* Save the calling thread's CPU affinity (NULL when it cannot be read or there
- * is no memory); restore it and free the saved copy. */
+ * is no memory). */
 void *fj__os_affinity_save(void);
+/* Restore an affinity fj__os_affinity_save returned and free it (NULL: nothing). */
 void fj__os_affinity_restore(void *saved);
 
 #endif

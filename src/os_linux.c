@@ -1,9 +1,17 @@
-/* Linux implementation of os.h. */
+/*
+ * Linux implementation of os.h: the only file of the library that includes
+ * Linux or POSIX headers beyond <pthread.h>. It keeps two pieces of process-wide
+ * state: the page size (a relaxed atomic) and the fault handler with the
+ * handlers it replaced (installed and restored under fault_lock, counted).
+ */
 #include "os.h"
+#include "atomics.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
@@ -81,10 +89,16 @@ int fj__os_futex_wake(uint32_t *addr, int n)
 
 size_t fj__os_page_size(void)
 {
+    /* Any thread may be first here (fj_create, fj_frame_heap_create): every
+     * one stores the same value, so a relaxed atomic is all the C11 memory
+     * model needs to make the race benign. */
     static size_t page;
-    if (!page)
-        page = (size_t)sysconf(_SC_PAGESIZE);
-    return page;
+    size_t p = fj_load_relaxed(&page);
+    if (!p) {
+        p = (size_t)sysconf(_SC_PAGESIZE);
+        fj_store_relaxed(&page, p);
+    }
+    return p;
 }
 
 static uint64_t read_number(const char *path)
@@ -138,9 +152,15 @@ void *fj__os_reserve(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
-int fj__os_stack_commit(void *lo, size_t size)
+int fj__os_commit(void *lo, size_t size)
 {
     return mprotect(lo, size, PROT_READ | PROT_WRITE) == 0 ? 0 : -errno;
+}
+
+void *fj__os_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
 }
 
 void fj__os_release(void *p, size_t size)
@@ -189,4 +209,129 @@ void fj__os_affinity_restore(void *saved)
         return;
     pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), saved);
     free(saved);
+}
+
+/* ------------------------------------------------------------ signal stacks */
+
+int fj__os_altstack_enter(fj__os_altstack *a)
+{
+    stack_t ss = { .ss_sp = a->base, .ss_size = a->size, .ss_flags = 0 }, prev;
+    a->active = sigaltstack(&ss, &prev) == 0;
+    if (!a->active)
+        return -errno;
+    a->prev_base = prev.ss_sp;
+    a->prev_size = prev.ss_size;
+    a->prev_flags = prev.ss_flags;
+    return 0;
+}
+
+void fj__os_altstack_leave(fj__os_altstack *a)
+{
+    if (!a->active)
+        return;
+    stack_t prev = { .ss_sp = a->prev_base, .ss_size = a->prev_size, .ss_flags = a->prev_flags };
+    sigaltstack(&prev, NULL);
+    a->active = false;
+}
+
+/* ------------------------------------------------------------ faults */
+
+/* Written once, before the first install; read by the handler on any thread.
+ * Never cleared: a program that replaced our handler may still chain to it. */
+static fj__os_fault_fn fault_fn;
+static struct sigaction saved_segv, saved_bus;
+static int fault_refs;
+static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void set_default_action(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+/* A fault the client let go, or a SIGSEGV/SIGBUS sent by someone. */
+static void pass_on(int sig, siginfo_t *si, void *uctx)
+{
+    const struct sigaction *prev = sig == SIGBUS ? &saved_bus : &saved_segv;
+    if (prev->sa_flags & SA_SIGINFO) {
+        prev->sa_sigaction(sig, si, uctx);
+        return;
+    }
+    if (prev->sa_handler != SIG_IGN && prev->sa_handler != SIG_DFL) {
+        prev->sa_handler(sig);
+        return;
+    }
+    if (si->si_code <= 0) {
+        /* Sent with kill(), raise() or sigqueue(): nothing re-executes. */
+        if (prev->sa_handler == SIG_DFL) {
+            set_default_action(sig);
+            /* Blocked while this handler runs: delivered when it returns. */
+            raise(sig);
+        }
+        return;
+    }
+    /* A fault: returning re-executes the faulting instruction. Ignoring it
+     * would loop for ever, so an ignored fault gets the default action too,
+     * as the kernel does when it finds a synchronous fault ignored. */
+    set_default_action(sig);
+}
+
+static void fault_handler(int sig, siginfo_t *si, void *uctx)
+{
+    fj__os_fault_fn fn = fj_load_relaxed(&fault_fn);
+    if (fn && si->si_code > 0)
+        fn(si->si_addr);
+    pass_on(sig, si, uctx);
+}
+
+int fj__os_fault_install(fj__os_fault_fn fn)
+{
+    int rc = 0;
+    pthread_mutex_lock(&fault_lock);
+    if (fault_refs++ == 0) {
+        fj_store_relaxed(&fault_fn, fn);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = fault_handler;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGSEGV, &sa, &saved_segv) != 0 || sigaction(SIGBUS, &sa, &saved_bus) != 0)
+            rc = -errno;
+    }
+    pthread_mutex_unlock(&fault_lock);
+    return rc;
+}
+
+/* A handler the program installed after ours is its own choice (it may even
+ * chain to ours, which stays callable): only ours is taken out. */
+static void restore_if_ours(int sig, const struct sigaction *saved)
+{
+    struct sigaction cur;
+    if (sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == fault_handler)
+        sigaction(sig, saved, NULL);
+}
+
+void fj__os_fault_uninstall(void)
+{
+    pthread_mutex_lock(&fault_lock);
+    if (--fault_refs == 0) {
+        restore_if_ours(SIGSEGV, &saved_segv);
+        restore_if_ours(SIGBUS, &saved_bus);
+    }
+    pthread_mutex_unlock(&fault_lock);
+}
+
+void fj__os_write_stderr(const char *s)
+{
+    ssize_t r = write(2, s, strlen(s));
+    (void)r;
+}
+
+void fj__os_abort(void)
+{
+    signal(SIGABRT, SIG_DFL);
+    abort();
 }

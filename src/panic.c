@@ -1,6 +1,6 @@
 /*
- * Failure safety: fj_panic, the job boundary it unwinds to, and the report of a
- * stack overflow.
+ * Failure safety: fj_panic, the job boundary it unwinds to, and the forced
+ * unwind between them. (A stack overflow is reported by overflow.c.)
  *
  * Every job is called through fj__job_call, which records a boundary (a
  * __builtin_setjmp buffer, a few stores) on the fiber. fj_panic formats its
@@ -30,36 +30,22 @@
  * cancellation in a job is not supported there and is not detected; the
  * worker thread ends in the middle of the job, and what follows (a crash, a
  * hang or a deadlock report) is undefined.
- *
- * Stack overflow: below each fiber stack is a PROT_NONE gap of f->guard_size
- * bytes, large enough that a big frame cannot step over it into the next
- * stack. A SIGSEGV handler running on a per-worker alternate signal stack
- * (mapped by fj_create, so that every worker can report) checks whether the
- * faulting address is in the gap below a fiber of the worker's scheduler; if
- * so it reports the job, its stack size and the worker, says how to fix it,
- * and aborts. Any other fault goes to the handler that was installed before
- * ours, or gets the default action when there was none, or it was ignored
- * (an ignored fault would re-execute for ever). fj_destroy puts the previous
- * handlers back unless the program has replaced ours in the meantime.
  */
-#include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #include <unwind.h>
 
 #include "internal.h"
-#include "os.h"
 
 _Static_assert(sizeof(struct _Unwind_Exception) <= sizeof(((fj__fiber *)0)->unwind_exc),
                "room for the unwind exception in the fiber record");
 
 
-int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, size_t cap);
+/* cxx_boundary.cc: 0 returned, 1 a C++ exception escaped (message in msg),
+ * 2 fj_panic's forced unwind (seen through *unwinding) reached the boundary. */
+int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, size_t cap, const bool *unwinding);
 static void panic_report(fj__worker *w, fj__fiber *self);
 
 #ifdef FJ_HAVE_CXX_BOUNDARY
@@ -69,7 +55,7 @@ static void panic_report(fj__worker *w, fj__fiber *self);
 bool fj__job_call(fj__fiber *self, const fj__task *t)
 {
     self->job_depth++;
-    int r = fj__cxx_invoke(t->fn, t->arg, self->panic_msg, sizeof self->panic_msg);
+    int r = fj__cxx_invoke(t->fn, t->arg, self->panic_msg, sizeof self->panic_msg, &self->unwinding);
     self->job_depth--;
     if (FJ_LIKELY(r == 0)) {
         self->unwinding = false; /* a job's own catch(...) may have swallowed a panic */
@@ -238,12 +224,6 @@ void fj_panic(const char *fmt, ...)
     __builtin_unreachable();
 }
 
-int fj__unwinding_for_panic(void)
-{
-    fj__worker *w = fj__current_worker();
-    return w && w->current && w->current->unwinding;
-}
-
 /* Called by the C++ boundary for a forced unwind that is not fj_panic's. */
 FJ_NORETURN void fj__foreign_unwind_fatal(void);
 void fj__foreign_unwind_fatal(void)
@@ -266,163 +246,4 @@ uint32_t fj_counter_panics(const fj_counter *c)
     if (!c)
         fj__fatal("fj_counter_panics", "counter is NULL");
     return fj_load_acquire(&((fj_counter *)c)->fj__panics);
-}
-
-/* ------------------------------------------------------------ stack overflow */
-
-static struct sigaction saved_segv, saved_bus;
-static int signals_refs;
-static pthread_mutex_t signals_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void write_str(const char *s) { ssize_t r = write(2, s, strlen(s)); (void)r; }
-
-FJ_NORETURN static void report_overflow(const fj__worker *w, const fj__fiber *f, uintptr_t addr)
-{
-    const fj_config *c = &w->s->cfg;
-    bool large = f->kind == FJ_KIND_LARGE;
-    /* A large stack is already the biggest a job can ask for. */
-    char advice[128];
-    if (large)
-        snprintf(advice, sizeof advice, "raise fj_config.large_stack_size");
-    else
-        snprintf(advice, sizeof advice,
-                 "run it with FJ_JOB_LARGE_STACK (%zu KiB) or raise fj_config.small_stack_size",
-                 c->large_stack_size / 1024);
-    char line[512];
-    snprintf(line, sizeof line,
-             "fiberjob: stack overflow in job '%s' on worker %u: it used all of its %zu KiB %s stack "
-             "(fault at %p, in the %zu KiB guard gap below %p); %s\n",
-             f->job_name ? f->job_name : "(unnamed)", w->index,
-             (large ? c->large_stack_size : c->small_stack_size) / 1024, large ? "large" : "small",
-             (void *)addr, f->guard_size / 1024, f->stack_lo, advice);
-    write_str(line);
-    signal(SIGABRT, SIG_DFL);
-    abort();
-}
-
-static void set_default_action(int sig)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, NULL);
-}
-
-/* A fault that is not an overflow, or a SIGSEGV/SIGBUS sent by someone. */
-static void pass_on(int sig, siginfo_t *si, void *uctx)
-{
-    const struct sigaction *prev = sig == SIGBUS ? &saved_bus : &saved_segv;
-    if (prev->sa_flags & SA_SIGINFO) {
-        prev->sa_sigaction(sig, si, uctx);
-        return;
-    }
-    if (prev->sa_handler != SIG_IGN && prev->sa_handler != SIG_DFL) {
-        prev->sa_handler(sig);
-        return;
-    }
-    if (si->si_code <= 0) {
-        /* Sent with kill(), raise() or sigqueue(): nothing re-executes. */
-        if (prev->sa_handler == SIG_DFL) {
-            set_default_action(sig);
-            /* Blocked while this handler runs: delivered when it returns. */
-            raise(sig);
-        }
-        return;
-    }
-    /* A fault: returning re-executes the faulting instruction. Ignoring it
-     * would loop for ever, so an ignored fault gets the default action too,
-     * as the kernel does when it finds a synchronous fault ignored. */
-    set_default_action(sig);
-}
-
-static void overflow_handler(int sig, siginfo_t *si, void *uctx)
-{
-    fj__worker *w = fj__current_worker();
-    uintptr_t addr = (uintptr_t)si->si_addr;
-    if (w && w->s && si->si_code > 0) {
-        fj_scheduler *s = w->s;
-        for (uint32_t i = 0; i < s->nsmall + s->nlarge; i++) {
-            const fj__fiber *f = &s->fibers[i];
-            uintptr_t lo = (uintptr_t)f->stack_lo;
-            /* Exactly the gap: below it is another fiber's stack (or another
-             * mapping), where a fault is a bad pointer, not an overflow. */
-            if (addr < lo && lo - addr <= f->guard_size)
-                report_overflow(w, f, addr);
-        }
-    }
-    pass_on(sig, si, uctx);
-}
-
-int fj__signals_install(void)
-{
-    pthread_mutex_lock(&signals_lock);
-    if (signals_refs++ == 0) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = overflow_handler;
-        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGSEGV, &sa, &saved_segv);
-        sigaction(SIGBUS, &sa, &saved_bus);
-    }
-    pthread_mutex_unlock(&signals_lock);
-    return 0;
-}
-
-/* A handler the program installed after fj_create is its own choice (it may
- * even chain to ours, which stays callable): only ours is taken out. */
-static void restore_if_ours(int sig, const struct sigaction *saved)
-{
-    struct sigaction cur;
-    if (sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == overflow_handler)
-        sigaction(sig, saved, NULL);
-}
-
-void fj__signals_uninstall(void)
-{
-    pthread_mutex_lock(&signals_lock);
-    if (--signals_refs == 0) {
-        restore_if_ours(SIGSEGV, &saved_segv);
-        restore_if_ours(SIGBUS, &saved_bus);
-    }
-    pthread_mutex_unlock(&signals_lock);
-}
-
-/* Mapped by fj_create for every worker before any thread starts, so that a
- * worker never runs without one: without it the handler cannot run on an
- * overflowed stack, and the process would die with no report. */
-int fj__altstack_alloc(fj__worker *w)
-{
-    size_t size = 64 * 1024;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return FJ_ENOMEM;
-    w->altstack = p;
-    w->altstack_size = size;
-    return 0;
-}
-
-void fj__altstack_free(fj__worker *w)
-{
-    if (w->altstack)
-        munmap(w->altstack, w->altstack_size);
-    w->altstack = NULL;
-}
-
-int fj__altstack_enter(fj__worker *w)
-{
-    if (!w->altstack)
-        fj__fatal("signal stack", "worker %u has no signal stack (fj__altstack_alloc was not called)", w->index);
-    stack_t ss = { .ss_sp = w->altstack, .ss_size = w->altstack_size, .ss_flags = 0 };
-    w->altstack_active = sigaltstack(&ss, &w->saved_altstack) == 0;
-    return 0;
-}
-
-void fj__altstack_leave(fj__worker *w)
-{
-    if (w->altstack_active) {
-        sigaltstack(&w->saved_altstack, NULL);
-        w->altstack_active = false;
-    }
 }

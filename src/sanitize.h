@@ -10,6 +10,10 @@
  *         before each switch, so happens-before follows the fiber, not the thread.
  *  Valgrind: every fiber stack registered, so memcheck does not take a switch for
  *         a huge stack-pointer change.
+ *
+ * This is also the one place that tells whether the build has ASan or TSan
+ * (FJ_ASAN, FJ_TSAN): atomics.h and frame_alloc.c ask here rather than repeat
+ * the compiler checks. It includes nothing of the library.
  */
 #ifndef FJ_SANITIZE_H
 #define FJ_SANITIZE_H

@@ -22,6 +22,7 @@
 #include "trace.c"
 #include "fiber.c"
 #include "panic.c"
+#include "overflow.c"
 #include "wake.c"
 #include "counter.c"
 #include "batch.c"

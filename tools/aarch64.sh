@@ -233,7 +233,7 @@ EOS
         "note: every program linking it loses BTI"
   fi
   if "${cc[@]}" -std=c11 -Wall -Wextra -Wpedantic -Werror -DRC_CTX_ONLY -nostartfiles -Wl,-z,force-bti \
-      "$dir/bti_start.S" "$root/tools/aarch64_regcheck.c" "$root/src/arch/ctx.c" "$dir/ctx_aarch64.o" \
+      "$dir/bti_start.S" "$root/tools/aarch64_regcheck.c" "$root/src/arch/ctx_make.c" "$dir/ctx_aarch64.o" \
       -lpthread -o "$dir/aarch64_regcheck_bti" >>"$dir/aarch64-bti.log" 2>&1; then
     timeout "$default_timeout" "${qemu[@]}" "$dir/aarch64_regcheck_bti" >>"$dir/aarch64-bti.log" 2>&1
     rc=$?

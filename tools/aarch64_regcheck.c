@@ -29,7 +29,7 @@
  * worker. Part 3b (only with FJ_SAVE_FPU, or with --fpcr-api) changes FPCR in a
  * job, waits, and checks it afterwards: the case FIBERJOB_SAVE_FPU is for.
  *
- * With -DRC_CTX_ONLY only parts 1 and 2 are built, against src/arch/ctx.c and
+ * With -DRC_CTX_ONLY only parts 1 and 2 are built, against src/arch/ctx_make.c and
  * ctx_aarch64.S alone: tools/aarch64.sh's opt-in "bti" variant builds it that way
  * with -mbranch-protection=standard and runs it with BTI enforced.
  *

@@ -7,14 +7,23 @@
  * entry function). It returns, on the resumed side, the context it came from,
  * so that side can finish the hand-off (the post-switch action, see sched.c).
  *
- * Layout of a suspended frame, shared by C (fj__ctx_make) and the assembly; the
- * offsets below are used by both (ctx.c and the .S files):
+ * This header is shared by C and by the assembly: ctx_x86_64.S and
+ * ctx_aarch64.S define FJ_CTX_ASM and include it, and see only the offsets
+ * below (plain numbers); everything C is hidden from them. On the C side the
+ * frame structs that ctx_make.c fills are checked against the same offsets
+ * with _Static_assert, so C and assembly cannot disagree on the layout.
+ * tools/gdb/fiberjob.py reads suspended frames too: keep it in step.
  *
- *   x86-64 (8-byte words, from the saved sp upward):
- *     [FJ_SAVE_FPU: mxcsr in the upper 4 bytes, x87 CW in the lower 2 of one word]
- *     r15 r14 r13 r12 rbx rbp <resume address>
- *   AArch64 (from the saved sp upward, 160 bytes, then 16 more with FJ_SAVE_FPU):
- *     x19..x28, x29, x30(resume address), d8..d15, [fpcr, pad]
+ * Layout of a suspended frame, from the saved sp upward (byte offsets):
+ *
+ *   x86-64: the switch pushes rbp, rbx, r12, r13, r14, r15 below the resume
+ *     address its caller's call pushed, so
+ *       r15 +0, r14 +8, r13 +16, r12 +24, rbx +32, rbp +40, resume +48;
+ *     with FJ_SAVE_FPU one more 8-byte word below these: the x87 control word
+ *     at +0 of it, MXCSR at +4.
+ *   AArch64: stp pairs x19/x20 +0 ... x29/x30 +80, d8/d9 +96 ... d14/d15 +144
+ *     (160 bytes); with FJ_SAVE_FPU then FPCR at +160 and a pad word (sp stays
+ *     16-byte aligned).
  *
  * A new context starts in fj__ctx_trampoline, which finds the entry function and
  * its argument in two callee-saved registers (x86-64: r12, r13; AArch64: x19, x20).
@@ -22,7 +31,48 @@
 #ifndef FJ_CTX_H
 #define FJ_CTX_H
 
+/* fj__ctx.sp: where the switch stores and loads the stack pointer. */
+#define FJ_CTX_SP 0
+
+/* x86-64, the order of the pushes in ctx_x86_64.S (which checks it). */
+#define FJ_CTX_X86_64_R15 0
+#define FJ_CTX_X86_64_R14 8
+#define FJ_CTX_X86_64_R13 16
+#define FJ_CTX_X86_64_R12 24
+#define FJ_CTX_X86_64_RBX 32
+#define FJ_CTX_X86_64_RBP 40
+#define FJ_CTX_X86_64_RESUME 48
+#define FJ_CTX_X86_64_REGS 56       /* bytes, resume address included */
+/* FJ_SAVE_FPU: the word below the registers. */
+#define FJ_CTX_X86_64_FCW 0
+#define FJ_CTX_X86_64_MXCSR 4
+#define FJ_CTX_X86_64_FPU 8         /* bytes */
+
+/* AArch64: each names the offset of an stp/ldp pair's first register. */
+#define FJ_CTX_AARCH64_X19 0
+#define FJ_CTX_AARCH64_X21 16
+#define FJ_CTX_AARCH64_X23 32
+#define FJ_CTX_AARCH64_X25 48
+#define FJ_CTX_AARCH64_X27 64
+#define FJ_CTX_AARCH64_X29 80       /* x29, then x30: the resume address */
+#define FJ_CTX_AARCH64_D8 96
+#define FJ_CTX_AARCH64_D10 112
+#define FJ_CTX_AARCH64_D12 128
+#define FJ_CTX_AARCH64_D14 144
+#define FJ_CTX_AARCH64_REGS 160     /* bytes */
+/* FJ_SAVE_FPU: FPCR above the registers, and a pad word. */
+#define FJ_CTX_AARCH64_FPCR 160
+#define FJ_CTX_AARCH64_FPU 16       /* bytes */
+#ifdef FJ_SAVE_FPU
+#define FJ_CTX_AARCH64_FRAME 176    /* REGS + FPU: what the switch reserves */
+#else
+#define FJ_CTX_AARCH64_FRAME 160
+#endif
+
+#ifndef FJ_CTX_ASM
+
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(FJ_CTX_UCONTEXT) || !(defined(__x86_64__) || defined(__aarch64__))
 #define FJ_CTX_USE_UCONTEXT 1
@@ -37,6 +87,8 @@ typedef struct fj__ctx {
 #endif
 } fj__ctx;
 
+_Static_assert(offsetof(fj__ctx, sp) == FJ_CTX_SP, "the switch finds sp at FJ_CTX_SP");
+
 typedef void (*fj__ctx_entry)(fj__ctx *from, void *arg);
 
 /* Prepare c so that switching to it calls fn(from, arg) on the given stack.
@@ -45,13 +97,60 @@ void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, fj__ctx_entry fn, voi
 
 fj__ctx *fj__ctx_switch(fj__ctx *from, fj__ctx *to);
 
-#define FJ_CTX_X86_64_WORDS 7       /* r15 r14 r13 r12 rbx rbp resume */
-#define FJ_CTX_X86_64_R13 2
-#define FJ_CTX_X86_64_R12 3
-#define FJ_CTX_X86_64_RESUME 6
-#define FJ_CTX_AARCH64_BYTES 160
-#define FJ_CTX_AARCH64_X19 0
-#define FJ_CTX_AARCH64_X20 8
-#define FJ_CTX_AARCH64_X30 88
+#if !defined(FJ_CTX_USE_UCONTEXT) && defined(__x86_64__)
+/* A suspended frame as the switch leaves it (ctx_make.c builds the first one). */
+typedef struct fj__ctx_frame {
+    uint64_t r15, r14, r13, r12, rbx, rbp;
+    uint64_t resume;
+} fj__ctx_frame;
+typedef struct fj__ctx_fpu {
+    uint16_t fcw;
+    uint16_t pad;
+    uint32_t mxcsr;
+} fj__ctx_fpu;
+_Static_assert(offsetof(fj__ctx_frame, r15) == FJ_CTX_X86_64_R15, "ctx.h: r15");
+_Static_assert(offsetof(fj__ctx_frame, r14) == FJ_CTX_X86_64_R14, "ctx.h: r14");
+_Static_assert(offsetof(fj__ctx_frame, r13) == FJ_CTX_X86_64_R13, "ctx.h: r13");
+_Static_assert(offsetof(fj__ctx_frame, r12) == FJ_CTX_X86_64_R12, "ctx.h: r12");
+_Static_assert(offsetof(fj__ctx_frame, rbx) == FJ_CTX_X86_64_RBX, "ctx.h: rbx");
+_Static_assert(offsetof(fj__ctx_frame, rbp) == FJ_CTX_X86_64_RBP, "ctx.h: rbp");
+_Static_assert(offsetof(fj__ctx_frame, resume) == FJ_CTX_X86_64_RESUME, "ctx.h: resume address");
+_Static_assert(sizeof(fj__ctx_frame) == FJ_CTX_X86_64_REGS, "ctx.h: x86-64 frame size");
+_Static_assert(offsetof(fj__ctx_fpu, fcw) == FJ_CTX_X86_64_FCW, "ctx.h: x87 control word");
+_Static_assert(offsetof(fj__ctx_fpu, mxcsr) == FJ_CTX_X86_64_MXCSR, "ctx.h: MXCSR");
+_Static_assert(sizeof(fj__ctx_fpu) == FJ_CTX_X86_64_FPU, "ctx.h: x86-64 FP control word");
+#elif !defined(FJ_CTX_USE_UCONTEXT) && defined(__aarch64__)
+typedef struct fj__ctx_frame {
+    uint64_t x19, x20, x21, x22, x23, x24, x25, x26, x27, x28, x29, x30;
+    uint64_t d8, d9, d10, d11, d12, d13, d14, d15; /* the low 64 bits of v8-v15 */
+} fj__ctx_frame;
+typedef struct fj__ctx_fpu {
+    uint64_t fpcr;
+    uint64_t pad;
+} fj__ctx_fpu;
+_Static_assert(offsetof(fj__ctx_frame, x19) == FJ_CTX_AARCH64_X19, "ctx.h: x19");
+_Static_assert(offsetof(fj__ctx_frame, x20) == FJ_CTX_AARCH64_X19 + 8, "ctx.h: x20");
+_Static_assert(offsetof(fj__ctx_frame, x21) == FJ_CTX_AARCH64_X21, "ctx.h: x21");
+_Static_assert(offsetof(fj__ctx_frame, x23) == FJ_CTX_AARCH64_X23, "ctx.h: x23");
+_Static_assert(offsetof(fj__ctx_frame, x25) == FJ_CTX_AARCH64_X25, "ctx.h: x25");
+_Static_assert(offsetof(fj__ctx_frame, x27) == FJ_CTX_AARCH64_X27, "ctx.h: x27");
+_Static_assert(offsetof(fj__ctx_frame, x29) == FJ_CTX_AARCH64_X29, "ctx.h: x29");
+_Static_assert(offsetof(fj__ctx_frame, x30) == FJ_CTX_AARCH64_X29 + 8, "ctx.h: x30");
+_Static_assert(offsetof(fj__ctx_frame, d8) == FJ_CTX_AARCH64_D8, "ctx.h: d8");
+_Static_assert(offsetof(fj__ctx_frame, d10) == FJ_CTX_AARCH64_D10, "ctx.h: d10");
+_Static_assert(offsetof(fj__ctx_frame, d12) == FJ_CTX_AARCH64_D12, "ctx.h: d12");
+_Static_assert(offsetof(fj__ctx_frame, d14) == FJ_CTX_AARCH64_D14, "ctx.h: d14");
+_Static_assert(sizeof(fj__ctx_frame) == FJ_CTX_AARCH64_REGS, "ctx.h: AArch64 frame size");
+_Static_assert(FJ_CTX_AARCH64_FPCR == FJ_CTX_AARCH64_REGS, "ctx.h: FPCR right above the registers");
+_Static_assert(sizeof(fj__ctx_fpu) == FJ_CTX_AARCH64_FPU, "ctx.h: AArch64 FP control words");
+#ifdef FJ_SAVE_FPU
+_Static_assert(FJ_CTX_AARCH64_FRAME == FJ_CTX_AARCH64_REGS + FJ_CTX_AARCH64_FPU, "ctx.h: frame with FPCR");
+#else
+_Static_assert(FJ_CTX_AARCH64_FRAME == FJ_CTX_AARCH64_REGS, "ctx.h: frame without FPCR");
+#endif
+_Static_assert(FJ_CTX_AARCH64_FRAME % 16 == 0, "ctx.h: sp stays 16-byte aligned");
+#endif
+
+#endif /* !FJ_CTX_ASM */
 
 #endif

@@ -1,4 +1,7 @@
 /* Context switch for AArch64 (AAPCS64). See ctx.h for the frame layout. */
+#define FJ_CTX_ASM 1
+#include "ctx.h"
+
 #if defined(__aarch64__) && !defined(FJ_CTX_UCONTEXT)
 
     .text
@@ -10,44 +13,40 @@
 fj__ctx_switch:
     hint #34
     .cfi_startproc
+    sub sp, sp, #FJ_CTX_AARCH64_FRAME
 #ifdef FJ_SAVE_FPU
-    sub sp, sp, #176
     mrs x9, fpcr
-    str x9, [sp, #160]
-#else
-    sub sp, sp, #160
+    str x9, [sp, #FJ_CTX_AARCH64_FPCR]
 #endif
-    stp x19, x20, [sp, #0]
-    stp x21, x22, [sp, #16]
-    stp x23, x24, [sp, #32]
-    stp x25, x26, [sp, #48]
-    stp x27, x28, [sp, #64]
-    stp x29, x30, [sp, #80]
-    stp d8, d9, [sp, #96]
-    stp d10, d11, [sp, #112]
-    stp d12, d13, [sp, #128]
-    stp d14, d15, [sp, #144]
+    stp x19, x20, [sp, #FJ_CTX_AARCH64_X19]
+    stp x21, x22, [sp, #FJ_CTX_AARCH64_X21]
+    stp x23, x24, [sp, #FJ_CTX_AARCH64_X23]
+    stp x25, x26, [sp, #FJ_CTX_AARCH64_X25]
+    stp x27, x28, [sp, #FJ_CTX_AARCH64_X27]
+    stp x29, x30, [sp, #FJ_CTX_AARCH64_X29]
+    stp d8, d9, [sp, #FJ_CTX_AARCH64_D8]
+    stp d10, d11, [sp, #FJ_CTX_AARCH64_D10]
+    stp d12, d13, [sp, #FJ_CTX_AARCH64_D12]
+    stp d14, d15, [sp, #FJ_CTX_AARCH64_D14]
     mov x9, sp
-    str x9, [x0]
-    ldr x9, [x1]
+    str x9, [x0, #FJ_CTX_SP]
+    ldr x9, [x1, #FJ_CTX_SP]
     mov sp, x9
-    ldp x19, x20, [sp, #0]
-    ldp x21, x22, [sp, #16]
-    ldp x23, x24, [sp, #32]
-    ldp x25, x26, [sp, #48]
-    ldp x27, x28, [sp, #64]
-    ldp x29, x30, [sp, #80]
-    ldp d8, d9, [sp, #96]
-    ldp d10, d11, [sp, #112]
-    ldp d12, d13, [sp, #128]
-    ldp d14, d15, [sp, #144]
+    ldp x19, x20, [sp, #FJ_CTX_AARCH64_X19]
+    ldp x21, x22, [sp, #FJ_CTX_AARCH64_X21]
+    ldp x23, x24, [sp, #FJ_CTX_AARCH64_X23]
+    ldp x25, x26, [sp, #FJ_CTX_AARCH64_X25]
+    ldp x27, x28, [sp, #FJ_CTX_AARCH64_X27]
+    ldp x29, x30, [sp, #FJ_CTX_AARCH64_X29]
+    ldp d8, d9, [sp, #FJ_CTX_AARCH64_D8]
+    ldp d10, d11, [sp, #FJ_CTX_AARCH64_D10]
+    ldp d12, d13, [sp, #FJ_CTX_AARCH64_D12]
+    ldp d14, d15, [sp, #FJ_CTX_AARCH64_D14]
 #ifdef FJ_SAVE_FPU
-    ldr x9, [sp, #160]
+    ldr x9, [sp, #FJ_CTX_AARCH64_FPCR]
     msr fpcr, x9
-    add sp, sp, #176
-#else
-    add sp, sp, #160
 #endif
+    add sp, sp, #FJ_CTX_AARCH64_FRAME
     /* x0 still holds `from`: the return value. Branch rather than `ret` so the
      * return-address predictor is not trained on a stack we are leaving. With
      * BTI enforced a `br` must land on a landing pad, which a return address is

@@ -1,5 +1,17 @@
 /* Context switch for x86-64 System V. See ctx.h for the frame layout. */
+#define FJ_CTX_ASM 1
+#include "ctx.h"
+
 #if defined(__x86_64__) && !defined(FJ_CTX_UCONTEXT)
+
+/* The pushes and pops below lay the frame out: each register 8 bytes below the
+ * one pushed before it, under the resume address. Check that ctx.h agrees. */
+    .if FJ_CTX_X86_64_RESUME != FJ_CTX_X86_64_RBP + 8 || FJ_CTX_X86_64_RBP != FJ_CTX_X86_64_RBX + 8 || \
+        FJ_CTX_X86_64_RBX != FJ_CTX_X86_64_R12 + 8 || FJ_CTX_X86_64_R12 != FJ_CTX_X86_64_R13 + 8 || \
+        FJ_CTX_X86_64_R13 != FJ_CTX_X86_64_R14 + 8 || FJ_CTX_X86_64_R14 != FJ_CTX_X86_64_R15 + 8 || \
+        FJ_CTX_X86_64_R15 != 0 || FJ_CTX_X86_64_REGS != FJ_CTX_X86_64_RESUME + 8
+    .error "src/arch/ctx.h does not describe the push order of ctx_x86_64.S"
+    .endif
 
     .text
     .globl fj__ctx_switch
@@ -17,16 +29,16 @@ fj__ctx_switch:
     pushq %r14
     pushq %r15
 #ifdef FJ_SAVE_FPU
-    subq $8, %rsp
-    stmxcsr 4(%rsp)
-    fnstcw (%rsp)
+    subq $FJ_CTX_X86_64_FPU, %rsp
+    stmxcsr FJ_CTX_X86_64_MXCSR(%rsp)
+    fnstcw FJ_CTX_X86_64_FCW(%rsp)
 #endif
-    movq %rsp, (%rdi)
-    movq (%rsi), %rsp
+    movq %rsp, FJ_CTX_SP(%rdi)
+    movq FJ_CTX_SP(%rsi), %rsp
 #ifdef FJ_SAVE_FPU
-    ldmxcsr 4(%rsp)
-    fldcw (%rsp)
-    addq $8, %rsp
+    ldmxcsr FJ_CTX_X86_64_MXCSR(%rsp)
+    fldcw FJ_CTX_X86_64_FCW(%rsp)
+    addq $FJ_CTX_X86_64_FPU, %rsp
 #endif
     popq %r15
     popq %r14

@@ -1,0 +1,61 @@
+/*
+ * Preparing a new context for the assembly switch (ctx_x86_64.S,
+ * ctx_aarch64.S): a suspended frame, laid out as arch/ctx.h says, that the
+ * switch's restore half pops as if the context had switched away before its
+ * first instruction, and whose resume address is fj__ctx_trampoline.
+ *
+ * Invariants: the frame lies below the stack's top rounded down to 16 bytes;
+ * every register in it is zero except the trampoline's two (entry and its
+ * argument) and the resume address; a new context starts with the FP control
+ * state of whoever prepares it (FJ_SAVE_FPU). Compiles to nothing in a
+ * ucontext build (ctx_ucontext.c).
+ */
+#include "arch/ctx.h"
+
+#ifndef FJ_CTX_USE_UCONTEXT
+
+#include <string.h>
+
+void fj__ctx_trampoline(void);
+
+#if defined(__x86_64__)
+void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, fj__ctx_entry fn, void *arg)
+{
+    uintptr_t top = ((uintptr_t)stack_lo + size) & ~(uintptr_t)15;
+    /* One word stays free above the frame: once the switch has popped the
+     * resume address, rsp is 8 below a 16-byte boundary, as at a call. */
+    fj__ctx_frame *frame = (fj__ctx_frame *)(top - 8) - 1;
+    memset(frame, 0, top - (uintptr_t)frame);
+    frame->r12 = (uint64_t)(uintptr_t)fn;
+    frame->r13 = (uint64_t)(uintptr_t)arg;
+    frame->resume = (uint64_t)(uintptr_t)fj__ctx_trampoline;
+    void *sp = frame;
+#ifdef FJ_SAVE_FPU
+    fj__ctx_fpu *fpu = (fj__ctx_fpu *)(void *)frame - 1;
+    memset(fpu, 0, sizeof *fpu);
+    __asm__ __volatile__("stmxcsr %0" : "=m"(fpu->mxcsr));
+    __asm__ __volatile__("fnstcw %0" : "=m"(fpu->fcw));
+    sp = fpu;
+#endif
+    c->sp = sp;
+}
+#elif defined(__aarch64__)
+void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, fj__ctx_entry fn, void *arg)
+{
+    uintptr_t top = ((uintptr_t)stack_lo + size) & ~(uintptr_t)15;
+    fj__ctx_frame *frame = (fj__ctx_frame *)(top - FJ_CTX_AARCH64_FRAME);
+    memset(frame, 0, FJ_CTX_AARCH64_FRAME);
+    frame->x19 = (uint64_t)(uintptr_t)fn;
+    frame->x20 = (uint64_t)(uintptr_t)arg;
+    frame->x30 = (uint64_t)(uintptr_t)fj__ctx_trampoline;
+#ifdef FJ_SAVE_FPU
+    fj__ctx_fpu *fpu = (fj__ctx_fpu *)(void *)(frame + 1);
+    uint64_t fpcr;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
+    fpu->fpcr = fpcr;
+#endif
+    c->sp = frame;
+}
+#endif
+
+#endif /* !FJ_CTX_USE_UCONTEXT */

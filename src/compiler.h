@@ -1,0 +1,15 @@
+/*
+ * Compiler hints shared by every file: branch expectations, keeping a function
+ * out of line, and the padding that keeps contended data on its own lines.
+ * Nothing here changes what the code means, only how it is laid out; it needs
+ * GCC or Clang (both builtins and attributes are theirs).
+ */
+#ifndef FJ_COMPILER_H
+#define FJ_COMPILER_H
+
+#define FJ_LIKELY(x) __builtin_expect(!!(x), 1)
+#define FJ_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define FJ_NOINLINE __attribute__((noinline))
+#define FJ_CACHE_PAD 128 /* adjacent-line prefetch pairs lines: pad contended data to 128 */
+
+#endif

@@ -33,6 +33,8 @@
     __atomic_compare_exchange_n((p), (expected), (desired), true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 #define fj_cas_weak_release(p, expected, desired) \
     __atomic_compare_exchange_n((p), (expected), (desired), true, __ATOMIC_RELEASE, __ATOMIC_RELAXED)
+#define fj_cas_strong_acq_rel(p, expected, desired) \
+    __atomic_compare_exchange_n((p), (expected), (desired), false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 #define fj_cas_strong_seq_cst(p, expected, desired) \
     __atomic_compare_exchange_n((p), (expected), (desired), false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)
 /* A full fence. On x86-64 a locked no-op on the top of the stack orders

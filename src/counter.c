@@ -241,6 +241,13 @@ void fj_counter_done(fj_counter *c, int64_t n)
     fj__counter_finish(c, n, "fj_counter_done", NULL);
 }
 
+uint32_t fj_counter_panics(const fj_counter *c)
+{
+    if (!c)
+        fj__fatal("fj_counter_panics", "counter is NULL");
+    return fj_load_acquire(&((fj_counter *)c)->fj__panics);
+}
+
 void fj__count_scope_end(fj_counter **c)
 {
     fj_counter_done(*c, 1);

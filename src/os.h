@@ -35,8 +35,6 @@ bool fj__os_futex_wait_ns(uint32_t *addr, uint32_t expected, uint64_t ns);
 void *fj__os_reserve(size_t size);
 /* Make part of a reservation read-write (committed as it is touched); 0 or a negative errno. */
 int fj__os_commit(void *lo, size_t size);
-/* fiber.c's name for fj__os_commit (a fiber stack is committed on first use). */
-static inline int fj__os_stack_commit(void *lo, size_t size) { return fj__os_commit(lo, size); }
 /* Map read-write memory, committed as it is touched; NULL on failure. */
 void *fj__os_map(size_t size);
 /* Unmap the whole of what fj__os_reserve or fj__os_map returned. */

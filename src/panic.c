@@ -42,7 +42,6 @@
 _Static_assert(sizeof(struct _Unwind_Exception) <= sizeof(((fj__fiber *)0)->unwind_exc),
                "room for the unwind exception in the fiber record");
 
-
 /* cxx_boundary.cc: 0 returned, 1 a C++ exception escaped (message in msg),
  * 2 fj_panic's forced unwind (seen through *unwinding) reached the boundary. */
 int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, size_t cap, const bool *unwinding);
@@ -95,7 +94,7 @@ static void panic_jump(fj__fiber *f)
 {
 #ifdef FJ_HAVE_CXX_BOUNDARY
     fj__fatal("fj_panic", "could not unwind job '%s' (no unwind information?): %s",
-              f->job_name ? f->job_name : "(unnamed)", f->panic_msg);
+              fj__job_name(f->job_name), f->panic_msg);
 #else
     fj__san_no_return();
     __builtin_longjmp(f->boundary->jb, 1);
@@ -115,7 +114,7 @@ static _Unwind_Reason_Code panic_stop(int version, _Unwind_Action actions, _Unwi
     (void)ctx;
     if (actions & _UA_END_OF_STACK)
         fj__fatal("fj_panic", "could not unwind job '%s' to its boundary: %s",
-                  f->job_name ? f->job_name : "(unnamed)", f->panic_msg);
+                  fj__job_name(f->job_name), f->panic_msg);
 #else
     /* The boundary lives in fj__job_call's frame: a frame whose CFA is above
      * it is that frame or an outer one, where the unwinding must stop. */
@@ -170,7 +169,7 @@ static bool in_panic_hook(const fj__fiber *f)
 
 static void panic_report(fj__worker *w, fj__fiber *self)
 {
-    fj_panic_info info = { .job_name = self->job_name ? self->job_name : "(unnamed)",
+    fj_panic_info info = { .job_name = fj__job_name(self->job_name),
                            .worker = w->index,
                            .message = self->panic_msg };
     fj_scheduler *s = w->s;
@@ -204,7 +203,7 @@ void fj_panic(const char *fmt, ...)
      * escaped an outermost job runs at job depth 0. */
     if (w && w->current && in_panic_hook(w->current))
         fj__fatal("fj_panic", "called from the panic hook while reporting the panic of job '%s': %s",
-                  w->current->job_name ? w->current->job_name : "(unnamed)", w->current->panic_msg);
+                  fj__job_name(w->current->job_name), w->current->panic_msg);
     if (!w || !w->current || !w->current->job_depth)
         fj__fatal("fj_panic", "called outside a job: %s", msg);
     fj__fiber *self = w->current;
@@ -232,7 +231,7 @@ void fj__foreign_unwind_fatal(void)
      * letting it go on would run the worker's own frames off the fiber's
      * stack: stop here, where the job is still known. */
     fj__worker *w = fj__current_worker();
-    const char *name = w && w->current && w->current->job_name ? w->current->job_name : "(unnamed)";
+    const char *name = fj__job_name(w && w->current ? w->current->job_name : NULL);
     fprintf(stderr,
             "fiberjob: pthread_exit: called in job '%s' on worker %u: a job cannot end its worker thread "
             "(return from the job instead)\n",
@@ -241,9 +240,3 @@ void fj__foreign_unwind_fatal(void)
     abort();
 }
 
-uint32_t fj_counter_panics(const fj_counter *c)
-{
-    if (!c)
-        fj__fatal("fj_counter_panics", "counter is NULL");
-    return fj_load_acquire(&((fj_counter *)c)->fj__panics);
-}

@@ -320,8 +320,7 @@ int fj_main(fj_scheduler *s, fj_job_fn fn, void *arg)
         return FJ_EINVAL;
     fj__check_live("fj_main", s);
     uint32_t expected = 0;
-    if (!__atomic_compare_exchange_n(&s->main_running, &expected, 1, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE))
+    if (!fj_cas_strong_acq_rel(&s->main_running, &expected, 1))
         return FJ_EBUSY;
     fj_store_relaxed(&s->root_done, 0);
     fj__task root = { .fn = fn, .arg = arg, .name = "fj_main root", .flags = FJ_TASK_ROOT };
@@ -339,8 +338,7 @@ void fj_destroy(fj_scheduler *s)
         fj__fatal("fj_destroy", "called from inside a job");
     fj__check_live("fj_destroy", s);
     uint32_t expected = 0;
-    if (!__atomic_compare_exchange_n(&s->main_running, &expected, 1, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE))
+    if (!fj_cas_strong_acq_rel(&s->main_running, &expected, 1))
         fj__fatal("fj_destroy", "called while fj_main runs on another thread");
     /* Outside threads submit elsewhere from now on; deadlock checks still see
      * s until it is freed. */

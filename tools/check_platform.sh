@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The platform behind one contract: outside src/os_linux.c no library source
+# includes an operating-system header. Allowed everywhere: the C and C++
+# standard headers (but <signal.h>, which is POSIX signals here) and
+# <pthread.h> (portable threads and mutexes). Allowed in
+# one place each: the compiler's unwinder (panic.c), ucontext for the fallback
+# switch (arch/), the sanitizer and Valgrind interfaces (sanitize.h), hwloc
+# (topology_hwloc.c).
+#
+#   bash tools/check_platform.sh SRC_DIR
+set -euo pipefail
+src=$1
+std='assert|complex|ctype|errno|fenv|float|inttypes|iso646|limits|locale|math|setjmp|stdalign|stdarg|stdatomic|stdbool|stddef|stdint|stdio|stdlib|stdnoreturn|string|tgmath|threads|time|uchar|wchar|wctype'
+status=0
+n=0
+while IFS= read -r f; do
+  n=$((n + 1))
+  rel=${f#"$src"/}
+  [ "$rel" = os_linux.c ] && continue
+  while IFS= read -r inc; do
+    h=${inc#<}; h=${h%>}
+    case "$h" in
+      pthread.h|exception|cstring|cstddef|cstdint|cstdlib|new) continue ;;
+    esac
+    if [[ "$h" =~ ^($std)\.h$ ]]; then continue; fi
+    case "$rel:$h" in
+      panic.c:unwind.h|cxx_boundary.cc:cxxabi.h|arch/ctx.h:ucontext.h|arch/ctx_ucontext.c:ucontext.h) continue ;;
+      sanitize.h:sanitizer/*|sanitize.h:valgrind/*|topology_hwloc.c:hwloc.h) continue ;;
+    esac
+    echo "check_platform: src/$rel includes <$h>: OS calls go through src/os.h (src/os_linux.c)" >&2
+    status=1
+  done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*\(<[^>]*>\).*/\1/p' "$f")
+done < <(find "$src" -name '*.c' -o -name '*.h' -o -name '*.cc' | sort)
+[ $status -eq 0 ] && echo "check_platform: $n files, no OS header outside os_linux.c"
+exit $status

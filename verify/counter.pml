@@ -1,7 +1,8 @@
 /*
  * counter.pml: the counter and wait-list protocol of src/counter.c, together
- * with the post-switch publication of a waiting fiber in src/sched.c
- * (fj_wait -> switch_to -> after_switch, FJ_POST_WAIT), step by step.
+ * with the post-switch publication of a waiting fiber in src/wait.c and
+ * src/worker.c (fj_wait -> fj__switch_to -> after_switch, FJ_POST_WAIT), step
+ * by step.
  *
  * THE WORD.  In C the counter is one 64-bit atomic: value:32 | max_target:16 |
  * head:16.  Here it is the globals cv, cm, ch, and each atomic operation of the
@@ -18,7 +19,7 @@
  *
  * ACTORS (all start together; spin explores every interleaving):
  *   Waiter(f, T)  fiber f in fj_wait(c, T).  fj_counter_value (acquire load):
- *                 if <= T, return.  Otherwise switch_to (the registers are
+ *                 if <= T, return.  Otherwise fj__switch_to (the registers are
  *                 saved: saved[f] = 1, its own step), then the next context on
  *                 that worker runs after_switch -> fj__counter_publish: load,
  *                 and while value > T: write wait_next, CAS {v,m,h} ->
@@ -39,8 +40,9 @@
  *                 head and max_target and makes this job the chain owner, which
  *                 runs counter_wake_reached: split the chain, put the
  *                 unreached waiters back (CAS loop, re-checking the value),
- *                 resume the reached ones.  k = 2 models batch_flush of two
- *                 consecutive jobs of one counter on one worker (job_finished).
+ *                 resume the reached ones.  k = 2 models fj__fold_flush of
+ *                 the finishes of two consecutive jobs of one counter on one
+ *                 worker, folded by fj__fold_add (src/internal.h).
  *
  * CONFIGURATIONS (-D when running spin -a):
  *   (default)     3 waiters (targets 0, 1, 2) and 4 finishing jobs: the value
@@ -124,7 +126,7 @@ bool alive = 1;           /* the parent's frame, holding the counter, exists */
 byte wnext[NW + 1];       /* wait_next */
 byte wtarget[NW + 1];     /* wait_target */
 byte fst[NW + 1];
-bool saved[NW + 1];       /* registers saved by switch_to */
+bool saved[NW + 1];       /* registers saved by fj__switch_to */
 bool returned[NW + 1];    /* returned from fj_wait */
 
 /* temporaries used only within one d_step: not part of the state */
@@ -182,10 +184,11 @@ hidden byte i_, n_, c_;
 /*
  * Split the list starting at i_ by the value VAL: reached (target >= VAL)
  * prepended to `reached`, the others prepended to `unr` (the first one kept
- * becomes the tail `utail`), umax their largest target.  This is the loop of
- * counter_wake_reached, written once for its two uses (the split of the taken
- * chain, and the re-check in the put-back loop, which starts from unr).  It
- * follows wait_next until 0, exactly as the C loops do.  Used inside a d_step.
+ * becomes the tail `utail`), umax their largest target.  This is chain_split
+ * of src/counter.c, which counter_wake_reached calls for its two uses (the
+ * split of the taken chain, and the re-check in the put-back loop, which
+ * starts from unr).  It follows wait_next until 0, exactly as the C loop does.
+ * Used inside a d_step.
  */
 #define SPLIT(VAL) \
     unr = 0; utail = 0; umax = 0; c_ = 0; \
@@ -208,7 +211,7 @@ hidden byte i_, n_, c_;
     n_ = 0; c_ = 0
 
 /*
- * counter_wake_reached(s, c, chain = h0, value = val): run by the finisher
+ * counter_wake_reached(c, chain = h0, value = val): run by the finisher
  * whose CAS took the chain.  The split touches only the fibers on the chain,
  * which no other process can reach any more (they are switched out and on no
  * list), so it is one step; it asserts that ownership first.
@@ -271,7 +274,7 @@ inline wake_reached()
     :: else
     fi;
     /* "From here on the counter may be dead: touch only the fibers."
-     * fj__resume_fiber for each reached fiber: read its wait_next first (once
+     * fj__resume_waiter for each reached fiber: read its wait_next first (once
      * resumed it may run and reuse it), then push it on a ready deque. */
     atomic { unr = 0; utail = 0; umax = 0; v = 0; m = 0; h = 0; val = 0 }
     do
@@ -288,7 +291,7 @@ inline wake_reached()
     od
 }
 
-/* fj__counter_finish(s, c, k, name) */
+/* fj__counter_finish(c, k, call, job_name) */
 inline finish()
 {
 #ifndef BUG_FETCH_SUB
@@ -369,7 +372,7 @@ proctype Waiter(byte f; byte T)
     :: v <= T                                   /* already there: return */
     :: else ->
 #ifndef BUG_PUBLISH_EARLY
-        saved[f] = 1;                           /* switch_to: registers saved */
+        saved[f] = 1;                           /* fj__switch_to: registers saved */
 #endif
         /* after_switch (FJ_POST_WAIT), run by the next context on this worker:
          * fj__counter_publish.  wait_target is written before the load; f is

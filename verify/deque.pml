@@ -1,7 +1,7 @@
 /*
  * deque.pml: the Chase-Lev deque of src/deque.c (fj__deque_push with
- * deque_grow, fj__deque_take, fj__deque_steal), step by step: one owner that
- * pushes, takes and grows, and two thieves that steal.
+ * fj__deque_grow_for, fj__deque_take, fj__deque_steal), step by step: one
+ * owner that pushes, takes and grows, and two thieves that steal.
  *
  * PROPERTY: every pushed job is taken or stolen exactly once.  Each job is
  * stored as two words (a task is several relaxed-atomic words in C, read one
@@ -31,7 +31,7 @@
  * Accesses to data no other process can touch at that moment are folded into
  * a neighbouring step: the owner's loads of bottom and array (only the owner
  * writes them), the owner's read of its own bottom slot in take (thieves never
- * write slots), and deque_grow's copy into the new buffer before it is
+ * write slots), and fj__deque_grow_for's copy into the new buffer before it is
  * published.  Such accesses commute with every step of the other processes.
  *
  * BUFFERS.  Buffer g (0, 1, 2) has 2 << g slots; the slots of all buffers
@@ -114,8 +114,8 @@ proctype Owner()
         fi;
         if
         :: b - t + 1 > CAP(a) ->
-            /* deque_grow: copy the live range [t, b) into a buffer twice the
-             * size (private until published, so one step) */
+            /* fj__deque_grow_for: copy the live range [t, b) into a buffer
+             * twice the size (private until published, so one step) */
             d_step {
                 assert(a + 1 < NBUF);
                 i_ = t;

@@ -2,8 +2,9 @@
  * sched2.pml: counters shared by several schedulers and outside threads,
  * and fj_destroy of a scheduler whose fibers wait on them.
  *
- * The protocol (the one src/counter.c, src/fiber.c and src/sched.c implement
- * for waiters of several schedulers):
+ * The protocol (the one src/counter.c, src/fiber.c, src/wake.c, src/wait.c,
+ * src/idle.c, src/deadlock.c and src/sched.c implement for waiters of
+ * several schedulers):
  *   - A wait list names a waiter by a process-wide id (fiber.c's waiter
  *     table), not by an index into one scheduler's fiber table.  A fiber
  *     record knows its scheduler and lives in that scheduler's memory; the
@@ -20,7 +21,7 @@
  *     inject_inflight--, notify_all if that was the last and someone sleeps,
  *     outside_refs--).  An outside waiter is woken by a store to its record
  *     and a futex wake, and no scheduler is touched.
- *   - fj_destroy(A): A's drain (worker_idle with shutdown set) does not end
+ *   - fj_destroy(A): A's drain (fj__worker_idle with shutdown set) does not end
  *     while a fiber of A is WAITING; it sleeps on the epoch (the deadlock
  *     hook said "keep waiting").  After the drain and the join it frees A
  *     once outside_refs == 0.
@@ -36,7 +37,7 @@
  *            the start.  Its queues hold three jobs, taken in any order:
  *            FA1's job (fj_wait(C, 0)), FA2's job (fj_wait(C2, 0)), and JA
  *            (counted on C).  It takes its ready deque, its jobs and A's
- *            injection queue, sleeps on A's epoch as worker_idle does, and
+ *            injection queue, sleeps on A's epoch as fj__worker_idle does, and
  *            when the drain ends waits for outside_refs == 0 and frees A.
  *   JB       a worker of scheduler B running JB (counted on C): finishes C.
  *   T        an outside thread: fj_counter_done(C2, 1) (C2 was counted by
@@ -54,8 +55,9 @@
  *                     (B's ready deque) instead of the fiber's: caught where
  *                     the fiber is resumed (assert(home[f] == sched)).
  *   BUG_DRAIN_WAITING the drain ends although a fiber of A waits (no
- *                     sched_has_waiters): A is freed under the finisher that
- *                     later reaches that fiber's record (assert(aliveA)).
+ *                     sched_has_waiters in fj__drain_done): A is freed under
+ *                     the finisher that later reaches that fiber's record
+ *                     (assert(aliveA)).
  *   BUG_DRAIN_ORDER   the drain reads inject_inflight and the queues before
  *                     the fibers' states: between the two, a foreign
  *                     finisher takes its reference and marks the fiber
@@ -299,22 +301,22 @@ proctype WorkerA()
     /* take_injected: the list whole, each node read before its push */
     :: injA != 0 ->
         d_step { assert(aliveA); readyA = readyA | injA; injA = 0 }
-    /* worker_idle, shutdown set */
+    /* fj__worker_idle, shutdown set */
     :: else ->
         d_step { assert(aliveA); e = epochA }
         d_step { assert(aliveA); sleepersA++ }
         if
-        :: A_WORK ->                        /* has_work: back to the loop */
+        :: A_WORK ->                        /* fj__has_work: back to the loop */
             d_step { assert(aliveA); sleepersA-- }
         :: else ->
             /* the quiescence judgement, one load per step, in order */
 #ifdef BUG_DRAIN_ORDER
-            /* inject_inflight and has_work first, the fibers' states last */
+            /* inject_inflight and fj__has_work first, the fibers' states last */
             d_step { assert(aliveA); q = (inflA == 0) }
             if :: q -> d_step { assert(aliveA); q = !A_WORK } :: else fi;
             if :: q -> d_step { assert(aliveA); q = !A_WAITS } :: else fi;
 #else
-            /* drain_done first: the fibers' states, then inject_inflight,
+            /* fj__drain_done first: the fibers' states, then inject_inflight,
              * then the queues.  A foreign finisher takes its reference
              * before it changes the state, so a drain that sees the state
              * changed sees the reference, or the queued fiber. */

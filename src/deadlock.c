@@ -23,7 +23,7 @@
  * waiters are a deadlock only when every live scheduler is idle (every worker
  * taking part asleep or stuck without a fiber, nothing queued, no outside
  * thread inside a call that touches it), and still so after a short grace
- * period. The judge is the last worker of a scheduler to go idle (worker_idle),
+ * period. The judge is the last worker of a scheduler to go idle (fj__worker_idle),
  * a job stuck in fj_wait with no fiber to switch to (fj_wait), or an outside
  * thread that has waited a while (wait_external). A thread outside may still
  * finish a hand-managed count later: every scheduler's deadlock_hook is asked

@@ -56,7 +56,7 @@ typedef enum {
     FJ_FIBER_READY,     /* woken, queued to be resumed */
     FJ_FIBER_YIELDED,
     FJ_FIBER_EXTERNAL,  /* record of a thread outside every scheduler, not waiting */
-    FJ_FIBER_CALLING    /* in fj_wait, running a child job on another fiber (call_child) */
+    FJ_FIBER_CALLING    /* in fj_wait, running a child job on another fiber (fj__call_child) */
 } fj__fiber_state;
 
 /* Below every fiber stack, this much address space stays PROT_NONE: a frame
@@ -87,7 +87,7 @@ typedef struct fj__inject_node {
     struct fj__inject_node *next;
     size_t count;
     fj__task *tasks;            /* after the node when heap; else the fiber's wake_task */
-    bool heap;                  /* allocated by inject_tasks, freed once taken */
+    bool heap;                  /* allocated by fj__inject_tasks, freed once taken */
 } fj__inject_node;
 
 typedef struct fj__fiber {

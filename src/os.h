@@ -63,7 +63,8 @@ void fj__os_altstack_leave(fj__os_altstack *a);
  * alternate stack, with the faulting address. It either does not return, or returns and the fault goes on to the
  * handler installed before ours (or gets the default action). */
 typedef void (*fj__os_fault_fn)(void *addr);
-/* Install fn as the fault handler, counted: the first call installs, later ones (same fn) count; 0 or a negative errno. */
+/* Install fn as the fault handler, counted: the first call installs, later
+ * ones (same fn) count; 0 or a negative errno. */
 int fj__os_fault_install(fj__os_fault_fn fn);
 /* Undo one install; the last puts back the previous handlers, unless the program has replaced ours since. */
 void fj__os_fault_uninstall(void);

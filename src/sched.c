@@ -38,8 +38,9 @@
  * Quiescence (the end of fj_destroy's drain): every active worker registered as
  * sleeping, and no registered sleeper found work in between (`idle_gen`, bumped
  * by a sleeper before it takes the work it found, did not move) while the
- * observer looked at every queue. See worker_idle.
- * * Where each part lives (lowest layer first: a file calls only files above
+ * observer looked at every queue. See fj__worker_idle (idle.c).
+ *
+ * Where each part lives (lowest layer first: a file calls only files above
  * it in this list, and upward only through s->fiber_entry, set here):
  *   os_linux.c, arch/   the OS and CPU contract (os.h, arch/ctx.h, arch/fpu.h)
  *   deque.c             the Chase-Lev deque of tasks

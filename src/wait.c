@@ -23,7 +23,7 @@
  * process-wide record (fiber.c), so that nothing here depends on a scheduler
  * staying alive. Now and then (50 ms, doubling to 1 s) the thread looks at
  * whether anything could still finish the count, and reports a deadlock
- * as a fiber's would be (deadlock_judge).
+ * as a fiber's would be (fj__deadlock_judge).
  */
 static void wait_external(fj_counter *c, int64_t target)
 {
@@ -166,7 +166,7 @@ void fj_wait(fj_counter *c, int64_t target)
     fj__fpu_check(w, "fj_wait", self->job_name);
 #endif
     /* Run our own children that are still in our deque before parking. Their
-     * finishes collect in the worker's batch; the value we compare counts them.
+     * finishes collect in the worker's fold; the value we compare counts them.
      * The counter and target are recorded for reports (and the debugger) while
      * a child runs on another fiber (fj__call_child). */
     fj_store_relaxed(&self->wait_counter, c);

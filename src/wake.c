@@ -2,7 +2,7 @@
  * Waking: everything that makes work visible to workers that may be asleep.
  * It owns
  *   - the waker's side of the event count (fj__notify, fj__notify_all; the
- *     sleeper's side is worker_idle in idle.c, and the argument that no
+ *     sleeper's side is fj__worker_idle in idle.c, and the argument that no
  *     wake-up is lost spans both: see sched.c's top comment and below);
  *   - the count of outside threads inside a call that touches a scheduler
  *     (fj__inflight_enter/leave), which quiescence and deadlock judgements
@@ -61,7 +61,7 @@ void fj__notify_all(fj_scheduler *s)
 /* An outside thread leaves fj_run_jobs or fj_counter_done. A worker judging
  * quiescence (for fj_destroy's drain or a deadlock) may have seen it still
  * inside and gone to sleep: wake the sleepers so one judges again. Dekker with
- * worker_idle: there, sleepers++ then a read of inject_inflight; here the
+ * fj__worker_idle: there, sleepers++ then a read of inject_inflight; here the
  * decrement then a read of sleepers (all seq_cst). */
 void fj__inflight_leave(fj_scheduler *s)
 {
@@ -111,7 +111,7 @@ void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count)
  * A foreign finisher holds a reference on the fiber's scheduler while it
  * pushes and notifies, taken *before* the fiber leaves the WAITING state:
  * fj_destroy does not end its drain while a fiber of its scheduler waits
- * (worker_idle), and after the drain it frees the scheduler only once the
+ * (fj__worker_idle), and after the drain it frees the scheduler only once the
  * references are gone, so the scheduler cannot be freed under the finisher.
  * inject_inflight also keeps the quiescence judgement from passing between
  * the state change and the push (see fj__inflight_leave).

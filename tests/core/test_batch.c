@@ -1,5 +1,5 @@
 /*
- * Batches (src/sched.c, "batches"): fj_run_jobs from inside a job with
+ * Batches (src/batch.c): fj_run_jobs from inside a job with
  * FJ_BATCH_MIN (8) or more consecutive jobs of one priority and no flags
  * queues one deque entry per batch of up to FJ_BATCH_MAX (256) jobs; whoever
  * takes the entry runs the range as a private chunk, splitting it when

@@ -158,7 +158,7 @@ static void run_frame(uint64_t frame)
 /* Wakes from a thread outside the scheduler: it finishes a hand-managed count
  * that the root waits on, OUTSIDE_WAKES times. The 1 ms pause makes it all
  * but certain that the root is parked on the counter, so the wake goes
- * through the injection queue (fj__resume_fiber from outside). */
+ * through the injection queue (fj__resume_waiter from outside). */
 #define OUTSIDE_WAKES 100
 static fj_counter g_gates[OUTSIDE_WAKES];
 static int g_gate_ready;   /* how many gates the root has armed */

@@ -1,12 +1,12 @@
 # What a static program links of the trace writers (issue 13, item 4).
 #
 #   cmake -DNM=nm -DPROG=program -DPRESENT=a,b -DABSENT=c -DOUT=file
-#         -DOUT_START=text [-DTRACE_ENV=ON] -P check_link.cmake
+#         -DOUT_START=text [-DTRACE_ENV=ON] [-DEMULATOR=cmd,arg,...] -P check_link.cmake
 #
 # Checks with nm that PROG defines every symbol of PRESENT and none of
 # ABSENT, then runs it, with FIBERJOB_TRACE=OUT when TRACE_ENV is set and
 # with OUT as its argument otherwise, and checks that OUT starts with
-# OUT_START. PRESENT holds symbols the program must have (fj_create, the JSON
+# OUT_START; through EMULATOR when it is set (a cross build's qemu). PRESENT holds symbols the program must have (fj_create, the JSON
 # writer), so that an nm that sees nothing cannot pass the ABSENT check.
 cmake_minimum_required(VERSION 3.16)
 foreach(var NM PROG OUT OUT_START)
@@ -17,6 +17,7 @@ endforeach()
 # Comma-separated on the command line: a ';' does not survive add_test.
 string(REPLACE "," ";" PRESENT "${PRESENT}")
 string(REPLACE "," ";" ABSENT "${ABSENT}")
+string(REPLACE "," ";" EMULATOR "${EMULATOR}")
 
 execute_process(COMMAND ${NM} --defined-only ${PROG}
   OUTPUT_VARIABLE syms ERROR_VARIABLE err RESULT_VARIABLE rc)
@@ -40,9 +41,9 @@ endif()
 
 file(REMOVE ${OUT})
 if(TRACE_ENV)
-  execute_process(COMMAND ${CMAKE_COMMAND} -E env FIBERJOB_TRACE=${OUT} ${PROG} RESULT_VARIABLE rc)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env FIBERJOB_TRACE=${OUT} ${EMULATOR} ${PROG} RESULT_VARIABLE rc)
 else()
-  execute_process(COMMAND ${PROG} ${OUT} RESULT_VARIABLE rc)
+  execute_process(COMMAND ${EMULATOR} ${PROG} ${OUT} RESULT_VARIABLE rc)
 endif()
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${PROG} exited with ${rc}")

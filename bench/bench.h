@@ -82,6 +82,9 @@ BENCH_DECLARE(ompb)
 BENCH_DECLARE(bctx)
 BENCH_DECLARE(bfib)
 
+/* fib with its jobs declared FJ_JOB_SHALLOW (implementation "fiberjob-shallow"). */
+int fjb_fib_shallow(const bench_args *a);
+
 /* alloc: the frame heap, and malloc (glibc's, or jemalloc's / mimalloc's in
  * the programs linked with them). */
 int fjb_alloc_frame(const bench_args *a);

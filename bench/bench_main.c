@@ -53,6 +53,7 @@ static const entry table[] = {
     { "spawn1", "fiberjob", fjb_spawn1 },
     { "spawn1024", "fiberjob", fjb_spawn1024 },
     { "fib", "fiberjob", fjb_fib },
+    { "fib", "fiberjob-shallow", fjb_fib_shallow },
     { "pfor", "fiberjob", fjb_pfor },
     { "frame", "fiberjob", fjb_frame },
     { "wake", "fiberjob", fjb_wake },

@@ -109,6 +109,11 @@ typedef struct fib_arg {
     long r;
 } fib_arg;
 
+/* 0, or FJ_JOB_SHALLOW for the fiberjob-shallow variant: fib's own frames
+ * need far less than FJ_SHALLOW_STACK, so a waiter may run its children nested
+ * on its own stack instead of calling each on a fiber of its own. */
+static unsigned fib_flags;
+
 static void fib_job(void *p)
 {
     fib_arg *x = p;
@@ -117,7 +122,8 @@ static void fib_job(void *p)
         return;
     }
     fib_arg l = { x->n - 1, 0 }, r = { x->n - 2, 0 };
-    fj_job jobs[2] = { { .fn = fib_job, .arg = &l, .name = "fib" }, { .fn = fib_job, .arg = &r, .name = "fib" } };
+    fj_job jobs[2] = { { .fn = fib_job, .arg = &l, .name = "fib", .flags = fib_flags },
+                       { .fn = fib_job, .arg = &r, .name = "fib", .flags = fib_flags } };
     fj_counter c;
     fj_counter_init(&c, 0);
     fj_run_jobs(jobs, 2, &c);
@@ -154,6 +160,12 @@ int fjb_fib(const bench_args *a)
         return bench_fail("fiberjob fib(%d) = %ld, wrong", x.n, x.r);
     bench_emit("fib", (double)x.ns / 1e6, "ms", BENCH_LOWER);
     return 0;
+}
+
+int fjb_fib_shallow(const bench_args *a)
+{
+    fib_flags = FJ_JOB_SHALLOW;
+    return fjb_fib(a);
 }
 
 /* ---------------------------------------------------------------- parallel for */

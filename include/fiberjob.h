@@ -90,11 +90,22 @@ typedef enum fj_priority {
     FJ_PRIORITY_LOW         /**< after normal jobs */
 } fj_priority;
 
-/** Job flags (fj_job.flags). */
+/** The stack an FJ_JOB_SHALLOW job declares it needs: 16 KiB. */
+#define FJ_SHALLOW_STACK (16u * 1024u)
+
+/** Job flags (fj_job.flags). Any other bit stops the process with a line
+ * naming the job, as do both flags together. */
 enum {
-    /** Run on a large fiber (fj_config.large_stack_size) instead of a small one.
-     * Any other bit in fj_job.flags stops the process with a line naming the job. */
-    FJ_JOB_LARGE_STACK = 1u << 0
+    /** Run on a large fiber (fj_config.large_stack_size) instead of a small one. */
+    FJ_JOB_LARGE_STACK = 1u << 0,
+    /** The job's own frames need at most FJ_SHALLOW_STACK of stack (the jobs
+     * it waits for do not count: they get stacks of their own). A job waiting
+     * on it may then run it nested on its own stack, where that much is left
+     * below the waiter, instead of switching to a fiber for it: a job that
+     * waits on many small children saves a switch per child. A shallow job
+     * that uses more than it declared still cannot write over another stack:
+     * running out of the stack it is on is reported as a stack overflow. */
+    FJ_JOB_SHALLOW = 1u << 1
 };
 
 /** A job: copied by value when it is run, so it may live on the caller's stack. */

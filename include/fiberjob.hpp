@@ -110,7 +110,8 @@ struct job_options {
     const char *name = nullptr;
     /** FJ_PRIORITY_NORMAL, FJ_PRIORITY_HIGH or FJ_PRIORITY_LOW. */
     fj_priority priority = FJ_PRIORITY_NORMAL;
-    /** FJ_JOB_... flags, e.g. FJ_JOB_LARGE_STACK. */
+    /** FJ_JOB_... flags: FJ_JOB_LARGE_STACK, or FJ_JOB_SHALLOW (the job's own
+     * frames need at most FJ_SHALLOW_STACK, so a waiter may run it nested). */
     unsigned flags = 0;
 };
 

@@ -144,8 +144,8 @@ void fj__batches_free(fj__worker *w)
 static int range_push(fj__worker *w, fj__batch *b, uint32_t lo, uint32_t hi, int q)
 {
     fj__task e = { .fn = range_marker, .arg = b, .name = fj__job_name(b->jobs[lo].name), .counter = b->counter,
-                   .flags = FJ_TASK_RANGE | (uintptr_t)q << FJ_TASK_Q_SHIFT | (uintptr_t)lo << FJ_TASK_LO_SHIFT |
-                            (uintptr_t)hi << FJ_TASK_HI_SHIFT };
+                   .flags = FJ_TASK_RANGE | b->flags | (uintptr_t)q << FJ_TASK_Q_SHIFT |
+                            (uintptr_t)lo << FJ_TASK_LO_SHIFT | (uintptr_t)hi << FJ_TASK_HI_SHIFT };
     return fj__deque_push(&w->q[q], &e, 1);
 }
 
@@ -188,7 +188,7 @@ bool fj__chunk_take(fj__worker *w, fj__task *out)
     }
     const fj_job *j = &b->jobs[lo];
     *out = (fj__task){ .fn = j->fn, .arg = j->arg, .name = fj__job_name(j->name), .counter = b->counter,
-                       .flags = (uintptr_t)w->chunk_q << FJ_TASK_Q_SHIFT };
+                       .flags = (uintptr_t)w->chunk_q << FJ_TASK_Q_SHIFT | b->flags };
     w->chunk_lo = lo + 1;
     w->chunk_taken++;
     if (lo + 1 == hi)
@@ -211,7 +211,7 @@ void fj__range_open(fj__worker *w, fj__task *t)
 
 /* fj_run_jobs' fast path (the jobs already checked); the caller queues the
  * rest one by one. */
-size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, fj_counter *counter)
+size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, unsigned flags, fj_counter *counter)
 {
     size_t done = 0;
     while (done < n) {
@@ -233,6 +233,7 @@ size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, fj_c
         }
         memcpy(b->jobs, jobs + done, k * sizeof *jobs);
         b->counter = counter;
+        b->flags = flags;
         /* Plain store: the batch reaches other workers only through the
          * deque's release store of bottom below. */
         fj_store_relaxed(&b->left, (int64_t)k);

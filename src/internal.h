@@ -20,7 +20,12 @@ enum { FJ_Q_HIGH = 0, FJ_Q_NORMAL = 1, FJ_Q_LOW = 2, FJ_NQ = 3 };
 /* Task flags beyond the public FJ_JOB_ ones. */
 #define FJ_TASK_ROOT (1u << 16)
 /* Every public FJ_JOB_ flag: any other bit in fj_job.flags is refused. */
-#define FJ_JOB_DEFINED ((unsigned)FJ_JOB_LARGE_STACK)
+#define FJ_JOB_DEFINED ((unsigned)(FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW))
+/* Flags a job may not have: undefined bits, or both stack classes at once. */
+static inline bool fj__bad_flags(unsigned f)
+{
+    return (f & ~FJ_JOB_DEFINED) || (f & (FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW)) == (FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW);
+}
 /* A deque entry standing for jobs lo..hi-1 of a batch (batch.c). */
 #define FJ_TASK_RANGE (1u << 17)
 /* Above the flags, a task carries its queue (bits 24-31); a range entry also
@@ -45,6 +50,7 @@ typedef struct fj__batch {
     struct fj__batch *next;     /* free list, return stack */
     struct fj__worker *home;    /* the worker whose pool it goes back to */
     fj_counter *counter;
+    unsigned flags;             /* FJ_JOB_SHALLOW when every job of it is, else 0 */
     int64_t left;               /* atomic: jobs not yet started */
     fj_job jobs[FJ_BATCH_MAX];
 } fj__batch;
@@ -397,7 +403,8 @@ FJ__SHARED void fj__chunk_hand_back(fj__worker *w);
 FJ__SHARED void fj__range_open(fj__worker *w, fj__task *t);
 /* Queue jobs[0..n) (one priority queue q, no flags) as batches; returns how
  * many it queued (fewer only when memory ran out). */
-FJ__SHARED size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, fj_counter *counter);
+FJ__SHARED size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, unsigned flags,
+                                   fj_counter *counter);
 FJ__SHARED void fj__batches_free(fj__worker *w);
 
 /* --- steal.c: where a worker finds work ------------------------------------ */

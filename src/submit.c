@@ -26,8 +26,12 @@ static void check_jobs(const char *call, const fj_job *jobs, size_t count)
             fj__fatal(call, "job %zu ('%s') has priority %d, not an fj_priority", i,
                       fj__job_name(jobs[i].name), (int)jobs[i].priority);
         if (jobs[i].flags & ~FJ_JOB_DEFINED)
-            fj__fatal(call, "job %zu of %zu ('%s') has undefined flag bits %#x (only FJ_JOB_LARGE_STACK is defined)",
-                      i, count, fj__job_name(jobs[i].name), jobs[i].flags & ~FJ_JOB_DEFINED);
+            fj__fatal(call, "job %zu of %zu ('%s') has undefined flag bits %#x (only FJ_JOB_LARGE_STACK and "
+                      "FJ_JOB_SHALLOW are defined)", i, count, fj__job_name(jobs[i].name),
+                      jobs[i].flags & ~FJ_JOB_DEFINED);
+        if (fj__bad_flags(jobs[i].flags))
+            fj__fatal(call, "job %zu of %zu ('%s') has both FJ_JOB_LARGE_STACK and FJ_JOB_SHALLOW: a job "
+                      "declares one stack class", i, count, fj__job_name(jobs[i].name));
     }
 }
 
@@ -94,17 +98,20 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
          * bottom), written straight into the deque's slots. */
         int q = fj__prio_queue(jobs[i].priority);
         size_t n = 1;
-        unsigned flags = jobs[i].flags;
+        unsigned flags = jobs[i].flags, all = jobs[i].flags;
         while (i + n < count && fj__prio_queue(jobs[i + n].priority) == q) {
             flags |= jobs[i + n].flags;
+            all &= jobs[i + n].flags;
             n++;
         }
-        if (n >= FJ_BATCH_MIN && flags == 0) {
-            /* Many plain jobs: queue them as batches (batch.c). */
+        if (n >= FJ_BATCH_MIN && (flags & ~(unsigned)FJ_JOB_SHALLOW) == 0) {
+            /* Many small-stack jobs: queue them as batches (batch.c), shallow
+             * when all of them are (a mix runs as small-stack jobs: each still
+             * gets at least what it declared). */
             for (size_t k = 0; k < n; k++)
                 if (FJ_UNLIKELY(!jobs[i + k].fn || (unsigned)jobs[i + k].priority > FJ_PRIORITY_LOW))
                     check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
-            size_t done = fj__push_batches(w, jobs + i, n, q, counter);
+            size_t done = fj__push_batches(w, jobs + i, n, q, all & FJ_JOB_SHALLOW, counter);
             i += done;
             n -= done;
             if (n == 0)
@@ -114,7 +121,7 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
         fj__deque_array *a = fj__deque_reserve(&w->q[q], n, &b);
         for (size_t k = 0; k < n; k++) {
             const fj_job *j = &jobs[i + k];
-            if (FJ_UNLIKELY(!j->fn || (unsigned)j->priority > FJ_PRIORITY_LOW || (j->flags & ~FJ_JOB_DEFINED)))
+            if (FJ_UNLIKELY(!j->fn || (unsigned)j->priority > FJ_PRIORITY_LOW || fj__bad_flags(j->flags)))
                 check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
             fj__task t = task_of(j, counter);
             if (FJ_LIKELY(a != NULL)) {

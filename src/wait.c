@@ -84,7 +84,7 @@ static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
         if (!in_chunk && !(fj__deque_peek_bottom_counter(&w->q[q], &tc, &tflags) && tc == c))
             continue;
         if (in_chunk)
-            tflags = 0;   /* batched jobs are plain: small stack */
+            tflags = w->chunk->flags;   /* batched jobs: small stack, or shallow */
         fj__fiber *child = NULL;
         if (!fj__fits_here(w, self, tflags)) {
             child = fj__fiber_take(w, tflags);

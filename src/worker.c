@@ -173,7 +173,8 @@ static size_t stack_left(const fj__fiber *self)
 
 bool fj__fits_here(const fj__worker *w, const fj__fiber *self, uintptr_t flags)
 {
-    size_t need = (flags & FJ_JOB_LARGE_STACK) ? w->s->cfg.large_stack_size : w->s->cfg.small_stack_size;
+    size_t need = (flags & FJ_JOB_SHALLOW) ? FJ_SHALLOW_STACK
+                  : (flags & FJ_JOB_LARGE_STACK) ? w->s->cfg.large_stack_size : w->s->cfg.small_stack_size;
     return stack_left(self) >= need * FJ_SAN_STACK_SCALE + FJ_INLINE_MARGIN;
 }
 

@@ -199,6 +199,10 @@ struct fj_scheduler {
     size_t stack_region_size[2];
     void (*fiber_entry)(fj__ctx *, void *);
     bool signals_installed;
+    /* Stack a job needs below a waiter to run nested there, by flags & 3
+     * (0: small class, FJ_JOB_LARGE_STACK: large, FJ_JOB_SHALLOW: shallow;
+     * scaled for sanitizers, with the library's margin): fj__fits_here. */
+    size_t stack_need[4];
 
     _Alignas(FJ_CACHE_PAD) uint64_t free_small; /* tagged Treiber heads: tag << 32 | index + 1 */
     _Alignas(FJ_CACHE_PAD) uint64_t free_large;
@@ -442,6 +446,8 @@ FJ__SHARED fj__worker *fj__switch_to(fj__worker *w, fj__fiber *self, fj__fiber *
 /* Run t on self, nested above a waiter whose stack has room for t's whole
  * class; returns the worker it returned on. */
 FJ__SHARED fj__worker *fj__run_nested(fj__worker *w, fj__fiber *self, const fj__task *t);
+/* Fill s->stack_need from the configuration (fj_create). */
+FJ__SHARED void fj__stack_needs(fj_scheduler *s);
 /* Does the whole stack class of `flags` fit below this point of self's stack? */
 FJ__SHARED bool fj__fits_here(const fj__worker *w, const fj__fiber *self, uintptr_t flags);
 /* Run t on `child`, a fiber of its own, and come back when it returned. */

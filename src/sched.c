@@ -225,6 +225,7 @@ fj_scheduler *fj_create(const fj_config *config)
     s->cpus = cpus;
     s->nworkers = n;
     s->nsmall = c.small_fibers;
+    fj__stack_needs(s);
     s->nlarge = c.large_fibers;
     s->workers = aligned_alloc(FJ_CACHE_PAD, sizeof(fj__worker) * n);
     rc = s->workers ? 0 : FJ_ENOMEM;

@@ -73,6 +73,23 @@ void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counte
     run_jobs_external(s, jobs, count, counter);
 }
 
+/* The queue could not grow: run t now rather than lose it, on a fiber of its
+ * own or here if its whole stack fits; returns the worker we are on after. */
+static FJ_NOINLINE fj__worker *run_now(fj__worker *w, const fj__task *t)
+{
+    fj__fiber *self = w->current, *child = fj__fiber_take(w, t->flags);
+    if (child) {
+        fj_store_relaxed(&self->wait_counter, (fj_counter *)NULL);
+        fj__call_child(w, self, child, t);
+    } else if (fj__fits_here(w, self, t->flags)) {
+        fj__run_nested(w, self, t);
+    } else {
+        fj__fatal("fj_run_jobs", "out of memory growing a job queue, and no free fiber to run job '%s' on",
+                  t->name);
+    }
+    return fj__current_worker();
+}
+
 void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
 {
     fj__worker *w = fj__current_worker();
@@ -88,6 +105,25 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
     }
     if (FJ_UNLIKELY(!jobs || count == 0)) {
         check_jobs("fj_run_jobs", jobs, count);
+        return;
+    }
+    if (count == 1) {
+        /* One job (spawning one at a time, a fork of one): nothing to group. */
+        if (FJ_UNLIKELY(!jobs->fn || (unsigned)jobs->priority > FJ_PRIORITY_LOW || fj__bad_flags(jobs->flags)))
+            check_jobs("fj_run_jobs", jobs, 1); /* names the bad job and stops */
+        if (counter)
+            fj__counter_add(counter, 1, "fj_run_jobs");
+        fj__task t = task_of(jobs, counter);
+        int q = fj__task_queue(&t);
+        int64_t b;
+        fj__deque_array *a = fj__deque_reserve(&w->q[q], 1, &b);
+        if (FJ_LIKELY(a != NULL)) {
+            fj__deque_write(a, b, &t);
+            fj__deque_publish(&w->q[q], b + 1);
+        } else {
+            w = run_now(w, &t);
+        }
+        fj__notify(w->s, 1);
         return;
     }
     if (counter)
@@ -124,23 +160,10 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
             if (FJ_UNLIKELY(!j->fn || (unsigned)j->priority > FJ_PRIORITY_LOW || fj__bad_flags(j->flags)))
                 check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
             fj__task t = task_of(j, counter);
-            if (FJ_LIKELY(a != NULL)) {
+            if (FJ_LIKELY(a != NULL))
                 fj__deque_write(a, b + (int64_t)k, &t);
-            } else {
-                /* The queue could not grow: run it now rather than lose it,
-                 * on a fiber of its own or here if its whole stack fits. */
-                fj__fiber *self = w->current, *child = fj__fiber_take(w, t.flags);
-                if (child) {
-                    fj_store_relaxed(&self->wait_counter, (fj_counter *)NULL);
-                    w = fj__call_child(w, self, child, &t);
-                } else if (fj__fits_here(w, self, t.flags)) {
-                    fj__run_nested(w, self, &t);
-                } else {
-                    fj__fatal("fj_run_jobs", "out of memory growing a job queue, and no free fiber to run "
-                              "job '%s' on", t.name);
-                }
-                w = fj__current_worker();
-            }
+            else
+                w = run_now(w, &t);
         }
         if (FJ_LIKELY(a != NULL))
             fj__deque_publish(&w->q[q], b + (int64_t)n);

@@ -171,11 +171,19 @@ static size_t stack_left(const fj__fiber *self)
     return (size_t)(&here - (char *)self->stack_lo);
 }
 
+_Static_assert(FJ_JOB_LARGE_STACK == 1 && FJ_JOB_SHALLOW == 2, "stack_need is indexed by flags & 3");
+
+void fj__stack_needs(fj_scheduler *s)
+{
+    s->stack_need[0] = s->cfg.small_stack_size * FJ_SAN_STACK_SCALE + FJ_INLINE_MARGIN;
+    s->stack_need[FJ_JOB_LARGE_STACK] = s->cfg.large_stack_size * FJ_SAN_STACK_SCALE + FJ_INLINE_MARGIN;
+    s->stack_need[FJ_JOB_SHALLOW] = (size_t)FJ_SHALLOW_STACK * FJ_SAN_STACK_SCALE + FJ_INLINE_MARGIN;
+    s->stack_need[3] = SIZE_MAX;   /* both flags: refused at submission, never nested */
+}
+
 bool fj__fits_here(const fj__worker *w, const fj__fiber *self, uintptr_t flags)
 {
-    size_t need = (flags & FJ_JOB_SHALLOW) ? FJ_SHALLOW_STACK
-                  : (flags & FJ_JOB_LARGE_STACK) ? w->s->cfg.large_stack_size : w->s->cfg.small_stack_size;
-    return stack_left(self) >= need * FJ_SAN_STACK_SCALE + FJ_INLINE_MARGIN;
+    return stack_left(self) >= w->s->stack_need[flags & 3];
 }
 
 /* A job counted on the counter `parent` waits on (in fj_wait), queued on

@@ -439,6 +439,22 @@ FJ__SHARED bool fj__should_leave(fj__worker *w);
 FJ__SHARED bool fj__worker_idle(fj__worker *w);
 
 /* --- worker.c: the fiber loop, switching, running a job -------------------- */
+/* The FP control state check (FJ_CHECK_FPU builds): stop, naming the job, if
+ * the calling thread's state is no longer the worker's. Where it is checked:
+ * after every job at its fiber's base, and, only when the switch does not
+ * save the state (FJ_SAVE_FPU off), after a nested job and at every wait;
+ * with FJ_SAVE_FPU each fiber keeps its own state, so a nested job and a
+ * waiter have no fixed reference. */
+#ifdef FJ_CHECK_FPU
+#define FJ__CHECKS_FPU 1
+#else
+#define FJ__CHECKS_FPU 0
+#endif
+#ifdef FJ_SAVE_FPU
+#define FJ__SAVES_FPU 1
+#else
+#define FJ__SAVES_FPU 0
+#endif
 FJ__SHARED void fj__fpu_check(const fj__worker *w, const char *when, const char *job);
 /* Switch from self to `to` with a post-switch action; returns once self
  * runs again, on the worker returned. */

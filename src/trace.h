@@ -74,6 +74,8 @@ typedef struct fj__trace_snapshot {
  * On success the caller frees *out with fj__trace_snapshot_free; on failure
  * *out holds nothing to free. */
 int fj__trace_snapshot_take(const struct fj_scheduler *s, fj__trace_snapshot *out);
+/* A job's name as every report shows it: "(unnamed)" for NULL (runtime.c). */
+const char *fj__job_name(const char *name);
 void fj__trace_snapshot_free(fj__trace_snapshot *snap);
 
 /* Set up rings for every worker when the configuration or the environment asks

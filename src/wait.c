@@ -160,11 +160,8 @@ void fj_wait(fj_counter *c, int64_t target)
     fj__fiber *self = w->current;
     if (w->fold_counter != c)
         fj__fold_flush(w);
-#if defined(FJ_CHECK_FPU) && !defined(FJ_SAVE_FPU)
-    /* With FJ_SAVE_FPU each fiber keeps its own FP control state across the
-     * switch, so only the job's return is checked. */
-    fj__fpu_check(w, "fj_wait", self->job_name);
-#endif
+    if (FJ__CHECKS_FPU && !FJ__SAVES_FPU)
+        fj__fpu_check(w, "fj_wait", self->job_name);
     /* Run our own children that are still in our deque before parking. Their
      * finishes collect in the worker's fold; the value we compare counts them.
      * The counter and target are recorded for reports (and the debugger) while

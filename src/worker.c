@@ -90,17 +90,6 @@ fj__worker *fj__switch_to(fj__worker *w, fj__fiber *self, fj__fiber *to, fj__pos
     return w;
 }
 
-#ifdef FJ_CHECK_FPU
-#define FJ__CHECKS_FPU 1
-#else
-#define FJ__CHECKS_FPU 0
-#endif
-#ifdef FJ_SAVE_FPU
-#define FJ__SAVES_FPU 1
-#else
-#define FJ__SAVES_FPU 0
-#endif
-
 void fj__fpu_check(const fj__worker *w, const char *when, const char *job)
 {
     char change[96];
@@ -133,8 +122,6 @@ static inline __attribute__((always_inline)) bool run_job(fj__worker **wp, fj__f
     bool panicked = fj__job_call(self, t);
     *wp = w = fj__current_worker();
     FJ_TRACE(w, FJ_EV_JOB_END, self->index, t->name, panicked);
-    /* With FJ_SAVE_FPU a waiting parent may have its own FP control state,
-     * which a nested job starts from: there is no fixed reference then. */
     if (FJ__CHECKS_FPU && !(nested && FJ__SAVES_FPU))
         fj__fpu_check(w, "job return", t->name);
     fj_store_relaxed(&self->job_name, saved);

@@ -11,6 +11,7 @@
  * ucontext build (ctx_ucontext.c).
  */
 #include "arch/ctx.h"
+#include "arch/fpu.h"
 
 #ifndef FJ_CTX_USE_UCONTEXT
 
@@ -32,9 +33,11 @@ void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, fj__ctx_entry fn, voi
     void *sp = frame;
 #ifdef FJ_SAVE_FPU
     fj__ctx_fpu *fpu = (fj__ctx_fpu *)(void *)frame - 1;
+    fj__fpu_state st;
+    fj__fpu_capture(&st);
     memset(fpu, 0, sizeof *fpu);
-    __asm__ __volatile__("stmxcsr %0" : "=m"(fpu->mxcsr));
-    __asm__ __volatile__("fnstcw %0" : "=m"(fpu->fcw));
+    fpu->mxcsr = st.mxcsr;
+    fpu->fcw = st.cw;
     sp = fpu;
 #endif
     c->sp = sp;
@@ -50,9 +53,9 @@ void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, fj__ctx_entry fn, voi
     frame->x30 = (uint64_t)(uintptr_t)fj__ctx_trampoline;
 #ifdef FJ_SAVE_FPU
     fj__ctx_fpu *fpu = (fj__ctx_fpu *)(void *)(frame + 1);
-    uint64_t fpcr;
-    __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
-    fpu->fpcr = fpcr;
+    fj__fpu_state st;
+    fj__fpu_capture(&st);
+    fpu->fpcr = st.fpcr;
 #endif
     c->sp = frame;
 }

@@ -23,7 +23,7 @@ static void json_common(FILE *f, uint64_t t, uint32_t lane)
 static void json_slice(FILE *f, const tw_slice *s)
 {
     fputs(",\n{\"name\":", f);
-    fj__tw_put_json_string(f, tw_name_or(s->name));
+    fj__tw_put_json_string(f, fj__job_name(s->name));
     fprintf(f, ",\"cat\":\"%s\",\"ph\":\"X\"", s->kind == SLICE_JOB ? "job" : "sleep");
     json_common(f, s->t0, s->lane);
     fputs(",\"dur\":", f);
@@ -40,7 +40,7 @@ static void json_mark(FILE *f, const tw_mark *k)
     fprintf(f, ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"i\",\"s\":\"t\"", names[k->kind], names[k->kind]);
     json_common(f, k->t, k->lane);
     fputs(",\"args\":{\"job\":", f);
-    fj__tw_put_json_string(f, tw_name_or(k->name));
+    fj__tw_put_json_string(f, fj__job_name(k->name));
     if (k->kind == MARK_STEAL) {
         fprintf(f, ",\"victim\":%" PRIu64 "}}", k->arg);
         return;

@@ -57,9 +57,6 @@ typedef struct tw_model {
     size_t nmarks, cap_marks;
 } tw_model;
 
-/* The name a slice or mark shows for a job that has none. */
-static inline const char *tw_name_or(const char *name) { return name ? name : "(unnamed)"; }
-
 /* What both writers start from: the arguments checked (FJ_EINVAL for a NULL
  * scheduler or path, or a scheduler that does not trace), the rings copied,
  * the model built and its slices sorted by time (lane, then start, the

@@ -67,7 +67,7 @@ static void svg_run(const tw_svg *g, const tw_run *r)
 {
     FILE *f = g->f;
     const tw_slice *s = r->first;
-    const char *name = tw_name_or(r->name);
+    const char *name = fj__job_name(r->name);
     unsigned depth = s->depth < SVG_DEPTH_MAX ? s->depth : SVG_DEPTH_MAX;
     double x = svg_x(g, r->t0), w = (double)(r->t1 - r->t0) * g->scale;
     if (w < 0.5)
@@ -125,7 +125,7 @@ static bool run_takes(const tw_svg *g, const tw_run *r, const tw_slice *s)
     double gap = (double)(s->t0 > r->t1 ? s->t0 - r->t1 : 0) * g->scale;
     if (gap > 0.75 || (double)(s->t1 - s->t0) * g->scale >= 1.0 || (double)r->longest * g->scale >= 1.0)
         return false;
-    if (strcmp(tw_name_or(r->name), tw_name_or(s->name)) == 0)
+    if (strcmp(fj__job_name(r->name), fj__job_name(s->name)) == 0)
         return true;
     return (double)(r->t1 - r->t0) * g->scale < 1.0;
 }
@@ -139,7 +139,7 @@ static void run_start(tw_run *r, const tw_slice *s)
 static void run_add(tw_run *r, const tw_slice *s)
 {
     uint64_t d = s->t1 - s->t0;
-    if (strcmp(tw_name_or(r->name), tw_name_or(s->name)) != 0) {
+    if (strcmp(fj__job_name(r->name), fj__job_name(s->name)) != 0) {
         r->mixed = true;
         if (d > r->longest)
             r->name = s->name;
@@ -196,7 +196,7 @@ static void svg_marks(const tw_svg *g, const tw_mark *k, size_t n)
             fprintf(f, "<path d=\"M%.2f %.1fh5l-2.5 5z\" fill=\"%s\" stroke=\"%s\" stroke-width=\"0.6\">", x - 2.5,
                     y - 5.5, colour[k[i].kind], colour[k[i].kind]);
         fprintf(f, "<title>%s: ", what[k[i].kind]);
-        fj__tw_put_xml_text(f, tw_name_or(k[i].name), 200);
+        fj__tw_put_xml_text(f, fj__job_name(k[i].name), 200);
         if (k[i].kind == MARK_STEAL)
             fprintf(f, " (from worker %" PRIu64 ")", k[i].arg);
         if (k[i].kind == MARK_WAIT)

@@ -162,7 +162,7 @@ int fj__tw_names_build(const tw_model *m, tw_names *t)
             continue;
         if (2 * (t->count + 1) > t->cap && (rc = names_grow(t)) != 0)
             break;
-        tw_name *n = fj__tw_names_find(t, tw_name_or(s->name), true);
+        tw_name *n = fj__tw_names_find(t, fj__job_name(s->name), true);
         n->jobs += (s->flags & SLICE_HEAD) != 0;
         n->self += self[i];
     }

@@ -125,7 +125,7 @@ typedef struct fj_job {
 typedef struct fj_counter {
     FJ_ALIGNAS(FJ_CACHE_LINE) uint64_t fj__word; /* value:32 | max_target:16 | head:16 */
     uint32_t fj__panics;                          /* jobs counted here that panicked */
-    uint32_t fj__reserved;
+    uint32_t fj__outside;                         /* counts held by threads outside (fj_counter_add_outside) */
     char fj__pad[FJ_CACHE_LINE - 16];
 } fj_counter;
 
@@ -192,14 +192,23 @@ typedef struct fj_config {
     /**
      * Called when every worker of every live scheduler is idle, nothing is
      * queued, and jobs (or threads outside every scheduler, in fj_wait) still
-     * wait: a deadlock. Also during fj_destroy. Return nonzero to keep waiting
-     * (e.g. a thread outside the scheduler will finish a hand-managed count);
-     * return 0 or leave it NULL to print the report and abort. With several
+     * wait: a deadlock. Also during fj_destroy. Not called while a waited-on
+     * counter has counts held outside (fj_counter_add_outside): that is not a
+     * deadlock. Return nonzero to keep waiting; return 0 or leave it NULL to
+     * print the report and abort. With several
      * schedulers alive, every hook is asked, and any may keep them waiting.
      */
     int (*deadlock_hook)(const fj_deadlock_info *info, void *user);
     /** Passed to deadlock_hook as `user`. */
     void *deadlock_hook_arg;
+    /**
+     * Every worker idle while jobs wait only for counts held by threads
+     * outside (fj_counter_add_outside) is not a deadlock: fiberjob waits. If
+     * it lasts this long, in milliseconds, one report naming the waiting jobs
+     * and the counts held is printed on stderr (once per stall). Default
+     * 10,000; 0: never; at most 3,600,000.
+     */
+    unsigned outside_report_ms;
     /**
      * Tracing: events kept per worker (a ring: the newest are kept). 0: off,
      * unless the environment variable FIBERJOB_TRACE names a file, in which case
@@ -294,10 +303,24 @@ FJ_API uint32_t fj_counter_panics(const fj_counter *c);
  * Hand-managed counting: add n now (from anywhere), finish them later with
  * fj_counter_done (from anywhere; waking waiters from a thread outside the
  * scheduler goes through the injection queue). Finishing more than was added is
- * a programming error.
+ * a programming error. Counts added on a thread that is not a worker are
+ * held outside (see fj_counter_add_outside).
  */
 FJ_API void fj_counter_add(fj_counter *c, int64_t n);
-/** Finish n counts added with fj_counter_add (see there); wakes waiters reached. */
+/**
+ * Add n counts that a thread outside every scheduler (an I/O thread, a GPU
+ * fence poller, the network thread) will finish with fj_counter_done: the
+ * ordinary loading pattern. While a counter that a job (or an outside thread)
+ * waits on has counts held outside, every worker being idle is not a
+ * deadlock: fiberjob waits, and if that lasts fj_config.outside_report_ms it
+ * prints one report naming the waiting jobs and the counts held (it never
+ * aborts for it). A held count ends when fj_counter_done is called on the
+ * counter from a thread that is not a worker, or at fj_counter_init. Counts
+ * that no job and no outside thread hold are judged as before: a deadlock.
+ */
+FJ_API void fj_counter_add_outside(fj_counter *c, int64_t n);
+/** Finish n counts added with fj_counter_add (see there); wakes waiters reached.
+ * On a thread that is not a worker, it also ends up to n counts held outside. */
 FJ_API void fj_counter_done(fj_counter *c, int64_t n);
 
 FJ_API void fj__count_scope_end(fj_counter **c);

@@ -390,6 +390,8 @@ public:
     void wait(std::int64_t target = 0) { fj_wait(&c_, target); }
     /** fj_counter_add: count n more (hand-managed). */
     void add(std::int64_t n = 1) { fj_counter_add(&c_, n); }
+    /** fj_counter_add_outside: count n more that a thread outside the schedulers will finish. */
+    void add_outside(std::int64_t n = 1) { fj_counter_add_outside(&c_, n); }
     /** fj_counter_done: finish n (hand-managed). */
     void done(std::int64_t n = 1) { fj_counter_done(&c_, n); }
     /** The current value. */

@@ -63,7 +63,7 @@ void fj_counter_init(fj_counter *c, int64_t value)
         fj__fatal("fj_counter_init", "value %lld is outside 0..%d", (long long)value, FJ_COUNTER_MAX);
     fj_store_release(&c->fj__word, fj__word_make((int32_t)value, 0, 0));
     fj_store_relaxed(&c->fj__panics, 0);
-    c->fj__reserved = 0;
+    fj_store_seq_cst(&c->fj__outside, 0);
 }
 
 int64_t fj_counter_value(const fj_counter *c)
@@ -218,14 +218,68 @@ bool fj__counter_publish(fj_counter *c, fj__fiber *f, int64_t target)
     }
 }
 
+/*
+ * Counts held outside (c->fj__outside) and the deadlock judge.
+ *
+ * A count that a thread outside every scheduler will finish is not a
+ * deadlock when every worker is idle: the judge (deadlock.c) asks, for each
+ * waiter's counter, min(held, value) > 0. Held counts are touched only here,
+ * on the hand-managed slow paths, never by a job's finish.
+ *
+ * Ordering (all seq_cst, so one total order holds every access below and the
+ * judge's loads): an add raises `held` before the value, and the judge loads a
+ * counter's value before its `held`; so a judge that sees the added value
+ * sees the hold too. An outside done lowers `held` before it finishes the
+ * value (after the finish the counter may be gone: its waiter may have
+ * returned and left the frame that held it), so there is a moment where a
+ * judge sees the value not yet finished and no hold. `fj__outside_calls`
+ * covers that moment: it is odd while such a call is between the two, and
+ * bumped again at the end; the judge reads it before its first look and
+ * again after its grace period, and passes no verdict if it changed or was
+ * odd. Several outside threads at once: each bump is a read-modify-write, so
+ * "unchanged and even" at both reads still means no call began or ended in
+ * between (a call that began bumps it, whichever thread). Stale holds (a held
+ * count finished by a job, not by an outside done) only make the judge
+ * report a stall instead of aborting; min(held, value) keeps them from
+ * outliving the counts themselves, and fj_counter_init clears them.
+ */
+uint64_t fj__outside_calls;
+
+static void outside_hold(fj_counter *c, int64_t n, const char *call)
+{
+    fj_fetch_add_seq_cst(&fj__outside_calls, 1);
+    uint32_t held = fj_fetch_add_seq_cst(&c->fj__outside, (uint32_t)n);
+    if ((int64_t)held + n > FJ_COUNTER_MAX) {
+        fj_fetch_sub_seq_cst(&c->fj__outside, (uint32_t)n);
+        fj__fatal(call, "counter %p holds more counts outside than it can (%u + %lld > %d)", (void *)c, held,
+                  (long long)n, FJ_COUNTER_MAX);
+    }
+    fj__counter_add(c, (size_t)n, call);
+    fj_fetch_add_seq_cst(&fj__outside_calls, 1);
+}
+
 void fj_counter_add(fj_counter *c, int64_t n)
 {
     if (!c)
         fj__fatal("fj_counter_add", "counter is NULL");
     if (n < 0 || n > FJ_COUNTER_MAX)
         fj__fatal("fj_counter_add", "n = %lld is outside 0..%d", (long long)n, FJ_COUNTER_MAX);
-    if (n)
+    if (n == 0)
+        return;
+    if (fj__current_worker())
         fj__counter_add(c, (size_t)n, "fj_counter_add");
+    else
+        outside_hold(c, n, "fj_counter_add");
+}
+
+void fj_counter_add_outside(fj_counter *c, int64_t n)
+{
+    if (!c)
+        fj__fatal("fj_counter_add_outside", "counter is NULL");
+    if (n < 0 || n > FJ_COUNTER_MAX)
+        fj__fatal("fj_counter_add_outside", "n = %lld is outside 0..%d", (long long)n, FJ_COUNTER_MAX);
+    if (n)
+        outside_hold(c, n, "fj_counter_add_outside");
 }
 
 void fj_counter_done(fj_counter *c, int64_t n)
@@ -238,7 +292,17 @@ void fj_counter_done(fj_counter *c, int64_t n)
         return;
     /* From anywhere: each waiter it reaches is resumed through its own
      * scheduler, which is kept alive for that (fj__resume_waiter). */
+    if (fj__current_worker()) {
+        fj__counter_finish(c, n, "fj_counter_done", NULL);
+        return;
+    }
+    /* Outside: end up to n held counts first (see "Counts held outside"). */
+    fj_fetch_add_seq_cst(&fj__outside_calls, 1);
+    uint32_t held = fj_load_seq_cst(&c->fj__outside);
+    while (held && !fj_cas_strong_seq_cst(&c->fj__outside, &held, held > n ? held - (uint32_t)n : 0))
+        ;
     fj__counter_finish(c, n, "fj_counter_done", NULL);
+    fj_fetch_add_seq_cst(&fj__outside_calls, 1);
 }
 
 uint32_t fj_counter_panics(const fj_counter *c)

@@ -112,8 +112,51 @@ typedef struct deadlock_hook_call {
     void *arg;
 } deadlock_hook_call;
 
+/* Counts of c held outside that can still matter: no more than its value.
+ * The value is loaded before the hold (see counter.c, "Counts held outside"). */
+static uint32_t held_of(fj_counter *c)
+{
+    if (!c)
+        return 0;
+    int32_t v = fj__word_value(fj_load_seq_cst(&c->fj__word));
+    uint32_t h = fj_load_seq_cst(&c->fj__outside);
+    return v <= 0 ? 0 : h < (uint32_t)v ? h : (uint32_t)v;
+}
+
+static const char *held_note(char *buf, size_t cap, fj_counter *c, const char *how)
+{
+    uint32_t h = held_of(c);
+    if (!h)
+        return how;
+    snprintf(buf, cap, " [%u of its counts held by threads outside]%s", h, how);
+    return buf;
+}
+
+/* The outside waiters' lines, with their held counts (one judge at a time). */
+static unsigned outside_held;
+
+static size_t report_outside_held(char *buf, size_t len, size_t cap, const fj__fiber *r)
+{
+    fj_counter *c = fj_load_relaxed(&r->wait_counter);
+    uint32_t h = held_of(c);
+    outside_held += h;
+    len = report_outside(buf, len, cap, r);
+    if (h && len > 0 && len + 64 < cap && buf[len - 1] == '\n') {
+        int n = snprintf(buf + len - 1, cap - len + 1, " [%u of its counts held by threads outside]\n", h);
+        if (n > 0)
+            len += (size_t)n - 1;
+    }
+    return len;
+}
+
+/* The stall (every worker idle, waiters, counts held outside) being timed
+ * for its report: when it began, and fj__outside_calls then (any outside add
+ * or done since starts a new one). One judge at a time touches these. */
+static uint64_t stall_since, stall_calls;
+static bool stall_reported;
+
 /* Judge and report a deadlock (see above and internal.h). */
-bool fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber, fj_counter *sc, int64_t starget)
+int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber, fj_counter *sc, int64_t starget)
 {
     /* Static: this may run on a small fiber stack (a job stuck in fj_wait),
      * where a 4 KiB buffer and stdio's own frames do not fit. One judge at a
@@ -123,11 +166,19 @@ bool fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber
     static deadlock_hook_call hooks[32];
     uint32_t expected = 0;
     if (!fj_cas_strong_seq_cst(&busy, &expected, 1))
-        return false;
+        return FJ__VERDICT_NONE;
+    /* An outside add or done half done: no verdict now (counter.c). */
+    uint64_t calls = fj_load_seq_cst(&fj__outside_calls);
+    if (calls & 1) {
+        fj_store_seq_cst(&busy, 0);
+        return FJ__VERDICT_LATER;
+    }
     size_t len = 0, cap = sizeof report;
-    unsigned waiting = 0, outside = 0, deferred = 0, nhooks = 0;
-    bool driven = false, idle = true;
+    unsigned waiting = 0, outside = 0, deferred = 0, nhooks = 0, held = 0;
+    unsigned report_ms = s ? s->cfg.outside_report_ms : 0;
+    bool driven = false, idle = true, any = false;
     uint32_t epoch = s ? fj_load_seq_cst(&s->epoch) : 0;
+    char note[128];
     report[0] = 0;
     for (fj_scheduler *r = fj__registry_lock(); r && idle; r = r->older) {
         /* A job stuck in fj_wait with no fiber has found its own scheduler
@@ -136,15 +187,21 @@ bool fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber
         /* Someone is in fj_main or fj_destroy: the program waits for the
          * scheduler, it does not drive it from outside. */
         driven |= fj_load_acquire(&r->main_running) != 0;
+        if (!s && !any)
+            report_ms = r->cfg.outside_report_ms;   /* outside: the newest scheduler's */
+        any = true;
         for (uint32_t i = 0; i < r->nfibers; i++) {
             fj__fiber *f = &r->fibers[i];
             int st = fj_load_seq_cst(&f->state);
             if (st != FJ_FIBER_WAITING && st != FJ_FIBER_CALLING)
                 continue;
             waiting++;
-            len = report_waiter(report, len, cap, fj_load_relaxed(&f->job_name), fj_load_relaxed(&f->wait_counter),
-                                fj_load_relaxed(&f->wait_target),
-                                st == FJ_FIBER_CALLING ? " [running one of its jobs on another fiber]" : "");
+            fj_counter *c = fj_load_relaxed(&f->wait_counter);
+            held += held_of(c);
+            len = report_waiter(report, len, cap, fj_load_relaxed(&f->job_name), c, fj_load_relaxed(&f->wait_target),
+                                held_note(note, sizeof note, c,
+                                          st == FJ_FIBER_CALLING ? " [running one of its jobs on another fiber]"
+                                                                 : ""));
         }
         uint32_t d = fj_load_seq_cst(&r->deferred_total);
         if (d && len + 200 < cap) {
@@ -159,12 +216,38 @@ bool fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber
             hooks[nhooks++] = (deadlock_hook_call){ r->cfg.deadlock_hook, r->cfg.deadlock_hook_arg };
     }
     fj__registry_unlock();
-    if (idle)
-        len = fj__outside_report(report, len, cap, report_outside, &outside);
+    if (idle) {
+        outside_held = 0;
+        len = fj__outside_report(report, len, cap, report_outside_held, &outside);
+        held += outside_held;
+    }
     if (stuck_fiber) {
         waiting++;
-        len = report_waiter(report, len, cap, stuck_fiber->job_name, sc, starget, " [no free fiber to switch to]");
+        held += held_of(sc);
+        len = report_waiter(report, len, cap, stuck_fiber->job_name, sc, starget,
+                            held_note(note, sizeof note, sc, " [no free fiber to switch to]"));
     }
+    if (idle && (waiting || outside) && held) {
+        /* Not a deadlock: a thread outside still holds counts that waiters
+         * wait for. Wait; report once if the stall lasts report_ms. */
+        uint64_t now = fj__os_now_ns();
+        if (!stall_since || stall_calls != calls) {
+            stall_since = now;
+            stall_calls = calls;
+            stall_reported = false;
+        }
+        if (report_ms && !stall_reported && now - stall_since >= (uint64_t)report_ms * 1000000u) {
+            stall_reported = true;
+            fprintf(stderr, "fiberjob: every worker has been idle for %llu ms while %u jobs and %u outside threads "
+                    "wait for %u counts that threads outside the schedulers hold (not a deadlock: still "
+                    "waiting; fj_counter_add_outside):\n%s",
+                    (unsigned long long)((now - stall_since) / 1000000u), waiting, outside, held, report);
+            fflush(stderr);
+        }
+        fj_store_seq_cst(&busy, 0);
+        return FJ__VERDICT_LATER;
+    }
+    stall_since = 0;
     bool judge = idle && (waiting || outside || deferred) && (driven || outside);
     if (judge) {
         /* A thread outside may be finishing a count right now: give it a
@@ -182,10 +265,15 @@ bool fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber
             judge = false;
         if (stuck_fiber && fj__word_value(fj_load_acquire(&sc->fj__word)) <= starget)
             judge = false;
+        if (judge && fj_load_seq_cst(&fj__outside_calls) != calls) {
+            /* An outside add or done ran meanwhile: look again later. */
+            fj_store_seq_cst(&busy, 0);
+            return FJ__VERDICT_LATER;
+        }
     }
     if (!judge) {
         fj_store_seq_cst(&busy, 0);
-        return false;
+        return FJ__VERDICT_NONE;
     }
     fj_deadlock_info info = { .waiting_fibers = waiting, .report = report };
     bool keep = false;
@@ -195,7 +283,7 @@ bool fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber
         if (s)
             fj_store_relaxed(&s->deadlock_reported, 1);
         fj_store_seq_cst(&busy, 0);
-        return true;
+        return FJ__VERDICT_KEEP;
     }
     if (outside)
         fprintf(stderr, "fiberjob: deadlock: %s, and %u jobs and %u outside threads wait on counters that no job "

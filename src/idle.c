@@ -49,6 +49,7 @@ bool fj__worker_idle(fj__worker *w)
     uint32_t e = fj_load_acquire(&s->epoch);
     uint64_t gen = fj_load_seq_cst(&s->idle_gen);
     uint32_t sleeping = fj_fetch_add_seq_cst(&s->sleepers, 1) + 1;
+    int verdict = FJ__VERDICT_NONE;
     /* Store-buffering with fj__notify: there a push, a seq_cst fence, a load
      * of `sleepers`; here the registration, then loads of the queues. C11
      * forbids both sides reading the old value only if each side has a
@@ -84,7 +85,7 @@ bool fj__worker_idle(fj__worker *w)
             return false;
         }
         if (!fj_load_relaxed(&s->deadlock_reported))
-            fj__deadlock_judge(s, "every worker is idle and nothing is queued", NULL, NULL, 0);
+            verdict = fj__deadlock_judge(s, "every worker is idle and nothing is queued", NULL, NULL, 0);
     }
     FJ__STAT_INC(w, sleeps);
     FJ_TRACE(w, FJ_EV_SLEEP, UINT32_MAX, NULL, 0);
@@ -93,6 +94,8 @@ bool fj__worker_idle(fj__worker *w)
      * touching this scheduler. */
     if (fj_load_relaxed(&s->shutdown) && w->index == 0)
         fj__os_futex_wait_ns(&s->epoch, e, 100u * 1000 * 1000);
+    else if (verdict == FJ__VERDICT_LATER)
+        fj__os_futex_wait_ns(&s->epoch, e, 250u * 1000 * 1000);   /* judge again (counts held outside) */
     else
         fj__os_futex_wait(&s->epoch, e);
     FJ_TRACE(w, FJ_EV_WAKE, UINT32_MAX, NULL, 0);

@@ -84,6 +84,7 @@ typedef enum {
 #define FJ_MIN_STACK ((size_t)16 * 1024)
 #define FJ_MAX_STACK ((size_t)1 << 30)
 #define FJ_MAX_SPIN 1000000u
+#define FJ_MAX_OUTSIDE_REPORT_MS 3600000u   /* an hour */
 #define FJ_MAX_TRACE_EVENTS (1u << 24)
 
 enum { FJ_KIND_SMALL = 0, FJ_KIND_LARGE = 1, FJ_KIND_EXTERNAL = 2 };
@@ -357,6 +358,9 @@ FJ__SHARED void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t 
 FJ__SHARED bool fj__resume_waiter(fj__fiber *f);
 
 /* --- counter.c: the counter protocol and folded finishes ------------------ */
+/* Outside adds and dones under way: odd while one is between its hold and
+ * its value (counter.c, "Counts held outside"). */
+extern uint64_t fj__outside_calls;
 #define FJ_VALUE_SHIFT 32
 #define FJ_MAXT_SHIFT 16
 static inline int32_t fj__word_value(uint64_t w) { return (int32_t)(uint32_t)(w >> FJ_VALUE_SHIFT); }
@@ -420,11 +424,15 @@ FJ__SHARED bool fj__has_work(fj__worker *w);
 FJ__SHARED bool fj__deques_hold_work(fj_scheduler *s);
 
 /* --- deadlock.c: judging and reporting ------------------------------------- */
+/* The judge's verdicts short of aborting: no deadlock (or another judge is
+ * at it); a hook said to keep waiting; or look again later (counts held
+ * outside, or an outside add or done under way): sleep with a limit. */
+enum { FJ__VERDICT_NONE = 0, FJ__VERDICT_KEEP, FJ__VERDICT_LATER };
 /* Judge over every live scheduler; abort with the report unless a hook says
- * to keep waiting (returns true). s: the judge's scheduler (NULL outside);
- * stuck_fiber: a job stuck in fj_wait with no free fiber, waiting on sc for
- * starget. False: no deadlock (or another judge is at it). */
-FJ__SHARED bool fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber, fj_counter *sc,
+ * to keep waiting or counts held outside are awaited (FJ__VERDICT_...).
+ * s: the judge's scheduler (NULL outside); stuck_fiber: a job stuck in
+ * fj_wait with no free fiber, waiting on sc for starget. */
+FJ__SHARED int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber, fj_counter *sc,
                                    int64_t starget);
 /* fj_destroy's drain may end (nothing of s waits). */
 FJ__SHARED bool fj__drain_done(fj_scheduler *s);

@@ -87,6 +87,7 @@ fj_config fj_config_default(void)
     c.large_fibers = 32;
     c.large_stack_size = 512 * 1024;
     c.spin_before_sleep = 2000;
+    c.outside_report_ms = 10000;
     return c;
 }
 
@@ -131,7 +132,8 @@ static int config_check(const fj_config *c, unsigned *nworkers, int **cpus_out)
     if (c->small_stack_size < FJ_MIN_STACK || c->large_stack_size < FJ_MIN_STACK ||
         c->small_stack_size > FJ_MAX_STACK || c->large_stack_size > FJ_MAX_STACK)
         return FJ_EINVAL;
-    if (c->spin_before_sleep > FJ_MAX_SPIN || c->trace_events > FJ_MAX_TRACE_EVENTS)
+    if (c->spin_before_sleep > FJ_MAX_SPIN || c->trace_events > FJ_MAX_TRACE_EVENTS ||
+        c->outside_report_ms > FJ_MAX_OUTSIDE_REPORT_MS)
         return FJ_EINVAL;
     unsigned n = c->workers ? c->workers : (unsigned)nallowed;
     if (n > FJ_MAX_WORKERS)

@@ -3,6 +3,8 @@
 // fj::counter, fj::count_scope, fj::job_ref, fj::parallel_invoke, fj::run and
 // fj::scheduler (and its misuse: a bad configuration throws fj::error).
 #include <array>
+#include <chrono>
+#include <thread>
 #include <atomic>
 #include <memory>
 
@@ -197,6 +199,18 @@ void counters_and_refs()
         fj::count_scope scope(*c.native());
         CHECK_EQ(fj_counter_value(c.native()), 1);
     }
+    CHECK_EQ(c.value(), 0);
+
+    // A count handed to a thread outside (the loading pattern): it finishes
+    // it later, and the wait is not judged a deadlock meanwhile.
+    c.add_outside(1);
+    CHECK_EQ(c.value(), 1);
+    std::thread io([&c] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        c.done();
+    });
+    c.wait();
+    io.join();
     CHECK_EQ(c.value(), 0);
 
     // parallel_invoke runs each callable once.

@@ -5,7 +5,9 @@
  *  1. A plain thread waits (fj_wait) on jobs it ran with fj_run_jobs_on while
  *     fj_destroy's drain runs them: it must return cleanly, round after round,
  *     with the thread sometimes held up in a signal handler around fj_destroy.
- *  2. A plain thread waits on a hand count nothing will finish while the
+ *  2. A plain thread waits on a count nothing will finish and no thread holds
+ *     (fj_counter_init to 1, not fj_counter_add outside, which would be a
+ *     count held outside: see tests/core/test_outside_counts.c) while the
  *     scheduler is idle (no hook), or while fj_destroy runs: a deadlock
  *     report naming the outside thread, then SIGABRT.
  *  3. The same with a hook that says "keep waiting" and a second plain thread
@@ -247,11 +249,13 @@ static void d1_child(void *arg)
 static fj_counter d2_c;
 static int d2_waiting;     /* the outside waiter is about to call fj_wait */
 static int d2_back;        /* it has returned */
+static int d2_unheld;      /* 2: the count is set by fj_counter_init, not held outside */
 
 static void *d2_waiter(void *arg)
 {
     (void)arg;
-    fj_counter_add(&d2_c, 1);
+    if (!d2_unheld)
+        fj_counter_add(&d2_c, 1);   /* this thread is no worker: held outside */
     T_STORE(&d2_waiting, 1);
     fj_wait(&d2_c, 0);
     if (fj_counter_value(&d2_c) != 0) {
@@ -277,7 +281,8 @@ static void *d2_finisher(void *arg)
 static void d2_child(void *arg)
 {
     int mode = (int)(intptr_t)arg;
-    fj_counter_init(&d2_c, 0);
+    d2_unheld = 1;
+    fj_counter_init(&d2_c, 1);
     fj_scheduler *s = make_sched(NULL);
     pthread_t t;
     CHECK_EQ(pthread_create(&t, NULL, d2_waiter, NULL), 0);

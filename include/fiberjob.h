@@ -105,8 +105,31 @@ enum {
      * waits on many small children saves a switch per child. A shallow job
      * that uses more than it declared still cannot write over another stack:
      * running out of the stack it is on is reported as a stack overflow. */
-    FJ_JOB_SHALLOW = 1u << 1
+    FJ_JOB_SHALLOW = 1u << 1,
+    /** Set by FJ_JOB_ON_WORKER: the job runs only on the worker named in the
+     * bits above FJ_JOB_WORKER_SHIFT. Not used alone. */
+    FJ_JOB_PINNED = 1u << 2
 };
+
+/** Where FJ_JOB_ON_WORKER puts the worker's index in fj_job.flags. */
+#define FJ_JOB_WORKER_SHIFT 4
+/** The largest worker index FJ_JOB_ON_WORKER takes (the worker limit, 4,096, less one). */
+#define FJ_JOB_WORKER_MAX 4095u
+/**
+ * Flags (combine with |) that pin a job to worker n: it runs only there, is
+ * never stolen, keeps its priority order among the jobs pinned there, and
+ * after each fj_wait or fj_yield comes back on the same worker, so its
+ * thread-locals stay the same variables. Worker 0 is the thread in fj_main
+ * (usually the program's main thread: the window, the GL context, the swap
+ * chain). A pinned job waiting runs no children on other fibers (each could
+ * bring it back elsewhere): it parks, or runs one nested where the child's
+ * whole stack fits below it. Jobs pinned to worker 0 while no thread is in
+ * fj_main wait for the next fj_main (or fj_run_pinned). n at or above the
+ * scheduler's worker count stops the process with a line naming the job.
+ */
+#define FJ_JOB_ON_WORKER(n) (FJ_JOB_PINNED | (((unsigned)(n) & FJ_JOB_WORKER_MAX) << FJ_JOB_WORKER_SHIFT))
+/** FJ_JOB_ON_WORKER(0): the thread in fj_main. */
+#define FJ_JOB_ON_MAIN FJ_JOB_ON_WORKER(0)
 
 /** A job: copied by value when it is run, so it may live on the caller's stack. */
 typedef struct fj_job {
@@ -217,6 +240,13 @@ typedef struct fj_config {
      * in one line on stderr). At most 16,777,216 (1 << 24).
      */
     unsigned trace_events;
+    /**
+     * 1: the root job of fj_main runs only on worker 0 (the thread that called
+     * fj_main), also after each fj_wait, as a job pinned with FJ_JOB_ON_MAIN;
+     * for a root that owns the window, the GL context or thread-local state
+     * of middleware. 0 (default): after a wait it may resume on any worker.
+     */
+    int root_on_main;
 } fj_config;
 
 /** A scheduler: its workers, fiber pool and queues (opaque). */
@@ -286,6 +316,17 @@ FJ_API void fj_wait(fj_counter *counter, int64_t target);
 
 /** Put the current fiber behind the other ready work. Only inside a job. */
 FJ_API void fj_yield(void);
+
+/**
+ * Run the jobs pinned to worker 0 (FJ_JOB_ON_MAIN) on the calling thread,
+ * which is not a worker, as enkiTS's RunPinnedTasks does: the thread takes
+ * worker 0's place (as in fj_main) until no job pinned there is queued or
+ * unfinished, running other jobs too meanwhile, and returns. For a program
+ * whose main loop lives outside fj_main. Returns 0, FJ_EBUSY when a thread
+ * is in fj_main (or fj_run_pinned) of s already, FJ_EINVAL for NULL. From
+ * inside a job it stops the process (a worker runs its pinned jobs itself).
+ */
+FJ_API int fj_run_pinned(fj_scheduler *s);
 
 /**
  * Cut the current job short: report the message (fj_config.panic_hook) with the

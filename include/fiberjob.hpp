@@ -677,6 +677,9 @@ public:
     explicit operator bool() const noexcept { return s_ != nullptr; }
     /** fj_worker_count: workers including the fj_main thread's worker 0. */
     unsigned workers() const { return fj_worker_count(s_); }
+    /** fj_run_pinned: run the jobs pinned to worker 0 (FJ_JOB_ON_MAIN) on this
+     * thread, outside fj_main; 0, or FJ_EBUSY while a thread is in fj_main. */
+    int run_pinned() const { return fj_run_pinned(s_); }
 
 private:
     fj_scheduler *s_;

@@ -36,6 +36,9 @@ static bool sched_queued(fj_scheduler *s)
     if (fj_load_acquire(&s->inject) ||
         (fj_load_seq_cst(&s->deferred_total) && fj__pool_has_free(fj_load_acquire(&s->free_large))))
         return true;
+    for (unsigned v = 0; v < s->nworkers; v++)
+        if (fj__pin_queued(&s->workers[v]))
+            return true;   /* pinned to a worker (maybe one not taking part now) */
     return fj__deques_hold_work(s);
 }
 
@@ -198,10 +201,13 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
             waiting++;
             fj_counter *c = fj_load_relaxed(&f->wait_counter);
             held += held_of(c);
+            char pin[48] = "";
+            if (f->pin1)
+                snprintf(pin, sizeof pin, " [pinned to worker %u]", f->pin1 - 1);
             len = report_waiter(report, len, cap, fj_load_relaxed(&f->job_name), c, fj_load_relaxed(&f->wait_target),
                                 held_note(note, sizeof note, c,
                                           st == FJ_FIBER_CALLING ? " [running one of its jobs on another fiber]"
-                                                                 : ""));
+                                                                 : pin));
         }
         uint32_t d = fj_load_seq_cst(&r->deferred_total);
         if (d && len + 200 < cap) {

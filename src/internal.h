@@ -20,12 +20,17 @@ enum { FJ_Q_HIGH = 0, FJ_Q_NORMAL = 1, FJ_Q_LOW = 2, FJ_NQ = 3 };
 /* Task flags beyond the public FJ_JOB_ ones. */
 #define FJ_TASK_ROOT (1u << 16)
 /* Every public FJ_JOB_ flag: any other bit in fj_job.flags is refused. */
-#define FJ_JOB_DEFINED ((unsigned)(FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW))
-/* Flags a job may not have: undefined bits, or both stack classes at once. */
+#define FJ_JOB_WORKER_BITS (FJ_JOB_WORKER_MAX << FJ_JOB_WORKER_SHIFT)
+#define FJ_JOB_DEFINED ((unsigned)(FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW | FJ_JOB_PINNED | FJ_JOB_WORKER_BITS))
+/* Flags a job may not have: undefined bits, both stack classes at once, or
+ * a worker index without FJ_JOB_PINNED. */
 static inline bool fj__bad_flags(unsigned f)
 {
-    return (f & ~FJ_JOB_DEFINED) || (f & (FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW)) == (FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW);
+    return (f & ~FJ_JOB_DEFINED) || (f & (FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW)) == (FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW) ||
+           ((f & FJ_JOB_WORKER_BITS) && !(f & FJ_JOB_PINNED));
 }
+/* The worker a pinned job's flags name. */
+static inline unsigned fj__pin_worker(uintptr_t flags) { return (unsigned)(flags >> FJ_JOB_WORKER_SHIFT) & FJ_JOB_WORKER_MAX; }
 /* A deque entry standing for jobs lo..hi-1 of a batch (batch.c). */
 #define FJ_TASK_RANGE (1u << 17)
 /* Above the flags, a task carries its queue (bits 24-31); a range entry also
@@ -122,6 +127,7 @@ typedef struct fj__fiber {
     bool unwinding;             /* fj_panic's forced unwind is in progress */
     bool prepared;              /* stack committed and context made (on first use) */
     uint32_t job_depth;         /* jobs running on this fiber (inline runs nest) */
+    uint32_t pin1;              /* worker + 1 its pinned job runs on (pinned.c); 0: none */
     /* Its resume task when a thread outside the scheduler wakes it: queued
      * without allocating. Free again once taken (a fiber is woken once per
      * wait, and waits again only after it was resumed). */
@@ -137,6 +143,12 @@ typedef struct fj__boundary {
 } fj__boundary;
 
 typedef enum { FJ_POST_NONE = 0, FJ_POST_FREE, FJ_POST_WAIT, FJ_POST_YIELD } fj__post_kind;
+
+/* A FIFO of tasks, grown by doubling (pinned.c). */
+typedef struct fj__pin_fifo {
+    fj__task *buf;
+    size_t head, len, cap;
+} fj__pin_fifo;
 
 typedef struct fj__worker {
     fj__deque ready;            /* resumed fibers (fn == NULL tasks) */
@@ -186,6 +198,13 @@ typedef struct fj__worker {
      * last jobs: a Treiber stack (push with a release CAS, taken whole with an
      * acquire exchange). Own line: other workers write it. */
     _Alignas(FJ_CACHE_PAD) struct fj__batch *batch_returned;
+    /* Tasks pinned to this worker (pinned.c): any thread pushes, only the
+     * owner takes. pin_count (own line: others write it) lets the owner
+     * skip the lock when there is none. */
+    _Alignas(FJ_CACHE_PAD) uint32_t pin_count;
+    pthread_mutex_t pin_lock;
+    fj__pin_fifo pinq[1 + FJ_NQ];  /* woken pinned fibers first, then by priority */
+    uint32_t pin_live;          /* pinned jobs started here and not finished (owner only) */
 } __attribute__((aligned(FJ_CACHE_PAD))) fj__worker;
 
 struct fj_scheduler {
@@ -342,6 +361,18 @@ FJ__SHARED void fj__fiber_put(fj__worker *w, fj__fiber *f);
 FJ__SHARED void fj__spares_give_back(fj__worker *w);
 /* Does a pool head (fj_scheduler.free_small/free_large) hold a fiber? */
 static inline bool fj__pool_has_free(uint64_t head) { return (head & 0xffffffffu) != 0; }
+
+/* --- pinned.c: tasks pinned to one worker ---------------------------------- */
+FJ__SHARED void fj__pin_init(fj__worker *w);
+FJ__SHARED void fj__pin_free(fj__worker *w);
+/* Queue t (a job pinned to worker `to`, or a pinned fiber's resume task) on
+ * that worker; the caller wakes it (fj__notify_all) unless it is the caller.
+ * call names the public call in the fatal lines (unknown worker, no memory). */
+FJ__SHARED void fj__pin_push(fj_scheduler *s, unsigned to, const fj__task *t, const char *call);
+/* The owner takes its next pinned task: woken fibers first, then by priority. */
+FJ__SHARED bool fj__pin_take(fj__worker *w, fj__task *out);
+/* Tasks queued pinned to w (any thread; a hint). */
+static inline uint32_t fj__pin_queued(fj__worker *w) { return fj_load_acquire(&w->pin_count); }
 
 /* --- wake.c: waking sleepers, the injection queue, resuming waiters -------- */
 /* n tasks were made visible: wake a sleeper if one is needed. */

@@ -49,6 +49,7 @@
  *   trace.c             event rings (the writers are in trace/)
  *   fiber.c             the fiber pool, waiter ids, outside records, spares
  *   panic.c             job boundaries, fj_panic, stack-overflow reports
+ *   pinned.c            tasks pinned to one worker (FJ_JOB_ON_WORKER)
  *   wake.c              waking sleepers, the injection queue, resuming waiters
  *   counter.c           counters, wait lists, folded finishes
  *   batch.c             job batches and chunks
@@ -132,6 +133,8 @@ static int config_check(const fj_config *c, unsigned *nworkers, int **cpus_out)
     if (c->small_stack_size < FJ_MIN_STACK || c->large_stack_size < FJ_MIN_STACK ||
         c->small_stack_size > FJ_MAX_STACK || c->large_stack_size > FJ_MAX_STACK)
         return FJ_EINVAL;
+    if ((unsigned)c->root_on_main > 1)
+        return FJ_EINVAL;
     if (c->spin_before_sleep > FJ_MAX_SPIN || c->trace_events > FJ_MAX_TRACE_EVENTS ||
         c->outside_report_ms > FJ_MAX_OUTSIDE_REPORT_MS)
         return FJ_EINVAL;
@@ -182,6 +185,7 @@ static void sched_free(fj_scheduler *s)
                 fj__deque_free(&s->workers[i].q[q]);
             fj__batches_free(&s->workers[i]);
             fj__altstack_free(&s->workers[i]);
+            fj__pin_free(&s->workers[i]);
         }
         fj__trace_destroy(s);
         free(s->workers);
@@ -233,6 +237,8 @@ fj_scheduler *fj_create(const fj_config *config)
     rc = s->workers ? 0 : FJ_ENOMEM;
     if (!rc) {
         memset(s->workers, 0, sizeof(fj__worker) * n);
+        for (unsigned i = 0; i < n; i++)
+            fj__pin_init(&s->workers[i]);
         for (unsigned i = 0; i < n && !rc; i++) {
             fj__worker *w = &s->workers[i];
             w->s = s;
@@ -316,22 +322,55 @@ static void main_participate(fj_scheduler *s, const fj__task *root)
     fj__os_affinity_restore(saved);
 }
 
-int fj_main(fj_scheduler *s, fj_job_fn fn, void *arg)
+/* Run a root task as worker 0 on the calling thread (fj_main, fj_run_pinned).
+ * flags: its FJ_JOB_ flags, or FJ_TASK_ROOT_CFG for those the configuration
+ * gives fj_main's root (root_on_main). */
+#define FJ_TASK_ROOT_CFG (1u << 31)
+static int run_root(fj_scheduler *s, const char *call, fj_job_fn fn, void *arg, const char *name, unsigned flags)
 {
     if (fj__current_worker())
-        fj__fatal("fj_main", "called from inside a job: fj_main does not nest; use fj_run_jobs and fj_wait");
+        fj__fatal(call, "called from inside a job: %s", !strcmp(call, "fj_main")
+                  ? "fj_main does not nest; use fj_run_jobs and fj_wait"
+                  : "a worker runs the jobs pinned to it itself");
     if (!s || !fn)
         return FJ_EINVAL;
-    fj__check_live("fj_main", s);
+    fj__check_live(call, s);
+    if (flags & FJ_TASK_ROOT_CFG)
+        flags = s->cfg.root_on_main ? FJ_JOB_ON_MAIN : 0;
     uint32_t expected = 0;
     if (!fj_cas_strong_acq_rel(&s->main_running, &expected, 1))
         return FJ_EBUSY;
     fj_store_relaxed(&s->root_done, 0);
-    fj__task root = { .fn = fn, .arg = arg, .name = "fj_main root", .flags = FJ_TASK_ROOT };
+    fj__task root = { .fn = fn, .arg = arg, .name = name, .flags = FJ_TASK_ROOT | flags };
     main_participate(s, &root);
     int rc = fj_load_relaxed(&s->root_panicked) ? FJ_EPANIC : 0;
     fj_store_release(&s->main_running, 0);
     return rc;
+}
+
+int fj_main(fj_scheduler *s, fj_job_fn fn, void *arg)
+{
+    return run_root(s, "fj_main", fn, arg, "fj_main root", FJ_TASK_ROOT_CFG);
+}
+
+/* fj_run_pinned's root, pinned to worker 0 itself: it lets worker 0 run
+ * until nothing pinned there is queued or unfinished (but itself). */
+static void run_pinned_root(void *arg)
+{
+    fj_scheduler *s = arg;
+    fj__worker *w0 = &s->workers[0];
+    while (fj__pin_queued(w0) || w0->pin_live > 1) {
+        fj_yield();
+        if (!fj__pin_queued(w0))
+            fj__os_yield();   /* a pinned job waits: let the others finish its count */
+    }
+}
+
+int fj_run_pinned(fj_scheduler *s)
+{
+    if (!s)
+        return run_root(s, "fj_run_pinned", NULL, NULL, NULL, 0);
+    return run_root(s, "fj_run_pinned", run_pinned_root, s, "fj_run_pinned", FJ_JOB_ON_MAIN);
 }
 
 void fj_destroy(fj_scheduler *s)

@@ -141,6 +141,9 @@ static bool steal_any(fj__worker *w, fj__task *out)
 
 static bool take_local(fj__worker *w, fj__task *out)
 {
+    /* Pinned here (pinned.c): only this worker can run them. */
+    if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take(w, out))
+        return true;
     if (fj__deque_size_hint(&w->ready) > 0 && fj__deque_take(&w->ready, out))
         return true;
     if ((++w->pick_tick & 31) == 0 && fj__take_yielded(w, out))
@@ -188,7 +191,7 @@ bool fj__deques_hold_work(fj_scheduler *s)
 bool fj__has_work(fj__worker *w)
 {
     fj_scheduler *s = w->s;
-    if (w->chunk)
+    if (w->chunk || fj__pin_queued(w))
         return true;
     /* Deferred large-stack jobs count only for a worker on a large fiber or
      * when a large fiber is free; when one comes back to the pool, every

@@ -26,9 +26,12 @@ static void check_jobs(const char *call, const fj_job *jobs, size_t count)
             fj__fatal(call, "job %zu ('%s') has priority %d, not an fj_priority", i,
                       fj__job_name(jobs[i].name), (int)jobs[i].priority);
         if (jobs[i].flags & ~FJ_JOB_DEFINED)
-            fj__fatal(call, "job %zu of %zu ('%s') has undefined flag bits %#x (only FJ_JOB_LARGE_STACK and "
-                      "FJ_JOB_SHALLOW are defined)", i, count, fj__job_name(jobs[i].name),
+            fj__fatal(call, "job %zu of %zu ('%s') has undefined flag bits %#x (only FJ_JOB_LARGE_STACK, "
+                      "FJ_JOB_SHALLOW and FJ_JOB_ON_WORKER(n) are defined)", i, count, fj__job_name(jobs[i].name),
                       jobs[i].flags & ~FJ_JOB_DEFINED);
+        if ((jobs[i].flags & FJ_JOB_WORKER_BITS) && !(jobs[i].flags & FJ_JOB_PINNED))
+            fj__fatal(call, "job %zu of %zu ('%s') names a worker in its flags without FJ_JOB_PINNED: use "
+                      "FJ_JOB_ON_WORKER(n)", i, count, fj__job_name(jobs[i].name));
         if (fj__bad_flags(jobs[i].flags))
             fj__fatal(call, "job %zu of %zu ('%s') has both FJ_JOB_LARGE_STACK and FJ_JOB_SHALLOW: a job "
                       "declares one stack class", i, count, fj__job_name(jobs[i].name));
@@ -49,13 +52,23 @@ static void run_jobs_external(fj_scheduler *s, const fj_job *jobs, size_t count,
     fj__inflight_enter(s);
     if (counter)
         fj__counter_add(counter, count, "fj_run_jobs");
+    bool pinned = false;
     for (size_t i = 0; i < count;) {
-        size_t n = count - i < 64 ? count - i : 64;
-        for (size_t k = 0; k < n; k++)
-            buf[k] = task_of(&jobs[i + k], counter);
-        fj__inject_tasks(s, buf, n);
-        i += n;
+        size_t n = 0;
+        for (; i < count && n < 64; i++) {
+            fj__task t = task_of(&jobs[i], counter);
+            if (FJ_UNLIKELY(t.flags & FJ_JOB_PINNED)) {
+                fj__pin_push(s, fj__pin_worker(t.flags), &t, "fj_run_jobs");   /* straight to its worker */
+                pinned = true;
+            } else {
+                buf[n++] = t;
+            }
+        }
+        if (n)
+            fj__inject_tasks(s, buf, n);
     }
+    if (pinned)
+        fj__notify_all(s);
     fj__inflight_leave(s);
 }
 
@@ -77,7 +90,7 @@ void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counte
  * own or here if its whole stack fits; returns the worker we are on after. */
 static FJ_NOINLINE fj__worker *run_now(fj__worker *w, const fj__task *t)
 {
-    fj__fiber *self = w->current, *child = fj__fiber_take(w, t->flags);
+    fj__fiber *self = w->current, *child = self->pin1 ? NULL : fj__fiber_take(w, t->flags);
     if (child) {
         fj_store_relaxed(&self->wait_counter, (fj_counter *)NULL);
         fj__call_child(w, self, child, t);
@@ -114,6 +127,11 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
         if (counter)
             fj__counter_add(counter, 1, "fj_run_jobs");
         fj__task t = task_of(jobs, counter);
+        if (FJ_UNLIKELY(t.flags & FJ_JOB_PINNED)) {
+            fj__pin_push(w->s, fj__pin_worker(t.flags), &t, "fj_run_jobs");
+            fj__notify_all(w->s);
+            return;
+        }
         int q = fj__task_queue(&t);
         int64_t b;
         fj__deque_array *a = fj__deque_reserve(&w->q[q], 1, &b);
@@ -129,13 +147,25 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
     if (counter)
         fj__counter_add(counter, count, "fj_run_jobs");
     size_t i = 0;
+    bool pinned = false;
     while (i < count) {
+        if (FJ_UNLIKELY(jobs[i].flags & FJ_JOB_PINNED)) {
+            /* Pinned: to its worker's queue (pinned.c), never a deque. */
+            if (FJ_UNLIKELY(!jobs[i].fn || (unsigned)jobs[i].priority > FJ_PRIORITY_LOW ||
+                            fj__bad_flags(jobs[i].flags)))
+                check_jobs("fj_run_jobs", jobs, count);
+            fj__task t = task_of(&jobs[i], counter);
+            fj__pin_push(w->s, fj__pin_worker(t.flags), &t, "fj_run_jobs");
+            pinned = true;
+            i++;
+            continue;
+        }
         /* Runs of equal priority are pushed as one batch (one release store of
          * bottom), written straight into the deque's slots. */
         int q = fj__prio_queue(jobs[i].priority);
         size_t n = 1;
         unsigned flags = jobs[i].flags, all = jobs[i].flags;
-        while (i + n < count && fj__prio_queue(jobs[i + n].priority) == q) {
+        while (i + n < count && fj__prio_queue(jobs[i + n].priority) == q && !(jobs[i + n].flags & FJ_JOB_PINNED)) {
             flags |= jobs[i + n].flags;
             all &= jobs[i + n].flags;
             n++;
@@ -169,6 +199,8 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
             fj__deque_publish(&w->q[q], b + (int64_t)n);
         i += n;
     }
+    if (FJ_UNLIKELY(pinned))
+        fj__notify_all(w->s);
     fj__notify(w->s, count);
 }
 

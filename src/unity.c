@@ -23,6 +23,7 @@
 #include "fiber.c"
 #include "panic.c"
 #include "overflow.c"
+#include "pinned.c"
 #include "wake.c"
 #include "counter.c"
 #include "batch.c"

@@ -87,6 +87,10 @@ static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
             tflags = w->chunk->flags;   /* batched jobs: small stack, or shallow */
         fj__fiber *child = NULL;
         if (!fj__fits_here(w, self, tflags)) {
+            /* A pinned waiter is never called back from another fiber: the
+             * child could end on another worker, and the waiter with it. */
+            if (self->pin1)
+                return false;
             child = fj__fiber_take(w, tflags);
             if (!child)
                 return false;
@@ -251,7 +255,7 @@ void fj_yield(void)
     if (fj__deque_take(&w->ready, &t)) {
         next = t.arg;
     } else {
-        bool other = w->yield_head || w->chunk || fj_load_relaxed(&w->s->inject);
+        bool other = w->yield_head || w->chunk || fj_load_relaxed(&w->s->inject) || fj__pin_queued(w);
         for (int q = 0; q < FJ_NQ && !other; q++)
             other = fj__deque_size_hint(&w->q[q]) > 0;
         for (unsigned v = 0; v < w->s->nworkers && !other; v++)

@@ -128,6 +128,18 @@ bool fj__resume_waiter(fj__fiber *f)
     fj_scheduler *s = f->s;
     fj__worker *w = fj__current_worker();
     fj__task t = fj__resume_task(f);
+    if (FJ_UNLIKELY(f->pin1)) {
+        /* A pinned job's fiber goes back to its own worker (pinned.c). */
+        bool foreign = !(w && w->s == s);
+        if (foreign)
+            fj__inflight_enter(s);
+        fj_store_seq_cst(&f->state, (int)FJ_FIBER_READY);
+        fj__pin_push(s, f->pin1 - 1, &t, "waking a waiting job");
+        fj__notify_all(s);
+        if (foreign)
+            fj__inflight_leave(s);
+        return false;
+    }
     if (w && w->s == s) {
         fj_store_relaxed(&f->state, (int)FJ_FIBER_READY);
         fj__push_or_die(&w->ready, &t, 1, "waking a waiting job");

@@ -48,7 +48,10 @@ static void after_switch(fj__worker *w, fj__fiber *self)
             /* Reached while we were switching: queue it to run again. */
             fj_store_relaxed(&f->state, (int)(FJ_FIBER_READY));
             fj__task t = fj__resume_task(f);
-            fj__push_or_die(&w->ready, &t, 1, "fj_wait");
+            if (FJ_UNLIKELY(f->pin1))
+                fj__pin_push(w->s, f->pin1 - 1, &t, "fj_wait");   /* this worker: never stolen */
+            else
+                fj__push_or_die(&w->ready, &t, 1, "fj_wait");
         }
         break;
     }
@@ -300,6 +303,13 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             w = fj__switch_to(w, self, f, FJ_POST_FREE);
             continue;
         }
+        if (FJ_UNLIKELY(t.flags & FJ_JOB_PINNED) && fj__pin_worker(t.flags) != w->index) {
+            /* Pinned elsewhere (a deferred large-stack job taken here): back
+             * to its own worker. */
+            fj__pin_push(w->s, fj__pin_worker(t.flags), &t, "fj_run_jobs");
+            fj__notify_all(w->s);
+            continue;
+        }
         if ((t.flags & FJ_JOB_LARGE_STACK) && self->kind != FJ_KIND_LARGE) {
             fj__fiber *big = fj__pool_take(w->s, &w->s->free_large);
             if (!big) {
@@ -312,7 +322,15 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             w = fj__switch_to(w, self, big, FJ_POST_FREE);
             continue;
         }
+        if (FJ_UNLIKELY(t.flags & FJ_JOB_PINNED)) {
+            self->pin1 = w->index + 1;   /* its waits and yields come back here */
+            w->pin_live++;
+        }
         bool panicked = run_job(&w, self, &t, false);
+        if (FJ_UNLIKELY(self->pin1)) {
+            self->pin1 = 0;
+            w->pin_live--;
+        }
         if (FJ_UNLIKELY(t.flags & FJ_TASK_ROOT)) {
             /* The root job counts on no counter: fj_main reads its outcome. */
             fj__fold_flush(w);
@@ -366,7 +384,11 @@ static fj__worker *worker_leave(fj__worker *w, fj__fiber *self)
     }
     fj__task t;
     while (fj__take_yielded(w, &t)) {
-        fj__push_or_die(&w->ready, &t, 1, "fj_main");
+        fj__fiber *f = t.arg;
+        if (f->pin1)
+            fj__pin_push(w->s, f->pin1 - 1, &t, "fj_main");
+        else
+            fj__push_or_die(&w->ready, &t, 1, "fj_main");
         moved++;
     }
     fj__notify(w->s, moved);

@@ -183,7 +183,7 @@ static void misuse_undefined(void *p)
     fj_config c = one_worker();
     fj_scheduler *s = fj_create(&c);
     CHECK(s);
-    fj_job j = { .fn = noop, .name = "odd", .flags = 1u << 7 };
+    fj_job j = { .fn = noop, .name = "odd", .flags = 1u << 20 };
     fj_run_jobs_on(s, &j, 1, NULL);
 }
 
@@ -229,6 +229,6 @@ int main(int argc, char **argv)
     EXPECT_ABORT_CONTAINS(misuse_both_outside, NULL,
                           "fiberjob: fj_run_jobs_on: job 0 of 1 ('greedy') has both FJ_JOB_LARGE_STACK and "
                           "FJ_JOB_SHALLOW");
-    EXPECT_ABORT_CONTAINS(misuse_undefined, NULL, "(only FJ_JOB_LARGE_STACK and FJ_JOB_SHALLOW are defined)");
+    EXPECT_ABORT_CONTAINS(misuse_undefined, NULL, "(only FJ_JOB_LARGE_STACK, FJ_JOB_SHALLOW and FJ_JOB_ON_WORKER(n) are defined)");
     return test_finish();
 }

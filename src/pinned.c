@@ -1,0 +1,85 @@
+/*
+ * Pinned tasks: jobs run with FJ_JOB_ON_WORKER(n), and the resume tasks of
+ * fibers whose pinned job waits or yields, queued for that one worker.
+ *
+ * Any thread pushes (a submitter, a finisher waking a pinned waiter, an
+ * outside thread); only the owning worker takes, in its find-work order
+ * before its own deques (take_local, steal.c), so a pinned task is never
+ * stolen. Pinned work is rare (main-thread work, TLS-bound middleware), so
+ * the queue is a mutex and a FIFO per class: woken fibers first (as for the
+ * ready deque), then high, normal, low jobs; the owner skips the lock while
+ * `pin_count` is zero. No lost wake-up: the pusher raises pin_count (seq_cst)
+ * and the caller then bumps the event count (fj__notify_all); a sleeper
+ * registers, fences, and looks at its own pin_count (fj__has_work) before it
+ * sleeps on the event count it read before registering, so either it sees
+ * the count or its futex wait sees the bumped epoch.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void fj__pin_init(fj__worker *w)
+{
+    pthread_mutex_init(&w->pin_lock, NULL);
+}
+
+void fj__pin_free(fj__worker *w)
+{
+    for (int k = 0; k <= FJ_NQ; k++)
+        free(w->pinq[k].buf);
+    pthread_mutex_destroy(&w->pin_lock);
+}
+
+static bool fifo_push(fj__pin_fifo *f, const fj__task *t)
+{
+    if (f->len == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        fj__task *b = malloc(cap * sizeof *b);
+        if (!b)
+            return false;
+        for (size_t i = 0; i < f->len; i++)
+            b[i] = f->buf[(f->head + i) % f->cap];
+        free(f->buf);
+        f->buf = b;
+        f->head = 0;
+        f->cap = cap;
+    }
+    f->buf[(f->head + f->len) % f->cap] = *t;
+    f->len++;
+    return true;
+}
+
+void fj__pin_push(fj_scheduler *s, unsigned to, const fj__task *t, const char *call)
+{
+    if (to >= s->nworkers)
+        fj__fatal(call, "job '%s' is pinned to worker %u, but the scheduler has %u workers (0..%u)",
+                  fj__job_name(t->name), to, s->nworkers, s->nworkers - 1);
+    fj__worker *w = &s->workers[to];
+    int k = t->fn ? 1 + fj__task_queue(t) : 0;
+    pthread_mutex_lock(&w->pin_lock);
+    bool ok = fifo_push(&w->pinq[k], t);
+    pthread_mutex_unlock(&w->pin_lock);
+    if (!ok)
+        fj__fatal(call, "out of memory queueing job '%s' pinned to worker %u", fj__job_name(t->name), to);
+    fj_fetch_add_seq_cst(&w->pin_count, 1);
+}
+
+bool fj__pin_take(fj__worker *w, fj__task *out)
+{
+    bool got = false;
+    pthread_mutex_lock(&w->pin_lock);
+    for (int k = 0; k <= FJ_NQ && !got; k++) {
+        fj__pin_fifo *f = &w->pinq[k];
+        if (f->len) {
+            *out = f->buf[f->head];
+            f->head = (f->head + 1) % f->cap;
+            f->len--;
+            got = true;
+        }
+    }
+    pthread_mutex_unlock(&w->pin_lock);
+    if (got)
+        fj_fetch_sub_seq_cst(&w->pin_count, 1);
+    return got;
+}

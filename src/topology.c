@@ -26,21 +26,18 @@
  * on the first fj_create). The library does not use hwloc; a test built with it
  * (tests/unit/test_topology_hwloc.c, -DFIBERJOB_HWLOC) checks that both agree.
  *
- * The root of the tree can be moved with the environment variable
+ * This machine's answers are read once per CPU and kept for the process. The
+ * root of the tree can be moved with the environment variable
  * FIBERJOB_SYSFS_ROOT, which the tests use to feed a made-up machine to
- * fj_create; fj__topology_read_at takes it as an argument.
+ * fj_create (read every time, never kept); fj__topology_read_at takes the
+ * root as an argument.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
-
-static const char *sysfs_root(void)
-{
-    const char *r = getenv("FIBERJOB_SYSFS_ROOT");
-    return r && *r ? r : "/sys";
-}
 
 /* The whole (short) file as a string; false when it cannot be read. */
 static bool read_text(const char *path, char *text, size_t size)
@@ -136,9 +133,66 @@ void fj__topology_read_at(const char *root, const int *cpus, int n, fj__cpu_info
     sysfs_read_perf(root, n, out);
 }
 
+/* This machine's answers, kept for the life of the process: fj_create asks
+ * twice (the pinning order, then the workers' caches), and every read is a
+ * few files per CPU (about 4 us each here). A CPU not asked about before, as
+ * one brought online later, is read when first asked about. */
+enum { KEPT_CPUS = 1024 };
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static fj__cpu_info kept[KEPT_CPUS];
+static bool kept_known[KEPT_CPUS];
+
+static bool is_kept(int cpu)
+{
+    return cpu >= 0 && cpu < KEPT_CPUS && kept_known[cpu];
+}
+
 void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
 {
-    fj__topology_read_at(sysfs_root(), cpus, n, out);
+    const char *root = getenv("FIBERJOB_SYSFS_ROOT");
+    if (root && *root) {   /* a made-up machine (tests): read it every time */
+        fj__topology_read_at(root, cpus, n, out);
+        return;
+    }
+    pthread_mutex_lock(&kept_lock);
+    int nnew = 0;
+    for (int i = 0; i < n; i++)
+        if (!is_kept(cpus[i]))
+            nnew++;
+    int *fresh = nnew ? malloc(sizeof *fresh * (size_t)nnew) : NULL;
+    fj__cpu_info *read = nnew ? malloc(sizeof *read * (size_t)nnew) : NULL;
+    if (nnew && (!fresh || !read)) {   /* no memory: read them all, keep nothing */
+        free(fresh);
+        free(read);
+        pthread_mutex_unlock(&kept_lock);
+        fj__topology_read_at("/sys", cpus, n, out);
+        return;
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!is_kept(cpus[i]))
+            fresh[k++] = cpus[i];
+    if (nnew)
+        fj__topology_read_at("/sys", fresh, nnew, read);
+    for (int j = 0; j < nnew; j++) {
+        if (read[j].cpu >= 0 && read[j].cpu < KEPT_CPUS) {
+            kept[read[j].cpu] = read[j];
+            kept_known[read[j].cpu] = true;
+        }
+    }
+    for (int i = 0, j = 0; i < n; i++) {
+        if (is_kept(cpus[i]))
+            out[i] = kept[cpus[i]];
+        else   /* beyond the table: read just now, in the order asked */
+            for (; j < nnew; j++)
+                if (read[j].cpu == cpus[i]) {
+                    out[i] = read[j++];
+                    break;
+                }
+    }
+    free(fresh);
+    free(read);
+    pthread_mutex_unlock(&kept_lock);
 }
 
 /* Whether info[i] is the CPU that stands for its physical core: its

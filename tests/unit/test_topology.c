@@ -136,6 +136,26 @@ int main(int argc, char **argv)
     CHECK_EQ(fj_worker_count(s), nallowed);
     fj_destroy(s);
 
+    /* This machine's /sys, read once and kept: the kept answers are what a
+     * fresh read gives, for the allowed CPUs in any order and any subset. */
+    unsetenv("FIBERJOB_SYSFS_ROOT");
+    static fj__cpu_info fresh[1024], kept[1024];
+    static int reversed[1024];
+    for (int i = 0; i < nallowed; i++)
+        reversed[i] = allowed[nallowed - 1 - i];
+    for (int round = 0; round < 3; round++) {
+        const int *ask = round == 1 ? reversed : allowed;
+        int n = round == 2 ? (nallowed + 1) / 2 : nallowed;
+        fj__topology_read_at("/sys", ask, n, fresh);
+        fj__topology_read(ask, n, kept);
+        for (int i = 0; i < n; i++) {
+            CHECK_EQ(kept[i].cpu, ask[i]);
+            CHECK_EQ(kept[i].core, fresh[i].core);
+            CHECK_EQ(kept[i].llc, fresh[i].llc);
+            CHECK_EQ(kept[i].perf, fresh[i].perf);
+        }
+    }
+
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
     CHECK(system(cmd) == 0);

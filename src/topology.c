@@ -150,7 +150,7 @@ static bool is_kept(int cpu)
 void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
 {
     const char *root = getenv("FIBERJOB_SYSFS_ROOT");
-    if (root && *root) {   /* a made-up machine (tests): read it every time */
+    if (root && *root) {   /* a made-up machine (tests): got it every time */
         fj__topology_read_at(root, cpus, n, out);
         return;
     }
@@ -160,10 +160,10 @@ void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
         if (!is_kept(cpus[i]))
             nnew++;
     int *fresh = nnew ? malloc(sizeof *fresh * (size_t)nnew) : NULL;
-    fj__cpu_info *read = nnew ? malloc(sizeof *read * (size_t)nnew) : NULL;
-    if (nnew && (!fresh || !read)) {   /* no memory: read them all, keep nothing */
+    fj__cpu_info *got = nnew ? malloc(sizeof *got * (size_t)nnew) : NULL;
+    if (nnew && (!fresh || !got)) {   /* no memory: got them all, keep nothing */
         free(fresh);
-        free(read);
+        free(got);
         pthread_mutex_unlock(&kept_lock);
         fj__topology_read_at("/sys", cpus, n, out);
         return;
@@ -173,25 +173,25 @@ void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
         if (!is_kept(cpus[i]))
             fresh[k++] = cpus[i];
     if (nnew)
-        fj__topology_read_at("/sys", fresh, nnew, read);
+        fj__topology_read_at("/sys", fresh, nnew, got);
     for (int j = 0; j < nnew; j++) {
-        if (read[j].cpu >= 0 && read[j].cpu < KEPT_CPUS) {
-            kept[read[j].cpu] = read[j];
-            kept_known[read[j].cpu] = true;
+        if (got[j].cpu >= 0 && got[j].cpu < KEPT_CPUS) {
+            kept[got[j].cpu] = got[j];
+            kept_known[got[j].cpu] = true;
         }
     }
     for (int i = 0, j = 0; i < n; i++) {
         if (is_kept(cpus[i]))
             out[i] = kept[cpus[i]];
-        else   /* beyond the table: read just now, in the order asked */
+        else   /* beyond the table: got just now, in the order asked */
             for (; j < nnew; j++)
-                if (read[j].cpu == cpus[i]) {
-                    out[i] = read[j++];
+                if (got[j].cpu == cpus[i]) {
+                    out[i] = got[j++];
                     break;
                 }
     }
     free(fresh);
-    free(read);
+    free(got);
     pthread_mutex_unlock(&kept_lock);
 }
 

@@ -150,7 +150,7 @@ static bool is_kept(int cpu)
 void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
 {
     const char *root = getenv("FIBERJOB_SYSFS_ROOT");
-    if (root && *root) {   /* a made-up machine (tests): got it every time */
+    if (root && *root) {   /* a made-up machine (tests): read it every time */
         fj__topology_read_at(root, cpus, n, out);
         return;
     }
@@ -161,7 +161,7 @@ void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
             nnew++;
     int *fresh = nnew ? malloc(sizeof *fresh * (size_t)nnew) : NULL;
     fj__cpu_info *got = nnew ? malloc(sizeof *got * (size_t)nnew) : NULL;
-    if (nnew && (!fresh || !got)) {   /* no memory: got them all, keep nothing */
+    if (nnew && (!fresh || !got)) {   /* no memory: read them all, keep nothing */
         free(fresh);
         free(got);
         pthread_mutex_unlock(&kept_lock);
@@ -183,7 +183,7 @@ void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
     for (int i = 0, j = 0; i < n; i++) {
         if (is_kept(cpus[i]))
             out[i] = kept[cpus[i]];
-        else   /* beyond the table: got just now, in the order asked */
+        else   /* beyond the table: read just now, in the order asked */
             for (; j < nnew; j++)
                 if (got[j].cpu == cpus[i]) {
                     out[i] = got[j++];

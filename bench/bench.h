@@ -77,6 +77,7 @@ unsigned bench_allowed_cpus(void);
     int impl##_startup(const bench_args *a);
 
 BENCH_DECLARE(fjb)
+int fjb_create_time(const bench_args *a);
 BENCH_DECLARE(tbbb)
 BENCH_DECLARE(ompb)
 BENCH_DECLARE(bctx)

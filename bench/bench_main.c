@@ -19,6 +19,7 @@
  *   frame      frames of the ~10,400-job graph in frame_graph.h              500
  *   wake       wake-ups measured                                           5,000
  *   startup    create + empty root job + destroy cycles                      100
+ *   create-time  the process's first create + destroy, then later ones      10
  *   alloc      frames of 64 jobs x 512 allocations (fj_alloc.c)             1,000
  *
  * The same driver is compiled into the OpenMP binaries (one per OpenMP runtime)
@@ -58,6 +59,7 @@ static const entry table[] = {
     { "frame", "fiberjob", fjb_frame },
     { "wake", "fiberjob", fjb_wake },
     { "startup", "fiberjob", fjb_startup },
+    { "create-time", "fiberjob", fjb_create_time },
 #endif
 #ifdef BENCH_WITH_ALLOC
     { "alloc", "fiberjob", fjb_alloc_frame },
@@ -103,7 +105,7 @@ static long default_size(const char *w, int smoke)
         { "spawn1024", 1000000, 10240 }, { "fib", 30, 15 },
         { "pfor", 64L << 20, 1L << 16 }, { "frame", 500, 3 },
         { "wake", 5000, 20 },            { "startup", 100, 3 },
-        { "alloc", 1000, 3 },
+        { "alloc", 1000, 3 },           { "create-time", 10, 2 },
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (strcmp(sizes[i].w, w) == 0)

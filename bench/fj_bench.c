@@ -436,3 +436,48 @@ int fjb_startup(const bench_args *a)
     free(us);
     return 0;
 }
+
+/* CPU time of the whole process, all threads, in microseconds. */
+static double process_cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* create-time: the first fj_create + fj_destroy of the process (which pays for
+ * whatever is loaded or read once per process, such as the CPU topology),
+ * then the median of `size` later pairs; in wall time, and for the first pair
+ * also in CPU time of the process (all threads), which a busy machine
+ * distorts less. Run it in a fresh process: bench/run.sh starts one per
+ * repetition. No job runs; fj_main is not called. */
+int fjb_create_time(const bench_args *a)
+{
+    long n = a->size;
+    double *later = calloc((size_t)n, sizeof *later);
+    if (!later)
+        return bench_fail("create-time: out of memory");
+    double first = 0, first_cpu = 0;
+    for (long i = -1; i < n; i++) {   /* i == -1: the first pair of the process */
+        double c0 = process_cpu_us();
+        uint64_t t0 = bench_now_ns();
+        fj_scheduler *s = make_sched(a);
+        if (!s) {
+            free(later);
+            return 1;
+        }
+        fj_destroy(s);
+        double us = (double)(bench_now_ns() - t0) / 1e3;
+        if (i < 0) {
+            first = us;
+            first_cpu = process_cpu_us() - c0;
+        } else {
+            later[i] = us;
+        }
+    }
+    bench_emit("create-first", first, "us", BENCH_LOWER);
+    bench_emit("create-first-cpu", first_cpu, "us", BENCH_LOWER);
+    bench_emit("create-later", bench_percentile(later, (size_t)n, 50), "us", BENCH_LOWER);
+    free(later);
+    return 0;
+}

@@ -1,21 +1,24 @@
-# hwloc (Debian libhwloc-dev), found with pkg-config, for the CPU topology
-# (src/topology_hwloc.c). Without it the topology is read from /sys only.
+# hwloc (Debian libhwloc-dev), found with pkg-config, for one test only:
+# unit.topology_hwloc checks that the library's /sys reader (src/topology.c)
+# gives the answers hwloc gives, on made-up machines and on this one. The
+# library never includes or links hwloc (its first fj_create would pay for
+# hwloc's plugins, and its consumers would need hwloc's development files),
+# so this option changes no installed file.
 #
-#   -DFIBERJOB_HWLOC=AUTO   use hwloc when it is found and links (default)
+#   -DFIBERJOB_HWLOC=AUTO   build the check when hwloc is found and links (default)
 #   -DFIBERJOB_HWLOC=ON     require it
-#   -DFIBERJOB_HWLOC=OFF    never use it
+#   -DFIBERJOB_HWLOC=OFF    never look for it
 #
 # Sets FJ_HAVE_HWLOC and, when on, the imported target PkgConfig::FJ_HWLOC.
-# The installed package finds it again the same way (fiberjobConfig.cmake.in).
-set(FIBERJOB_HWLOC "AUTO" CACHE STRING "Read the CPU topology through hwloc: AUTO (when found), ON or OFF")
+set(FIBERJOB_HWLOC "AUTO" CACHE STRING "Check the /sys topology reader against hwloc in a test: AUTO (when found), ON or OFF")
 set_property(CACHE FIBERJOB_HWLOC PROPERTY STRINGS AUTO ON OFF)
 
 set(FJ_HAVE_HWLOC OFF)
 if(FIBERJOB_HWLOC STREQUAL "AUTO" OR FIBERJOB_HWLOC)
   find_package(PkgConfig QUIET)
   if(PKG_CONFIG_FOUND)
-    # 2.1: hwloc_topology_set_components.
-    pkg_check_modules(FJ_HWLOC QUIET IMPORTED_TARGET hwloc>=2.1)
+    # 2.4: the CPU kinds (hwloc_cpukinds_*).
+    pkg_check_modules(FJ_HWLOC QUIET IMPORTED_TARGET hwloc>=2.4)
   endif()
   if(FJ_HWLOC_FOUND)
     # A cross build can find the build machine's hwloc.pc (pkg-config knows no
@@ -38,10 +41,10 @@ if(FIBERJOB_HWLOC STREQUAL "AUTO" OR FIBERJOB_HWLOC)
     endif()
   endif()
   if(FJ_HAVE_HWLOC)
-    message(STATUS "Topology through hwloc ${FJ_HWLOC_VERSION}, /sys as the fallback")
+    message(STATUS "hwloc ${FJ_HWLOC_VERSION}: unit.topology_hwloc checks the /sys reader against it")
   elseif(FIBERJOB_HWLOC STREQUAL "AUTO")
-    message(STATUS "hwloc >= 2.1 not found or not linkable (Debian: libhwloc-dev): topology from /sys only")
+    message(STATUS "hwloc >= 2.4 not found or not linkable (Debian: libhwloc-dev): no unit.topology_hwloc")
   else()
-    message(FATAL_ERROR "FIBERJOB_HWLOC=ON but hwloc >= 2.1 was not found with pkg-config or does not link")
+    message(FATAL_ERROR "FIBERJOB_HWLOC=ON but hwloc >= 2.4 was not found with pkg-config or does not link")
   endif()
 endif()

@@ -13,8 +13,8 @@
 # Consumers: find_package(fiberjob) gives fiberjob::fiberjob (the static
 # library, as in the build tree) and fiberjob::shared; pkg-config --libs
 # fiberjob gives the shared library, pkg-config --static --libs what the
-# static one needs besides (threads, the C++ runtime, hwloc when built with
-# it). Both files are relocatable: they find the prefix from where they were
+# static one needs besides (threads, the C++ runtime). Neither names another
+# package (the library does not use hwloc: cmake/hwloc.cmake). Both files are relocatable: they find the prefix from where they were
 # installed, so `--prefix` at install time is honoured.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -88,12 +88,6 @@ set(FIBERJOB_HAS_CXX_BOUNDARY OFF)
 if(FJ_HAVE_CXX)
   set(FIBERJOB_HAS_CXX_BOUNDARY ON)
 endif()
-# fiberjob_HAS_HWLOC: the static library links hwloc (PkgConfig::FJ_HWLOC,
-# which the package config file defines again with pkg-config).
-set(FIBERJOB_HAS_HWLOC OFF)
-if(FJ_HAVE_HWLOC)
-  set(FIBERJOB_HAS_HWLOC ON)
-endif()
 configure_package_config_file(
   ${CMAKE_CURRENT_LIST_DIR}/fiberjobConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/fiberjobConfig.cmake
@@ -121,12 +115,6 @@ install(FILES
 set(FJ_PC_PRIVATE_LIBS "-lpthread")
 if(FJ_CXX_RUNTIME)
   string(APPEND FJ_PC_PRIVATE_LIBS " -l${FJ_CXX_RUNTIME}")
-endif()
-# hwloc: the static library needs it at link time, and pkg-config --static
-# then brings hwloc's own private libraries too. The shared one records it.
-set(FJ_PC_REQUIRES_PRIVATE "")
-if(FJ_HAVE_HWLOC)
-  set(FJ_PC_REQUIRES_PRIVATE "Requires.private: hwloc")
 endif()
 if(IS_ABSOLUTE "${FIBERJOB_INSTALL_PKGCONFIGDIR}")
   set(FJ_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")

@@ -313,13 +313,18 @@ void fj__registry_unlock(void);
 typedef struct fj__cpu_info {
     int cpu;
     int core;   /* representative CPU of its physical core (SMT siblings share it) */
-    int llc;    /* representative CPU of its last-level cache */
+    int llc;    /* representative CPU of its last-level cache; FJ__LLC_PACKAGE + package without caches */
+    int perf;   /* higher runs first: hybrid Intel 1 (performance) or 0 (efficiency),
+                 * else cpu_capacity (ARM big.LITTLE), 0 when unknown */
 } fj__cpu_info;
+#define FJ__LLC_PACKAGE 100000
+/* From /sys, or the tree FIBERJOB_SYSFS_ROOT names; _at: from the tree at root. */
 void fj__topology_read(const int *cpus, int n, fj__cpu_info *out);
-/* The same through hwloc (topology_hwloc.c, built with FJ_HAVE_HWLOC): -1 when
- * hwloc cannot load a topology; a CPU hwloc does not know gets core -1. */
-int fj__topology_read_hwloc(const int *cpus, int n, fj__cpu_info *out);
-/* The allowed CPUs in pinning order; returns how many (fewer with avoid_smt). */
+void fj__topology_read_at(const char *root, const int *cpus, int n, fj__cpu_info *out);
+/* The CPUs of info[0..n) in pinning order (see topology.c); returns how many
+ * (only one per core with avoid_smt). */
+int fj__topology_order_info(const fj__cpu_info *info, int n, int avoid_smt, int *out);
+/* The same for the allowed CPUs, read with fj__topology_read. */
 int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out);
 
 /* Failure safety (panic.c). */

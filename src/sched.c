@@ -44,7 +44,7 @@
  * it in this list, and upward only through s->fiber_entry, set here):
  *   os_linux.c, arch/   the OS and CPU contract (os.h, arch/ctx.h, arch/fpu.h)
  *   deque.c             the Chase-Lev deque of tasks
- *   topology.c          CPU topology (/sys; topology_hwloc.c through hwloc)
+ *   topology.c          CPU topology (from /sys)
  *   runtime.c           current worker, fatal errors, error strings, registry
  *   trace.c             event rings (the writers are in trace/)
  *   fiber.c             the fiber pool, waiter ids, outside records, spares

@@ -10,7 +10,7 @@
  * so none may lean on what another file's includes brought in.
  *
  * Not included: the trace writers (their own objects, linked only when used),
- * the frame allocator, the hwloc reader, the context switch and the C++
+ * the frame allocator, the context switch and the C++
  * boundary (their own languages or build options).
  */
 #define FJ_UNITY_BUILD 1

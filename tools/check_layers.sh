@@ -3,8 +3,8 @@
 # internal fj__ symbols defined in itself or in a file included before it in
 # src/unity.c, which lists them lowest layer first. A call upward must go
 # through a function pointer (none shows as a symbol). Symbols defined in none
-# of the listed files are the platform below them all (arch/, the hwloc
-# reader, the C++ boundary). Reads the objects of a
+# of the listed files are the platform below them all (arch/, the C++
+# boundary). Reads the objects of a
 # build made file by file (-DFIBERJOB_UNITY=OFF).
 #
 #   bash tools/check_layers.sh src/unity.c OBJECT_DIR
@@ -27,7 +27,7 @@ for f in $files; do
         if nm --defined-only "$objdir/$g.c.o" 2>/dev/null | awk '{ print $3 }' | grep -qx "$sym"; then owner=$g.c; fi
       done
       # Defined in none of them: the platform below them all (the context
-      # switch, the hwloc reader, the C++ boundary), built on its own.
+      # switch, the C++ boundary), built on its own.
       if [ -n "$owner" ]; then
         echo "check_layers: $f.c uses $sym, defined in $owner, above it in $unity" >&2
         status=1

@@ -4,8 +4,7 @@
 # standard headers (but <signal.h>, which is POSIX signals here) and
 # <pthread.h> (portable threads and mutexes). Allowed in
 # one place each: the compiler's unwinder (panic.c), ucontext for the fallback
-# switch (arch/), the sanitizer and Valgrind interfaces (sanitize.h), hwloc
-# (topology_hwloc.c).
+# switch (arch/), the sanitizer and Valgrind interfaces (sanitize.h).
 #
 #   bash tools/check_platform.sh SRC_DIR
 set -euo pipefail
@@ -25,7 +24,7 @@ while IFS= read -r f; do
     if [[ "$h" =~ ^($std)\.h$ ]]; then continue; fi
     case "$rel:$h" in
       panic.c:unwind.h|cxx_boundary.cc:cxxabi.h|arch/ctx.h:ucontext.h|arch/ctx_ucontext.c:ucontext.h) continue ;;
-      sanitize.h:sanitizer/*|sanitize.h:valgrind/*|topology_hwloc.c:hwloc.h) continue ;;
+      sanitize.h:sanitizer/*|sanitize.h:valgrind/*) continue ;;
     esac
     echo "check_platform: src/$rel includes <$h>: OS calls go through src/os.h (src/os_linux.c)" >&2
     status=1

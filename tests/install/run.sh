@@ -188,4 +188,61 @@ relocated() {
 }
 step "pkg-config after the prefix moved" relocated
 
+# --- no other package needed -------------------------------------------------
+
+no_dependency_named() {
+  # Neither package file asks for another package (Requires*, find_dependency
+  # of anything but Threads), and neither library refers to hwloc.
+  local status=0
+  cat "$pcfile"
+  if grep -E '^Requires' "$pcfile"; then
+    echo "fiberjob.pc requires another package"
+    status=1
+  fi
+  if grep -n 'find_dependency' "$libdir"/cmake/fiberjob/*.cmake | grep -v 'find_dependency(Threads)'; then
+    echo "the CMake package finds another dependency"
+    status=1
+  fi
+  if grep -il hwloc "$pcfile" "$libdir"/cmake/fiberjob/*.cmake; then
+    echo "an installed package file names hwloc"
+    status=1
+  fi
+  if readelf -d "$libdir/libfiberjob.so" | grep 'NEEDED' | grep -i hwloc; then
+    echo "libfiberjob.so needs hwloc"
+    status=1
+  fi
+  if nm -u "$libdir/libfiberjob.a" 2>/dev/null | grep -i ' hwloc_'; then
+    echo "libfiberjob.a refers to hwloc"
+    status=1
+  fi
+  return "$status"
+}
+step "no other package named" no_dependency_named
+
+alone_pkg_config() {
+  # Only fiberjob.pc visible (PKG_CONFIG_LIBDIR replaces the system folders):
+  # a Requires on any other package would fail here, shared or static.
+  have_pkg_config || return 1
+  local flags static
+  flags=$(PKG_CONFIG_LIBDIR="$pcdir" PKG_CONFIG_PATH= pkg-config --cflags --libs fiberjob) || return 1
+  static=$(PKG_CONFIG_LIBDIR="$pcdir" PKG_CONFIG_PATH= pkg-config --static --cflags --libs fiberjob) || return 1
+  echo "pkg-config: $flags; --static: $static"
+  static=${static/-lfiberjob/-Wl,-Bstatic -lfiberjob -Wl,-Bdynamic}
+  # shellcheck disable=SC2086
+  "$cc" -std=c11 -Wall -Werror "$consumer/consumer.c" -o "$work/consumer-alone" $flags \
+    -Wl,-rpath,"$libdir" && "$work/consumer-alone" 2 &&
+    "$cc" -std=c11 -Wall -Werror "$consumer/consumer.c" -o "$work/consumer-alone-static" $static &&
+    "$work/consumer-alone-static" 2
+}
+step "pkg-config with fiberjob.pc alone" alone_pkg_config
+
+alone_find_package() {
+  # find_package with PkgConfig unavailable to the consumer's CMake.
+  PKG_CONFIG_LIBDIR="$work/none" PKG_CONFIG_PATH= \
+    cmake_consumer "$work/consumer-alone-cmake" -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON &&
+    "$work/consumer-alone-cmake/consumer_static" 2 &&
+    "$work/consumer-alone-cmake/consumer_shared" 2
+}
+step "find_package without PkgConfig" alone_find_package
+
 finish

@@ -11,8 +11,6 @@
  * Nothing is ever dropped: every job is checked first (a bad one stops the
  * process naming it), and a queue that cannot grow runs the job now.
  */
-#include <stdlib.h>
-
 #include "internal.h"
 
 static void check_jobs(const char *call, const fj_job *jobs, size_t count)
@@ -41,7 +39,8 @@ static inline fj__task task_of(const fj_job *j, fj_counter *c)
                        .counter = c, .flags = j->flags | ((uintptr_t)fj__prio_queue(j->priority) << FJ_TASK_Q_SHIFT) };
 }
 
-static void run_jobs_external(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter)
+static void run_jobs_external(const char *call, fj_scheduler *s, const fj_job *jobs, size_t count,
+                              fj_counter *counter)
 {
     fj__task buf[64];
     /* Between the add and the push the count is not yet visible as queued work:
@@ -53,7 +52,7 @@ static void run_jobs_external(fj_scheduler *s, const fj_job *jobs, size_t count,
         size_t n = count - i < 64 ? count - i : 64;
         for (size_t k = 0; k < n; k++)
             buf[k] = task_of(&jobs[i + k], counter);
-        fj__inject_tasks(s, buf, n);
+        fj__inject_tasks(s, buf, n, call);
         i += n;
     }
     fj__inflight_leave(s);
@@ -70,7 +69,7 @@ void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counte
         fj_run_jobs(jobs, count, counter);
         return;
     }
-    run_jobs_external(s, jobs, count, counter);
+    run_jobs_external("fj_run_jobs_on", s, jobs, count, counter);
 }
 
 /* The queue could not grow: run t now rather than lose it, on a fiber of its
@@ -84,8 +83,8 @@ static FJ_NOINLINE fj__worker *run_now(fj__worker *w, const fj__task *t)
     } else if (fj__fits_here(w, self, t->flags)) {
         fj__run_nested(w, self, t);
     } else {
-        fj__fatal("fj_run_jobs", "out of memory growing a job queue, and no free fiber to run job '%s' on",
-                  t->name);
+        fj__fatal("fj_run_jobs", "out of memory (the allocator returned NULL for %zu bytes) queueing job '%s', "
+                  "and no free fiber to run it on", w->q[fj__task_queue(t)].failed_bytes, t->name);
     }
     return fj__current_worker();
 }
@@ -100,7 +99,7 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
         fj_scheduler *s = fj__default_scheduler();
         if (!s)
             fj__fatal("fj_run_jobs", "called outside a job and no scheduler exists");
-        run_jobs_external(s, jobs, count, counter);
+        run_jobs_external("fj_run_jobs", s, jobs, count, counter);
         return;
     }
     if (FJ_UNLIKELY(!jobs || count == 0)) {

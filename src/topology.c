@@ -76,9 +76,8 @@ void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
         sysfs_read_cpu(root ? root : "/sys", cpus[i], &out[i]);
 }
 
-int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out)
+int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out, fj__cpu_info *info)
 {
-    fj__cpu_info *info = malloc(sizeof *info * (size_t)(n > 0 ? n : 1));
     if (!info) {
         memcpy(out, allowed, sizeof *out * (size_t)n);
         return n;
@@ -109,6 +108,5 @@ int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out)
                 out[k++] = info[i].cpu;
         }
     }
-    free(info);
     return k;
 }

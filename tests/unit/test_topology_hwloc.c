@@ -159,8 +159,9 @@ static void check_machine(const fake_machine *m, const char *reader)
                       info[i].core, info[i].llc, m->core[cpu], m->llc[cpu]);
     }
     int out[NCPU];
+    fj__cpu_info scratch[NCPU];
     for (int avoid_smt = 0; avoid_smt <= 1; avoid_smt++) {
-        int n = fj__topology_order(m->allowed, m->nallowed, avoid_smt, out);
+        int n = fj__topology_order(m->allowed, m->nallowed, avoid_smt, out, scratch);
         int expect = avoid_smt ? m->order_avoid_smt : m->nallowed;
         if (n != expect)
             FAIL_SOFT("%s, %s, avoid_smt %d: %d CPUs, expected %d", m->name, reader, avoid_smt, n, expect);
@@ -273,11 +274,12 @@ int main(int argc, char **argv)
     fj__topology_read(allowed_cpus, nallowed_cpus, got);
     same_info(got, real_sysfs, nallowed_cpus, "this machine");
     static int order_hwloc[1024], order_sysfs[1024];
+    static fj__cpu_info scratch[1024];
     for (int avoid_smt = 0; avoid_smt <= 1; avoid_smt++) {
         use_xml(NULL);
-        int n_hwloc = fj__topology_order(allowed_cpus, nallowed_cpus, avoid_smt, order_hwloc);
+        int n_hwloc = fj__topology_order(allowed_cpus, nallowed_cpus, avoid_smt, order_hwloc, scratch);
         use_sysfs("/sys");
-        int n_sysfs = fj__topology_order(allowed_cpus, nallowed_cpus, avoid_smt, order_sysfs);
+        int n_sysfs = fj__topology_order(allowed_cpus, nallowed_cpus, avoid_smt, order_sysfs, scratch);
         CHECK_EQ(n_hwloc, n_sysfs);
         for (int i = 0; i < n_hwloc; i++)
             CHECK_EQ(order_hwloc[i], order_sysfs[i]);

@@ -63,8 +63,10 @@
  * src/unity.c builds them as one translation unit, in this order.
  *
  * Errors: a failure that would lose work (a queue that cannot grow while a
- * task must go somewhere) stops the process with one line naming the call
- * (fj__fatal, fj__push_or_die); one that only loses quality degrades and
+ * task must go somewhere) stops the process with one line naming the call,
+ * the size refused and the job (fj__fatal, fj__push_or_die,
+ * fj__mem_alloc_or_die); every allocation comes from s->mem (mem.h, the
+ * allocator of fj_config); one that only loses quality degrades and
  * says so where a user would look (no topology: unsorted CPUs; worker 0 not
  * pinned: one line on stderr).
  */

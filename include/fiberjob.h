@@ -171,6 +171,30 @@ typedef struct fj_deadlock_info {
 } fj_deadlock_info;
 
 /**
+ * Where the runtime takes its memory (fj_config.allocator). Every allocation
+ * the runtime makes for a scheduler goes through it: the scheduler and its
+ * workers, the fiber records, the job queues and their growth, job batches,
+ * submissions from outside threads, deferred large-stack jobs, the trace
+ * rings and what the trace writers build, frame heaps' tables. Fiber stacks
+ * and signal stacks are page mappings, reserved from the operating system.
+ *
+ * alloc returns size bytes aligned to align (a power of two, at most 4096),
+ * or NULL when it has none: the runtime then reports the failure where the
+ * call can (fj_create and the trace writers return FJ_ENOMEM; a queue that
+ * cannot grow runs the job at once) and otherwise stops the process with one
+ * line naming the call, the size and the job. Memory not aligned as asked
+ * stops the process with a line saying so. free receives the pointer with the
+ * size and align it was allocated with. Both are called from any thread,
+ * workers and outside threads alike, possibly at once: they must be thread
+ * safe, and must not call into fiberjob.
+ */
+typedef struct fj_allocator {
+    void *(*alloc)(size_t size, size_t align, void *user);
+    void (*free)(void *p, size_t size, size_t align, void *user);
+    void *user; /**< passed to both */
+} fj_allocator;
+
+/**
  * Scheduler configuration. Start from fj_config_default(). fj_create checks
  * every field against the range given here: a value outside it makes fj_create
  * return NULL with fj_last_error() FJ_EINVAL, or FJ_ELIMIT for the limits of
@@ -247,6 +271,13 @@ typedef struct fj_config {
      * of middleware. 0 (default): after a wait it may resume on any worker.
      */
     int root_on_main;
+    /**
+     * The allocator for every runtime allocation (see fj_allocator). Both
+     * functions NULL (the default): the C library's. Exactly one of them set:
+     * fj_create fails with FJ_EINVAL. It must outlive the scheduler and every
+     * frame heap made on it.
+     */
+    fj_allocator allocator;
 } fj_config;
 
 /** A scheduler: its workers, fiber pool and queues (opaque). */

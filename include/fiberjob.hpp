@@ -90,6 +90,10 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+#if __has_include(<memory_resource>)
+#include <memory_resource>
+#define FJ_HPP_PMR 1
+#endif
 
 #if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
 #define FJ_HPP_EXCEPTIONS 1
@@ -624,6 +628,38 @@ std::uint32_t parallel_for(B begin, E end, std::size_t grain, const F &f)
 {
     return parallel_for(job_options{}, begin, end, grain, f);
 }
+
+#if FJ_HPP_PMR
+/**
+ * An fj_allocator (for fj_config::allocator) that takes the runtime's memory
+ * from `r`, which must be thread safe (std::pmr::synchronized_pool_resource,
+ * new_delete_resource, or an engine heap behind a memory_resource) and
+ * outlive the scheduler. A std::bad_alloc from r becomes a NULL, which the
+ * runtime reports where it happens (see fj_allocator).
+ */
+inline fj_allocator allocator_from(std::pmr::memory_resource &r) noexcept
+{
+    struct adapt {
+        static void *alloc(std::size_t size, std::size_t align, void *user)
+        {
+#if FJ_HPP_EXCEPTIONS
+            try {
+                return static_cast<std::pmr::memory_resource *>(user)->allocate(size, align);
+            } catch (const std::bad_alloc &) {
+                return nullptr;
+            }
+#else
+            return static_cast<std::pmr::memory_resource *>(user)->allocate(size, align);
+#endif
+        }
+        static void free(void *p, std::size_t size, std::size_t align, void *user)
+        {
+            static_cast<std::pmr::memory_resource *>(user)->deallocate(p, size, align);
+        }
+    };
+    return fj_allocator{ adapt::alloc, adapt::free, &r };
+}
+#endif
 
 /**
  * An owning fj_scheduler: fj_create() in the constructor, fj_destroy() (which

@@ -7,7 +7,6 @@
  * Not to be confused with folded finishes (counter.c: fj__fold_*), which
  * fold the *finishes* of consecutive jobs of one counter into one CAS.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -96,10 +95,15 @@ static fj__batch *batch_spare(fj__worker *w)
 
 /* A new slab of as many batches as we have (at least 4); returns one of
  * them, the rest go on our free list. NULL when out of memory. */
+static size_t slab_bytes(size_t n)
+{
+    return sizeof(fj__batch_slab) + n * sizeof(fj__batch);
+}
+
 static fj__batch *batch_alloc(fj__worker *w)
 {
     size_t n = w->batch_count < 4 ? 4 : w->batch_count;
-    fj__batch_slab *slab = malloc(sizeof *slab + n * sizeof(fj__batch));
+    fj__batch_slab *slab = fj__mem_alloc(&w->s->mem, slab_bytes(n), _Alignof(fj__batch_slab));
     if (!slab)
         return NULL;
     slab->next = w->batch_slabs;
@@ -133,7 +137,7 @@ void fj__batches_free(fj__worker *w)
 {
     for (fj__batch_slab *slab = w->batch_slabs, *next; slab; slab = next) {
         next = slab->next;
-        free(slab);
+        fj__mem_free(&w->s->mem, slab, slab_bytes(slab->n), _Alignof(fj__batch_slab));
     }
     w->batch_slabs = NULL;
     w->batch_free = NULL;
@@ -162,7 +166,9 @@ static void chunk_close(fj__worker *w)
 void fj__chunk_hand_back(fj__worker *w)
 {
     if (w->chunk_lo < w->chunk_hi && range_push(w, w->chunk, w->chunk_lo, w->chunk_hi, w->chunk_q) != 0)
-        fj__fatal("fj_run_jobs", "out of memory growing a task queue");
+        fj__fatal("fj_run_jobs", "out of memory (the allocator returned NULL for %zu bytes) queueing job '%s' "
+                  "and the %u after it", w->q[w->chunk_q].failed_bytes,
+                  fj__job_name(w->chunk->jobs[w->chunk_lo].name), w->chunk_hi - w->chunk_lo - 1);
     chunk_close(w);
 }
 

@@ -28,14 +28,20 @@
  */
 #include "deque.h"
 
-#include <stdlib.h>
 #include <string.h>
 
-static fj__deque_array *deque_array_new(int64_t capacity)
+static size_t deque_array_bytes(int64_t capacity)
 {
-    fj__deque_array *a = malloc(sizeof *a + (size_t)capacity * FJ_TASK_WORDS * sizeof(uint64_t));
-    if (!a)
+    return sizeof(fj__deque_array) + (size_t)capacity * FJ_TASK_WORDS * sizeof(uint64_t);
+}
+
+static fj__deque_array *deque_array_new(fj__deque *d, int64_t capacity)
+{
+    fj__deque_array *a = fj__mem_alloc(d->mem, deque_array_bytes(capacity), FJ_MEM_ALIGN);
+    if (!a) {
+        d->failed_bytes = deque_array_bytes(capacity);
         return NULL;
+    }
     a->mask = capacity - 1;
     a->retired = NULL;
     return a;
@@ -59,13 +65,14 @@ static inline void slot_read(fj__deque_array *a, int64_t i, fj__task *t)
     memcpy(t, w, sizeof w);
 }
 
-int fj__deque_init(fj__deque *d, size_t capacity)
+int fj__deque_init(fj__deque *d, size_t capacity, const fj__mem *mem)
 {
     int64_t cap = 16;
     while ((size_t)cap < capacity)
         cap *= 2;
     memset(d, 0, sizeof *d);
-    d->array = deque_array_new(cap);
+    d->mem = mem;
+    d->array = deque_array_new(d, cap);
     return d->array ? 0 : FJ_ENOMEM;
 }
 
@@ -74,7 +81,7 @@ void fj__deque_free(fj__deque *d)
     fj__deque_array *a = d->array;
     while (a) {
         fj__deque_array *next = a->retired;
-        free(a);
+        fj__mem_free(d->mem, a, deque_array_bytes(a->mask + 1), FJ_MEM_ALIGN);
         a = next;
     }
     d->array = NULL;
@@ -85,7 +92,7 @@ fj__deque_array *fj__deque_grow_for(fj__deque *d, fj__deque_array *old, int64_t 
     int64_t cap = (old->mask + 1) * 2;
     while (cap < need)
         cap *= 2;
-    fj__deque_array *a = deque_array_new(cap);
+    fj__deque_array *a = deque_array_new(d, cap);
     if (!a)
         return NULL;
     for (int64_t i = t; i < b; i++) {

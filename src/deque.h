@@ -15,6 +15,7 @@
 
 #include "atomics.h"
 #include "fiberjob.h"
+#include "mem.h"
 
 /* One queued unit of work. fn == NULL means "resume the fiber in arg". */
 typedef struct fj__task {
@@ -39,14 +40,19 @@ typedef struct fj__deque {
     _Alignas(FJ_CACHE_PAD) int64_t bottom;    /* owner writes here */
     fj__deque_array *array;                   /* owner writes, thieves read (acquire) */
     int64_t top_seen;                         /* owner only: top as last loaded (acquire) by a push */
-    char pad1[FJ_CACHE_PAD - 2 * sizeof(int64_t) - sizeof(void *)];
+    const fj__mem *mem;                       /* where the buffers come from */
+    size_t failed_bytes;                      /* owner only: the size of the last buffer refused */
+    char pad1[FJ_CACHE_PAD - 2 * sizeof(int64_t) - 2 * sizeof(void *) - sizeof(size_t)];
 } fj__deque;
 
 typedef enum { FJ_DEQUE_OK, FJ_DEQUE_EMPTY, FJ_DEQUE_LOST } fj__deque_result;
 
-int fj__deque_init(fj__deque *d, size_t capacity);
+/* 0, or FJ_ENOMEM (nothing to free). Buffers come from mem, which must
+ * outlive the deque. */
+int fj__deque_init(fj__deque *d, size_t capacity, const fj__mem *mem);
 void fj__deque_free(fj__deque *d);
-/* Owner only. Returns 0, or FJ_ENOMEM when the buffer could not grow (nothing pushed). */
+/* Owner only. Returns 0, or FJ_ENOMEM when the buffer could not grow (nothing
+ * pushed; d->failed_bytes says how much was asked for). */
 int fj__deque_push(fj__deque *d, const fj__task *tasks, size_t n);
 /* Owner only. */
 bool fj__deque_take(fj__deque *d, fj__task *out);

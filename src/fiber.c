@@ -89,6 +89,8 @@ static void ids_give_back(fj__fiber *recs, uint32_t n)
  * Made in groups as more threads wait at once, never freed (a finisher may
  * still be waking a record whose thread has already returned), kept on a
  * free list under a mutex: an outside wait blocks in the kernel anyway.
+ * A group is a page mapping, not an allocation: it belongs to no scheduler
+ * and outlives them all, so no fj_config.allocator may be asked for it.
  */
 #define OUTSIDE_GROUP 16
 typedef struct outside_group {
@@ -105,9 +107,9 @@ fj__fiber *fj__outside_take(void)
 {
     pthread_mutex_lock(&outside_lock);
     if (!outside_free) {
-        outside_group *g = aligned_alloc(FJ_CACHE_PAD, sizeof *g);
+        size_t page = fj__os_page_size(), bytes = (sizeof(outside_group) + page - 1) & ~(page - 1);
+        outside_group *g = fj__os_map(bytes);   /* zeroed, page-aligned */
         if (g) {
-            memset(g, 0, sizeof *g);
             if (ids_take(g->recs, OUTSIDE_GROUP)) {
                 g->next = outside_groups;
                 outside_groups = g;
@@ -120,7 +122,7 @@ fj__fiber *fj__outside_take(void)
                     outside_free = r;
                 }
             } else {
-                free(g);
+                fj__os_release(g, bytes);
             }
         }
     }
@@ -221,7 +223,7 @@ static void fiber_prepare(fj_scheduler *s, fj__fiber *f)
 int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *))
 {
     uint32_t n = s->nsmall + s->nlarge;
-    s->fibers = aligned_alloc(FJ_CACHE_PAD, sizeof(fj__fiber) * n);
+    s->fibers = fj__mem_alloc(&s->mem, sizeof(fj__fiber) * n, FJ_CACHE_PAD);
     if (!s->fibers)
         return FJ_ENOMEM;
     memset(s->fibers, 0, sizeof(fj__fiber) * n);
@@ -264,7 +266,7 @@ void fj__fibers_destroy(fj_scheduler *s)
             if (s->fibers[i].prepared)
                 fj__san_fiber_destroy(&s->fibers[i].san);
         ids_give_back(s->fibers, s->nfibers);
-        free(s->fibers);
+        fj__mem_free(&s->mem, s->fibers, sizeof(fj__fiber) * s->nfibers, FJ_CACHE_PAD);
         s->fibers = NULL;
     }
     for (int k = 0; k < 2; k++) {

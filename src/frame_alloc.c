@@ -137,6 +137,7 @@ typedef struct frame_table {
 struct fj_frame_heap {
     /* Read-only after creation. */
     fj_scheduler *sched;
+    fj__mem mem;             /* the scheduler's allocator (the heap and its tables) */
     char *base;              /* block 0, aligned to block_size */
     void *map;               /* the whole reservation */
     size_t map_size;
@@ -579,10 +580,11 @@ fj_frame_heap *fj_frame_heap_create(fj_scheduler *s, const fj_frame_config *cfg)
     if (cap < reserve || cap > MAX_BLOCKS || cap == 0)
         return fail(FJ_EINVAL);
 
-    fj_frame_heap *h = aligned_alloc(FJ_CACHE_PAD, sizeof *h);
+    fj_frame_heap *h = fj__mem_alloc(&s->mem, sizeof *h, FJ_CACHE_PAD);
     if (!h)
         return fail(FJ_ENOMEM);
     memset(h, 0, sizeof *h);
+    h->mem = s->mem;
     h->sched = s;
     h->block_size = bs;
     h->shift = shift;
@@ -613,7 +615,7 @@ fj_frame_heap *fj_frame_heap_create(fj_scheduler *s, const fj_frame_config *cfg)
     size_t keys_bytes = round_up(sizeof(uint64_t) * max_tags, FJ_CACHE_PAD);
     size_t slots_bytes = round_up(sizeof(frame_slot) * max_tags, FJ_CACHE_PAD);
     h->table_stride = FJ_CACHE_PAD + keys_bytes + slots_bytes;
-    h->tables = aligned_alloc(FJ_CACHE_PAD, h->table_stride * (nworkers + 1));
+    h->tables = fj__mem_alloc(&h->mem, h->table_stride * (nworkers + 1), FJ_CACHE_PAD);
     if (!h->tables)
         return create_fail(h, FJ_ENOMEM);
     memset(h->tables, 0, h->table_stride * (nworkers + 1));
@@ -643,9 +645,11 @@ void fj_frame_heap_destroy(fj_frame_heap *h)
     }
     if (h->blocks)
         fj__os_release(h->blocks, h->blocks_map_size);
-    free(h->tables);
+    fj__mem mem = h->mem;
+    if (h->tables)
+        fj__mem_free(&mem, h->tables, h->table_stride * (h->nworkers + 1), FJ_CACHE_PAD);
     pthread_mutex_destroy(&h->outside_lock);
-    free(h);
+    fj__mem_free(&mem, h, sizeof *h, FJ_CACHE_PAD);
 }
 
 void fj_frame_heap_stats(const fj_frame_heap *h, fj_frame_stats *out)

@@ -101,6 +101,8 @@ typedef struct fj__inject_node {
     fj__task *tasks;            /* after the node when heap; else the fiber's wake_task */
     bool heap;                  /* allocated by fj__inject_tasks, freed once taken */
 } fj__inject_node;
+/* The size of a heap node holding count tasks. */
+static inline size_t fj__inject_node_bytes(size_t count) { return sizeof(fj__inject_node) + count * sizeof(fj__task); }
 
 typedef struct fj__fiber {
     fj__ctx ctx;
@@ -209,6 +211,7 @@ typedef struct fj__worker {
 
 struct fj_scheduler {
     fj_config cfg;
+    fj__mem mem;                /* every allocation for s (mem.h) */
     unsigned nworkers;
     fj__worker *workers;
     fj__fiber *fibers;
@@ -295,8 +298,17 @@ void fj__set_last_error(int code);
 FJ_NORETURN void fj__fatal(const char *call, const char *fmt, ...) FJ_PRINTF(2, 3);
 /* A job's name for messages: "(unnamed)" for NULL. */
 const char *fj__job_name(const char *name);
-/* Push, or stop naming the call: a task is never dropped. */
+/* Push, or stop naming the call, the size refused and the job: a task is
+ * never dropped. */
 void fj__push_or_die(fj__deque *d, const fj__task *t, size_t n, const char *call);
+/* Set m up for fj_config.allocator a (both NULL: the C library's); FJ_EINVAL
+ * when only one of its functions is set. */
+int fj__mem_init(fj__mem *m, const fj_allocator *a);
+/* fj__mem_alloc, or stop with one line: "out of memory (... for SIZE bytes)
+ * WHAT 'JOB'", naming the call. For paths that can neither fail nor run the
+ * job another way. */
+void *fj__mem_alloc_or_die(const fj__mem *m, size_t size, size_t align, const char *call, const char *what,
+                           const char *job);
 /* Registry of live schedulers (fj_create to the end of fj_destroy). */
 void fj__registry_add(fj_scheduler *s);
 void fj__registry_retire(fj_scheduler *s);   /* being destroyed: no longer the default */
@@ -324,8 +336,9 @@ void fj__topology_read_at(const char *root, const int *cpus, int n, fj__cpu_info
 /* The CPUs of info[0..n) in pinning order (see topology.c); returns how many
  * (only one per core with avoid_smt). */
 int fj__topology_order_info(const fj__cpu_info *info, int n, int avoid_smt, int *out);
-/* The same for the allowed CPUs, read with fj__topology_read. */
-int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out);
+/* The same for the allowed CPUs, read with fj__topology_read into scratch
+ * (n records, the caller's memory); NULL scratch: the order given. */
+int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out, fj__cpu_info *scratch);
 
 /* Failure safety (panic.c). */
 /* Run t->fn(t->arg) inside a panic boundary; true when the job panicked. */
@@ -387,7 +400,8 @@ FJ__SHARED void fj__notify_all(fj_scheduler *s);
 FJ__SHARED void fj__inflight_enter(fj_scheduler *s);
 FJ__SHARED void fj__inflight_leave(fj_scheduler *s);
 FJ__SHARED void fj__inject_push(fj_scheduler *s, fj__inject_node *node);
-FJ__SHARED void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count);
+/* Stops naming `call` and the first job when the allocator has no memory for the node. */
+FJ__SHARED void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count, const char *call);
 /* Resume a waiter taken off a list, through its own scheduler; true when it
  * was queued on the calling worker's own ready deque (the caller then
  * notifies its scheduler once for all of them). */

@@ -87,10 +87,14 @@ void fj__os_yield(void);
 /* The calling thread's own stack (lowest address and size); false, with both
  * left untouched, when the OS cannot say. */
 bool fj__os_thread_stack(void **lo, size_t *size);
-/* Save the calling thread's CPU affinity (NULL when it cannot be read or there
- * is no memory). */
-void *fj__os_affinity_save(void);
-/* Restore an affinity fj__os_affinity_save returned and free it (NULL: nothing). */
-void fj__os_affinity_restore(void *saved);
+/* A thread's saved CPU affinity, in the caller's storage (no allocation:
+ * large enough for the OS's set; os_linux.c checks that). */
+typedef struct fj__os_affinity {
+    uint64_t bits[16];
+} fj__os_affinity;
+/* Save the calling thread's CPU affinity into *out (false when it cannot be read). */
+bool fj__os_affinity_save(fj__os_affinity *out);
+/* Restore an affinity fj__os_affinity_save saved. */
+void fj__os_affinity_restore(const fj__os_affinity *saved);
 
 #endif

@@ -193,22 +193,16 @@ bool fj__os_thread_stack(void **lo, size_t *size)
     return ok;
 }
 
-void *fj__os_affinity_save(void)
+_Static_assert(sizeof(fj__os_affinity) >= sizeof(cpu_set_t), "fj__os_affinity holds a cpu_set_t");
+
+bool fj__os_affinity_save(fj__os_affinity *out)
 {
-    cpu_set_t *set = malloc(sizeof *set);
-    if (set && pthread_getaffinity_np(pthread_self(), sizeof *set, set) != 0) {
-        free(set);
-        set = NULL;
-    }
-    return set;
+    return pthread_getaffinity_np(pthread_self(), sizeof(cpu_set_t), (cpu_set_t *)out->bits) == 0;
 }
 
-void fj__os_affinity_restore(void *saved)
+void fj__os_affinity_restore(const fj__os_affinity *saved)
 {
-    if (!saved)
-        return;
-    pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), saved);
-    free(saved);
+    pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), (const cpu_set_t *)saved->bits);
 }
 
 /* ------------------------------------------------------------ signal stacks */

@@ -14,9 +14,6 @@
  * sleeps on the event count it read before registering, so either it sees
  * the count or its futex wait sees the bumped epoch.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "internal.h"
 
 void fj__pin_init(fj__worker *w)
@@ -27,20 +24,20 @@ void fj__pin_init(fj__worker *w)
 void fj__pin_free(fj__worker *w)
 {
     for (int k = 0; k <= FJ_NQ; k++)
-        free(w->pinq[k].buf);
+        fj__mem_free(&w->s->mem, w->pinq[k].buf, w->pinq[k].cap * sizeof(fj__task), _Alignof(fj__task));
     pthread_mutex_destroy(&w->pin_lock);
 }
 
-static bool fifo_push(fj__pin_fifo *f, const fj__task *t)
+static bool fifo_push(const fj__mem *m, fj__pin_fifo *f, const fj__task *t)
 {
     if (f->len == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 16;
-        fj__task *b = malloc(cap * sizeof *b);
+        fj__task *b = fj__mem_alloc(m, cap * sizeof *b, _Alignof(fj__task));
         if (!b)
             return false;
         for (size_t i = 0; i < f->len; i++)
             b[i] = f->buf[(f->head + i) % f->cap];
-        free(f->buf);
+        fj__mem_free(m, f->buf, f->cap * sizeof *b, _Alignof(fj__task));
         f->buf = b;
         f->head = 0;
         f->cap = cap;
@@ -58,7 +55,7 @@ void fj__pin_push(fj_scheduler *s, unsigned to, const fj__task *t, const char *c
     fj__worker *w = &s->workers[to];
     int k = t->fn ? 1 + fj__task_queue(t) : 0;
     pthread_mutex_lock(&w->pin_lock);
-    bool ok = fifo_push(&w->pinq[k], t);
+    bool ok = fifo_push(&s->mem, &w->pinq[k], t);
     pthread_mutex_unlock(&w->pin_lock);
     if (!ok)
         fj__fatal(call, "out of memory queueing job '%s' pinned to worker %u", fj__job_name(t->name), to);

@@ -6,6 +6,9 @@
  *   - fatal errors: fj__fatal, the one way the library stops the process,
  *     with one line naming the call and the job; fj__job_name, the one
  *     "(unnamed)" fallback; fj__push_or_die;
+ *   - the runtime's memory (mem.h): the C library's allocator pair, the
+ *     resolution of fj_config.allocator, and the report of memory an
+ *     allocator returned misaligned;
  *   - the error strings (fj_strerror);
  *   - the registry of live schedulers: which one outside submissions go to
  *     (the newest not being destroyed), whether a pointer is a live scheduler
@@ -175,7 +178,52 @@ int fj_last_error(void) { return tls_last_error; }
 void fj__push_or_die(fj__deque *d, const fj__task *t, size_t n, const char *call)
 {
     if (fj__deque_push(d, t, n) != 0)
-        fj__fatal(call, "out of memory growing a task queue");
+        fj__fatal(call, "out of memory (the allocator returned NULL for %zu bytes) queueing %s '%s'",
+                  d->failed_bytes, t->fn ? "job" : "the resumption of job", fj__job_name(t->name));
+}
+
+/* The C library's pair: malloc's alignment covers most requests; the rest
+ * (cache-line aligned records) go to aligned_alloc, whose size must be a
+ * multiple of the alignment. */
+static void *libc_alloc(size_t size, size_t align, void *user)
+{
+    (void)user;
+    if (align <= FJ_MEM_ALIGN)
+        return malloc(size);
+    return aligned_alloc(align, (size + align - 1) & ~(align - 1));
+}
+
+static void libc_free(void *p, size_t size, size_t align, void *user)
+{
+    (void)size;
+    (void)align;
+    (void)user;
+    free(p);
+}
+
+static void mem_misaligned(const void *p, size_t size, size_t align)
+{
+    fj__fatal("fj_config.allocator", "alloc returned %p for %zu bytes, which is not aligned to %zu as asked", p,
+              size, align);
+}
+
+int fj__mem_init(fj__mem *m, const fj_allocator *a)
+{
+    if (!a->alloc != !a->free)
+        return FJ_EINVAL;
+    m->a = a->alloc ? *a : (fj_allocator){ .alloc = libc_alloc, .free = libc_free };
+    m->misaligned = mem_misaligned;
+    return 0;
+}
+
+void *fj__mem_alloc_or_die(const fj__mem *m, size_t size, size_t align, const char *call, const char *what,
+                           const char *job)
+{
+    void *p = fj__mem_alloc(m, size, align);
+    if (!p)
+        fj__fatal(call, "out of memory (the allocator returned NULL for %zu bytes) %s '%s'", size, what,
+                  fj__job_name(job));
+    return p;
 }
 
 int fj_worker_index(void)

@@ -64,8 +64,10 @@
  * src/unity.c builds them as one translation unit, in this order.
  *
  * Errors: a failure that would lose work (a queue that cannot grow while a
- * task must go somewhere) stops the process with one line naming the call
- * (fj__fatal, fj__push_or_die); one that only loses quality degrades and
+ * task must go somewhere) stops the process with one line naming the call,
+ * the size refused and the job (fj__fatal, fj__push_or_die,
+ * fj__mem_alloc_or_die); every allocation comes from s->mem (mem.h, the
+ * allocator of fj_config); one that only loses quality degrades and
  * says so where a user would look (no topology: unsorted CPUs; worker 0 not
  * pinned: one line on stderr).
  */
@@ -115,14 +117,18 @@ unsigned fj_worker_count(const fj_scheduler *s)
     return s->nworkers;
 }
 
-static int config_check(const fj_config *c, unsigned *nworkers, int **cpus_out)
+static int config_check(const fj_config *c, const fj__mem *mem, unsigned *nworkers, int **cpus_out)
 {
     int allowed[1024], raw[1024];
     int nraw = fj__os_allowed_cpus(raw, 1024);
     if (nraw <= 0)
         return FJ_EAFFINITY;
-    /* One per physical core first, then SMT siblings (none with avoid_smt). */
-    int nallowed = fj__topology_order(raw, nraw, c->avoid_smt, allowed);
+    /* One per physical core first, then SMT siblings (none with avoid_smt);
+     * without memory for the topology, in the order the OS gave. */
+    size_t info_bytes = sizeof(fj__cpu_info) * (size_t)nraw;
+    fj__cpu_info *info = fj__mem_alloc(mem, info_bytes, FJ_MEM_ALIGN);
+    int nallowed = fj__topology_order(raw, nraw, c->avoid_smt, allowed, info);
+    fj__mem_free(mem, info, info_bytes, FJ_MEM_ALIGN);
     /* The ranges are documented at the fields of fj_config (fiberjob.h). */
     if ((c->pin_threads != 0 && c->pin_threads != 1) || (c->avoid_smt != 0 && c->avoid_smt != 1))
         return FJ_EINVAL;
@@ -158,7 +164,7 @@ static int config_check(const fj_config *c, unsigned *nworkers, int **cpus_out)
     *cpus_out = NULL;
     if (!c->pin_threads)
         return 0;
-    int *cpus = malloc(sizeof(int) * n);
+    int *cpus = fj__mem_alloc(mem, sizeof(int) * n, FJ_MEM_ALIGN);
     if (!cpus)
         return FJ_ENOMEM;
     for (unsigned i = 0; i < n; i++) {
@@ -167,7 +173,7 @@ static int config_check(const fj_config *c, unsigned *nworkers, int **cpus_out)
         for (int k = 0; k < nraw; k++)
             ok |= raw[k] == cpu;
         if (!ok) {
-            free(cpus);
+            fj__mem_free(mem, cpus, sizeof(int) * n, FJ_MEM_ALIGN);
             return FJ_EAFFINITY;
         }
         cpus[i] = cpu;
@@ -178,6 +184,7 @@ static int config_check(const fj_config *c, unsigned *nworkers, int **cpus_out)
 
 static void sched_free(fj_scheduler *s)
 {
+    fj__mem mem = s->mem;   /* s itself goes last */
     if (s->workers) {
         for (unsigned i = 0; i < s->nworkers; i++) {
             fj__deque_free(&s->workers[i].ready);
@@ -188,15 +195,16 @@ static void sched_free(fj_scheduler *s)
             fj__pin_free(&s->workers[i]);
         }
         fj__trace_destroy(s);
-        free(s->workers);
+        fj__mem_free(&mem, s->workers, sizeof(fj__worker) * s->nworkers, FJ_CACHE_PAD);
     }
     fj__fibers_destroy(s);
-    free(s->deferred);
+    fj__mem_free(&mem, s->deferred, s->deferred_cap * sizeof *s->deferred, FJ_MEM_ALIGN);
     pthread_mutex_destroy(&s->deferred_lock);
     if (s->signals_installed)
         fj__signals_uninstall();
-    free(s->cpus);
-    free(s);
+    if (s->cpus)
+        fj__mem_free(&mem, s->cpus, sizeof(int) * s->nworkers, FJ_MEM_ALIGN);
+    fj__mem_free(&mem, s, sizeof *s, FJ_CACHE_PAD);
 }
 
 static void sched_stop_threads(fj_scheduler *s)
@@ -214,31 +222,38 @@ fj_scheduler *fj_create(const fj_config *config)
     fj_config c = config ? *config : fj_config_default();
     unsigned n;
     int *cpus;
-    int rc = config_check(&c, &n, &cpus);
+    fj__mem mem;
+    int rc = fj__mem_init(&mem, &c.allocator);
+    if (!rc)
+        rc = config_check(&c, &mem, &n, &cpus);
     if (rc) {
         fj__set_last_error(rc);
         return NULL;
     }
-    fj_scheduler *s = aligned_alloc(FJ_CACHE_PAD, sizeof *s);
+    fj_scheduler *s = fj__mem_alloc(&mem, sizeof *s, FJ_CACHE_PAD);
     if (!s) {
-        free(cpus);
+        if (cpus)
+            fj__mem_free(&mem, cpus, sizeof(int) * n, FJ_MEM_ALIGN);
         fj__set_last_error(FJ_ENOMEM);
         return NULL;
     }
     memset(s, 0, sizeof *s);
     pthread_mutex_init(&s->deferred_lock, NULL);
+    s->mem = mem;
     s->cfg = c;
     s->cpus = cpus;
     s->nworkers = n;
     s->nsmall = c.small_fibers;
     fj__stack_needs(s);
     s->nlarge = c.large_fibers;
-    s->workers = aligned_alloc(FJ_CACHE_PAD, sizeof(fj__worker) * n);
+    s->workers = fj__mem_alloc(&s->mem, sizeof(fj__worker) * n, FJ_CACHE_PAD);
     rc = s->workers ? 0 : FJ_ENOMEM;
     if (!rc) {
         memset(s->workers, 0, sizeof(fj__worker) * n);
-        for (unsigned i = 0; i < n; i++)
+        for (unsigned i = 0; i < n; i++) {
+            s->workers[i].s = s;   /* sched_free frees through it, whatever failed */
             fj__pin_init(&s->workers[i]);
+        }
         for (unsigned i = 0; i < n && !rc; i++) {
             fj__worker *w = &s->workers[i];
             w->s = s;
@@ -246,9 +261,9 @@ fj_scheduler *fj_create(const fj_config *config)
             w->cpu = cpus ? cpus[i] : -1;
             w->llc = -1;
             w->rng = 0x9e3779b97f4a7c15ull * (i + 1) | 1;
-            rc = fj__deque_init(&w->ready, 64);
+            rc = fj__deque_init(&w->ready, 64, &s->mem);
             for (int q = 0; q < FJ_NQ && !rc; q++)
-                rc = fj__deque_init(&w->q[q], 256);
+                rc = fj__deque_init(&w->q[q], 256, &s->mem);
         }
     }
     if (!rc)
@@ -269,12 +284,13 @@ fj_scheduler *fj_create(const fj_config *config)
         return NULL;
     }
     if (cpus) {
-        fj__cpu_info *info = malloc(sizeof *info * n);
+        /* Without it, every worker steals from the others in one order. */
+        fj__cpu_info *info = fj__mem_alloc(&s->mem, sizeof *info * n, FJ_MEM_ALIGN);
         if (info) {
             fj__topology_read(cpus, (int)n, info);
             for (unsigned i = 0; i < n; i++)
                 s->workers[i].llc = info[i].llc;
-            free(info);
+            fj__mem_free(&s->mem, info, sizeof *info * n, FJ_MEM_ALIGN);
         }
     }
     fj__fpu_capture(&s->workers[0].fpu);
@@ -299,13 +315,11 @@ fj_scheduler *fj_create(const fj_config *config)
 static void main_participate(fj_scheduler *s, const fj__task *root)
 {
     fj__worker *w0 = &s->workers[0];
-    void *saved = NULL;
-    if (w0->cpu >= 0 && (saved = fj__os_affinity_save()) != NULL) {
+    fj__os_affinity saved;
+    bool restore = false;
+    if (w0->cpu >= 0 && fj__os_affinity_save(&saved)) {
         int rc = fj__os_pin_self(w0->cpu);
-        if (rc != 0) {
-            free(saved);
-            saved = NULL;
-        }
+        restore = rc == 0;
         if (rc != 0 && !s->pin_warned) {
             /* Not worth failing fj_main for, but not to be hidden either. */
             s->pin_warned = true;
@@ -319,7 +333,8 @@ static void main_participate(fj_scheduler *s, const fj__task *root)
     fj__worker_enter(w0, root);
     fj_fetch_sub_seq_cst(&s->active, 1);
     fj__altstack_leave(w0);
-    fj__os_affinity_restore(saved);
+    if (restore)
+        fj__os_affinity_restore(&saved);
 }
 
 /* Run a root task as worker 0 on the calling thread (fj_main, fj_run_pinned).

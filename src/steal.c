@@ -68,7 +68,7 @@ static bool take_injected(fj__worker *w)
         }
         moved += count;
         if (heap)
-            free(fifo);
+            fj__mem_free(&s->mem, fifo, fj__inject_node_bytes(count), FJ_MEM_ALIGN);
         fifo = next;
     }
     if (moved > 1)

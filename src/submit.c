@@ -11,8 +11,6 @@
  * Nothing is ever dropped: every job is checked first (a bad one stops the
  * process naming it), and a queue that cannot grow runs the job now.
  */
-#include <stdlib.h>
-
 #include "internal.h"
 
 static void check_jobs(const char *call, const fj_job *jobs, size_t count)
@@ -44,7 +42,8 @@ static inline fj__task task_of(const fj_job *j, fj_counter *c)
                        .counter = c, .flags = j->flags | ((uintptr_t)fj__prio_queue(j->priority) << FJ_TASK_Q_SHIFT) };
 }
 
-static void run_jobs_external(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter)
+static void run_jobs_external(const char *call, fj_scheduler *s, const fj_job *jobs, size_t count,
+                              fj_counter *counter)
 {
     fj__task buf[64];
     /* Between the add and the push the count is not yet visible as queued work:
@@ -58,14 +57,14 @@ static void run_jobs_external(fj_scheduler *s, const fj_job *jobs, size_t count,
         for (; i < count && n < 64; i++) {
             fj__task t = task_of(&jobs[i], counter);
             if (FJ_UNLIKELY(t.flags & FJ_JOB_PINNED)) {
-                fj__pin_push(s, fj__pin_worker(t.flags), &t, "fj_run_jobs");   /* straight to its worker */
+                fj__pin_push(s, fj__pin_worker(t.flags), &t, call);   /* straight to its worker */
                 pinned = true;
             } else {
                 buf[n++] = t;
             }
         }
         if (n)
-            fj__inject_tasks(s, buf, n);
+            fj__inject_tasks(s, buf, n, call);
     }
     if (pinned)
         fj__notify_all(s);
@@ -83,7 +82,7 @@ void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counte
         fj_run_jobs(jobs, count, counter);
         return;
     }
-    run_jobs_external(s, jobs, count, counter);
+    run_jobs_external("fj_run_jobs_on", s, jobs, count, counter);
 }
 
 /* The queue could not grow: run t now rather than lose it, on a fiber of its
@@ -97,8 +96,8 @@ static FJ_NOINLINE fj__worker *run_now(fj__worker *w, const fj__task *t)
     } else if (fj__fits_here(w, self, t->flags)) {
         fj__run_nested(w, self, t);
     } else {
-        fj__fatal("fj_run_jobs", "out of memory growing a job queue, and no free fiber to run job '%s' on",
-                  t->name);
+        fj__fatal("fj_run_jobs", "out of memory (the allocator returned NULL for %zu bytes) queueing job '%s', "
+                  "and no free fiber to run it on", w->q[fj__task_queue(t)].failed_bytes, t->name);
     }
     return fj__current_worker();
 }
@@ -113,7 +112,7 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
         fj_scheduler *s = fj__default_scheduler();
         if (!s)
             fj__fatal("fj_run_jobs", "called outside a job and no scheduler exists");
-        run_jobs_external(s, jobs, count, counter);
+        run_jobs_external("fj_run_jobs", s, jobs, count, counter);
         return;
     }
     if (FJ_UNLIKELY(!jobs || count == 0)) {

@@ -244,15 +244,12 @@ int fj__topology_order_info(const fj__cpu_info *info, int n, int avoid_smt, int 
     return k;
 }
 
-int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out)
+int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out, fj__cpu_info *info)
 {
-    fj__cpu_info *info = malloc(sizeof *info * (size_t)(n > 0 ? n : 1));
     if (!info) {
         memcpy(out, allowed, sizeof *out * (size_t)n);
         return n;
     }
     fj__topology_read(allowed, n, info);
-    int k = fj__topology_order_info(info, n, avoid_smt, out);
-    free(info);
-    return k;
+    return fj__topology_order_info(info, n, avoid_smt, out);
 }

@@ -66,11 +66,12 @@ void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, co
 }
 
 /* The reader: R1 to R4 of the argument above. */
-int fj__trace_ring_copy(const fj__trace_ring *r, fj__trace_copy *out)
+int fj__trace_ring_copy(const fj__trace_ring *r, const fj__mem *mem, fj__trace_copy *out)
 {
     uint64_t hi = fj_load_acquire(&r->next);  /* R1 */
     uint64_t lo = hi > r->capacity ? hi - r->capacity : 0;
-    out->events = malloc((size_t)(hi > lo ? hi - lo : 1) * sizeof *out->events);
+    out->capacity = hi > lo ? hi - lo : 1;
+    out->events = fj__mem_alloc(mem, (size_t)out->capacity * sizeof *out->events, FJ_MEM_ALIGN);
     if (!out->events)
         return FJ_ENOMEM;
     for (uint64_t i = lo; i < hi; i++) {     /* R2 */
@@ -107,13 +108,14 @@ int fj__trace_snapshot_take(const fj_scheduler *s, fj__trace_snapshot *out)
     memset(out, 0, sizeof *out);
     if (!s || !fj__trace_ring_of(s, 0))
         return FJ_EINVAL;
-    fj__trace_copy *rings = calloc(s->nworkers, sizeof *rings);
+    fj__trace_copy *rings = fj__mem_alloc(&s->mem, s->nworkers * sizeof *rings, FJ_MEM_ALIGN);
     if (!rings)
         return FJ_ENOMEM;
-    *out = (fj__trace_snapshot){ .rings = rings, .nworkers = s->nworkers, .nfibers = s->nfibers };
+    memset(rings, 0, s->nworkers * sizeof *rings);
+    *out = (fj__trace_snapshot){ .rings = rings, .nworkers = s->nworkers, .nfibers = s->nfibers, .mem = s->mem };
     for (unsigned i = 0; i < s->nworkers; i++) {
         const fj__trace_ring *r = s->workers[i].trace;
-        if (r && fj__trace_ring_copy(r, &rings[i]) != 0) {
+        if (r && fj__trace_ring_copy(r, &s->mem, &rings[i]) != 0) {
             fj__trace_snapshot_free(out);
             return FJ_ENOMEM;
         }
@@ -121,11 +123,17 @@ int fj__trace_snapshot_take(const fj_scheduler *s, fj__trace_snapshot *out)
     return 0;
 }
 
+void fj__trace_copy_free(const fj__mem *mem, fj__trace_copy *c)
+{
+    fj__mem_free(mem, c->events, (size_t)c->capacity * sizeof *c->events, FJ_MEM_ALIGN);
+    c->events = NULL;
+}
+
 void fj__trace_snapshot_free(fj__trace_snapshot *snap)
 {
     for (unsigned i = 0; snap->rings && i < snap->nworkers; i++)
-        free(snap->rings[i].events);
-    free(snap->rings);
+        fj__trace_copy_free(&snap->mem, &snap->rings[i]);
+    fj__mem_free(&snap->mem, snap->rings, snap->nworkers * sizeof *snap->rings, FJ_MEM_ALIGN);
     memset(snap, 0, sizeof *snap);
 }
 
@@ -141,14 +149,16 @@ int fj__trace_init(fj_scheduler *s)
     while (cap < n)
         cap *= 2;
     for (unsigned i = 0; i < s->nworkers; i++) {
-        fj__trace_ring *r = calloc(1, sizeof *r);
+        fj__trace_ring *r = fj__mem_alloc(&s->mem, sizeof *r, FJ_MEM_ALIGN);
         if (!r)
             return FJ_ENOMEM;
-        r->events = calloc((size_t)cap, sizeof *r->events);
+        memset(r, 0, sizeof *r);
+        r->events = fj__mem_alloc(&s->mem, (size_t)cap * sizeof *r->events, FJ_MEM_ALIGN);
         if (!r->events) {
-            free(r);
+            fj__mem_free(&s->mem, r, sizeof *r, FJ_MEM_ALIGN);
             return FJ_ENOMEM;
         }
+        memset(r->events, 0, (size_t)cap * sizeof *r->events);
         r->capacity = cap;
         s->workers[i].trace = r;
     }
@@ -162,8 +172,8 @@ void fj__trace_destroy(fj_scheduler *s)
     for (unsigned i = 0; i < s->nworkers; i++) {
         fj__trace_ring *r = s->workers[i].trace;
         if (r) {
-            free(r->events);
-            free(r);
+            fj__mem_free(&s->mem, r->events, (size_t)r->capacity * sizeof *r->events, FJ_MEM_ALIGN);
+            fj__mem_free(&s->mem, r, sizeof *r, FJ_MEM_ALIGN);
             s->workers[i].trace = NULL;
         }
     }

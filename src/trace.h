@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "mem.h"
+
 typedef enum fj__event_kind {
     FJ_EV_JOB_BEGIN = 1, /* name: job; a job starts on this fiber (may nest: inline runs) */
     FJ_EV_JOB_END,       /* name: job; the innermost job on this fiber returned (arg: 1 if it panicked) */
@@ -51,22 +53,26 @@ void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, co
 /* A ring's events copied out of it: events[0..count) are events number
  * lost..lost+count-1 of the ring, each whole (no field from another event). */
 typedef struct fj__trace_copy {
-    fj__event *events;   /* malloc'd; the caller frees it */
+    fj__event *events;   /* from the copy's fj__mem, capacity of them; the caller frees it */
+    uint64_t capacity;
     uint64_t count;
     uint64_t lost;       /* older events the ring no longer held */
 } fj__trace_copy;
 
-/* Copy r while its worker may still record; 0 or FJ_ENOMEM. */
-int fj__trace_ring_copy(const fj__trace_ring *r, fj__trace_copy *out);
+/* Copy r, taking the memory from mem, while its worker may still record; 0
+ * or FJ_ENOMEM. The caller gives out->events back with fj__trace_copy_free. */
+int fj__trace_ring_copy(const fj__trace_ring *r, const fj__mem *mem, fj__trace_copy *out);
+void fj__trace_copy_free(const fj__mem *mem, fj__trace_copy *c);
 /* Worker i's ring, NULL when tracing is off (for trace.c and tests). */
 const fj__trace_ring *fj__trace_ring_of(const struct fj_scheduler *s, unsigned i);
 
 /* Every worker's ring copied whole, and what the trace writers need to know of
  * the scheduler besides: they read this, never the scheduler itself. */
 typedef struct fj__trace_snapshot {
-    fj__trace_copy *rings;   /* rings[i]: worker i's events; nworkers of them, malloc'd */
+    fj__trace_copy *rings;   /* rings[i]: worker i's events; nworkers of them */
     unsigned nworkers;
     uint32_t nfibers;        /* every fiber index in the events is below it */
+    fj__mem mem;             /* the scheduler's: for the copies and whatever the writers build */
 } fj__trace_snapshot;
 
 /* Copy every ring of s with fj__trace_ring_copy (so workers may still record

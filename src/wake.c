@@ -88,11 +88,12 @@ void fj__inject_push(fj_scheduler *s, fj__inject_node *node)
     fj__notify(s, 1);
 }
 
-void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count)
+void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count, const char *call)
 {
-    fj__inject_node *node = malloc(sizeof *node + count * sizeof(fj__task));
-    if (!node)
-        fj__fatal("fj_run_jobs", "out of memory queueing %zu tasks from outside the scheduler", count);
+    /* Nothing else can take the jobs (this thread is no worker, and the
+     * caller has no error to return): without memory, stop naming them. */
+    fj__inject_node *node = fj__mem_alloc_or_die(&s->mem, fj__inject_node_bytes(count), FJ_MEM_ALIGN, call,
+                                                 "queueing job", tasks[0].name);
     node->count = count;
     node->tasks = (fj__task *)(node + 1);
     node->heap = true;

@@ -15,6 +15,7 @@
  * the context switched to, first thing (after_switch).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 #include "os.h"
@@ -232,10 +233,13 @@ static void deferred_put(fj_scheduler *s, const fj__task *t)
 {
     pthread_mutex_lock(&s->deferred_lock);
     if (s->ndeferred == s->deferred_cap) {
+        /* The job has no fiber to run on now and must not be lost. */
         size_t cap = s->deferred_cap ? s->deferred_cap * 2 : 16;
-        fj__task *d = realloc(s->deferred, cap * sizeof *d);
-        if (!d)
-            fj__fatal("fj_run_jobs", "out of memory deferring a large-stack job");
+        fj__task *d = fj__mem_alloc_or_die(&s->mem, cap * sizeof *d, FJ_MEM_ALIGN, "fj_run_jobs",
+                                           "deferring large-stack job", t->name);
+        if (s->ndeferred)
+            memcpy(d, s->deferred, s->ndeferred * sizeof *d);
+        fj__mem_free(&s->mem, s->deferred, s->deferred_cap * sizeof *d, FJ_MEM_ALIGN);
         s->deferred = d;
         s->deferred_cap = cap;
     }

@@ -62,14 +62,30 @@ typedef struct tw_fiber {
 
 /* Room for element n of a growing array (*arr holds *cap elements of elem
  * bytes; the capacity doubles, starting at first). 0 or FJ_ENOMEM. */
-static int grow_for(void **arr, size_t *cap, size_t n, size_t elem, size_t first)
+void *fj__tw_alloc(const fj__mem *mem, size_t n, size_t elem)
+{
+    void *p = fj__mem_alloc(mem, n * elem, FJ_MEM_ALIGN);
+    if (p)
+        memset(p, 0, n * elem);
+    return p;
+}
+
+void fj__tw_free(const fj__mem *mem, void *p, size_t n, size_t elem)
+{
+    fj__mem_free(mem, p, n * elem, FJ_MEM_ALIGN);
+}
+
+static int grow_for(const fj__mem *mem, void **arr, size_t *cap, size_t n, size_t elem, size_t first)
 {
     if (n < *cap)
         return 0;
     size_t c = *cap ? *cap * 2 : first;
-    void *p = realloc(*arr, c * elem);
+    void *p = fj__tw_alloc(mem, c, elem);
     if (!p)
         return FJ_ENOMEM;
+    if (*cap)
+        memcpy(p, *arr, *cap * elem);
+    fj__tw_free(mem, *arr, *cap, elem);
     *arr = p;
     *cap = c;
     return 0;
@@ -78,7 +94,7 @@ static int grow_for(void **arr, size_t *cap, size_t n, size_t elem, size_t first
 static int add_slice(tw_model *m, tw_slice s)
 {
     void *a = m->slices;
-    int rc = grow_for(&a, &m->cap_slices, m->nslices, sizeof s, 1024);
+    int rc = grow_for(&m->mem, &a, &m->cap_slices, m->nslices, sizeof s, 1024);
     m->slices = a;
     if (rc == 0)
         m->slices[m->nslices++] = s;
@@ -88,7 +104,7 @@ static int add_slice(tw_model *m, tw_slice s)
 static int add_mark(tw_model *m, tw_mark k)
 {
     void *a = m->marks;
-    int rc = grow_for(&a, &m->cap_marks, m->nmarks, sizeof k, 256);
+    int rc = grow_for(&m->mem, &a, &m->cap_marks, m->nmarks, sizeof k, 256);
     m->marks = a;
     if (rc == 0)
         m->marks[m->nmarks++] = k;
@@ -98,8 +114,8 @@ static int add_mark(tw_model *m, tw_mark k)
 void fj__tw_model_free(tw_model *m)
 {
     int err = errno;
-    free(m->slices);
-    free(m->marks);
+    fj__tw_free(&m->mem, m->slices, m->cap_slices, sizeof *m->slices);
+    fj__tw_free(&m->mem, m->marks, m->cap_marks, sizeof *m->marks);
     errno = err;
 }
 
@@ -131,11 +147,11 @@ static int merge_pick(const tw_cursor *c, unsigned n)
     return best;
 }
 
-static int fiber_push(tw_fiber *f, tw_open o)
+static int fiber_push(const fj__mem *mem, tw_fiber *f, tw_open o)
 {
     void *a = f->stack;
     size_t cap = f->cap;
-    int rc = grow_for(&a, &cap, f->depth, sizeof o, 4);
+    int rc = grow_for(mem, &a, &cap, f->depth, sizeof o, 4);
     f->stack = a;
     f->cap = (uint32_t)cap;
     if (rc == 0)
@@ -189,7 +205,8 @@ static int replay_event(tw_replay *r, const fj__event *e, uint32_t lane, uint64_
     int rc = 0;
     switch ((fj__event_kind)e->kind) {
     case FJ_EV_JOB_BEGIN:
-        return fiber_push(f, (tw_open){ .name = e->name, .t0 = t, .lane = lane, .flags = SLICE_HEAD, .running = true });
+        return fiber_push(&r->m->mem, f, (tw_open){ .name = e->name, .t0 = t, .lane = lane, .flags = SLICE_HEAD,
+                                                    .running = true });
     case FJ_EV_JOB_END:
         if (f->depth == 0)
             return 0;   /* its begin came before the window */
@@ -215,7 +232,7 @@ static int replay_event(tw_replay *r, const fj__event *e, uint32_t lane, uint64_
         if (f->depth == 0) {
             /* Suspended before the window: the event names the innermost
              * job, whose remaining run we can still show. */
-            return fiber_push(f, (tw_open){ .name = e->name, .t0 = t, .lane = lane, .running = true });
+            return fiber_push(&r->m->mem, f, (tw_open){ .name = e->name, .t0 = t, .lane = lane, .running = true });
         }
         for (uint32_t d = 0; d < f->depth; d++) {
             tw_open *o = &f->stack[d];
@@ -253,10 +270,13 @@ static int model_build(const fj__trace_snapshot *snap, tw_model *m)
     const fj__trace_copy *copies = snap->rings;
     memset(m, 0, sizeof *m);
     m->nlanes = n;
+    m->mem = snap->mem;
+    const fj__mem *mem = &m->mem;
+    size_t nf = snap->nfibers ? snap->nfibers : 1;
     tw_replay r = { .m = m, .nfibers = snap->nfibers };
-    tw_cursor *c = calloc(n, sizeof *c);
-    r.fibers = calloc(snap->nfibers ? snap->nfibers : 1, sizeof *r.fibers);
-    r.sleep_since = malloc(n * sizeof *r.sleep_since);
+    tw_cursor *c = fj__tw_alloc(mem, n, sizeof *c);
+    r.fibers = fj__tw_alloc(mem, nf, sizeof *r.fibers);
+    r.sleep_since = fj__tw_alloc(mem, n, sizeof *r.sleep_since);
     int rc = (c && r.fibers && r.sleep_since) ? 0 : FJ_ENOMEM;
     for (unsigned i = 0; !rc && i < n; i++) {
         r.sleep_since[i] = UINT64_MAX;
@@ -295,10 +315,10 @@ static int model_build(const fj__trace_snapshot *snap, tw_model *m)
             rc = add_slice(m, (tw_slice){ .t0 = r.sleep_since[i], .t1 = t_last, .name = "sleep", .lane = i,
                                           .kind = SLICE_SLEEP });
     for (uint32_t f = 0; r.fibers && f < r.nfibers; f++)
-        free(r.fibers[f].stack);
-    free(r.fibers);
-    free(r.sleep_since);
-    free(c);
+        fj__tw_free(mem, r.fibers[f].stack, r.fibers[f].cap, sizeof *r.fibers[f].stack);
+    fj__tw_free(mem, r.fibers, nf, sizeof *r.fibers);
+    fj__tw_free(mem, r.sleep_since, n, sizeof *r.sleep_since);
+    fj__tw_free(mem, c, n, sizeof *c);
     if (rc)
         fj__tw_model_free(m);
     return rc;

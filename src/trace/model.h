@@ -55,6 +55,7 @@ typedef struct tw_model {
     size_t nslices, cap_slices;
     tw_mark *marks;
     size_t nmarks, cap_marks;
+    fj__mem mem;            /* the scheduler's: everything the writers build comes from it */
 } tw_model;
 
 /* What both writers start from: the arguments checked (FJ_EINVAL for a NULL
@@ -69,6 +70,10 @@ void fj__tw_model_free(tw_model *m);
 
 /* Which part of its job a slice shows: "whole", "begin", "end" or "middle". */
 const char *fj__tw_slice_part(uint8_t flags);
+
+/* n elements of elem bytes, zeroed, from mem (NULL when it has none), and back. */
+void *fj__tw_alloc(const fj__mem *mem, size_t n, size_t elem);
+void fj__tw_free(const fj__mem *mem, void *p, size_t n, size_t elem);
 
 /* qsort, which must not be given the NULL of an empty array. */
 void fj__tw_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));

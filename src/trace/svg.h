@@ -25,6 +25,7 @@ typedef struct tw_names {
     tw_name *slot;
     size_t cap, count;
     tw_name **order;    /* the names by time run, longest first */
+    const fj__mem *mem; /* the model's */
 } tw_names;
 
 /* The names of m's jobs with their totals and colours; m's slices must be in

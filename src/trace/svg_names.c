@@ -75,13 +75,13 @@ tw_name *fj__tw_names_find(tw_names *t, const char *name, bool insert)
 
 static int names_grow(tw_names *t)
 {
-    tw_names bigger = { calloc(t->cap * 2, sizeof *t->slot), t->cap * 2, 0, NULL };
+    tw_names bigger = { fj__tw_alloc(t->mem, t->cap * 2, sizeof *t->slot), t->cap * 2, 0, NULL, t->mem };
     if (!bigger.slot)
         return FJ_ENOMEM;
     for (size_t k = 0; k < t->cap; k++)
         if (t->slot[k].name)
             *fj__tw_names_find(&bigger, t->slot[k].name, true) = t->slot[k];
-    free(t->slot);
+    fj__tw_free(t->mem, t->slot, t->cap, sizeof *t->slot);
     *t = bigger;
     return 0;
 }
@@ -91,7 +91,8 @@ static int names_grow(tw_names *t)
  * a slice's parent is on the stack of slices that contain it. */
 static int self_times(const tw_model *m, uint64_t *self)
 {
-    size_t *stack = malloc((m->nslices ? m->nslices : 1) * sizeof *stack), depth = 0;
+    size_t nstack = m->nslices ? m->nslices : 1;
+    size_t *stack = fj__tw_alloc(&m->mem, nstack, sizeof *stack), depth = 0;
     if (!stack)
         return FJ_ENOMEM;
     for (size_t i = 0; i < m->nslices; i++) {
@@ -109,7 +110,7 @@ static int self_times(const tw_model *m, uint64_t *self)
             self[stack[depth - 1]] -= s->t1 - s->t0;
         stack[depth++] = i;
     }
-    free(stack);
+    fj__tw_free(&m->mem, stack, nstack, sizeof *stack);
     return 0;
 }
 
@@ -153,8 +154,9 @@ static void names_colour(tw_names *t)
  * time order. */
 int fj__tw_names_build(const tw_model *m, tw_names *t)
 {
-    *t = (tw_names){ .slot = calloc(64, sizeof *t->slot), .cap = 64 };
-    uint64_t *self = malloc((m->nslices ? m->nslices : 1) * sizeof *self);
+    *t = (tw_names){ .slot = fj__tw_alloc(&m->mem, 64, sizeof *t->slot), .cap = 64, .mem = &m->mem };
+    size_t nself = m->nslices ? m->nslices : 1;
+    uint64_t *self = fj__tw_alloc(&m->mem, nself, sizeof *self);
     int rc = t->slot && self ? self_times(m, self) : FJ_ENOMEM;
     for (size_t i = 0; !rc && i < m->nslices; i++) {
         const tw_slice *s = &m->slices[i];
@@ -166,11 +168,11 @@ int fj__tw_names_build(const tw_model *m, tw_names *t)
         n->jobs += (s->flags & SLICE_HEAD) != 0;
         n->self += self[i];
     }
-    free(self);
-    if (!rc && !(t->order = malloc((t->count ? t->count : 1) * sizeof *t->order)))
+    fj__tw_free(&m->mem, self, nself, sizeof *self);
+    if (!rc && !(t->order = fj__tw_alloc(&m->mem, t->count ? t->count : 1, sizeof *t->order)))
         rc = FJ_ENOMEM;
     if (rc) {
-        free(t->slot);
+        fj__tw_free(&m->mem, t->slot, t->cap, sizeof *t->slot);
         t->slot = NULL;
         return rc;
     }
@@ -185,7 +187,7 @@ int fj__tw_names_build(const tw_model *m, tw_names *t)
 void fj__tw_names_free(tw_names *t)
 {
     int err = errno;
-    free(t->slot);
-    free(t->order);
+    fj__tw_free(t->mem, t->slot, t->cap, sizeof *t->slot);
+    fj__tw_free(t->mem, t->order, t->count ? t->count : 1, sizeof *t->order);
     errno = err;
 }

@@ -277,7 +277,7 @@ int main(int argc, char **argv)
 
     EXPECT_ABORT_CONTAINS(child_bad_worker, NULL, "fiberjob: fj_run_jobs: job 'too_far' is pinned to worker ");
     EXPECT_ABORT_CONTAINS(child_bad_worker_outside, NULL,
-                          "fiberjob: fj_run_jobs: job 'too_far_outside' is pinned to worker ");
+                          "fiberjob: fj_run_jobs_on: job 'too_far_outside' is pinned to worker ");
     EXPECT_ABORT_CONTAINS(child_bits, NULL, "fiberjob: fj_run_jobs: job 0 of 1 ('no_pin_flag') names a worker in its flags without FJ_JOB_PINNED");
     EXPECT_ABORT_CONTAINS(child_inside, NULL, "fiberjob: fj_run_pinned: called from inside a job");
 

@@ -115,9 +115,55 @@ void no_allocation_per_job()
 
 } // namespace
 
+#if FJ_HPP_PMR
+/* A memory_resource that counts what is live: fj::allocator_from routes the
+ * runtime's every allocation to it, each given back with its size. */
+class counting_resource : public std::pmr::memory_resource {
+public:
+    std::atomic<long> live{0}, bytes{0}, total{0};
+
+private:
+    void *do_allocate(std::size_t size, std::size_t align) override
+    {
+        live++;
+        total++;
+        bytes += static_cast<long>(size);
+        return std::pmr::new_delete_resource()->allocate(size, align);
+    }
+    void do_deallocate(void *p, std::size_t size, std::size_t align) override
+    {
+        live--;
+        bytes -= static_cast<long>(size);
+        std::pmr::new_delete_resource()->deallocate(p, size, align);
+    }
+    bool do_is_equal(const std::pmr::memory_resource &o) const noexcept override { return this == &o; }
+};
+
+static void runtime_memory_from_a_resource(unsigned workers)
+{
+    counting_resource r;
+    {
+        fj_config cfg = test::config(workers);
+        cfg.allocator = fj::allocator_from(r);
+        fj::scheduler s(cfg);
+        CHECK(r.total.load() > 0);
+        CHECK_EQ(fj::run(s, [] {
+            fj::task_group g;
+            for (int i = 0; i < 2000; i++)
+                g.run([] {});
+        }), 0);
+    }
+    CHECK_EQ(r.live.load(), 0);
+    CHECK_EQ(r.bytes.load(), 0);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     unsigned workers = test_workers(argc, argv);
+#if FJ_HPP_PMR
+    runtime_memory_from_a_resource(workers);
+#endif
     fj::scheduler s(test::config(workers));
     CHECK_EQ(fj::run(s, no_allocation_per_job), 0);
     std::printf("ok\n");

@@ -29,6 +29,29 @@
 #include "test.h"
 #include "trace.h"
 
+/* The C library's memory, as the runtime's fj__mem (mem.h) presents it. */
+static void *test_mem_alloc(size_t size, size_t align, void *user)
+{
+    (void)align;
+    (void)user;
+    return malloc(size);
+}
+static void test_mem_free(void *p, size_t size, size_t align, void *user)
+{
+    (void)size;
+    (void)align;
+    (void)user;
+    free(p);
+}
+static void test_mem_misaligned(const void *p, size_t size, size_t align)
+{
+    (void)p;
+    (void)size;
+    (void)align;
+    abort();
+}
+static const fj__mem test_mem = { { test_mem_alloc, test_mem_free, NULL }, test_mem_misaligned };
+
 enum { RING_EVENTS = 64, COPIES = 20000, MAX_WRITERS = 64 };
 
 static const char *const tags[] = { "t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9", "t10" };
@@ -88,7 +111,7 @@ static void slot_being_written(void)
     slot->name = tags[n % NTAGS];
     slot->arg = n;
     fj__trace_copy c;
-    CHECK_EQ(fj__trace_ring_copy(&r, &c), 0);
+    CHECK_EQ(fj__trace_ring_copy(&r, &test_mem, &c), 0);
     if (c.count != RING_EVENTS - 1 || c.lost != n - RING_EVENTS + 1)
         FAIL_SOFT("a copy with event %llu half written kept events %llu..%llu, not %llu..%llu",
                   (unsigned long long)n, (unsigned long long)c.lost, (unsigned long long)(c.lost + c.count - 1),
@@ -117,7 +140,7 @@ static void bare_rings(unsigned nwriters)
     for (unsigned round = 0; round < COPIES && ok; round++) {
         for (unsigned i = 0; i < nwriters && ok; i++) {
             fj__trace_copy c;
-            CHECK_EQ(fj__trace_ring_copy(&rings[i], &c), 0);
+            CHECK_EQ(fj__trace_ring_copy(&rings[i], &test_mem, &c), 0);
             ok = check_bare_copy(&c, i);
             kept += c.count;
             copies_cut += c.count < RING_EVENTS - 1;   /* the slot being written always goes */
@@ -233,7 +256,7 @@ static void *sched_reader(void *arg)
     for (unsigned round = 0; round < COPIES && ok; round++) {
         for (unsigned i = 0; i < a->nworkers && ok; i++) {
             fj__trace_copy c;
-            CHECK_EQ(fj__trace_ring_copy(fj__trace_ring_of(a->s, i), &c), 0);
+            CHECK_EQ(fj__trace_ring_copy(fj__trace_ring_of(a->s, i), &test_mem, &c), 0);
             ok = check_sched_copy(&c, i, a->nworkers);
             a->kept += c.count;
             free(c.events);

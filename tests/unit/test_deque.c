@@ -16,6 +16,29 @@
 #include "deque.h"
 #include "test.h"
 
+/* The C library's memory, as the runtime's fj__mem (mem.h) presents it. */
+static void *test_mem_alloc(size_t size, size_t align, void *user)
+{
+    (void)align;
+    (void)user;
+    return malloc(size);
+}
+static void test_mem_free(void *p, size_t size, size_t align, void *user)
+{
+    (void)size;
+    (void)align;
+    (void)user;
+    free(p);
+}
+static void test_mem_misaligned(const void *p, size_t size, size_t align)
+{
+    (void)p;
+    (void)size;
+    (void)align;
+    abort();
+}
+static const fj__mem test_mem = { { test_mem_alloc, test_mem_free, NULL }, test_mem_misaligned };
+
 static fj__task task_for(uint64_t id)
 {
     /* Each field derives from id, so a task assembled from two slots shows. */
@@ -38,7 +61,7 @@ static void test_single_thread(void)
 {
     fj__deque d;
     fj__task t;
-    CHECK_EQ(fj__deque_init(&d, 1), 0);
+    CHECK_EQ(fj__deque_init(&d, 1, &test_mem), 0);
 
     /* Empty: both ends say so, repeatedly. */
     CHECK(!fj__deque_take(&d, &t));
@@ -138,7 +161,7 @@ static void test_single_thread(void)
     fj__deque_free(&d);
 
     /* A fresh deque with a large initial capacity works the same. */
-    CHECK_EQ(fj__deque_init(&d, 1000), 0);
+    CHECK_EQ(fj__deque_init(&d, 1000, &test_mem), 0);
     CHECK_EQ(fj__deque_push(&d, batch, 1000), 0);
     for (uint64_t i = 0; i < 1000; i++) {
         CHECK(fj__deque_steal(&d, &t) == FJ_DEQUE_OK);
@@ -243,7 +266,7 @@ static long long owner_fill(fj__deque *d, uint64_t first, uint64_t *rng)
 static void test_stress(void)
 {
     for (int i = 0; i < NDEQ; i++)
-        CHECK_EQ(fj__deque_init(&deques[i], 1), 0);
+        CHECK_EQ(fj__deque_init(&deques[i], 1, &test_mem), 0);
     T_STORE(&current_deque, 0);
     pthread_t th[THIEVES];
     for (int i = 0; i < THIEVES; i++)

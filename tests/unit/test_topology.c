@@ -42,7 +42,8 @@ static void remove_dir(const char *rel)
 static void check_order(const int *expect, int nexpect, int avoid_smt)
 {
     int allowed[8] = { 0, 1, 2, 3, 4, 5, 6, 7 }, out[8];
-    int n = fj__topology_order(allowed, 8, avoid_smt, out);
+    fj__cpu_info scratch[8];
+    int n = fj__topology_order(allowed, 8, avoid_smt, out, scratch);
     CHECK_EQ(n, nexpect);
     for (int i = 0; i < n; i++)
         CHECK_EQ(out[i], expect[i]);

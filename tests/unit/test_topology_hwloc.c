@@ -280,6 +280,7 @@ static void same_info(const fj__cpu_info *a, const fj__cpu_info *b, int n, const
 static int allowed_cpus[1024], nallowed_cpus;
 static fj__cpu_info from_sysfs[1024], from_hwloc[1024];
 static int order_hwloc[1024], order_sysfs[1024];
+static fj__cpu_info scratch_sysfs[1024];
 
 int main(int argc, char **argv)
 {
@@ -310,7 +311,7 @@ int main(int argc, char **argv)
     same_info(from_hwloc, from_sysfs, nallowed_cpus, "this machine");
     for (int avoid_smt = 0; avoid_smt <= 1; avoid_smt++) {
         int n_hwloc = fj__topology_order_info(from_hwloc, nallowed_cpus, avoid_smt, order_hwloc);
-        int n_sysfs = fj__topology_order(allowed_cpus, nallowed_cpus, avoid_smt, order_sysfs);
+        int n_sysfs = fj__topology_order(allowed_cpus, nallowed_cpus, avoid_smt, order_sysfs, scratch_sysfs);
         CHECK_EQ(n_hwloc, n_sysfs);
         for (int i = 0; i < n_hwloc; i++)
             CHECK_EQ(order_hwloc[i], order_sysfs[i]);

@@ -267,6 +267,17 @@ int main(int argc, char **argv)
     printf("  frame time     median %.3f ms, p99 %.3f ms, min %.3f ms, max %.3f ms\n", median, p99,
            sorted[0], sorted[r.frames - 1]);
     printf("  jobs/s         %.2f M\n", jobs / (r.total_ms / 1e3) / 1e6);
+    if (tracing) {
+        /* Measured whenever the scheduler traces, not only in the frames written out. */
+        uint64_t n = 0, total = 0, max = 0;
+        for (unsigned i = 0; i < nw; i++) {
+            n += st[i].queue_delay_jobs;
+            total += st[i].queue_delay_total_ns;
+            max = st[i].queue_delay_max_ns > max ? st[i].queue_delay_max_ns : max;
+        }
+        printf("  queue delay    mean %.2f us, max %.2f us (%llu jobs measured)\n",
+               n ? (double)total / (double)n / 1e3 : 0.0, (double)max / 1e3, (unsigned long long)n);
+    }
     if (!quiet) {
         printf("  worker      jobs    steals  switches    sleeps\n");
         for (unsigned i = 0; i < nw; i++)

@@ -446,6 +446,19 @@ typedef struct fj_worker_stats {
     uint64_t switches;      /**< fiber switches */
     uint64_t sleeps;        /**< times the worker slept on its futex */
     uint64_t wakes;         /**< futex wake calls made by this worker */
+    /**
+     * Queueing delay, measured only while tracing is on (fj_config.trace_events
+     * or FIBERJOB_TRACE; otherwise these stay 0): for each job this worker
+     * started, the time from the fj_run_jobs / fj_run_jobs_on call that queued
+     * it (fj_main for the root job; for a batch or fj_parallel_for, the one
+     * call that queued them all) to the moment the worker started it. Jobs
+     * resumed after fj_wait or fj_yield are not counted again. Read to 64 ns,
+     * rounded up; delays over about 4.5 minutes are not measured right.
+     * Mean: queue_delay_total_ns / queue_delay_jobs.
+     */
+    uint64_t queue_delay_jobs;      /**< jobs measured: with tracing on from fj_create, equal to `jobs` */
+    uint64_t queue_delay_total_ns;  /**< their delays summed, ns */
+    uint64_t queue_delay_max_ns;    /**< the longest of them, ns */
 } fj_worker_stats;
 
 /**

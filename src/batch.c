@@ -148,7 +148,7 @@ void fj__batches_free(fj__worker *w)
 static int range_push(fj__worker *w, fj__batch *b, uint32_t lo, uint32_t hi, int q)
 {
     fj__task e = { .fn = range_marker, .arg = b, .name = fj__job_name(b->jobs[lo].name), .counter = b->counter,
-                   .flags = FJ_TASK_RANGE | b->flags | (uintptr_t)q << FJ_TASK_Q_SHIFT |
+                   .flags = FJ_TASK_RANGE | (uint32_t)b->flags | (uintptr_t)q << FJ_TASK_Q_SHIFT |
                             (uintptr_t)lo << FJ_TASK_LO_SHIFT | (uintptr_t)hi << FJ_TASK_HI_SHIFT };
     return fj__deque_push(&w->q[q], &e, 1);
 }
@@ -217,7 +217,7 @@ void fj__range_open(fj__worker *w, fj__task *t)
 
 /* fj_run_jobs' fast path (the jobs already checked); the caller queues the
  * rest one by one. */
-size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, unsigned flags, fj_counter *counter)
+size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, uintptr_t flags, fj_counter *counter)
 {
     size_t done = 0;
     while (done < n) {

@@ -33,6 +33,9 @@ static inline bool fj__bad_flags(unsigned f)
 static inline unsigned fj__pin_worker(uintptr_t flags) { return (unsigned)(flags >> FJ_JOB_WORKER_SHIFT) & FJ_JOB_WORKER_MAX; }
 /* A deque entry standing for jobs lo..hi-1 of a batch (batch.c). */
 #define FJ_TASK_RANGE (1u << 17)
+/* A job stamped with the time it was queued (tracing on: trace.c, "Queueing
+ * delay"); the stamp is in bits 32-63, which only range entries use else. */
+#define FJ_TASK_QUEUED (1u << 18)
 /* Above the flags, a task carries its queue (bits 24-31); a range entry also
  * its lo (bits 32-47) and hi (bits 48-63). */
 #define FJ_TASK_Q_SHIFT 24
@@ -55,7 +58,10 @@ typedef struct fj__batch {
     struct fj__batch *next;     /* free list, return stack */
     struct fj__worker *home;    /* the worker whose pool it goes back to */
     fj_counter *counter;
-    unsigned flags;             /* FJ_JOB_SHALLOW when every job of it is, else 0 */
+    /* FJ_JOB_SHALLOW when every job of it is, else 0; with tracing on, the
+     * queueing stamp of the submission as well (FJ_TASK_QUEUED, bits 32-63):
+     * each job taken from the batch gets these flags. */
+    uintptr_t flags;
     int64_t left;               /* atomic: jobs not yet started */
     fj_job jobs[FJ_BATCH_MAX];
 } fj__batch;
@@ -321,6 +327,19 @@ fj_scheduler *fj__default_scheduler(void);
 fj_scheduler *fj__registry_lock(void);
 void fj__registry_unlock(void);
 
+/* Queueing delay (trace.c, only while tracing): the flags that stamp the
+ * tasks of one submission made now (FJ_TASK_QUEUED and the time), recording
+ * FJ_EV_JOB_QUEUE in ring r (the submitting worker's; NULL from outside). */
+uintptr_t fj__trace_queued(fj__trace_ring *r, uint32_t fiber, const char *name, uint64_t count);
+/* A job starts on w: its queueing delay into w's statistics when it was
+ * stamped, and FJ_EV_JOB_BEGIN with the time it was queued. */
+void fj__trace_job_begin(fj__worker *w, uint32_t fiber, const fj__task *t);
+#define FJ_TRACE_JOB_BEGIN(w, fiber, t)                         \
+    do {                                                        \
+        if (__builtin_expect((w)->trace != 0, 0))               \
+            fj__trace_job_begin((w), (fiber), (t));             \
+    } while (0)
+
 /* Topology (topology.c). */
 typedef struct fj__cpu_info {
     int cpu;
@@ -461,7 +480,7 @@ FJ__SHARED void fj__chunk_hand_back(fj__worker *w);
 FJ__SHARED void fj__range_open(fj__worker *w, fj__task *t);
 /* Queue jobs[0..n) (one priority queue q, no flags) as batches; returns how
  * many it queued (fewer only when memory ran out). */
-FJ__SHARED size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, unsigned flags,
+FJ__SHARED size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, uintptr_t flags,
                                    fj_counter *counter);
 FJ__SHARED void fj__batches_free(fj__worker *w);
 

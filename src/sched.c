@@ -107,6 +107,9 @@ unsigned fj_stats(const fj_scheduler *s, fj_worker_stats *out, unsigned max)
         out[i].switches = fj_load_relaxed(&w->stats.switches);
         out[i].sleeps = fj_load_relaxed(&w->stats.sleeps);
         out[i].wakes = fj_load_relaxed(&w->stats.wakes);
+        out[i].queue_delay_jobs = fj_load_relaxed(&w->stats.queue_delay_jobs);
+        out[i].queue_delay_total_ns = fj_load_relaxed(&w->stats.queue_delay_total_ns);
+        out[i].queue_delay_max_ns = fj_load_relaxed(&w->stats.queue_delay_max_ns);
     }
     return s->nworkers;
 }
@@ -357,6 +360,9 @@ static int run_root(fj_scheduler *s, const char *call, fj_job_fn fn, void *arg, 
         return FJ_EBUSY;
     fj_store_relaxed(&s->root_done, 0);
     fj__task root = { .fn = fn, .arg = arg, .name = name, .flags = FJ_TASK_ROOT | flags };
+    /* Queued by this thread, not yet a worker: no JOB_QUEUE event. */
+    if (s->workers[0].trace)
+        root.flags |= fj__trace_queued(NULL, 0, root.name, 1);
     main_participate(s, &root);
     int rc = fj_load_relaxed(&s->root_panicked) ? FJ_EPANIC : 0;
     fj_store_release(&s->main_running, 0);

@@ -46,6 +46,9 @@ static void run_jobs_external(const char *call, fj_scheduler *s, const fj_job *j
                               fj_counter *counter)
 {
     fj__task buf[64];
+    /* Tracing: one queueing stamp for the call (an outside thread has no ring
+     * to record the JOB_QUEUE event in). */
+    uintptr_t stamp = s->workers[0].trace ? fj__trace_queued(NULL, 0, jobs[0].name, count) : 0;
     /* Between the add and the push the count is not yet visible as queued work:
      * inject_inflight keeps the deadlock check from judging in that window. */
     fj__inflight_enter(s);
@@ -56,6 +59,7 @@ static void run_jobs_external(const char *call, fj_scheduler *s, const fj_job *j
         size_t n = 0;
         for (; i < count && n < 64; i++) {
             fj__task t = task_of(&jobs[i], counter);
+            t.flags |= stamp;
             if (FJ_UNLIKELY(t.flags & FJ_JOB_PINNED)) {
                 fj__pin_push(s, fj__pin_worker(t.flags), &t, call);   /* straight to its worker */
                 pinned = true;
@@ -126,6 +130,8 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
         if (counter)
             fj__counter_add(counter, 1, "fj_run_jobs");
         fj__task t = task_of(jobs, counter);
+        if (FJ_UNLIKELY(w->trace))   /* queueing delay: trace.c */
+            t.flags |= fj__trace_queued(w->trace, w->current->index, t.name, 1);
         if (FJ_UNLIKELY(t.flags & FJ_JOB_PINNED)) {
             fj__pin_push(w->s, fj__pin_worker(t.flags), &t, "fj_run_jobs");
             fj__notify_all(w->s);
@@ -145,6 +151,10 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
     }
     if (counter)
         fj__counter_add(counter, count, "fj_run_jobs");
+    /* Tracing: one queueing stamp for all the jobs of the call (trace.c). */
+    uintptr_t stamp = 0;
+    if (FJ_UNLIKELY(w->trace))
+        stamp = fj__trace_queued(w->trace, w->current->index, fj__job_name(jobs[0].name), count);
     size_t i = 0;
     bool pinned = false;
     while (i < count) {
@@ -154,6 +164,7 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
                             fj__bad_flags(jobs[i].flags)))
                 check_jobs("fj_run_jobs", jobs, count);
             fj__task t = task_of(&jobs[i], counter);
+            t.flags |= stamp;
             fj__pin_push(w->s, fj__pin_worker(t.flags), &t, "fj_run_jobs");
             pinned = true;
             i++;
@@ -176,7 +187,7 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
             for (size_t k = 0; k < n; k++)
                 if (FJ_UNLIKELY(!jobs[i + k].fn || (unsigned)jobs[i + k].priority > FJ_PRIORITY_LOW))
                     check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
-            size_t done = fj__push_batches(w, jobs + i, n, q, all & FJ_JOB_SHALLOW, counter);
+            size_t done = fj__push_batches(w, jobs + i, n, q, (all & FJ_JOB_SHALLOW) | stamp, counter);
             i += done;
             n -= done;
             if (n == 0)
@@ -189,6 +200,7 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
             if (FJ_UNLIKELY(!j->fn || (unsigned)j->priority > FJ_PRIORITY_LOW || fj__bad_flags(j->flags)))
                 check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
             fj__task t = task_of(j, counter);
+            t.flags |= stamp;
             if (FJ_LIKELY(a != NULL))
                 fj__deque_write(a, b + (int64_t)k, &t);
             else

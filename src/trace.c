@@ -52,17 +52,69 @@
  * loads stay in order: they only stop the compiler); on AArch64 W1 is one
  * barrier per event, paid only with tracing on.
  */
-void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, const char *name, uint64_t arg)
+void fj__trace_record_at(fj__trace_ring *r, uint64_t ts_ns, fj__event_kind kind, uint32_t fiber, const char *name,
+                         uint64_t arg)
 {
     uint64_t n = fj_load_relaxed(&r->next);   /* its own store: one writer */
     fj__event *e = &r->events[n & (r->capacity - 1)];
     fj_fence_release();                        /* W1 */
-    fj_store_relaxed(&e->ts_ns, fj__os_now_ns());
+    fj_store_relaxed(&e->ts_ns, ts_ns);
     fj_store_relaxed(&e->name, name);
     fj_store_relaxed(&e->arg, arg);
     fj_store_relaxed(&e->kind, (uint32_t)kind);
     fj_store_relaxed(&e->fiber, fiber);
     fj_store_release(&r->next, n + 1);        /* W3 */
+}
+
+void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, const char *name, uint64_t arg)
+{
+    fj__trace_record_at(r, fj__os_now_ns(), kind, fiber, name, arg);
+}
+
+/*
+ * Queueing delay: from the call that queued a job (fj_run_jobs,
+ * fj_run_jobs_on; fj_main for the root job) to the moment a worker starts it,
+ * whoever took it, however it travelled (a deque, a batch, the injection
+ * queue, a steal, a large-stack hand-off or deferral). Measured only while
+ * tracing is on: with tracing off, queueing costs nothing per job, and a clock
+ * read per job started would cost more than the rest of the job's path.
+ *
+ * A submission reads the clock once for all its jobs (one fj_run_jobs of N
+ * jobs or batches: one read, not N) and stamps each task with it: the
+ * FJ_TASK_QUEUED flag, and the time in units of FJ_QUEUE_STAMP_NS, truncated
+ * to 32 bits, in the upper half of the task's flags, which a job's task does
+ * not use otherwise (range entries carry lo and hi there, so a batch keeps the
+ * stamp in its own flags and hands it to every job taken from it). The task
+ * stays five words: a sixth for a full timestamp would cost every job a
+ * store and a load with tracing off too.
+ *
+ * When the job starts, the worker reads the clock (the one JOB_BEGIN reads
+ * anyway) and rebuilds the submission time from the units that passed since,
+ * mod 2^32: exact up to 2^32 units (about 4.5 minutes), and rounded down to a
+ * unit, so the delay is never less than the true one and at most one unit
+ * more. Resumed fibers are not queued jobs: their tasks carry no stamp.
+ */
+uintptr_t fj__trace_queued(fj__trace_ring *r, uint32_t fiber, const char *name, uint64_t count)
+{
+    uint64_t now = fj__os_now_ns();
+    if (r)
+        fj__trace_record_at(r, now, FJ_EV_JOB_QUEUE, fiber, name, count);
+    return FJ_TASK_QUEUED | (uintptr_t)(uint32_t)(now >> FJ_QUEUE_STAMP_SHIFT) << 32;
+}
+
+void fj__trace_job_begin(fj__worker *w, uint32_t fiber, const fj__task *t)
+{
+    uint64_t now = fj__os_now_ns(), queued = 0;
+    if (t->flags & FJ_TASK_QUEUED) {
+        uint64_t units = (uint32_t)((uint32_t)(now >> FJ_QUEUE_STAMP_SHIFT) - (uint32_t)(t->flags >> 32));
+        queued = ((now >> FJ_QUEUE_STAMP_SHIFT) - units) << FJ_QUEUE_STAMP_SHIFT;
+        uint64_t delay = now - queued;
+        FJ__STAT_INC(w, queue_delay_jobs);
+        FJ__STAT_ADD(w, queue_delay_total_ns, delay);
+        if (delay > fj_load_relaxed(&w->stats.queue_delay_max_ns))
+            fj_store_relaxed(&w->stats.queue_delay_max_ns, delay);
+    }
+    fj__trace_record_at(w->trace, now, FJ_EV_JOB_BEGIN, fiber, t->name, queued);
 }
 
 /* The reader: R1 to R4 of the argument above. */

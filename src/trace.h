@@ -18,14 +18,22 @@
 #include "mem.h"
 
 typedef enum fj__event_kind {
-    FJ_EV_JOB_BEGIN = 1, /* name: job; a job starts on this fiber (may nest: inline runs) */
+    FJ_EV_JOB_BEGIN = 1, /* name: job; a job starts on this fiber (may nest: inline runs); arg: when
+                          * it was queued (ns, rounded down to FJ_QUEUE_STAMP_NS), 0: not known */
     FJ_EV_JOB_END,       /* name: job; the innermost job on this fiber returned (arg: 1 if it panicked) */
     FJ_EV_SUSPEND,       /* the fiber switches out in fj_wait (arg: counter) or fj_yield (arg: 0) */
     FJ_EV_RESUME,        /* the fiber runs again, on this worker */
     FJ_EV_STEAL,         /* arg: victim worker index */
     FJ_EV_SLEEP,         /* the worker sleeps on its futex */
     FJ_EV_WAKE,          /* the worker woke up */
+    FJ_EV_JOB_QUEUE,     /* name: the first job; a job on this fiber queued arg jobs (fj_run_jobs) */
 } fj__event_kind;
+
+/* A job's queueing stamp counts units of 1 << FJ_QUEUE_STAMP_SHIFT ns (in 32
+ * bits: delays up to 2^38 ns, about 4.5 minutes, are measured right). A
+ * JOB_BEGIN's arg is its JOB_QUEUE's time rounded down to a unit. */
+#define FJ_QUEUE_STAMP_SHIFT 6
+#define FJ_QUEUE_STAMP_NS (1u << FJ_QUEUE_STAMP_SHIFT)
 
 typedef struct fj__event {
     uint64_t ts_ns;      /* CLOCK_MONOTONIC */
@@ -49,6 +57,9 @@ struct fj_scheduler;
  * relaxed atomics between two fences, so that such a copy keeps only whole
  * events: trace.c argues why. */
 void fj__trace_record(fj__trace_ring *r, fj__event_kind kind, uint32_t fiber, const char *name, uint64_t arg);
+/* The same at a time the caller read (CLOCK_MONOTONIC, fj__os_now_ns). */
+void fj__trace_record_at(fj__trace_ring *r, uint64_t ts_ns, fj__event_kind kind, uint32_t fiber, const char *name,
+                         uint64_t arg);
 
 /* A ring's events copied out of it: events[0..count) are events number
  * lost..lost+count-1 of the ring, each whole (no field from another event). */

@@ -122,7 +122,7 @@ static inline __attribute__((always_inline)) bool run_job(fj__worker **wp, fj__f
     /* job_name is read by reports on other threads: relaxed atomic stores. */
     fj_store_relaxed(&self->job_name, t->name);
     FJ__STAT_INC(w, jobs);
-    FJ_TRACE(w, FJ_EV_JOB_BEGIN, self->index, t->name, 0);
+    FJ_TRACE_JOB_BEGIN(w, self->index, t);   /* and its queueing delay */
     bool panicked = fj__job_call(self, t);
     *wp = w = fj__current_worker();
     FJ_TRACE(w, FJ_EV_JOB_END, self->index, t->name, panicked);

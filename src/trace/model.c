@@ -30,7 +30,10 @@
  *     fiber cannot change worker without a SUSPEND), so on one lane slices
  *     nest or are disjoint, which is what Perfetto requires of "X" events.
  *     Sleeps (SLEEP..WAKE) are slices too; waits, yields and steals are marks.
- *     What is still open at the end is closed at the last timestamp.
+ *     What is still open at the end is closed at the last timestamp. A job's
+ *     first slice carries its queueing delay (JOB_BEGIN's arg is when it was
+ *     queued) and the lane whose JOB_QUEUE event has that time.
+ *     JOB_QUEUE events themselves draw nothing.
  *
  * The writers run while the scheduler is quiet, but after fj_main returns the
  * other workers may still record a SLEEP or WAKE on their way to the futex,
@@ -49,6 +52,9 @@
 typedef struct tw_open {
     const char *name;
     uint64_t t0;        /* start of the running segment (when running) */
+    uint64_t delay;     /* for the head slice (tw_slice) */
+    uint64_t queued;
+    uint32_t from_lane;
     uint32_t lane;
     uint8_t flags;      /* SLICE_HEAD while the first segment runs */
     bool running;       /* false between SUSPEND and RESUME */
@@ -167,19 +173,77 @@ static int close_segment(tw_model *m, tw_fiber *f, uint32_t d, uint64_t t, uint8
         return 0;
     o->running = false;
     tw_slice s = { .t0 = o->t0, .t1 = t, .name = o->name, .lane = o->lane,
+                   .delay = (o->flags & SLICE_HEAD) ? o->delay : TW_NO_DELAY, .queued = o->queued,
+                   .from_lane = o->from_lane,
                    .depth = (uint16_t)(d < UINT16_MAX ? d : UINT16_MAX), .kind = SLICE_JOB,
                    .flags = (uint8_t)(o->flags | extra) };
     o->flags &= (uint8_t)~SLICE_HEAD;
     return add_slice(m, s);
 }
 
+/* A JOB_QUEUE event: its time in stamp units, and its lane. */
+typedef struct tw_queued {
+    uint64_t unit;
+    uint64_t ts;
+    uint32_t lane;
+} tw_queued;
+
 typedef struct tw_replay {
     tw_model *m;
+    tw_queued *queued;       /* every JOB_QUEUE event of the copies, by unit */
+    size_t nqueued, queued_cap;
     tw_fiber *fibers;
     uint32_t nfibers;
     uint64_t *sleep_since;   /* per lane, UINT64_MAX when awake */
     uint64_t t_first;
 } tw_replay;
+
+static int queued_cmp(const void *a, const void *b)
+{
+    const tw_queued *x = a, *y = b;
+    if (x->unit != y->unit)
+        return x->unit < y->unit ? -1 : 1;
+    return (x->lane > y->lane) - (x->lane < y->lane);
+}
+
+/* Every JOB_QUEUE event of the copies, the ones before the window too (a
+ * job begun in the window may have been queued before it). 0 or FJ_ENOMEM. */
+static int queued_collect(tw_replay *r, const fj__trace_copy *copies, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        for (uint64_t k = 0; k < copies[i].count; k++) {
+            const fj__event *e = &copies[i].events[k];
+            if (e->kind != FJ_EV_JOB_QUEUE)
+                continue;
+            void *a = r->queued;
+            int rc = grow_for(&r->m->mem, &a, &r->queued_cap, r->nqueued, sizeof *r->queued, 256);
+            r->queued = a;
+            if (rc)
+                return rc;
+            r->queued[r->nqueued++] = (tw_queued){ .unit = e->ts_ns >> FJ_QUEUE_STAMP_SHIFT, .ts = e->ts_ns,
+                                                      .lane = i };
+        }
+    fj__tw_sort(r->queued, r->nqueued, sizeof *r->queued, queued_cmp);
+    return 0;
+}
+
+/* The JOB_QUEUE event a JOB_BEGIN's arg (its queueing time, rounded down
+ * to a stamp unit) names; NULL when none does (queued from outside). Two
+ * submissions in the same 64 ns on two workers are told apart by neither
+ * side: the lower lane is taken. */
+static const tw_queued *queued_find(const tw_replay *r, uint64_t queued_ns)
+{
+    uint64_t unit = queued_ns >> FJ_QUEUE_STAMP_SHIFT;
+    size_t lo = 0, hi = r->nqueued;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->queued[mid].unit < unit)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < r->nqueued && r->queued[lo].unit == unit ? &r->queued[lo] : NULL;
+}
 
 /* Replay event e of worker `lane`, at t ns into the window. */
 static int replay_event(tw_replay *r, const fj__event *e, uint32_t lane, uint64_t t)
@@ -197,16 +261,29 @@ static int replay_event(tw_replay *r, const fj__event *e, uint32_t lane, uint64_
         r->sleep_since[lane] = UINT64_MAX;
         if (t0 == UINT64_MAX)
             return 0;   /* it fell asleep before the window */
-        return add_slice(m, (tw_slice){ .t0 = t0, .t1 = t, .name = "sleep", .lane = lane, .kind = SLICE_SLEEP });
+        return add_slice(m, (tw_slice){ .t0 = t0, .t1 = t, .name = "sleep", .delay = TW_NO_DELAY,
+                                        .queued = TW_NO_DELAY, .lane = lane, .kind = SLICE_SLEEP });
     }
     if (e->fiber >= r->nfibers)
         return 0;
     tw_fiber *f = &r->fibers[e->fiber];
     int rc = 0;
     switch ((fj__event_kind)e->kind) {
-    case FJ_EV_JOB_BEGIN:
-        return fiber_push(&r->m->mem, f, (tw_open){ .name = e->name, .t0 = t, .lane = lane, .flags = SLICE_HEAD,
-                                                    .running = true });
+    case FJ_EV_JOB_BEGIN: {
+        tw_open o = { .name = e->name, .t0 = t, .delay = TW_NO_DELAY, .queued = TW_NO_DELAY,
+                      .from_lane = TW_OUTSIDE, .lane = lane, .flags = SLICE_HEAD, .running = true };
+        if (e->arg) {
+            const tw_queued *q = queued_find(r, e->arg);
+            uint64_t at = q ? q->ts : e->arg;
+            o.delay = e->ts_ns > e->arg ? e->ts_ns - e->arg : 0;
+            o.from_lane = q ? q->lane : TW_OUTSIDE;
+            o.queued = at >= r->t_first && at - r->t_first <= t ? at - r->t_first : TW_NO_DELAY;
+            m->delay_jobs++;
+            m->delay_total += o.delay;
+            m->delay_max = o.delay > m->delay_max ? o.delay : m->delay_max;
+        }
+        return fiber_push(&r->m->mem, f, o);
+    }
     case FJ_EV_JOB_END:
         if (f->depth == 0)
             return 0;   /* its begin came before the window */
@@ -232,7 +309,9 @@ static int replay_event(tw_replay *r, const fj__event *e, uint32_t lane, uint64_
         if (f->depth == 0) {
             /* Suspended before the window: the event names the innermost
              * job, whose remaining run we can still show. */
-            return fiber_push(&r->m->mem, f, (tw_open){ .name = e->name, .t0 = t, .lane = lane, .running = true });
+            return fiber_push(&r->m->mem, f, (tw_open){ .name = e->name, .t0 = t, .delay = TW_NO_DELAY,
+                                                        .queued = TW_NO_DELAY, .from_lane = TW_OUTSIDE,
+                                                        .lane = lane, .running = true });
         }
         for (uint32_t d = 0; d < f->depth; d++) {
             tw_open *o = &f->stack[d];
@@ -278,6 +357,8 @@ static int model_build(const fj__trace_snapshot *snap, tw_model *m)
     r.fibers = fj__tw_alloc(mem, nf, sizeof *r.fibers);
     r.sleep_since = fj__tw_alloc(mem, n, sizeof *r.sleep_since);
     int rc = (c && r.fibers && r.sleep_since) ? 0 : FJ_ENOMEM;
+    if (!rc)
+        rc = queued_collect(&r, copies, n);
     for (unsigned i = 0; !rc && i < n; i++) {
         r.sleep_since[i] = UINT64_MAX;
         c[i] = (tw_cursor){ .events = copies[i].events, .end = copies[i].count };
@@ -294,6 +375,16 @@ static int model_build(const fj__trace_snapshot *snap, tw_model *m)
     if (!rc) {
         int first = merge_pick(c, n);
         r.t_first = first >= 0 ? c[first].events[c[first].at].ts_ns : 0;
+        /* Time starts at the first event, or earlier at the queueing of a
+         * job begun in the window, so that its arrow can be drawn: a time
+         * after the window's start, which no ring has lost (the root job's,
+         * and jobs queued from outside, have no event of their own). */
+        for (unsigned i = 0; first >= 0 && i < n; i++)
+            for (uint64_t k = c[i].at; k < c[i].end; k++) {
+                const fj__event *e = &c[i].events[k];
+                if (e->kind == FJ_EV_JOB_BEGIN && e->arg > start && e->arg < r.t_first)
+                    r.t_first = e->arg;
+            }
     }
     uint64_t t_last = 0;
     for (int i = rc ? -1 : merge_pick(c, n); i >= 0 && !rc; i = merge_pick(c, n)) {
@@ -312,11 +403,13 @@ static int model_build(const fj__trace_snapshot *snap, tw_model *m)
             rc = close_segment(m, &r.fibers[f], d, t_last, 0);
     for (unsigned i = 0; !rc && i < n; i++)
         if (r.sleep_since[i] != UINT64_MAX)
-            rc = add_slice(m, (tw_slice){ .t0 = r.sleep_since[i], .t1 = t_last, .name = "sleep", .lane = i,
+            rc = add_slice(m, (tw_slice){ .t0 = r.sleep_since[i], .t1 = t_last, .name = "sleep",
+                                          .delay = TW_NO_DELAY, .queued = TW_NO_DELAY, .lane = i,
                                           .kind = SLICE_SLEEP });
     for (uint32_t f = 0; r.fibers && f < r.nfibers; f++)
         fj__tw_free(mem, r.fibers[f].stack, r.fibers[f].cap, sizeof *r.fibers[f].stack);
     fj__tw_free(mem, r.fibers, nf, sizeof *r.fibers);
+    fj__tw_free(mem, r.queued, r.queued_cap, sizeof *r.queued);
     fj__tw_free(mem, r.sleep_since, n, sizeof *r.sleep_since);
     fj__tw_free(mem, c, n, sizeof *c);
     if (rc)

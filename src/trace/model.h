@@ -25,8 +25,19 @@ enum {
     SLICE_PANICKED = 4  /* the job ended by fj_panic */
 };
 
+/* No queueing delay known (tw_slice.delay). */
+#define TW_NO_DELAY UINT64_MAX
+/* The lane of submissions from outside the workers (and of the root job,
+ * queued by fj_main's thread before it is a worker), or whose submitter's
+ * JOB_QUEUE event was not kept: tw_slice.from_lane. */
+#define TW_OUTSIDE UINT32_MAX
+
 typedef struct tw_slice {
     uint64_t t0, t1;    /* ns from the window's first event */
+    uint64_t delay;     /* SLICE_HEAD of a job: ns from its queueing to t0; else TW_NO_DELAY */
+    uint64_t queued;    /* with delay: when it was queued, ns into the window (the JOB_QUEUE
+                         * event's time when there is one); TW_NO_DELAY: before the window */
+    uint32_t from_lane; /* the lane that queued it (with delay), or TW_OUTSIDE */
     const char *name;
     uint32_t lane;      /* worker index */
     uint16_t depth;     /* position in the fiber's stack of open jobs */
@@ -51,6 +62,9 @@ typedef struct tw_model {
     uint64_t span;          /* ns from the first to the last event of the window */
     uint64_t nevents;       /* events in the window */
     uint64_t nlost;         /* events recorded but outside the window */
+    uint64_t delay_jobs;    /* jobs begun in the window with a queueing delay */
+    uint64_t delay_total;   /* their delays summed, ns */
+    uint64_t delay_max;
     tw_slice *slices;
     size_t nslices, cap_slices;
     tw_mark *marks;

@@ -61,6 +61,8 @@ typedef struct tw_run {
     size_t count;
     bool mixed;             /* slices of other names were merged in */
     bool panicked;
+    uint64_t delay_max;     /* the longest queueing delay of its jobs' first slices */
+    size_t delayed;         /* first slices with a queueing delay */
 } tw_run;
 
 static void svg_run(const tw_svg *g, const tw_run *r)
@@ -99,6 +101,11 @@ static void svg_run(const tw_svg *g, const tw_run *r)
         if (s->kind == SLICE_JOB && (s->flags & (SLICE_HEAD | SLICE_TAIL)) != (SLICE_HEAD | SLICE_TAIL))
             fprintf(f, " (%s of a job that waited)", fj__tw_slice_part(s->flags));
     }
+    if (r->delayed) {
+        fputs(r->delayed > 1 ? ", queued up to " : ", queued ", f);
+        fj__tw_put_duration(f, r->delay_max);
+        fputs(" before it started", f);
+    }
     if (r->panicked)
         fputs(", panicked", f);
     fputs("</title></rect>\n", f);
@@ -133,7 +140,8 @@ static bool run_takes(const tw_svg *g, const tw_run *r, const tw_slice *s)
 static void run_start(tw_run *r, const tw_slice *s)
 {
     *r = (tw_run){ .first = s, .name = s->name, .longest = s->t1 - s->t0, .t0 = s->t0, .t1 = s->t1,
-                   .busy = s->t1 - s->t0, .count = 1, .panicked = (s->flags & SLICE_PANICKED) != 0 };
+                   .busy = s->t1 - s->t0, .count = 1, .panicked = (s->flags & SLICE_PANICKED) != 0,
+                   .delay_max = s->delay != TW_NO_DELAY ? s->delay : 0, .delayed = s->delay != TW_NO_DELAY };
 }
 
 static void run_add(tw_run *r, const tw_slice *s)
@@ -150,6 +158,10 @@ static void run_add(tw_run *r, const tw_slice *s)
     r->busy += d;
     r->count++;
     r->panicked |= (s->flags & SLICE_PANICKED) != 0;
+    if (s->delay != TW_NO_DELAY) {
+        r->delayed++;
+        r->delay_max = s->delay > r->delay_max ? s->delay : r->delay_max;
+    }
 }
 
 /* Lane, then kind, then depth, then start: each (lane, kind, depth) stream is
@@ -351,6 +363,14 @@ static void svg_write(FILE *f, tw_model *m, tw_names *names)
     if (m->nlost)
         fprintf(f, " (the %" PRIu64 " oldest events were outside the window)", m->nlost);
     fputs("</text>\n", f);
+    if (m->delay_jobs) {
+        fprintf(f, "<text x=\"%d\" y=\"36\" id=\"queue-delay\">queueing delay (from fj_run_jobs to the start) of "
+                   "%" PRIu64 " jobs: mean ", SVG_LEFT, m->delay_jobs);
+        fj__tw_put_duration(f, m->delay_total / m->delay_jobs);
+        fputs(", max ", f);
+        fj__tw_put_duration(f, m->delay_max);
+        fputs("</text>\n", f);
+    }
 
     svg_axis(&g, lanes_bottom);
     fj__tw_sort(m->slices, m->nslices, sizeof *m->slices, slice_cmp_stream);

@@ -9,7 +9,11 @@ needs; X events have ph/ts/dur >= 0/tid/name; there is a thread name per
 worker (worker i is tid i + 1); on each worker lane the slices nest or are disjoint, never partially
 overlap; every job name of the program appears, escaped and decoded right;
 the slices that start at a job's begin are as many as the jobs that ran; a
-panicked job is marked. The SVG (xml.etree): one lane group per worker, job
+panicked job is marked. Queueing delay: every slice that starts at a job's begin
+has a queue_delay_us arg, and (but for --cut) a flow arrow (ph s -> f, cat
+queue) that starts inside the slice that queued it (or at a "queued from
+outside" slice on the lane after the workers) and ends at the job's start,
+as long as the delay (to 64 ns); otherData.queue_delay counts every job. The SVG (xml.etree): one lane group per worker, job
 rectangles with <title> tooltips, an axis and a legend; `xmllint --noout` and
 a PNG rendering by `rsvg-convert` when those tools are installed (skipped with
 a message otherwise). With --cut the rings were far too small: the files must
@@ -65,6 +69,8 @@ def check_json(path, exp, cut, empty=False):
     heads = 0
     names = set()
     panicked = 0
+    flow_s, flow_f, heads_at = {}, {}, {}
+    delays = []
     for e in events:
         ph = e.get("ph")
         if ph == "M":
@@ -77,7 +83,9 @@ def check_json(path, exp, cut, empty=False):
                 return
         if not isinstance(e["ts"], (int, float)) or e["ts"] < 0:
             fail(f"{path}: bad ts in {e}")
-        if not 1 <= e["tid"] <= exp["workers"]:
+        # The lane after the workers holds what was queued from outside them.
+        last_tid = exp["workers"] + (1 if e.get("cat") == "queue" else 0)
+        if not 1 <= e["tid"] <= last_tid:
             fail(f"{path}: tid outside the workers (worker i is tid i + 1) in {e}")
         if ph == "X":
             if not isinstance(e.get("dur"), (int, float)) or e["dur"] < 0:
@@ -91,13 +99,29 @@ def check_json(path, exp, cut, empty=False):
                     fail(f"{path}: job slice with part {part!r}: {e}")
                 if part in ("whole", "begin"):
                     heads += 1
+                    delay = e.get("args", {}).get("queue_delay_us")
+                    if not isinstance(delay, (int, float)) or delay < 0:
+                        fail(f"{path}: a job's first slice without queue_delay_us >= 0: {e}")
+                    else:
+                        delays.append(delay)
+                        heads_at[(e["tid"], ns(e["ts"]))] = delay
                 if e.get("args", {}).get("panicked"):
                     panicked += 1
+            elif e.get("cat") == "queue":
+                if e["tid"] != exp["workers"] + 1 or e["name"] != "queued from outside" or e["dur"] != 0:
+                    fail(f"{path}: a queue slice that is not a zero-length one on the outside lane: {e}")
             elif e.get("cat") != "sleep":
                 fail(f"{path}: X event of unknown category: {e}")
         elif ph == "i":
             if e.get("s") != "t" or e.get("cat") not in ("wait", "yield", "steal"):
                 fail(f"{path}: unexpected instant event {e}")
+        elif ph in ("s", "f") and e.get("cat") == "queue":
+            table = flow_s if ph == "s" else flow_f
+            if e.get("id") in table:
+                fail(f"{path}: two flow events {ph!r} with id {e.get('id')}")
+            if ph == "f" and e.get("bp") != "e":
+                fail(f"{path}: a flow end not bound to the enclosing slice: {e}")
+            table[e.get("id")] = e
         else:
             fail(f"{path}: unexpected phase {ph!r} in {e}")
 
@@ -120,6 +144,7 @@ def check_json(path, exp, cut, empty=False):
                 break
             stack.append(s)
 
+    check_flows(path, flow_s, flow_f, heads_at, lanes, exp)
     if empty:
         # Idle workers may still record that they sleep; no job ran.
         if heads or names:
@@ -135,8 +160,41 @@ def check_json(path, exp, cut, empty=False):
             fail(f"{path}: {heads} slices start at a job's begin; {exp['jobs']} jobs ran")
         if panicked != exp["panics"]:
             fail(f"{path}: {panicked} slices are marked as panicked, not {exp['panics']}")
+        if len(flow_f) != heads:
+            fail(f"{path}: {len(flow_f)} queueing arrows for {heads} jobs")
+        qd = doc.get("otherData", {}).get("queue_delay", {})
+        if qd.get("jobs") != heads:
+            fail(f"{path}: otherData.queue_delay counts {qd.get('jobs')} jobs, not {heads}")
+        if delays and qd.get("max_us") != max(delays):
+            fail(f"{path}: otherData.queue_delay.max_us {qd.get('max_us')} is not the largest arg {max(delays)}")
     print(f"{os.path.basename(path)}: {len(events)} events, {nslices} slices on {len(lanes)} lanes, "
-          f"{heads} jobs begun, {len(names)} names")
+          f"{heads} jobs begun, {len(names)} names, {len(flow_f)} queueing arrows, "
+          f"queue delay max {max(delays) if delays else 0} us")
+
+
+def check_flows(path, flow_s, flow_f, heads_at, lanes, exp):
+    """Each arrow: a start and an end of one id; the end at a job's first
+    slice, the start inside a slice of its lane (a job on a worker lane, a
+    "queued from outside" slice on the outside lane), as long before the end
+    as the job's queue_delay_us says (which is rounded up to 64 ns)."""
+    if set(flow_s) != set(flow_f):
+        fail(f"{path}: flow ids without both ends: {sorted(set(flow_s) ^ set(flow_f))[:10]}")
+        return
+    for fid, end in flow_f.items():
+        start = flow_s[fid]
+        t0, t1 = ns(start["ts"]), ns(end["ts"])
+        delay = heads_at.get((end["tid"], t1))
+        if delay is None:
+            fail(f"{path}: a flow end at no job's first slice: {end}")
+            continue
+        if not 0 <= ns(delay) - (t1 - t0) <= 66:
+            fail(f"{path}: the arrow {start} -> {end} spans {t1 - t0} ns, the job's delay is {delay} us")
+        if start["tid"] <= exp["workers"]:
+            inside = [s for s in lanes.get(start["tid"], []) if s[0] <= t0 <= s[1]]
+            if not inside:
+                fail(f"{path}: the arrow {start} starts in no slice of its lane")
+        elif (t0, t0, "queued from outside") not in lanes.get(start["tid"], []):
+            fail(f"{path}: the arrow {start} starts at no 'queued from outside' slice")
 
 
 def check_svg(path, exp, empty=False):

@@ -199,14 +199,22 @@ static void root(void *arg)
 static const char *inconsistent(const fj__event *e, unsigned nworkers)
 {
     bool worker_event = e->kind == FJ_EV_STEAL || e->kind == FJ_EV_SLEEP || e->kind == FJ_EV_WAKE;
-    if (e->kind < FJ_EV_JOB_BEGIN || e->kind > FJ_EV_WAKE)
+    if (e->kind < FJ_EV_JOB_BEGIN || e->kind > FJ_EV_JOB_QUEUE)
         return "no such kind";
     if (worker_event != (e->fiber == UINT32_MAX))
         return "a fiber on a worker event, or none on a fiber event";
     switch (e->kind) {
     case FJ_EV_JOB_BEGIN:
+        /* Every job was queued with tracing on: arg is when, a little before. */
+        if (e->arg == 0 || e->arg > e->ts_ns || e->ts_ns - e->arg > 60ull * 1000000000)
+            return "a job begin without the time it was queued, or with one after it or a minute before";
+        return NULL;
     case FJ_EV_JOB_END:
-        return e->arg == 0 ? NULL : "a job begin or end with an arg (none panicked)";
+        return e->arg == 0 ? NULL : "a job end with an arg (none panicked)";
+    case FJ_EV_JOB_QUEUE:
+        if (e->name == child_name)
+            return e->arg == 3 ? NULL : "the children queued, not 3 of them";
+        return e->name == tags[0] && e->arg == NTAGS ? NULL : "a queueing of no submission of the test";
     case FJ_EV_SUSPEND:
     case FJ_EV_RESUME:
         if (e->arg == 0)

@@ -337,6 +337,7 @@ static void test_recorded(int argc, char **argv)
 /* Two schedulers alive at once: their contexts never share an id. */
 static void test_two_schedulers(int argc, char **argv)
 {
+    errors = 0;
     memset(fibers, 0, sizeof fibers);
     memset(threads, 0, sizeof threads);
     fj_config cfg = test_config(argc, argv);

@@ -195,6 +195,73 @@ typedef struct fj_allocator {
 } fj_allocator;
 
 /**
+ * Hooks for the tools an engine plugs in: profilers, crash reporters, thread
+ * set-up (fj_config.hooks). Every member may be NULL (the default: a
+ * zero-initialised struct); a scheduler with no hook set pays one predictable
+ * branch per job and per switch. `user` is passed to every hook.
+ *
+ * Contexts. A worker runs on *contexts*, each with a 64-bit id unique among
+ * the live contexts of the process and a name: the fibers of the pool (names
+ * "fj-fiber-<n>", valid for the life of the process, the same pointer for the
+ * same id, as Tracy's fiber API requires) and, while it enters and leaves the
+ * scheduler, the worker thread's own stack (name NULL: not a fiber). A job
+ * begins and ends on the same fiber, however often it waits and whichever
+ * workers it resumes on; a job run nested (fj_wait running a child on the
+ * waiter's stack) begins and ends inside its waiter's begin and end, on the
+ * same fiber. So per fiber, job_begin and job_end nest like zones.
+ *
+ * Where they are called. worker_start and worker_stop on the worker's thread:
+ * for workers 1..N-1 once each, when the thread starts and before it exits;
+ * for worker 0 around each stretch the calling thread takes part: fj_main
+ * (start when it begins, stop before it returns) and the drain in fj_destroy.
+ * fiber_create and fiber_destroy: for each pool fiber once, on the thread
+ * calling fj_create (before any worker starts) and fj_destroy (after every
+ * worker stopped); for a worker thread's own stack right after worker_start
+ * and right before worker_stop, on that thread. The others on the worker
+ * thread, on the context named.
+ *
+ * A hook must not call fj_wait, fj_yield or fj_panic (each stops the process
+ * with a line naming the hook), nor any other fiberjob function but
+ * fj_worker_index and fj_current_job_name; it runs while the worker cannot
+ * switch, so it should be short. Thread-local state a hook keeps is per worker
+ * thread, not per job (a job may resume on another worker).
+ *
+ * Tracy (TracyC.h, built with TRACY_FIBERS):
+ *   fiber_switch_begin: to_name ? TracyFiberEnter(to_name) : TracyFiberLeave;
+ *   job_begin/job_end:  a zone (the token carries the TracyCZoneCtx).
+ * Superluminal (PerformanceAPI.h):
+ *   fiber_create/fiber_destroy: PerformanceAPI_RegisterFiber/UnregisterFiber(fiber);
+ *   fiber_switch_begin: PerformanceAPI_BeginFiberSwitch(from, to);
+ *   fiber_switch_end:   PerformanceAPI_EndFiberSwitch(fiber);
+ *   job_begin/job_end:  PerformanceAPI_BeginEvent(name, NULL, color)/PerformanceAPI_EndEvent().
+ * examples/profiler_hooks.c shows both.
+ */
+typedef struct fj_hooks {
+    /** Passed to every hook as `user`. */
+    void *user;
+    /** The calling thread begins to act as worker `worker` (see above for worker 0). */
+    void (*worker_start)(unsigned worker, void *user);
+    /** The calling thread stops acting as worker `worker`; paired with worker_start. */
+    void (*worker_stop)(unsigned worker, void *user);
+    /** A job starts, on the current fiber; the value returned is given to its job_end. */
+    uint64_t (*job_begin)(const char *job_name, void *user);
+    /** The job ended (returned, or was cut short by a panic: `panicked` 1), on
+     * the fiber it began on, before its counter is finished. Called for every job. */
+    void (*job_end)(const char *job_name, uint64_t token, int panicked, void *user);
+    /** A context comes into being: before any switch to or from it. name: NULL for a thread's own stack. */
+    void (*fiber_create)(uint64_t fiber, const char *name, void *user);
+    /** A context is gone: after its last switch; its id may be given to a new context later. */
+    void (*fiber_destroy)(uint64_t fiber, void *user);
+    /** Right before the worker thread switches from context `from` to `to`,
+     * on `from`. to_name: `to`'s name, NULL when `to` is the thread's own stack. */
+    void (*fiber_switch_begin)(uint64_t from, uint64_t to, const char *to_name, void *user);
+    /** Right after context `fiber` is switched back to (on whichever worker
+     * resumes it), by the context that made the fiber_switch_begin(fiber, ...)
+     * call. A fiber's first start has no fiber_switch_end. */
+    void (*fiber_switch_end)(uint64_t fiber, void *user);
+} fj_hooks;
+
+/**
  * Scheduler configuration. Start from fj_config_default(). fj_create checks
  * every field against the range given here: a value outside it makes fj_create
  * return NULL with fj_last_error() FJ_EINVAL, or FJ_ELIMIT for the limits of
@@ -278,6 +345,8 @@ typedef struct fj_config {
      * frame heap made on it.
      */
     fj_allocator allocator;
+    /** Profiler, crash-reporter and thread hooks (fj_hooks); all NULL by default. */
+    fj_hooks hooks;
 } fj_config;
 
 /** A scheduler: its workers, fiber pool and queues (opaque). */

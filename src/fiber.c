@@ -27,6 +27,7 @@
  * pool head (below). The pool calls up into the scheduler only through the
  * entry point fj_create gives it (s->fiber_entry, worker.c's fiber loop).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,41 @@ static void ids_give_back(fj__fiber *recs, uint32_t n)
         recs[i].id = 0;
     }
     pthread_mutex_unlock(&ids_lock);
+}
+
+/*
+ * Fiber names for the hooks (fj_hooks): "fj-fiber-<id>" by waiter id. A
+ * profiler may keep the pointer for the life of the process (Tracy does), so
+ * the table is never freed, and an id always has the same text at the same
+ * address: a later scheduler given the id again reuses the entry as it is.
+ * Written under ids_lock, and only where still empty (so never while read);
+ * read only for fibers of a scheduler whose fj_create wrote them before
+ * starting the threads that read them. 1 MiB of address space, allocated by
+ * the first scheduler with hooks, touched a page per 256 ids in use.
+ */
+#define FIBER_NAME_LEN 16
+static char (*fiber_names)[FIBER_NAME_LEN];
+
+int fj__fiber_names_make(fj_scheduler *s)
+{
+    int rc = 0;
+    pthread_mutex_lock(&ids_lock);
+    if (!fiber_names)
+        fiber_names = calloc(FJ_WAITER_ID_MAX + 1, FIBER_NAME_LEN);
+    if (!fiber_names)
+        rc = FJ_ENOMEM;
+    for (uint32_t i = 0; !rc && i < s->nfibers; i++) {
+        char *name = fiber_names[s->fibers[i].id];
+        if (!name[0])
+            snprintf(name, FIBER_NAME_LEN, "fj-fiber-%u", (unsigned)s->fibers[i].id);
+    }
+    pthread_mutex_unlock(&ids_lock);
+    return rc;
+}
+
+const char *fj__fiber_name(uint32_t id)
+{
+    return fiber_names[id];
 }
 
 /* ------------------------------------------------------------ outside records */

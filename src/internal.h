@@ -200,6 +200,11 @@ typedef struct fj__worker {
     struct fj__batch_slab *batch_slabs; /* what it allocated them in (owner only) */
     size_t batch_count;
     fj__trace_ring *trace;      /* NULL unless tracing is on */
+    /* The scheduler's hooks (fj_config.hooks), NULL when none is set: one
+     * test per job and per switch when unset (worker.c, "hooks"). */
+    const fj_hooks *hooks;
+    const char *in_hook;        /* the hook running on this worker, for fj_wait's refusal */
+    uint64_t thread_fiber;      /* the id hooks know the thread's own stack by */
     fj__os_altstack altstack;   /* signal stack for stack-overflow reports (overflow.c) */
     fj__fpu_state fpu;          /* the FP control state jobs start from (arch/fpu.h) */
     /* Batches this worker allocated, given back by the workers that ran their
@@ -263,6 +268,7 @@ struct fj_scheduler {
     bool destroying;                             /* in fj_destroy: no longer the default */
     bool pin_warned;                             /* worker 0 could not be pinned: said once */
     uint32_t magic;                              /* FJ_SCHED_LIVE while live (use after destroy) */
+    uint32_t serial;                             /* process-wide creation number (hook ids) */
 };
 
 /* The scheduler's own functions, shared only between its files: static in
@@ -302,6 +308,13 @@ void fj__set_current_worker(fj__worker *w);
 void fj__set_last_error(int code);
 /* Stop the process with one line naming the call, and the job if any. */
 FJ_NORETURN void fj__fatal(const char *call, const char *fmt, ...) FJ_PRINTF(2, 3);
+/* Stop, naming the call and the hook, if a hook (fj_hooks) runs on w: a
+ * hook must not wait, yield or panic (worker.c, "hooks"). */
+static inline void fj__check_not_in_hook(const fj__worker *w, const char *call)
+{
+    if (__builtin_expect(w->in_hook != NULL, 0))
+        fj__fatal(call, "called inside the %s hook: a hook must not wait, yield or panic", w->in_hook);
+}
 /* A job's name for messages: "(unnamed)" for NULL. */
 const char *fj__job_name(const char *name);
 /* Push, or stop naming the call, the size refused and the job: a task is
@@ -389,6 +402,11 @@ extern uint32_t fj__outside_waiting;
 /* Append a line per outside record that waits; adds their number to *count. */
 size_t fj__outside_report(char *buf, size_t len, size_t cap,
                           size_t (*line)(char *, size_t, size_t, const fj__fiber *), unsigned *count);
+
+/* Fiber names for hooks ("fj-fiber-<id>", by waiter id; fiber.c): made for
+ * s's fibers by fj__fiber_names_make (0 or FJ_ENOMEM), never freed. */
+int fj__fiber_names_make(fj_scheduler *s);
+const char *fj__fiber_name(uint32_t id);
 
 /* Free small fibers each worker keeps off the shared pool (fiber.c). */
 FJ__SHARED fj__fiber *fj__fiber_take_small(fj__worker *w);

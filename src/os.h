@@ -22,6 +22,9 @@ int fj__os_pin_self(int cpu);
 /* Start a thread with a small stack (the worker's loop runs on fibers), pinned
  * from birth to `cpu` unless it is negative; 0 or a negative errno. */
 int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu);
+/* Name the calling thread for debuggers and profilers (at most 15 characters
+ * are kept); a name the OS refuses is left out silently. */
+void fj__os_thread_name_self(const char *name);
 
 /* Sleep while *addr == expected (spurious returns allowed). */
 void fj__os_futex_wait(uint32_t *addr, uint32_t expected);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
@@ -67,6 +68,13 @@ int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu)
     int rc = pthread_create(t, &attr, fn, arg);
     pthread_attr_destroy(&attr);
     return -rc;
+}
+
+void fj__os_thread_name_self(const char *name)
+{
+    char kept[16];   /* the kernel keeps 15 characters and the terminator */
+    snprintf(kept, sizeof kept, "%s", name);
+    (void)pthread_setname_np(pthread_self(), kept);
 }
 
 void fj__os_futex_wait(uint32_t *addr, uint32_t expected)

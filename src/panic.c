@@ -199,6 +199,8 @@ void fj_panic(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt ? fmt : "(no message)", ap);
     va_end(ap);
+    if (w)
+        fj__check_not_in_hook(w, "fj_panic");
     /* Before the outside-a-job check: the hook of a C++ exception that
      * escaped an outermost job runs at job depth 0. */
     if (w && w->current && in_panic_hook(w->current))

@@ -210,6 +210,28 @@ static void sched_free(fj_scheduler *s)
     fj__mem_free(&mem, s, sizeof *s, FJ_CACHE_PAD);
 }
 
+/* Does the configuration set any hook (fj_hooks, user aside)? */
+static bool hooks_set(const fj_hooks *h)
+{
+    return h->worker_start || h->worker_stop || h->job_begin || h->job_end || h->fiber_create ||
+           h->fiber_destroy || h->fiber_switch_begin || h->fiber_switch_end;
+}
+
+/* The pool's fibers come into being for the hooks (fj_create, before any
+ * worker starts) or go (fj_destroy, after every worker stopped), on the
+ * calling thread. */
+static void hooks_pool(fj_scheduler *s, bool create)
+{
+    const fj_hooks *h = &s->cfg.hooks;
+    for (uint32_t i = 0; i < s->nfibers; i++) {
+        const fj__fiber *f = &s->fibers[i];
+        if (create && h->fiber_create)
+            h->fiber_create(f->id, fj__fiber_name(f->id), h->user);
+        if (!create && h->fiber_destroy)
+            h->fiber_destroy(f->id, h->user);
+    }
+}
+
 static void sched_stop_threads(fj_scheduler *s)
 {
     fj_store_release(&s->shutdown, 1);
@@ -241,6 +263,8 @@ fj_scheduler *fj_create(const fj_config *config)
         return NULL;
     }
     memset(s, 0, sizeof *s);
+    static uint32_t serial;   /* numbers the schedulers of the process, from 1 */
+    s->serial = fj_fetch_add_relaxed(&serial, 1) + 1;
     pthread_mutex_init(&s->deferred_lock, NULL);
     s->mem = mem;
     s->cfg = c;
@@ -264,6 +288,9 @@ fj_scheduler *fj_create(const fj_config *config)
             w->cpu = cpus ? cpus[i] : -1;
             w->llc = -1;
             w->rng = 0x9e3779b97f4a7c15ull * (i + 1) | 1;
+            /* Above every fiber id (16 bits), unique while the scheduler lives. */
+            w->thread_fiber = (uint64_t)s->serial << 32 | i;
+            w->hooks = hooks_set(&s->cfg.hooks) ? &s->cfg.hooks : NULL;
             rc = fj__deque_init(&w->ready, 64, &s->mem);
             for (int q = 0; q < FJ_NQ && !rc; q++)
                 rc = fj__deque_init(&w->q[q], 256, &s->mem);
@@ -271,6 +298,8 @@ fj_scheduler *fj_create(const fj_config *config)
     }
     if (!rc)
         rc = fj__fibers_create(s, fj__fiber_entry);
+    if (!rc && hooks_set(&c.hooks))
+        rc = fj__fiber_names_make(s);
     /* Signal stacks now, not on the workers: a worker that could not have one
      * could not report a stack overflow. */
     for (unsigned i = 0; i < n && !rc; i++)
@@ -298,11 +327,13 @@ fj_scheduler *fj_create(const fj_config *config)
     }
     fj__fpu_capture(&s->workers[0].fpu);
     s->active = n - 1;   /* worker 0 joins in fj_main */
+    hooks_pool(s, true);
     for (unsigned i = 1; i < n; i++) {
         rc = fj__os_thread_start(&s->workers[i].thread, fj__worker_thread, &s->workers[i], s->workers[i].cpu);
         if (rc != 0) {
             s->workers[i].thread = 0;
             sched_stop_threads(s);
+            hooks_pool(s, false);
             sched_free(s);
             /* A CPU the thread could not be pinned to, or no thread at all. */
             fj__set_last_error(rc == -EINVAL && cpus ? FJ_EAFFINITY : FJ_ETHREAD);
@@ -419,6 +450,7 @@ void fj_destroy(fj_scheduler *s)
     while (fj_load_seq_cst(&s->outside_refs))
         fj__os_yield();
     fj__report_stranded(s);
+    hooks_pool(s, false);
     fj__trace_at_exit(s);
     fj__registry_remove(s);
     sched_free(s);

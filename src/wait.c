@@ -161,6 +161,7 @@ void fj_wait(fj_counter *c, int64_t target)
         wait_external(c, target);
         return;
     }
+    fj__check_not_in_hook(w, "fj_wait");
     fj__fiber *self = w->current;
     if (w->fold_counter != c)
         fj__fold_flush(w);
@@ -246,6 +247,8 @@ void fj_wait(fj_counter *c, int64_t target)
 void fj_yield(void)
 {
     fj__worker *w = fj__current_worker();
+    if (w)
+        fj__check_not_in_hook(w, "fj_yield");
     if (!w || !w->current)
         fj__fatal("fj_yield", "called outside a job");
     fj__fiber *self = w->current;

@@ -144,6 +144,13 @@ typedef struct fj_job {
  * A counter. Put it anywhere (typically on the waiting job's stack), initialise it
  * with fj_counter_init(). It must outlive every job counted on it and every fiber
  * waiting on it. The fields are private: use the functions below.
+ *
+ * Reuse: once fj_wait(c, 0) has returned, no job and no finisher touches c any
+ * more (a finish's last access is the one that lowers the value, and a waiter
+ * is resumed only after it), so c may be freed, or counted on again at once:
+ * fj_run_jobs and fj_counter_add re-arm it without fj_counter_init (which
+ * would also reset fj_counter_panics). A counter may be reused this way by
+ * one waiter at a time; fj_spawn/fj_join keep a pool of them for you.
  */
 typedef struct fj_counter {
     FJ_ALIGNAS(FJ_CACHE_LINE) uint64_t fj__word; /* value:32 | max_target:16 | head:16 */
@@ -347,6 +354,12 @@ typedef struct fj_config {
     fj_allocator allocator;
     /** Profiler, crash-reporter and thread hooks (fj_hooks); all NULL by default. */
     fj_hooks hooks;
+    /**
+     * Handle slots (fj_spawn) allocated at a time: 0 means 256; at most
+     * 65,536 (FJ_EINVAL). None until the first fj_spawn; the pool grows by
+     * this many whenever every slot is in use, up to 1,024 times.
+     */
+    unsigned handles;
 } fj_config;
 
 /** A scheduler: its workers, fiber pool and queues (opaque). */
@@ -463,6 +476,38 @@ FJ_API void fj_counter_add_outside(fj_counter *c, int64_t n);
 /** Finish n counts added with fj_counter_add (see there); wakes waiters reached.
  * On a thread that is not a worker, it also ends up to n counts held outside. */
 FJ_API void fj_counter_done(fj_counter *c, int64_t n);
+
+/**
+ * A handle: one job started with fj_spawn, joined once with fj_join. Copy it
+ * freely, but join it exactly once; a zero handle ((fj_handle){0}) names no job.
+ */
+typedef struct fj_handle {
+    uint64_t fj__bits; /* private: the slot's address and generation */
+} fj_handle;
+
+/**
+ * Run one job, counted on a counter of its own taken from the scheduler's
+ * pool of handle slots, and return its handle. Inside a job it goes to the
+ * calling job's scheduler (the fast path of fj_run_jobs); on another thread,
+ * to the scheduler created most recently (fj_spawn_on names one). Never
+ * fails for want of slots: the pool grows (fj_config.handles); running out of
+ * memory, a NULL job or function, or bad flags stop the process naming the
+ * call and the job.
+ */
+FJ_API fj_handle fj_spawn(const fj_job *job);
+/** Like fj_spawn, on scheduler s (from any thread; a worker of s takes the fast path). */
+FJ_API fj_handle fj_spawn_on(fj_scheduler *s, const fj_job *job);
+/**
+ * Wait until the job of h has finished (inside a job the fiber is suspended,
+ * on another thread the thread blocks, as fj_wait does), give its slot back,
+ * and return 0, or FJ_EPANIC if the job panicked. From any thread, including
+ * one outside the scheduler for a job spawned inside it. Joining a zero
+ * handle, or one handle twice (also at once on two threads), stops the
+ * process with a line naming fj_join and the job. Join every handle before
+ * fj_destroy of its scheduler (which frees the slots); a handle never joined
+ * keeps its slot until then.
+ */
+FJ_API int fj_join(fj_handle h);
 
 FJ_API void fj__count_scope_end(fj_counter **c);
 #define FJ__CAT2(a, b) a##b

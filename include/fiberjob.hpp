@@ -36,6 +36,8 @@
  *    cannot die while jobs counted on it still run.
  *  task_group and counter can be neither copied nor moved: jobs hold their
  *  addresses.
+ *  - fj::handle owns a spawned job (fj_spawn); it is movable, and joins in its
+ *    destructor if nobody did.
  *
  * Exceptions. A std::exception escaping a job started by this header (a
  * task_group job, a job_ref job, a parallel_for chunk, the fj::run root)
@@ -409,6 +411,59 @@ public:
 
 private:
     fj_counter c_;
+};
+
+/**
+ * A spawned job (fj_spawn): movable, not copyable, joined once. join()
+ * returns true when the job panicked; the destructor joins a handle not yet
+ * joined (as std::jthread does), so a handle cannot be forgotten. The job is
+ * an fj_job: whatever its arg points to must outlive it (join before it
+ * dies), as with the C API.
+ */
+class handle {
+public:
+    handle() noexcept = default;
+    /** fj_spawn(&job): inside a job, on its scheduler; elsewhere the newest. */
+    explicit handle(const fj_job &job) : h_(fj_spawn(&job)) {}
+    /** fj_spawn_on(s, &job). */
+    handle(fj_scheduler *s, const fj_job &job) : h_(fj_spawn_on(s, &job)) {}
+    handle(handle &&o) noexcept : h_(o.h_) { o.h_ = fj_handle{}; }
+    handle &operator=(handle &&o)
+    {
+        if (this != &o) {
+            if (joinable())
+                fj_join(h_);
+            h_ = o.h_;
+            o.h_ = fj_handle{};
+        }
+        return *this;
+    }
+    handle(const handle &) = delete;
+    handle &operator=(const handle &) = delete;
+    ~handle()
+    {
+        if (joinable())
+            fj_join(h_);
+    }
+    /** Spawned and not yet joined. */
+    bool joinable() const noexcept { return h_.fj__bits != 0; }
+    /** fj_join: wait for the job; true if it panicked. Joining an empty handle stops the process. */
+    bool join()
+    {
+        fj_handle h = h_;
+        h_ = fj_handle{};
+        return fj_join(h) == FJ_EPANIC;
+    }
+    /** Give up ownership: the caller joins the C handle. */
+    fj_handle release() noexcept
+    {
+        fj_handle h = h_;
+        h_ = fj_handle{};
+        return h;
+    }
+
+private:
+    fj_handle h_{};
 };
 
 /**

@@ -264,6 +264,7 @@ struct fj_scheduler {
     pthread_mutex_t deferred_lock;
     fj__task *deferred;
     size_t ndeferred, deferred_cap;
+    struct fj__handle_pool *handles;             /* fj_spawn's counter slots (handle.c) */
     struct fj_scheduler *older;                  /* registry of live schedulers, newest first */
     bool destroying;                             /* in fj_destroy: no longer the default */
     bool pin_warned;                             /* worker 0 could not be pinned: said once */
@@ -567,5 +568,11 @@ FJ__SHARED void fj__fiber_entry(fj__ctx *from, void *arg);
 /* Run the calling thread as worker w until it leaves (first: the root job). */
 FJ__SHARED void fj__worker_enter(fj__worker *w, const fj__task *first);
 FJ__SHARED void *fj__worker_thread(void *arg);
+
+/* --- handle.c: fj_spawn, fj_join and the pool of their counters ----------- */
+/* The pool's header (its slots come at the first fj_spawn): 0, FJ_EINVAL
+ * (fj_config.handles out of range) or FJ_ENOMEM. */
+FJ__SHARED int fj__handles_create(fj_scheduler *s);
+FJ__SHARED void fj__handles_destroy(fj_scheduler *s);
 
 #endif

@@ -59,6 +59,7 @@
  *   worker.c            switching, running a job, the fiber loop, enter/leave
  *   wait.c              fj_wait, fj_yield
  *   submit.c            fj_run_jobs, fj_run_jobs_on
+ *   handle.c            fj_spawn, fj_join: jobs with a pooled counter each
  *   sched.c             this file
  *   parallel.c          fj_parallel_for (public API only)
  * src/unity.c builds them as one translation unit, in this order.
@@ -201,6 +202,7 @@ static void sched_free(fj_scheduler *s)
         fj__mem_free(&mem, s->workers, sizeof(fj__worker) * s->nworkers, FJ_CACHE_PAD);
     }
     fj__fibers_destroy(s);
+    fj__handles_destroy(s);
     fj__mem_free(&mem, s->deferred, s->deferred_cap * sizeof *s->deferred, FJ_MEM_ALIGN);
     pthread_mutex_destroy(&s->deferred_lock);
     if (s->signals_installed)
@@ -306,6 +308,8 @@ fj_scheduler *fj_create(const fj_config *config)
         rc = fj__altstack_alloc(&s->workers[i]);
     if (!rc)
         rc = fj__trace_init(s);
+    if (!rc)
+        rc = fj__handles_create(s);
     if (!rc) {
         fj__signals_install();
         s->signals_installed = true;

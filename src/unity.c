@@ -33,5 +33,6 @@
 #include "worker.c"
 #include "wait.c"
 #include "submit.c"
+#include "handle.c"
 #include "sched.c"
 #include "parallel.c"

@@ -220,6 +220,34 @@ void counters_and_refs()
     CHECK_EQ(n.load(), 6);
 }
 
+void handles()
+{
+    // fj::handle: join() says whether the job panicked; a moved-from handle
+    // is empty; the destructor joins one nobody joined.
+    std::atomic<int> n{0};
+    auto work = [&n] { n++; };
+    auto boom = [] { fj_panic("handle job fails"); };
+    fj::handle a(fj::job_ref(work, {"a"}));
+    fj::handle b(std::move(a));
+    CHECK(!a.joinable());
+    CHECK(b.joinable());
+    CHECK(!b.join());
+    CHECK(!b.joinable());
+    CHECK_EQ(n.load(), 1);
+    fj::handle bad(fj::job_ref(boom, {"boom"}));
+    CHECK(bad.join());
+    {
+        fj::handle c(fj::job_ref(work));
+        fj::handle d(fj::job_ref(work));
+        c = std::move(d);   // joins c's first job
+        CHECK(n.load() >= 2);
+    } // ~handle joins d's job (now in c)
+    CHECK_EQ(n.load(), 3);
+    fj_handle raw = fj::handle(fj::job_ref(work)).release();
+    CHECK_EQ(fj_join(raw), 0);
+    CHECK_EQ(n.load(), 4);
+}
+
 void from_outside()
 {
     // A task group on a thread outside the scheduler: submissions go through
@@ -258,7 +286,8 @@ int main(int argc, char **argv)
         CHECK(thrown);
     }
 
-    fj_config cfg = test::config(workers);
+    static test::panic_log plog;   // handles() makes one job panic
+    fj_config cfg = test::config(workers, &plog);
     fj::scheduler s(cfg);
     CHECK(s);
     CHECK_EQ(s.workers(), workers);
@@ -269,6 +298,7 @@ int main(int argc, char **argv)
         each_callable_destroyed_once();
         waited_in_destructors();
         counters_and_refs();
+        handles();
         ran = 1;
     }), 0);
     CHECK_EQ(ran, 1);

@@ -442,6 +442,31 @@ FJ_API void fj_yield(void);
 FJ_API int fj_run_pinned(fj_scheduler *s);
 
 /**
+ * Take part in s as worker 0 from here until fj_leave, on the calling thread
+ * and its own stack: for a program (or middleware called back by one, as
+ * Box2D's finishTask or Jolt's barrier are) whose loop cannot move into
+ * fj_main. Between the two, the thread is a worker: fj_run_jobs queues on its
+ * deque without allocating, fj_wait runs jobs while it waits (on this
+ * thread; the thread's code resumes on this same thread, as a job pinned to
+ * worker 0 would), and jobs pinned to worker 0 (FJ_JOB_ON_MAIN) run when it
+ * waits. Outside fj_wait it runs only its own code: queue work and wait for
+ * it. It is pinned to worker 0's CPU while entered if pin_threads says so,
+ * as in fj_main. fj_yield there returns at once (there is no fiber to put
+ * behind others); fj_panic there stops the process (it is not a job).
+ * Returns 0, FJ_EBUSY while a thread is in fj_main, fj_run_pinned or fj_enter
+ * of s, FJ_EINVAL for NULL, FJ_ENOMEM. On a thread that is already a worker
+ * it stops the process.
+ */
+FJ_API int fj_enter(fj_scheduler *s);
+/**
+ * Stop taking part (fj_enter). Jobs this thread queued and did not wait for
+ * stay queued for the other workers (with a single worker: until the next
+ * fj_main, fj_enter or fj_destroy). On a thread that did not fj_enter s, or
+ * from a job running on the entered thread's stack, it stops the process.
+ */
+FJ_API void fj_leave(fj_scheduler *s);
+
+/**
  * Cut the current job short: report the message (fj_config.panic_hook) with the
  * job's name and worker, unwind the job's frames (running __attribute__((cleanup))
  * handlers in code built with -fexceptions, and C++ destructors), and carry on

@@ -771,6 +771,10 @@ public:
     /** fj_run_pinned: run the jobs pinned to worker 0 (FJ_JOB_ON_MAIN) on this
      * thread, outside fj_main; 0, or FJ_EBUSY while a thread is in fj_main. */
     int run_pinned() const { return fj_run_pinned(s_); }
+    /** fj_enter: take part as worker 0 on this thread until leave() (see fj_enter). */
+    int enter() const { return fj_enter(s_); }
+    /** fj_leave: stop taking part (see fj_leave). */
+    void leave() const { fj_leave(s_); }
 
 private:
     fj_scheduler *s_;

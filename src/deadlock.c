@@ -88,8 +88,8 @@ static size_t report_outside(char *buf, size_t len, size_t cap, const fj__fiber 
     if (len + 200 > cap)
         return len;
     fj_counter *c = fj_load_relaxed(&r->wait_counter);
-    int n = snprintf(buf + len, cap - len, "  an outside thread waits on counter %p (value %d, target %lld)\n",
-                     (void *)c, c ? fj__word_value(fj_load_acquire(&c->fj__word)) : 0,
+    int n = snprintf(buf + len, cap - len, "  %s waits on counter %p (value %d, target %lld)\n",
+                     r->kind == FJ_KIND_NATIVE ? "the thread in fj_enter" : "an outside thread", (void *)c, c ? fj__word_value(fj_load_acquire(&c->fj__word)) : 0,
                      (long long)fj_load_relaxed(&r->wait_target));
     return n > 0 ? len + (size_t)n : len;
 }

@@ -98,7 +98,9 @@ typedef enum {
 #define FJ_MAX_OUTSIDE_REPORT_MS 3600000u   /* an hour */
 #define FJ_MAX_TRACE_EVENTS (1u << 24)
 
-enum { FJ_KIND_SMALL = 0, FJ_KIND_LARGE = 1, FJ_KIND_EXTERNAL = 2 };
+/* FJ_KIND_NATIVE: an outside record standing for the own stack of a thread
+ * between fj_enter and fj_leave (worker.c, "Entered threads"). */
+enum { FJ_KIND_SMALL = 0, FJ_KIND_LARGE = 1, FJ_KIND_EXTERNAL = 2, FJ_KIND_NATIVE = 3 };
 
 /* A submission from a thread outside the scheduler (LIFO list, s->inject). */
 typedef struct fj__inject_node {
@@ -268,6 +270,11 @@ struct fj_scheduler {
     struct fj_scheduler *older;                  /* registry of live schedulers, newest first */
     bool destroying;                             /* in fj_destroy: no longer the default */
     bool pin_warned;                             /* worker 0 could not be pinned: said once */
+    /* Between fj_enter and fj_leave: the entered thread's record, and whether
+     * its affinity is to be restored (saved). */
+    fj__fiber *entered;
+    bool entered_restore;
+    fj__os_affinity entered_affinity;
     uint32_t magic;                              /* FJ_SCHED_LIVE while live (use after destroy) */
     uint32_t serial;                             /* process-wide creation number (hook ids) */
 };
@@ -567,6 +574,10 @@ FJ__SHARED fj__worker *fj__call_child(fj__worker *w, fj__fiber *self, fj__fiber 
 FJ__SHARED void fj__fiber_entry(fj__ctx *from, void *arg);
 /* Run the calling thread as worker w until it leaves (first: the root job). */
 FJ__SHARED void fj__worker_enter(fj__worker *w, const fj__task *first);
+/* fj_enter and fj_leave: the calling thread's own stack, as rec, becomes (and
+ * stops being) the current context of worker w. */
+FJ__SHARED void fj__native_enter(fj__worker *w, fj__fiber *rec);
+FJ__SHARED void fj__native_leave(fj__worker *w, fj__fiber *rec);
 FJ__SHARED void *fj__worker_thread(void *arg);
 
 /* --- handle.c: fj_spawn, fj_join and the pool of their counters ----------- */

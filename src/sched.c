@@ -350,29 +350,45 @@ fj_scheduler *fj_create(const fj_config *config)
 }
 
 /* Run the calling thread as worker 0 until it leaves. */
-static void main_participate(fj_scheduler *s, const fj__task *root)
+/* The calling thread begins to take part as worker 0 (fj_main, fj_destroy's
+ * drain, fj_enter): pinned where worker 0 is, its FP state the one jobs
+ * start from, its signal stack, counted active. Returns whether its affinity
+ * is to be restored (into *saved) at participate_end. */
+static bool participate_begin(fj_scheduler *s, const char *call, fj__os_affinity *saved)
 {
     fj__worker *w0 = &s->workers[0];
-    fj__os_affinity saved;
     bool restore = false;
-    if (w0->cpu >= 0 && fj__os_affinity_save(&saved)) {
+    if (w0->cpu >= 0 && fj__os_affinity_save(saved)) {
         int rc = fj__os_pin_self(w0->cpu);
         restore = rc == 0;
         if (rc != 0 && !s->pin_warned) {
             /* Not worth failing fj_main for, but not to be hidden either. */
             s->pin_warned = true;
             fprintf(stderr, "fiberjob: %s: could not pin the calling thread (worker 0) to CPU %d (%s); it runs "
-                    "unpinned\n", root ? "fj_main" : "fj_destroy", w0->cpu, strerror(-rc));
+                    "unpinned\n", call, w0->cpu, strerror(-rc));
         }
     }
     fj__fpu_capture(&w0->fpu);
     fj__altstack_enter(w0);
     fj_fetch_add_seq_cst(&s->active, 1);
-    fj__worker_enter(w0, root);
+    return restore;
+}
+
+static void participate_end(fj_scheduler *s, bool restore, fj__os_affinity *saved)
+{
     fj_fetch_sub_seq_cst(&s->active, 1);
-    fj__altstack_leave(w0);
+    fj__altstack_leave(&s->workers[0]);
     if (restore)
-        fj__os_affinity_restore(&saved);
+        fj__os_affinity_restore(saved);
+}
+
+/* Run the calling thread as worker 0 until it leaves. */
+static void main_participate(fj_scheduler *s, const fj__task *root)
+{
+    fj__os_affinity saved;
+    bool restore = participate_begin(s, root ? "fj_main" : "fj_destroy", &saved);
+    fj__worker_enter(&s->workers[0], root);
+    participate_end(s, restore, &saved);
 }
 
 /* Run a root task as worker 0 on the calling thread (fj_main, fj_run_pinned).
@@ -402,6 +418,49 @@ static int run_root(fj_scheduler *s, const char *call, fj_job_fn fn, void *arg, 
     int rc = fj_load_relaxed(&s->root_panicked) ? FJ_EPANIC : 0;
     fj_store_release(&s->main_running, 0);
     return rc;
+}
+
+int fj_enter(fj_scheduler *s)
+{
+    if (fj__current_worker())
+        fj__fatal("fj_enter", "called on a thread that is already a worker (inside a job, or after fj_enter)");
+    if (!s)
+        return FJ_EINVAL;
+    fj__check_live("fj_enter", s);
+    fj__fiber *rec = fj__outside_take();
+    if (!rec)
+        return FJ_ENOMEM;
+    uint32_t expected = 0;
+    if (!fj_cas_strong_acq_rel(&s->main_running, &expected, 1)) {
+        fj__outside_put(rec);
+        return FJ_EBUSY;
+    }
+    /* Worker 0 stays while entered: its loop leaves when the root is done. */
+    fj_store_relaxed(&s->root_done, 0);
+    s->entered = rec;
+    s->entered_restore = participate_begin(s, "fj_enter", &s->entered_affinity);
+    fj__native_enter(&s->workers[0], rec);
+    return 0;
+}
+
+void fj_leave(fj_scheduler *s)
+{
+    fj__worker *w = fj__current_worker();
+    if (!s)
+        fj__fatal("fj_leave", "scheduler is NULL");
+    fj__check_live("fj_leave", s);
+    fj__fiber *rec = s->entered;
+    if (!w || w->s != s || !rec || w->current != rec)
+        fj__fatal("fj_leave", "the calling thread did not fj_enter this scheduler");
+    if (rec->job_depth)
+        fj__fatal("fj_leave", "called inside job '%s', which runs on the entered thread's stack",
+                  fj__job_name(w->current->job_name));
+    fj__native_leave(w, rec);
+    participate_end(s, s->entered_restore, &s->entered_affinity);
+    s->entered = NULL;
+    fj_store_release(&s->root_done, 1);
+    fj__outside_put(rec);
+    fj_store_release(&s->main_running, 0);
 }
 
 int fj_main(fj_scheduler *s, fj_job_fn fn, void *arg)
@@ -434,7 +493,7 @@ void fj_destroy(fj_scheduler *s)
     if (!s)
         return;
     if (fj__current_worker())
-        fj__fatal("fj_destroy", "called from inside a job");
+        fj__fatal("fj_destroy", "called from inside a job (or between fj_enter and fj_leave)");
     fj__check_live("fj_destroy", s);
     uint32_t expected = 0;
     if (!fj_cas_strong_acq_rel(&s->main_running, &expected, 1))

@@ -252,6 +252,8 @@ void fj_yield(void)
     if (!w || !w->current)
         fj__fatal("fj_yield", "called outside a job");
     fj__fiber *self = w->current;
+    if (FJ_UNLIKELY(self->kind == FJ_KIND_NATIVE))
+        return;   /* an entered thread's own stack (fj_enter): no yield FIFO for it */
     fj__fold_flush(w);
     fj__task t;
     fj__fiber *next = NULL;

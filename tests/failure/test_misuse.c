@@ -436,7 +436,7 @@ int main(int argc, char **argv)
     EXPECT_ABORT_LINE(nested_main, NULL,
                       "fiberjob: fj_main: called from inside a job: fj_main does not nest; use fj_run_jobs and "
                       "fj_wait" ROOT_SUFFIX);
-    EXPECT_ABORT_LINE(destroy_in_job, NULL, "fiberjob: fj_destroy: called from inside a job" ROOT_SUFFIX);
+    EXPECT_ABORT_LINE(destroy_in_job, NULL, "fiberjob: fj_destroy: called from inside a job (or between fj_enter and fj_leave)" ROOT_SUFFIX);
     EXPECT_ABORT_LINE(counter_init_in_job, NULL,
                       "fiberjob: fj_counter_init: value -5 is outside 0..2147483647" ROOT_SUFFIX);
     EXPECT_ABORT_MATCH(run_jobs_overflow, NULL, "fiberjob: fj_run_jobs: counter 0x",

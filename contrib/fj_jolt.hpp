@@ -16,7 +16,8 @@
 //  - QueueJob(s) takes a reference and runs one fiberjob job per Jolt job
 //    (fj_run_jobs_on: the fast path from a worker of the scheduler, the
 //    injection queue from anywhere else); the fiberjob job calls Execute and
-//    drops the reference.
+//    drops the reference. The destructor waits until every such job has
+//    returned (the last reference may be dropped after a barrier's wait).
 //  - A Barrier is an fj_counter: AddJob adds one (and takes it back if the
 //    job had already finished), the job's OnJobFinished finishes it, and
 //    WaitForJobs is fj_wait on it. Inside a job that suspends the fiber (the
@@ -47,7 +48,16 @@ public:
     explicit JobSystemFiber(fj_scheduler *sched, const char *job_name = "jolt job")
         : sched_(sched), name_(job_name)
     {
+        fj_counter_init(&in_flight_, 0);
     }
+
+    // A job's last step (dropping its reference, which may free it through
+    // this object) can still run after its barrier's wait returned: wait for
+    // every job to have returned before this object goes, as Jolt's own pool
+    // joins its threads.
+    ~JobSystemFiber() override { fj_wait(&in_flight_, 0); }
+    JobSystemFiber(const JobSystemFiber &) = delete;
+    JobSystemFiber &operator=(const JobSystemFiber &) = delete;
 
     int GetMaxConcurrency() const override { return static_cast<int>(fj_worker_count(sched_)); }
 
@@ -77,7 +87,7 @@ protected:
                 jobs[i + k]->AddRef();   // dropped by run() after Execute
                 batch[k] = fj_job{ run, jobs[i + k], name_, FJ_PRIORITY_NORMAL, 0 };
             }
-            fj_run_jobs_on(sched_, batch, n, nullptr);
+            fj_run_jobs_on(sched_, batch, n, &in_flight_);
             i += n;
         }
     }
@@ -119,6 +129,7 @@ private:
 
     fj_scheduler *sched_;
     const char *name_;
+    fj_counter in_flight_;   // fiberjob jobs queued and not yet returned
 };
 
 } // namespace fj_jolt

@@ -12,7 +12,8 @@
  * Checked on every step: each block of each stage ran exactly once, and only
  * after every block of the stage before it had completed. Steps run inside a
  * job (the root, and several worlds at once from jobs of their own) and on a
- * thread outside the scheduler, with workerCount 1, 2 and 4 against 1, 2 and
+ * thread outside the scheduler (blocking in finish, or taking part with
+ * fj_enter), with workerCount 1, 2 and 4 against 1, 2 and
  * 8 fiberjob workers (more Box2D workers than fiberjob workers included),
  * and with the tasks finished in reverse order.
  */
@@ -193,13 +194,6 @@ static void *outside_stepper(void *arg)
     return NULL;
 }
 
-static int keep_waiting(const fj_deadlock_info *info, void *user)
-{
-    (void)info;
-    (void)user;
-    return 1;
-}
-
 static void root_waits(void *arg)
 {
     (void)arg;
@@ -209,7 +203,6 @@ static void root_waits(void *arg)
 int main(int argc, char **argv)
 {
     fj_config cfg = test_config(argc, argv);
-    cfg.deadlock_hook = keep_waiting;
     static const int counts[] = { 1, 2, 4 };
     for (int reverse = 0; reverse < 2; reverse++) {
         for (size_t k = 0; k < 3; k++) {
@@ -230,13 +223,32 @@ int main(int argc, char **argv)
         fj_scheduler *s = fj_create(&cfg);
         CHECK(s);
         world_init(&worlds[0], counts[k], s);
-        fj_counter_init(&outside_done, 1);
+        /* Finished by the outside thread: held outside, so the idle workers
+         * meanwhile are not a deadlock. */
+        fj_counter_init(&outside_done, 0);
+        fj_counter_add_outside(&outside_done, 1);
         pthread_t t;
         CHECK_EQ(pthread_create(&t, NULL, outside_stepper, &worlds[0]), 0);
         CHECK_EQ(fj_main(s, root_waits, NULL), 0);
         CHECK_EQ(pthread_join(t, NULL), 0);
         world_check(&worlds[0]);
         fj_destroy(s);
+    }
+
+    /* From a thread that takes part (fj_enter): enqueue takes the fast path,
+     * finish runs tasks on this thread while it waits. */
+    for (int reverse = 0; reverse < 2; reverse++) {
+        for (size_t k = 0; k < 3; k++) {
+            fj_scheduler *s = fj_create(&cfg);
+            CHECK(s);
+            world_init(&worlds[0], counts[k], NULL);
+            worlds[0].reverse_finish = reverse;
+            CHECK_EQ(fj_enter(s), 0);
+            step_many(&worlds[0]);
+            fj_leave(s);
+            world_check(&worlds[0]);
+            fj_destroy(s);
+        }
     }
     return test_finish();
 }

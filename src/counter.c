@@ -61,9 +61,11 @@ void fj_counter_init(fj_counter *c, int64_t value)
         fj__fatal("fj_counter_init", "counter is NULL");
     if (value < 0 || value > FJ_COUNTER_MAX)
         fj__fatal("fj_counter_init", "value %lld is outside 0..%d", (long long)value, FJ_COUNTER_MAX);
+    /* Not while used (no judge can be looking at it): plain stores, the
+     * hold cleared before the release store of the word publishes it. */
+    fj_store_relaxed(&c->fj__outside, 0);
     fj_store_release(&c->fj__word, fj__word_make((int32_t)value, 0, 0));
     fj_store_relaxed(&c->fj__panics, 0);
-    fj_store_seq_cst(&c->fj__outside, 0);
 }
 
 int64_t fj_counter_value(const fj_counter *c)

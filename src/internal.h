@@ -29,6 +29,14 @@ static inline bool fj__bad_flags(unsigned f)
     return (f & ~FJ_JOB_DEFINED) || (f & (FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW)) == (FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW) ||
            ((f & FJ_JOB_WORKER_BITS) && !(f & FJ_JOB_PINNED));
 }
+/* Not a plain job of one stack class: any flag but FJ_JOB_LARGE_STACK or
+ * FJ_JOB_SHALLOW (pinned, undefined), or both of those. The submission fast
+ * paths test this one; the jobs it lets through need no other flag check. */
+static inline bool fj__not_plain(unsigned f)
+{
+    return (f & ~(unsigned)(FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW)) ||
+           (f & (FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW)) == (FJ_JOB_LARGE_STACK | FJ_JOB_SHALLOW);
+}
 /* The worker a pinned job's flags name. */
 static inline unsigned fj__pin_worker(uintptr_t flags) { return (unsigned)(flags >> FJ_JOB_WORKER_SHIFT) & FJ_JOB_WORKER_MAX; }
 /* A deque entry standing for jobs lo..hi-1 of a batch (batch.c). */
@@ -201,6 +209,7 @@ typedef struct fj__worker {
     struct fj__batch *batch_free;   /* this worker's spare batches (owner only) */
     struct fj__batch_slab *batch_slabs; /* what it allocated them in (owner only) */
     size_t batch_count;
+    bool observed;              /* trace or hooks set: run_job takes job_call_observed */
     fj__trace_ring *trace;      /* NULL unless tracing is on */
     /* The scheduler's hooks (fj_config.hooks), NULL when none is set: one
      * test per job and per switch when unset (worker.c, "hooks"). */

@@ -308,6 +308,8 @@ fj_scheduler *fj_create(const fj_config *config)
         rc = fj__altstack_alloc(&s->workers[i]);
     if (!rc)
         rc = fj__trace_init(s);
+    for (unsigned i = 0; i < n && !rc; i++)
+        s->workers[i].observed = s->workers[i].trace != NULL || s->workers[i].hooks != NULL;
     if (!rc)
         rc = fj__handles_create(s);
     if (!rc) {

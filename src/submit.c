@@ -106,6 +106,42 @@ static FJ_NOINLINE fj__worker *run_now(fj__worker *w, const fj__task *t)
     return fj__current_worker();
 }
 
+/* fj_run_jobs' run jobs[i..i+n) holds pinned jobs (or is a single job off
+ * the plain path): each pinned one to its worker's queue (then every sleeper
+ * is woken: the one worker that can run it must be), the others to our deque
+ * one by one. Checks each job first (a bad one stops the process). */
+static FJ_NOINLINE fj__worker *push_run_with_pinned(fj__worker *w, const fj_job *jobs, size_t count, size_t i,
+                                                   size_t n, fj_counter *counter, uintptr_t stamp)
+{
+    bool pinned = false;
+    for (size_t k = i; k < i + n; k++) {
+        const fj_job *j = &jobs[k];
+        if (!j->fn || (unsigned)j->priority > FJ_PRIORITY_LOW || fj__bad_flags(j->flags))
+            check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
+        fj__task t = task_of(j, counter);
+        t.flags |= stamp;
+        if (j->flags & FJ_JOB_PINNED) {
+            fj__pin_push(w->s, fj__pin_worker(t.flags), &t, "fj_run_jobs");
+            pinned = true;
+            continue;
+        }
+        int64_t b;
+        int q = fj__task_queue(&t);
+        fj__deque_array *a = fj__deque_reserve(&w->q[q], 1, &b);
+        if (a) {
+            fj__deque_write(a, b, &t);
+            fj__deque_publish(&w->q[q], b + 1);
+        } else {
+            w = run_now(w, &t);
+        }
+    }
+    if (pinned)
+        fj__notify_all(w->s);
+    else
+        fj__notify(w->s, n);
+    return w;
+}
+
 void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
 {
     fj__worker *w = fj__current_worker();
@@ -124,19 +160,20 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
         return;
     }
     if (count == 1) {
-        /* One job (spawning one at a time, a fork of one): nothing to group. */
-        if (FJ_UNLIKELY(!jobs->fn || (unsigned)jobs->priority > FJ_PRIORITY_LOW || fj__bad_flags(jobs->flags)))
-            check_jobs("fj_run_jobs", jobs, 1); /* names the bad job and stops */
+        /* One job (spawning one at a time, a fork of one): nothing to group.
+         * Anything but a plain job of one stack class (a bad job, a pinned
+         * one) or a traced worker takes the path of runs, one test here. */
+        if (FJ_UNLIKELY(!jobs->fn || (unsigned)jobs->priority > FJ_PRIORITY_LOW || fj__not_plain(jobs->flags) ||
+                        w->trace)) {
+            if (counter)
+                fj__counter_add(counter, 1, "fj_run_jobs");
+            uintptr_t stamp = w->trace ? fj__trace_queued(w->trace, w->current->index, fj__job_name(jobs->name), 1) : 0;
+            push_run_with_pinned(w, jobs, 1, 0, 1, counter, stamp);
+            return;
+        }
         if (counter)
             fj__counter_add(counter, 1, "fj_run_jobs");
         fj__task t = task_of(jobs, counter);
-        if (FJ_UNLIKELY(w->trace))   /* queueing delay: trace.c */
-            t.flags |= fj__trace_queued(w->trace, w->current->index, t.name, 1);
-        if (FJ_UNLIKELY(t.flags & FJ_JOB_PINNED)) {
-            fj__pin_push(w->s, fj__pin_worker(t.flags), &t, "fj_run_jobs");
-            fj__notify_all(w->s);
-            return;
-        }
         int q = fj__task_queue(&t);
         int64_t b;
         fj__deque_array *a = fj__deque_reserve(&w->q[q], 1, &b);
@@ -156,29 +193,22 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
     if (FJ_UNLIKELY(w->trace))
         stamp = fj__trace_queued(w->trace, w->current->index, fj__job_name(jobs[0].name), count);
     size_t i = 0;
-    bool pinned = false;
     while (i < count) {
-        if (FJ_UNLIKELY(jobs[i].flags & FJ_JOB_PINNED)) {
-            /* Pinned: to its worker's queue (pinned.c), never a deque. */
-            if (FJ_UNLIKELY(!jobs[i].fn || (unsigned)jobs[i].priority > FJ_PRIORITY_LOW ||
-                            fj__bad_flags(jobs[i].flags)))
-                check_jobs("fj_run_jobs", jobs, count);
-            fj__task t = task_of(&jobs[i], counter);
-            t.flags |= stamp;
-            fj__pin_push(w->s, fj__pin_worker(t.flags), &t, "fj_run_jobs");
-            pinned = true;
-            i++;
-            continue;
-        }
         /* Runs of equal priority are pushed as one batch (one release store of
          * bottom), written straight into the deque's slots. */
         int q = fj__prio_queue(jobs[i].priority);
         size_t n = 1;
         unsigned flags = jobs[i].flags, all = jobs[i].flags;
-        while (i + n < count && fj__prio_queue(jobs[i + n].priority) == q && !(jobs[i + n].flags & FJ_JOB_PINNED)) {
+        while (i + n < count && fj__prio_queue(jobs[i + n].priority) == q) {
             flags |= jobs[i + n].flags;
             all &= jobs[i + n].flags;
             n++;
+        }
+        if (FJ_UNLIKELY(flags & FJ_JOB_PINNED)) {
+            /* Pinned jobs in the run: one at a time (pinned.c for those). */
+            w = push_run_with_pinned(w, jobs, count, i, n, counter, stamp);
+            i += n;
+            continue;
         }
         if (n >= FJ_BATCH_MIN && (flags & ~(unsigned)FJ_JOB_SHALLOW) == 0) {
             /* Many small-stack jobs: queue them as batches (batch.c), shallow
@@ -193,14 +223,19 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
             if (n == 0)
                 continue;
         }
+        if (FJ_UNLIKELY(stamp)) {
+            /* Traced: each job carries the stamp (the path of pinned runs). */
+            w = push_run_with_pinned(w, jobs, count, i, n, counter, stamp);
+            i += n;
+            continue;
+        }
         int64_t b;
         fj__deque_array *a = fj__deque_reserve(&w->q[q], n, &b);
         for (size_t k = 0; k < n; k++) {
             const fj_job *j = &jobs[i + k];
-            if (FJ_UNLIKELY(!j->fn || (unsigned)j->priority > FJ_PRIORITY_LOW || fj__bad_flags(j->flags)))
+            if (FJ_UNLIKELY(!j->fn || (unsigned)j->priority > FJ_PRIORITY_LOW || fj__not_plain(j->flags)))
                 check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
             fj__task t = task_of(j, counter);
-            t.flags |= stamp;
             if (FJ_LIKELY(a != NULL))
                 fj__deque_write(a, b + (int64_t)k, &t);
             else
@@ -210,8 +245,6 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
             fj__deque_publish(&w->q[q], b + (int64_t)n);
         i += n;
     }
-    if (FJ_UNLIKELY(pinned))
-        fj__notify_all(w->s);
     fj__notify(w->s, count);
 }
 

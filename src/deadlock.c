@@ -36,9 +36,8 @@ static bool sched_queued(fj_scheduler *s)
     if (fj_load_acquire(&s->inject) ||
         (fj_load_seq_cst(&s->deferred_total) && fj__pool_has_free(fj_load_acquire(&s->free_large))))
         return true;
-    for (unsigned v = 0; v < s->nworkers; v++)
-        if (fj__pin_queued(&s->workers[v]))
-            return true;   /* pinned to a worker (maybe one not taking part now) */
+    if (fj__pins_queued(s))
+        return true;   /* pinned to a worker (maybe one not taking part now) */
     return fj__deques_hold_work(s);
 }
 

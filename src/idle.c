@@ -66,7 +66,7 @@ bool fj__worker_idle(fj__worker *w)
         return !fj__should_leave(w);
     }
     if (sleeping >= fj_load_seq_cst(&s->active) && fj_load_seq_cst(&s->inject_inflight) == 0 &&
-        !fj__has_work(w) && fj_load_seq_cst(&s->idle_gen) == gen &&
+        !fj__has_work(w) && !fj__pins_queued(s) && fj_load_seq_cst(&s->idle_gen) == gen &&
         fj_load_seq_cst(&s->sleepers) >= fj_load_seq_cst(&s->active)) {
         /* Quiescent: every worker is idle and no queue holds work. fj_destroy's
          * drain ends here, unless something still waits: then it is judged
@@ -78,7 +78,7 @@ bool fj__worker_idle(fj__worker *w)
          * the fiber no longer WAITING sees the reference or the queued fiber
          * (all seq_cst; found by verify/sched2.pml, BUG_DRAIN_ORDER). */
         if (fj_load_relaxed(&s->shutdown) && fj__drain_done(s) && fj_load_seq_cst(&s->inject_inflight) == 0 &&
-            !fj__has_work(w)) {
+            !fj__has_work(w) && !fj__pins_queued(s)) {
             fj_store_release(&s->exit, 1);
             fj__notify_all(s);
             fj_fetch_sub_seq_cst(&s->sleepers, 1);

@@ -443,6 +443,9 @@ FJ__SHARED void fj__pin_free(fj__worker *w);
 FJ__SHARED void fj__pin_push(fj_scheduler *s, unsigned to, const fj__task *t, const char *call);
 /* The owner takes its next pinned task: woken fibers first, then by priority. */
 FJ__SHARED bool fj__pin_take(fj__worker *w, fj__task *out);
+/* Is anything pinned to any worker of s queued? Quiescence (idle.c) and the
+ * deadlock judge ask: a worker's own "is there work" looks only at its own. */
+FJ__SHARED bool fj__pins_queued(fj_scheduler *s);
 /* Tasks queued pinned to w (any thread; a hint). */
 static inline uint32_t fj__pin_queued(fj__worker *w) { return fj_load_acquire(&w->pin_count); }
 

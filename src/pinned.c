@@ -12,7 +12,11 @@
  * and the caller then bumps the event count (fj__notify_all); a sleeper
  * registers, fences, and looks at its own pin_count (fj__has_work) before it
  * sleeps on the event count it read before registering, so either it sees
- * the count or its futex wait sees the bumped epoch.
+ * the count or its futex wait sees the bumped epoch. Another worker's pinned
+ * queue is not work for a worker (it would spin on what it may not take), so
+ * the judgements that look at every queue (quiescence in idle.c, the deadlock
+ * judge) ask fj__pins_queued as well: fj_destroy's drain does not end, nor is
+ * a deadlock declared, while a task pinned anywhere is queued.
  */
 #include "internal.h"
 
@@ -60,6 +64,16 @@ void fj__pin_push(fj_scheduler *s, unsigned to, const fj__task *t, const char *c
     if (!ok)
         fj__fatal(call, "out of memory queueing job '%s' pinned to worker %u", fj__job_name(t->name), to);
     fj_fetch_add_seq_cst(&w->pin_count, 1);
+}
+
+bool fj__pins_queued(fj_scheduler *s)
+{
+    /* seq_cst: read in the quiescence judgement, whose argument (idle.c) is
+     * in the single total order of the counts it reads. */
+    for (unsigned v = 0; v < s->nworkers; v++)
+        if (fj_load_seq_cst(&s->workers[v].pin_count))
+            return true;
+    return false;
 }
 
 bool fj__pin_take(fj__worker *w, fj__task *out)

@@ -271,6 +271,22 @@ int main(int argc, char **argv)
     pthread_join(t, NULL);
     fj_destroy(s);
 
+    /* fj_destroy runs what is pinned and still queued, on every worker. */
+    for (int round = 0; round < 20; round++) {
+        s = make(0);
+        int ran = 0;
+        fj_job pj[64];
+        for (int i = 0; i < 64; i++)
+            pj[i] = (fj_job){ .fn = child_work, .arg = &ran, .name = "pinned_at_destroy",
+                              .flags = FJ_JOB_ON_WORKER((unsigned)i % g_workers) };
+        fj_counter dc;
+        fj_counter_init(&dc, 0);
+        fj_run_jobs_on(s, pj, 64, &dc);
+        fj_destroy(s);
+        CHECK_EQ(ran, 64);
+        CHECK_EQ(fj_counter_value(&dc), 0);
+    }
+
     const child_result *r = EXPECT_ABORT_CONTAINS(child_deadlock, NULL, "fiberjob: deadlock: ");
     CHECK(strstr(r->err, "job 'stuck_pinned' waits on counter"));
     CHECK(strstr(r->err, "[pinned to worker "));

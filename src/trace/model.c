@@ -19,8 +19,9 @@
  *     for all CPUs). A fiber moves between workers only through events that
  *     leave one worker (JOB_END before the fiber goes back to the pool,
  *     SUSPEND) followed by events on the next (JOB_BEGIN, RESUME), so on equal
- *     timestamps the leaving events go first; within a ring the recorded order
- *     is kept.
+ *     timestamps the leaving events go first; then JOB_QUEUE events, as a job
+ *     is queued before it begins (its JOB_BEGIN looks its JOB_QUEUE up, which
+ *     must have been replayed); within a ring the recorded order is kept.
  *
  *  3. The replay. Per fiber, a stack of open jobs: JOB_BEGIN pushes, JOB_END
  *     pops (inline runs nest on one fiber). SUSPEND ends the running segment
@@ -33,7 +34,9 @@
  *     What is still open at the end is closed at the last timestamp. A job's
  *     first slice carries its queueing delay (JOB_BEGIN's arg is when it was
  *     queued) and the lane whose JOB_QUEUE event has that time.
- *     JOB_QUEUE events themselves draw nothing.
+ *     JOB_QUEUE events themselves draw nothing, but they note whether a slice
+ *     of their lane covers them: the queueing job's running segment, drawn
+ *     only when its fiber has an open job (see "Arrows" at tw_queued).
  *
  * The writers run while the scheduler is quiet, but after fj_main returns the
  * other workers may still record a SLEEP or WAKE on their way to the futex,
@@ -125,10 +128,13 @@ void fj__tw_model_free(tw_model *m)
     errno = err;
 }
 
-/* Leaving events go first among equal timestamps (see the comment on top). */
-static bool leaves(const fj__event *e)
+/* Among equal timestamps, leaving events go first, then queueing events
+ * (see the comment on top): the lower rank first. */
+static int tie_rank(const fj__event *e)
 {
-    return e->kind == FJ_EV_JOB_END || e->kind == FJ_EV_SUSPEND;
+    if (e->kind == FJ_EV_JOB_END || e->kind == FJ_EV_SUSPEND)
+        return 0;
+    return e->kind == FJ_EV_JOB_QUEUE ? 1 : 2;
 }
 
 typedef struct tw_cursor {
@@ -145,7 +151,7 @@ static int merge_pick(const tw_cursor *c, unsigned n)
         if (c[i].at == c[i].end)
             continue;
         const fj__event *e = &c[i].events[c[i].at];
-        if (!be || e->ts_ns < be->ts_ns || (e->ts_ns == be->ts_ns && leaves(e) && !leaves(be))) {
+        if (!be || e->ts_ns < be->ts_ns || (e->ts_ns == be->ts_ns && tie_rank(e) < tie_rank(be))) {
             best = (int)i;
             be = e;
         }
@@ -181,11 +187,25 @@ static int close_segment(tw_model *m, tw_fiber *f, uint32_t d, uint64_t t, uint8
     return add_slice(m, s);
 }
 
-/* A JOB_QUEUE event: its time in stamp units, and its lane. */
+/*
+ * A JOB_QUEUE event: its time in stamp units, and its lane.
+ *
+ * Arrows. A queueing arrow starts at the JOB_QUEUE event, and a flow binds to
+ * the slice around its start, so the event must lie in a slice of its lane.
+ * It does when the queueing job's running segment is drawn, which the replay
+ * knows when it meets the event: the fiber has an open job. It does not when
+ * that job began before the window (the window cuts between its JOB_BEGIN
+ * and the JOB_QUEUE): a JOB_END or SUSPEND without its begin draws nothing,
+ * and the lane is empty at that time. The queued job's slice then keeps its
+ * queue_delay_us, which is known, but gets no arrow: one from the empty lane
+ * would bind to no slice (or to a wrong one), and one from the lane outside
+ * the workers would say a thread that is no worker queued it.
+ */
 typedef struct tw_queued {
     uint64_t unit;
     uint64_t ts;
     uint32_t lane;
+    bool drawn;         /* replayed inside a running segment of its fiber */
 } tw_queued;
 
 typedef struct tw_replay {
@@ -227,11 +247,9 @@ static int queued_collect(tw_replay *r, const fj__trace_copy *copies, unsigned n
     return 0;
 }
 
-/* The JOB_QUEUE event a JOB_BEGIN's arg (its queueing time, rounded down
- * to a stamp unit) names; NULL when none does (queued from outside). Two
- * submissions in the same 64 ns on two workers are told apart by neither
- * side: the lower lane is taken. */
-static const tw_queued *queued_find(const tw_replay *r, uint64_t queued_ns)
+/* The first JOB_QUEUE event of the stamp unit of queued_ns (index into
+ * r->queued; r->nqueued when there is none). */
+static size_t queued_first(const tw_replay *r, uint64_t queued_ns)
 {
     uint64_t unit = queued_ns >> FJ_QUEUE_STAMP_SHIFT;
     size_t lo = 0, hi = r->nqueued;
@@ -242,7 +260,32 @@ static const tw_queued *queued_find(const tw_replay *r, uint64_t queued_ns)
         else
             hi = mid;
     }
-    return lo < r->nqueued && r->queued[lo].unit == unit ? &r->queued[lo] : NULL;
+    return lo < r->nqueued && r->queued[lo].unit == unit ? lo : r->nqueued;
+}
+
+/* The JOB_QUEUE event a JOB_BEGIN's arg (its queueing time, rounded down
+ * to a stamp unit) names; NULL when none does (queued from outside). Two
+ * submissions in the same 64 ns on two workers are told apart by neither
+ * side: the lower lane whose event is drawn is taken, else the lower lane. */
+static const tw_queued *queued_find(const tw_replay *r, uint64_t queued_ns)
+{
+    size_t first = queued_first(r, queued_ns);
+    for (size_t k = first; k < r->nqueued && r->queued[k].unit == r->queued[first].unit; k++)
+        if (r->queued[k].drawn)
+            return &r->queued[k];
+    return first < r->nqueued ? &r->queued[first] : NULL;
+}
+
+/* JOB_QUEUE event e of worker `lane` is replayed while fiber f runs: note
+ * whether a slice of the lane covers it (see "Arrows" above). */
+static void queued_replayed(tw_replay *r, const fj__event *e, uint32_t lane, const tw_fiber *f)
+{
+    if (f->depth == 0 || !f->stack[f->depth - 1].running)
+        return;   /* the job that queued it began before the window */
+    uint64_t unit = e->ts_ns >> FJ_QUEUE_STAMP_SHIFT;
+    for (size_t k = queued_first(r, e->ts_ns); k < r->nqueued && r->queued[k].unit == unit; k++)
+        if (r->queued[k].lane == lane && r->queued[k].ts == e->ts_ns)
+            r->queued[k].drawn = true;
 }
 
 /* Replay event e of worker `lane`, at t ns into the window. */
@@ -277,7 +320,10 @@ static int replay_event(tw_replay *r, const fj__event *e, uint32_t lane, uint64_
             uint64_t at = q ? q->ts : e->arg;
             o.delay = e->ts_ns > e->arg ? e->ts_ns - e->arg : 0;
             o.from_lane = q ? q->lane : TW_OUTSIDE;
-            o.queued = at >= r->t_first && at - r->t_first <= t ? at - r->t_first : TW_NO_DELAY;
+            /* An arrow only from a time in the window, and from a drawn
+             * slice when a worker queued it (see "Arrows" above). */
+            bool drawable = at >= r->t_first && at - r->t_first <= t && (!q || q->drawn);
+            o.queued = drawable ? at - r->t_first : TW_NO_DELAY;
             m->delay_jobs++;
             m->delay_total += o.delay;
             m->delay_max = o.delay > m->delay_max ? o.delay : m->delay_max;
@@ -321,6 +367,9 @@ static int replay_event(tw_replay *r, const fj__event *e, uint32_t lane, uint64_
                 o->lane = lane;
             }
         }
+        return 0;
+    case FJ_EV_JOB_QUEUE:
+        queued_replayed(r, e, lane, f);
         return 0;
     default:
         return 0;

@@ -36,7 +36,8 @@ typedef struct tw_slice {
     uint64_t t0, t1;    /* ns from the window's first event */
     uint64_t delay;     /* SLICE_HEAD of a job: ns from its queueing to t0; else TW_NO_DELAY */
     uint64_t queued;    /* with delay: when it was queued, ns into the window (the JOB_QUEUE
-                         * event's time when there is one); TW_NO_DELAY: before the window */
+                         * event's time when there is one); TW_NO_DELAY: before the window,
+                         * or by a job begun before it, which has no slice there (model.c) */
     uint32_t from_lane; /* the lane that queued it (with delay), or TW_OUTSIDE */
     const char *name;
     uint32_t lane;      /* worker index */

@@ -25,7 +25,8 @@ static void child_work(void *arg)
 {
     volatile unsigned x = 0;
     for (unsigned i = 0; i < 2000; i++)
-        x += i;
+        x = x + i;
+    (void)x;
     __atomic_fetch_add((int *)arg, 1, __ATOMIC_RELAXED);
 }
 

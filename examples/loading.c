@@ -15,7 +15,8 @@
  * fj_counter_add: the count is then "held outside" until fj_counter_done is
  * called on it from a thread that is not a worker, and while a counter that
  * someone waits on has counts held outside, idle workers are not judged a
- * deadlock. fiberjob just waits (the workers sleep; nothing spins).
+ * deadlock. fiberjob just waits, its workers asleep (one looks again four
+ * times a second).
  *
  * If the I/O thread never finishes (a hung disk, a lost network reply), the
  * program waits for ever, as it asked. So that a stall is not silent, once
@@ -25,9 +26,8 @@
  * waiting. Try it: ./example_loading 2 1500. A true deadlock (a job waiting
  * for a count nobody holds) is still reported and stops the process.
  *
- * (An I/O thread that calls fj_counter_add itself, before handing the work
- * over, holds its count outside as well: any add on a thread that is not a
- * worker does.)
+ * (fj_counter_add called on a thread that is not a worker, by the I/O
+ * thread itself for example, holds its count outside as well.)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <fiberjob.h>

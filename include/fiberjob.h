@@ -181,9 +181,10 @@ typedef struct fj_deadlock_info {
  * Where the runtime takes its memory (fj_config.allocator). Every allocation
  * the runtime makes for a scheduler goes through it: the scheduler and its
  * workers, the fiber records, the job queues and their growth, job batches,
- * submissions from outside threads, deferred large-stack jobs, the trace
- * rings and what the trace writers build, frame heaps' tables. Fiber stacks
- * and signal stacks are page mappings, reserved from the operating system.
+ * submissions from outside threads, deferred large-stack jobs, handle
+ * slots, the trace rings and what the trace writers build, frame heaps'
+ * tables. Fiber stacks and signal stacks are page mappings, reserved from
+ * the operating system.
  *
  * alloc returns size bytes aligned to align (a power of two, at most 4096),
  * or NULL when it has none: the runtime then reports the failure where the
@@ -220,7 +221,8 @@ typedef struct fj_allocator {
  * Where they are called. worker_start and worker_stop on the worker's thread:
  * for workers 1..N-1 once each, when the thread starts and before it exits;
  * for worker 0 around each stretch the calling thread takes part: fj_main
- * (start when it begins, stop before it returns) and the drain in fj_destroy.
+ * and fj_run_pinned (start when it begins, stop before it returns) and the
+ * drain in fj_destroy.
  * fiber_create and fiber_destroy: for each pool fiber once, on the thread
  * calling fj_create (before any worker starts) and fj_destroy (after every
  * worker stopped); for a worker thread's own stack right after worker_start

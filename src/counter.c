@@ -235,21 +235,25 @@ bool fj__counter_publish(fj_counter *c, fj__fiber *f, int64_t target)
  * value (after the finish the counter may be gone: its waiter may have
  * returned and left the frame that held it), so there is a moment where a
  * judge sees the value not yet finished and no hold. `fj__outside_calls`
- * covers that moment: it is odd while such a call is between the two, and
- * bumped again at the end; the judge reads it before its first look and
- * again after its grace period, and passes no verdict if it changed or was
- * odd. Several outside threads at once: each bump is a read-modify-write, so
- * "unchanged and even" at both reads still means no call began or ended in
- * between (a call that began bumps it, whichever thread). Stale holds (a held
+ * covers that moment: its low 32 bits count the outside adds and dones under
+ * way, its high 32 bits how many began (FJ__OUTSIDE_BEGIN adds one to each;
+ * the end takes one off the low half). The judge reads it before its first
+ * look and again after its grace period, and passes no verdict when the low
+ * half was not zero (a call under way: it may be between its hold and its
+ * value) or the word changed (a call began, or one under way ended: the
+ * generation or the count moved). With several calls at once a count, not a
+ * parity, is needed: two calls each half done leave a parity even (found by a
+ * spin model of this handshake, verify/held.pml, BUG_PARITY). Stale holds (a held
  * count finished by a job, not by an outside done) only make the judge
  * report a stall instead of aborting; min(held, value) keeps them from
  * outliving the counts themselves, and fj_counter_init clears them.
  */
 uint64_t fj__outside_calls;
+#define FJ__OUTSIDE_BEGIN ((UINT64_C(1) << 32) | 1u)
 
 static void outside_hold(fj_counter *c, int64_t n, const char *call)
 {
-    fj_fetch_add_seq_cst(&fj__outside_calls, 1);
+    fj_fetch_add_seq_cst(&fj__outside_calls, FJ__OUTSIDE_BEGIN);
     uint32_t held = fj_fetch_add_seq_cst(&c->fj__outside, (uint32_t)n);
     if ((int64_t)held + n > FJ_COUNTER_MAX) {
         fj_fetch_sub_seq_cst(&c->fj__outside, (uint32_t)n);
@@ -257,7 +261,7 @@ static void outside_hold(fj_counter *c, int64_t n, const char *call)
                   (long long)n, FJ_COUNTER_MAX);
     }
     fj__counter_add(c, (size_t)n, call);
-    fj_fetch_add_seq_cst(&fj__outside_calls, 1);
+    fj_fetch_sub_seq_cst(&fj__outside_calls, 1);
 }
 
 void fj_counter_add(fj_counter *c, int64_t n)
@@ -299,12 +303,12 @@ void fj_counter_done(fj_counter *c, int64_t n)
         return;
     }
     /* Outside: end up to n held counts first (see "Counts held outside"). */
-    fj_fetch_add_seq_cst(&fj__outside_calls, 1);
+    fj_fetch_add_seq_cst(&fj__outside_calls, FJ__OUTSIDE_BEGIN);
     uint32_t held = fj_load_seq_cst(&c->fj__outside);
     while (held && !fj_cas_strong_seq_cst(&c->fj__outside, &held, held > n ? held - (uint32_t)n : 0))
         ;
     fj__counter_finish(c, n, "fj_counter_done", NULL);
-    fj_fetch_add_seq_cst(&fj__outside_calls, 1);
+    fj_fetch_sub_seq_cst(&fj__outside_calls, 1);
 }
 
 uint32_t fj_counter_panics(const fj_counter *c)

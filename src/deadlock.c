@@ -171,7 +171,7 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
         return FJ__VERDICT_NONE;
     /* An outside add or done half done: no verdict now (counter.c). */
     uint64_t calls = fj_load_seq_cst(&fj__outside_calls);
-    if (calls & 1) {
+    if ((uint32_t)calls != 0) {
         fj_store_seq_cst(&busy, 0);
         return FJ__VERDICT_LATER;
     }

@@ -465,8 +465,8 @@ FJ__SHARED void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t 
 FJ__SHARED bool fj__resume_waiter(fj__fiber *f);
 
 /* --- counter.c: the counter protocol and folded finishes ------------------ */
-/* Outside adds and dones under way: odd while one is between its hold and
- * its value (counter.c, "Counts held outside"). */
+/* Outside adds and dones: begun (high 32 bits) and under way (low 32 bits)
+ * (counter.c, "Counts held outside"). */
 extern uint64_t fj__outside_calls;
 #define FJ_VALUE_SHIFT 32
 #define FJ_MAXT_SHIFT 16

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every spin model check of fiberjob and every seeded bug; print a table.
-# Models: counter.pml, deque.pml, sched2.pml (see verify/README.md).
+# Models: counter.pml, deque.pml, sched2.pml, held.pml (see verify/README.md).
 #
 #   bash verify/run.sh            (what `make verify` runs)
 #   VERIFY_JOBS=1 bash verify/run.sh     run the checks one at a time
@@ -70,6 +70,9 @@ rows=(
 "witness sched2 2|sched2.pml|-DWITNESS=2|catch:assertion violated +!\\("
 "witness sched2 3|sched2.pml|-DWITNESS=3|catch:assertion violated +!\\("
 "witness sched2 4|sched2.pml|-DWITNESS=4|catch:assertion violated +!\\("
+"held|held.pml||pass"
+"BUG_PARITY|held.pml|-DBUG_PARITY|catch:assertion violated \\(pending==0\\)"
+"witness held 1|held.pml|-DWITNESS=1|catch:assertion violated +!\\("
 )
 
 # One check in its own directory: spin -a, compile pan, search.

@@ -344,6 +344,8 @@ bool fj__pool_deadlocked(fj__worker *w)
         return false;
     if (fj_load_seq_cst(&s->inject_inflight) || fj_load_acquire(&s->inject) || w->yield_head)
         return false;
+    if (fj__pin_queued(w) && fj__pin_fibers_queued(w))
+        return false;   /* a woken fiber pinned here: fj_wait resumes it */
     if (fj_load_relaxed(&s->deadlock_reported))
         return false;
     for (unsigned v = 0; v < s->nworkers; v++)

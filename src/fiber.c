@@ -166,6 +166,8 @@ fj__fiber *fj__outside_take(void)
     if (r)
         outside_free = r->free_rec;
     pthread_mutex_unlock(&outside_lock);
+    if (r)
+        fj_store_relaxed(&r->wake, 0);   /* a record comes back woken from its last wait */
     return r;
 }
 

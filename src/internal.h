@@ -441,6 +441,11 @@ FJ__SHARED void fj__pin_free(fj__worker *w);
  * that worker; the caller wakes it (fj__notify_all) unless it is the caller.
  * call names the public call in the fatal lines (unknown worker, no memory). */
 FJ__SHARED void fj__pin_push(fj_scheduler *s, unsigned to, const fj__task *t, const char *call);
+/* The owner takes a woken pinned fiber only (fj_wait parking with no fiber
+ * free: a pinned *job* may not run nested there, it would lose its pin). */
+FJ__SHARED bool fj__pin_take_fiber(fj__worker *w, fj__task *out);
+/* Is a woken pinned fiber queued on w (under the lock: a slow path)? */
+FJ__SHARED bool fj__pin_fibers_queued(fj__worker *w);
 /* The owner takes its next pinned task: woken fibers first, then by priority. */
 FJ__SHARED bool fj__pin_take(fj__worker *w, fj__task *out);
 /* Is anything pinned to any worker of s queued? Quiescence (idle.c) and the

@@ -76,6 +76,31 @@ bool fj__pins_queued(fj_scheduler *s)
     return false;
 }
 
+bool fj__pin_fibers_queued(fj__worker *w)
+{
+    pthread_mutex_lock(&w->pin_lock);
+    bool any = w->pinq[0].len != 0;
+    pthread_mutex_unlock(&w->pin_lock);
+    return any;
+}
+
+bool fj__pin_take_fiber(fj__worker *w, fj__task *out)
+{
+    bool got = false;
+    pthread_mutex_lock(&w->pin_lock);
+    fj__pin_fifo *f = &w->pinq[0];
+    if (f->len) {
+        *out = f->buf[f->head];
+        f->head = (f->head + 1) % f->cap;
+        f->len--;
+        got = true;
+    }
+    pthread_mutex_unlock(&w->pin_lock);
+    if (got)
+        fj_fetch_sub_seq_cst(&w->pin_count, 1);
+    return got;
+}
+
 bool fj__pin_take(fj__worker *w, fj__task *out)
 {
     bool got = false;

@@ -190,7 +190,9 @@ void fj_wait(fj_counter *c, int64_t target)
         }
         fj__task t;
         fj__fiber *next = NULL;
-        if (fj__deque_take(&w->ready, &t)) {
+        if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take_fiber(w, &t)) {
+            next = t.arg;   /* a woken fiber pinned here: only we can resume it */
+        } else if (fj__deque_take(&w->ready, &t)) {
             next = t.arg;
         } else if (stuck && fj__take_yielded(w, &t)) {
             next = t.arg;   /* no fiber to spare: let a yielded one go on */

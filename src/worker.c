@@ -326,6 +326,29 @@ fj__worker *fj__call_child(fj__worker *w, fj__fiber *self, fj__fiber *child, con
 
 static fj__worker *worker_leave(fj__worker *w, fj__fiber *self);
 
+/* Work private to w (its chunk, its yielded fibers) to where others can take
+ * it: the worker is leaving, or is about to run an entered thread's own code
+ * for as long as that code likes. Yielded fibers pinned to w stay its own
+ * (its pinned queue). */
+static void hand_back_private(fj__worker *w, const char *call)
+{
+    size_t moved = 0;
+    if (w->chunk) {
+        fj__chunk_hand_back(w);
+        moved++;
+    }
+    fj__task t;
+    while (fj__take_yielded(w, &t)) {
+        fj__fiber *f = t.arg;
+        if (f->pin1)
+            fj__pin_push(w->s, f->pin1 - 1, &t, call);
+        else
+            fj__push_or_die(&w->ready, &t, 1, call);
+        moved++;
+    }
+    fj__notify(w->s, moved);
+}
+
 static void deferred_put(fj_scheduler *s, const fj__task *t)
 {
     pthread_mutex_lock(&s->deferred_lock);
@@ -401,6 +424,8 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             /* Resume a woken or yielded fiber; this one goes back to the pool. */
             fj__fiber *f = t.arg;
             fj__fold_flush(w);
+            if (FJ_UNLIKELY(f->kind == FJ_KIND_NATIVE))
+                hand_back_private(w, "fj_wait");   /* its code may run for long */
             w = fj__switch_to(w, self, f, FJ_POST_FREE);
             continue;
         }
@@ -478,21 +503,7 @@ static fj__worker *worker_leave(fj__worker *w, fj__fiber *self)
 {
     fj__fold_flush(w);
     fj__spares_give_back(w);
-    size_t moved = 0;
-    if (w->chunk) {
-        fj__chunk_hand_back(w);
-        moved++;
-    }
-    fj__task t;
-    while (fj__take_yielded(w, &t)) {
-        fj__fiber *f = t.arg;
-        if (f->pin1)
-            fj__pin_push(w->s, f->pin1 - 1, &t, "fj_main");
-        else
-            fj__push_or_die(&w->ready, &t, 1, "fj_main");
-        moved++;
-    }
-    fj__notify(w->s, moved);
+    hand_back_private(w, "fj_main");
     w->post_kind = FJ_POST_FREE;
     w->post_fiber = self;
     if (FJ_UNLIKELY(w->hooks != NULL))
@@ -605,21 +616,7 @@ void fj__native_leave(fj__worker *w, fj__fiber *rec)
     /* As worker_leave: private work to where others can steal it. */
     fj__fold_flush(w);
     fj__spares_give_back(w);
-    size_t moved = 0;
-    if (w->chunk) {
-        fj__chunk_hand_back(w);
-        moved++;
-    }
-    fj__task t;
-    while (fj__take_yielded(w, &t)) {
-        fj__fiber *f = t.arg;
-        if (f->pin1)
-            fj__pin_push(w->s, f->pin1 - 1, &t, "fj_leave");
-        else
-            fj__push_or_die(&w->ready, &t, 1, "fj_leave");
-        moved++;
-    }
-    fj__notify(w->s, moved);
+    hand_back_private(w, "fj_leave");
     w->current = NULL;
     if (w->hooks)
         hook_worker(w, false);

@@ -166,10 +166,26 @@ static void child_destroy_entered(void *a)
     CHECK_EQ(fj_enter(s), 0);
     fj_destroy(s);
 }
-static void child_deadlock_entered(void *a)
+static fj_counter g_c1;
+static void finish_c1(void *a)
 {
     (void)a;
-    CHECK_EQ(fj_enter(make()), 0);
+    struct timespec ts = { 0, 20 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    fj_counter_done(&g_c1, 1);
+}
+static void child_deadlock_entered(void *a)
+{
+    fj_scheduler *s = make();
+    if (a) {
+        /* First an outside wait that blocks and is woken: its record goes
+         * back to the free list woken, and fj_enter takes it again. */
+        fj_counter_init(&g_c1, 1);
+        fj_job j = { .fn = finish_c1, .name = "finish_c1" };
+        fj_run_jobs_on(s, &j, 1, NULL);
+        fj_wait(&g_c1, 0);
+    }
+    CHECK_EQ(fj_enter(s), 0);
     fj_counter c;
     fj_counter_init(&c, 1);
     fj_wait(&c, 0);
@@ -258,6 +274,10 @@ int main(int argc, char **argv)
                           "fiberjob: fj_destroy: called from inside a job (or between fj_enter and fj_leave)");
     r = EXPECT_ABORT_CONTAINS(child_deadlock_entered, NULL, "fiberjob: deadlock: ");
     CHECK(strstr(r->err, "the thread in fj_enter waits on counter"));
+    if (g_workers > 1) {   /* one worker: the outside wait has no worker to run its job */
+        r = EXPECT_ABORT_CONTAINS(child_deadlock_entered, (void *)1, "fiberjob: deadlock: ");
+        CHECK(strstr(r->err, "the thread in fj_enter waits on counter"));
+    }
 
     printf("ok\n");
     return 0;

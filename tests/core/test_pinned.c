@@ -201,6 +201,51 @@ static fj_scheduler *make(int root_on_main)
 }
 
 static void child_deadlock(void *a) { (void)a; fj_main(make(0), stuck_root, NULL); }
+
+/* A worker stuck in fj_wait with no free fiber resumes a woken fiber pinned
+ * to it: P (pinned) waits on D; D finishes P's count, then waits on E with
+ * no fiber free for E. Only P's end can free one. */
+static fj_counter g_d;
+static void job_e(void *a) { (void)a; }
+static void job_d(void *a)
+{
+    (void)a;
+    fj_counter_done(&g_d, 1);
+    fj_counter e;
+    fj_counter_init(&e, 0);
+    fj_job j = { .fn = job_e, .name = "E" };
+    fj_run_jobs(&j, 1, &e);
+    fj_wait(&e, 0);
+}
+static void job_p(void *a)
+{
+    (void)a;
+    fj_counter_init(&g_d, 1);
+    fj_job j = { .fn = job_d, .name = "D" };
+    fj_run_jobs(&j, 1, NULL);
+    fj_wait(&g_d, 0);
+}
+static void stuck_pin_root(void *a)
+{
+    (void)a;
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_job j = { .fn = job_p, .name = "P", .flags = FJ_JOB_ON_MAIN };
+    fj_run_jobs(&j, 1, &c);
+    fj_wait(&c, 0);
+}
+static void child_stuck_pinned(void *a)
+{
+    (void)a;
+    fj_config c = fj_config_default();
+    c.workers = 1;
+    c.small_fibers = 2;
+    c.large_fibers = 1;
+    fj_scheduler *s = fj_create(&c);
+    CHECK(s);
+    CHECK_EQ(fj_main(s, stuck_pin_root, NULL), 0);
+    fj_destroy(s);
+}
 static void bad_worker_root(void *arg)
 {
     (void)arg;
@@ -286,6 +331,13 @@ int main(int argc, char **argv)
         fj_destroy(s);
         CHECK_EQ(ran, 64);
         CHECK_EQ(fj_counter_value(&dc), 0);
+    }
+
+    static child_result stuck;
+    run_in_child(child_stuck_pinned, NULL, 60, &stuck);
+    if (child_exit_code(&stuck) != 0) {
+        fprintf(stderr, "a stuck worker did not resume a woken pinned fiber:\n%s\n", stuck.err);
+        return 1;
     }
 
     const child_result *r = EXPECT_ABORT_CONTAINS(child_deadlock, NULL, "fiberjob: deadlock: ");

@@ -12,7 +12,10 @@
  * and the caller then bumps the event count (fj__notify_all); a sleeper
  * registers, fences, and looks at its own pin_count (fj__has_work) before it
  * sleeps on the event count it read before registering, so either it sees
- * the count or its futex wait sees the bumped epoch.
+ * the count or its futex wait sees the bumped epoch. A parked worker (over
+ * fj_set_active_workers' limit) sleeps on a word of its own instead, and the
+ * pusher kicks it there too (fj__park_kick): pinned work is the one work a
+ * parked worker still does.
  */
 #include "internal.h"
 
@@ -60,6 +63,9 @@ void fj__pin_push(fj_scheduler *s, unsigned to, const fj__task *t, const char *c
     if (!ok)
         fj__fatal(call, "out of memory queueing job '%s' pinned to worker %u", fj__job_name(t->name), to);
     fj_fetch_add_seq_cst(&w->pin_count, 1);
+    /* Only w can run it, even parked (over fj_set_active_workers' limit):
+     * wake it from its own word (idle.c, "Parking"). */
+    fj__park_kick(w);
 }
 
 bool fj__pin_take(fj__worker *w, fj__task *out)

@@ -138,11 +138,14 @@ bool fj__worker_idle(fj__worker *w)
  * run with FJ_JOB_ON_WORKER, the resume of a fiber whose pinned job waited or
  * yielded there) can run nowhere else, so the pusher kicks the owner
  * (pinned.c), which rejoins, runs it and parks again. The job it was running
- * when the limit fell runs on to its end there (and, inside fj_wait, may run
- * its own children still queued there first, as any waiter does).
+ * when the limit fell runs on to its end there, but starts nothing more: in
+ * fj_wait it runs none of its queued children and resumes no woken fiber,
+ * and fj_yield resumes none (wait.c checks the limit too); it switches to a
+ * fresh fiber, which parks.
  *
  * When the limit is checked: after a task is taken, before it starts
- * (fiber_loop, worker.c), and before sleeping. A relaxed load suffices for
+ * (fiber_loop, worker.c), in fj_wait and fj_yield before they take a child
+ * or a woken fiber, and before sleeping. A relaxed load suffices for
  * the guarantee that a task queued after fj_set_active_workers returned is
  * never started by a worker over the limit (pinned work aside): the taker got
  * the task through an acquire that reads the submitter's release (the
@@ -205,6 +208,12 @@ void fj__worker_park(fj__worker *w)
     fj__park_give_back(w, NULL);
     fj_store_seq_cst(&w->parked, 1);
     fj_fetch_sub_seq_cst(&s->active, 1);
+    /* A submitter may have skipped its wake while this worker counted as
+     * spinning (fj__notify): pass it on if work is visible. The fence makes
+     * the loads below see a push made before that submitter's fence. */
+    fj_fence_seq_cst();
+    if (fj__has_work(w))
+        fj__notify(s, 1);
     if (fj_load_seq_cst(&s->sleepers) + fj_load_seq_cst(&s->stuck) >= fj_load_seq_cst(&s->active) &&
         fj_load_seq_cst(&s->sleepers))
         fj__notify_all(s);   /* the last one awake: let a sleeper judge */

@@ -279,7 +279,15 @@ typedef struct fj_hooks {
 typedef struct fj_config {
     /** Worker threads including the thread that calls fj_main(); 0: one per allowed CPU; at most 4,096 (FJ_ELIMIT). */
     unsigned workers;
-    /** Pin each worker to one CPU: 1 (default) or 0. A CPU a worker cannot be pinned to makes fj_create fail with FJ_EAFFINITY. */
+    /**
+     * Pin workers to one CPU each: 0 none; 1 (default) the worker threads
+     * fiberjob creates (workers 1..N-1); 2 also the thread in fj_main and
+     * fj_destroy (worker 0) while it is inside, its affinity restored after.
+     * A CPU a worker cannot be pinned to makes fj_create fail with
+     * FJ_EAFFINITY. Worker 0 is the host's own thread: 1 leaves its affinity
+     * alone (threads it creates inherit it, and the OS can move it off a busy
+     * CPU; marl's author measured pinning as a loss on desktops, marl#136).
+     */
     int pin_threads;
     /** Explicit CPUs to pin to, worker i on cpus[i % cpu_count]; NULL: the allowed set in order. Each must be in the process's allowed set (FJ_EAFFINITY). */
     const int *cpus;
@@ -399,6 +407,30 @@ FJ_API void fj_destroy(fj_scheduler *s);
 
 /** The number of workers of s (including the fj_main thread's worker 0). */
 FJ_API unsigned fj_worker_count(const fj_scheduler *s);
+
+/**
+ * Limit the workers that take work to workers 0..n-1 (n from 1 to
+ * fj_worker_count(s); the limit starts at fj_worker_count), as middleware
+ * that sets its worker count at run time asks (Box2D's
+ * b2World_SetWorkerCount). Any thread, inside jobs too, at any time. Returns
+ * 0, or FJ_EINVAL for a NULL s or n out of range.
+ *
+ * Workers n and above park: at their next pick of work they give back what
+ * they hold (queued jobs, a batch's jobs not started, woken and yielded
+ * fibers) where the others steal it, and sleep. A task queued after the call
+ * returned is never started by a parked worker, with one exception: jobs
+ * pinned to a parked worker (FJ_JOB_ON_WORKER) still run there, as do pinned
+ * jobs resuming there after a wait; the worker wakes for them and parks again.
+ * A job running when the limit fell runs to its end where it is. Worker 0
+ * never parks, so with n = 1 only the thread in fj_main runs unpinned jobs
+ * (jobs queued while no thread is in fj_main wait for one). Raising the
+ * limit wakes the parked workers. A parked worker keeps the fiber it was on;
+ * deadlocks are judged over the workers taking part, so they are still
+ * reported with workers parked.
+ */
+FJ_API int fj_set_active_workers(fj_scheduler *s, unsigned n);
+/** The limit fj_set_active_workers set last (fj_worker_count(s) until then). */
+FJ_API unsigned fj_active_workers(const fj_scheduler *s);
 
 /** Index of the worker running the calling job, or -1 outside a job. */
 FJ_API int fj_worker_index(void);

@@ -768,6 +768,11 @@ public:
     explicit operator bool() const noexcept { return s_ != nullptr; }
     /** fj_worker_count: workers including the fj_main thread's worker 0. */
     unsigned workers() const { return fj_worker_count(s_); }
+    /** fj_set_active_workers: only workers 0..n-1 take work (pinned jobs
+     * aside); 0, or FJ_EINVAL for n outside 1..workers(). */
+    int set_active_workers(unsigned n) const { return fj_set_active_workers(s_, n); }
+    /** fj_active_workers: the current limit (workers() until it is set). */
+    unsigned active_workers() const { return fj_active_workers(s_); }
     /** fj_run_pinned: run the jobs pinned to worker 0 (FJ_JOB_ON_MAIN) on this
      * thread, outside fj_main; 0, or FJ_EBUSY while a thread is in fj_main. */
     int run_pinned() const { return fj_run_pinned(s_); }

@@ -36,6 +36,10 @@ bool fj__worker_idle(fj__worker *w)
             fj_fetch_sub_seq_cst(&s->spinning, 1);
             return false;
         }
+        if (FJ_UNLIKELY(fj__over_limit(w))) {
+            fj_fetch_sub_seq_cst(&s->spinning, 1);
+            return true;   /* the caller parks */
+        }
         if (fj__has_work(w)) {
             /* Found work: if we were the last searcher, wake the next sleeper
              * so parallelism ramps up while there is work. */
@@ -58,7 +62,7 @@ bool fj__worker_idle(fj__worker *w)
      * x86-64 and AArch64 happen to compile it as one): without this fence a
      * lost wake-up is allowed by the language. The idle path only. */
     fj_fence_seq_cst();
-    if (fj__should_leave(w) || fj__has_work(w)) {
+    if (fj__should_leave(w) || fj__has_work(w) || fj__over_limit(w)) {
         /* Bump the generation before taking what we saw, so a worker judging
          * quiescence notices that a registered sleeper went back to work. */
         fj_fetch_add_seq_cst(&s->idle_gen, 1);
@@ -77,8 +81,12 @@ bool fj__worker_idle(fj__worker *w)
          * fiber READY, and drops it only after the push, so a drain that saw
          * the fiber no longer WAITING sees the reference or the queued fiber
          * (all seq_cst; found by verify/sched2.pml, BUG_DRAIN_ORDER). */
+        /* Tasks pinned to another worker count too (has_work sees only
+         * ours): a parked worker runs them, so they are work to drain. And
+         * the generation once more, after those loads: a parked worker that
+         * rejoined (for its pinned work) bumped it before taking any. */
         if (fj_load_relaxed(&s->shutdown) && fj__drain_done(s) && fj_load_seq_cst(&s->inject_inflight) == 0 &&
-            !fj__has_work(w) && !fj__pins_queued(s)) {
+            !fj__has_work(w) && !fj__pins_queued(s) && fj_load_seq_cst(&s->idle_gen) == gen) {
             fj_store_release(&s->exit, 1);
             fj__notify_all(s);
             fj_fetch_sub_seq_cst(&s->sleepers, 1);
@@ -104,4 +112,114 @@ bool fj__worker_idle(fj__worker *w)
     fj_store_relaxed(&s->deadlock_reported, 0);
     fj_fetch_sub_seq_cst(&s->sleepers, 1);
     return !fj__should_leave(w);
+}
+
+/*
+ * Parking (fj_set_active_workers). Workers 0..limit-1 take work; a worker at
+ * or above the limit parks: it gives back everything it holds privately (the
+ * task it just took, its chunk, its yielded fibers, folded finishes, spare
+ * fibers) to its deques, where the active workers steal it, leaves `active`
+ * and sleeps on its own futex word, outside the event count. So the sleep
+ * protocol of the active workers (fj__worker_idle, fj__notify,
+ * verify/sched2.pml) is unchanged: to them a parked worker is one that is not
+ * taking part, as worker 0 is outside fj_main. Worker 0 never parks (the
+ * limit is at least 1).
+ *
+ * The one exception is pinned work: a task pinned to a parked worker (a job
+ * run with FJ_JOB_ON_WORKER, the resume of a fiber whose pinned job waited or
+ * yielded there) can run nowhere else, so the pusher kicks the owner
+ * (pinned.c), which rejoins, runs it and parks again. The job it was running
+ * when the limit fell runs on to its end there, but starts nothing more: in
+ * fj_wait it runs none of its queued children and resumes no woken fiber,
+ * and fj_yield resumes none (wait.c checks the limit too); it switches to a
+ * fresh fiber, which parks.
+ *
+ * When the limit is checked: after a task is taken, before it starts
+ * (fiber_loop, worker.c), in fj_wait and fj_yield before they take a child
+ * or a woken fiber, and before sleeping. A relaxed load suffices for
+ * the guarantee that a task queued after fj_set_active_workers returned is
+ * never started by a worker over the limit (pinned work aside): the taker got
+ * the task through an acquire that reads the submitter's release (the
+ * deque's bottom, the injection list, the pinned queue's mutex), the
+ * submitter's push comes after the limit's store, so that store happens
+ * before the taker's load, which cannot then read an older value.
+ *
+ * No lost kick: a kicker (a raised limit, a pinned push, exit) makes its
+ * reason visible, then a seq_cst fence, then reads `parked` (fj__park_kick);
+ * the parked worker sets `parked`, reads its word, a seq_cst fence, then
+ * looks at every reason. Either the kicker sees `parked` and bumps the word
+ * (the futex wait returns at once if it comes later), or the look sees the
+ * reason.
+ *
+ * The judges: leaving, the worker lowers `active` after its pushes (a judge
+ * that sees the lower count sees the work) and then, if every worker still
+ * taking part is asleep or stuck, wakes the sleepers so that one judges again
+ * (the last worker to go idle judges, and that may have been this one: seq_cst
+ * Dekker with the registration in fj__worker_idle, sleepers++ then a read of
+ * `active`). Rejoining, it raises `active`, then `idle_gen` and the epoch,
+ * before it takes any task: a judge that counted it out and then missed the
+ * pinned task it took sees one of them move (the drain re-reads idle_gen
+ * after the queues, the deadlock judge compares the epoch after its grace
+ * period).
+ */
+void fj__park_give_back(fj__worker *w, const fj__task *t)
+{
+    fj_scheduler *s = w->s;
+    size_t moved = 0;
+    if (t) {
+        fj__push_or_die(t->fn ? &w->q[fj__task_queue(t)] : &w->ready, t, 1, "fj_set_active_workers");
+        moved++;
+    }
+    fj__fold_flush(w);
+    fj__spares_give_back(w);
+    if (w->chunk) {
+        fj__chunk_hand_back(w);
+        moved++;
+    }
+    fj__task y;
+    bool pinned = false;
+    while (fj__take_yielded(w, &y)) {
+        fj__fiber *f = y.arg;
+        if (f->pin1) {
+            fj__pin_push(s, f->pin1 - 1, &y, "fj_set_active_workers");
+            pinned = true;
+        } else {
+            fj__push_or_die(&w->ready, &y, 1, "fj_set_active_workers");
+            moved++;
+        }
+    }
+    if (pinned)
+        fj__notify_all(s);
+    fj__notify(s, moved);
+}
+
+void fj__worker_park(fj__worker *w)
+{
+    fj_scheduler *s = w->s;
+    fj__park_give_back(w, NULL);
+    fj_store_seq_cst(&w->parked, 1);
+    fj_fetch_sub_seq_cst(&s->active, 1);
+    /* A submitter may have skipped its wake while this worker counted as
+     * spinning (fj__notify): pass it on if work is visible. The fence makes
+     * the loads below see a push made before that submitter's fence. */
+    fj_fence_seq_cst();
+    if (fj__has_work(w))
+        fj__notify(s, 1);
+    if (fj_load_seq_cst(&s->sleepers) + fj_load_seq_cst(&s->stuck) >= fj_load_seq_cst(&s->active) &&
+        fj_load_seq_cst(&s->sleepers))
+        fj__notify_all(s);   /* the last one awake: let a sleeper judge */
+    FJ__STAT_INC(w, sleeps);
+    FJ_TRACE(w, FJ_EV_SLEEP, UINT32_MAX, NULL, 0);
+    for (;;) {
+        uint32_t e = fj_load_acquire(&w->park_word);
+        fj_fence_seq_cst();   /* pairs with fj__park_kick's */
+        if (fj__should_leave(w) || !fj__over_limit(w) || fj_load_relaxed(&w->pin_count))
+            break;
+        fj__os_futex_wait(&w->park_word, e);
+    }
+    FJ_TRACE(w, FJ_EV_WAKE, UINT32_MAX, NULL, 0);
+    fj_fetch_add_seq_cst(&s->active, 1);
+    fj_fetch_add_seq_cst(&s->idle_gen, 1);
+    fj_fetch_add_seq_cst(&s->epoch, 1);
+    fj_store_seq_cst(&w->parked, 0);
 }

@@ -229,6 +229,11 @@ typedef struct fj__worker {
     pthread_mutex_t pin_lock;
     fj__pin_fifo pinq[1 + FJ_NQ];  /* woken pinned fibers first, then by priority */
     uint32_t pin_live;          /* pinned jobs started here and not finished (owner only) */
+    /* Parking (fj_set_active_workers; idle.c, "Parking"): `parked` while the
+     * worker sleeps out of `active`, `park_word` the futex word it sleeps on.
+     * Own line: others read and kick them. */
+    _Alignas(FJ_CACHE_PAD) uint32_t parked;
+    uint32_t park_word;
 } __attribute__((aligned(FJ_CACHE_PAD))) fj__worker;
 
 struct fj_scheduler {
@@ -265,6 +270,7 @@ struct fj_scheduler {
     uint32_t shutdown;
     uint32_t exit;
     uint32_t deferred_total;                     /* large-stack jobs waiting for a large fiber */
+    uint32_t limit;                              /* workers 0..limit-1 take work (fj_set_active_workers) */
     /* Written by outside threads: kept off the line the worker loop reads. */
     _Alignas(FJ_CACHE_PAD) uint32_t inject_inflight; /* external submitters between add and push */
     uint32_t stuck;                              /* workers spinning in fj_wait with no free fiber */
@@ -454,6 +460,28 @@ FJ__SHARED bool fj__pins_queued(fj_scheduler *s);
 /* Tasks queued pinned to w (any thread; a hint). */
 static inline uint32_t fj__pin_queued(fj__worker *w) { return fj_load_acquire(&w->pin_count); }
 
+/* --- parking (idle.c, "Parking"): workers over fj_set_active_workers' limit */
+/* Is w over the limit? Relaxed: idle.c, "Parking", says why that is enough. */
+static inline bool fj__over_limit(const fj__worker *w) { return w->index >= fj_load_relaxed(&w->s->limit); }
+/* A task a parked worker still runs: pinned (a job pinned to it, or the
+ * resume of a fiber whose pinned job waited or yielded there). */
+static inline bool fj__task_pinned(const fj__task *t)
+{
+    return t->fn ? (t->flags & FJ_JOB_PINNED) != 0 : ((const fj__fiber *)t->arg)->pin1 != 0;
+}
+/* Wake w if it is parked, after the caller made a reason visible (the limit
+ * raised, a task pinned to it, exit). The fence pairs with the one in the
+ * parked worker's loop (idle.c): either this load sees `parked`, or the
+ * parked worker's look after its fence sees the reason. */
+static inline void fj__park_kick(fj__worker *w)
+{
+    fj_fence_seq_cst();
+    if (fj_load_relaxed(&w->parked)) {
+        fj_fetch_add_seq_cst(&w->park_word, 1);
+        fj__os_futex_wake(&w->park_word, 1);
+    }
+}
+
 /* --- wake.c: waking sleepers, the injection queue, resuming waiters -------- */
 /* n tasks were made visible: wake a sleeper if one is needed. */
 FJ__SHARED void fj__notify(fj_scheduler *s, size_t n);
@@ -557,6 +585,12 @@ FJ__SHARED void fj__report_stranded(fj_scheduler *s);
 FJ__SHARED bool fj__should_leave(fj__worker *w);
 /* Spin, then sleep until there may be work; false: the worker should leave. */
 FJ__SHARED bool fj__worker_idle(fj__worker *w);
+/* w is over the limit: give back t (taken, not started; NULL: none) and all
+ * private work where other workers steal it, and wake one to take it. */
+FJ__SHARED void fj__park_give_back(fj__worker *w, const fj__task *t);
+/* Give back private work, leave `active` and sleep until w is under the
+ * limit again, has pinned work, or should leave; then rejoin. */
+FJ__SHARED void fj__worker_park(fj__worker *w);
 
 /* --- worker.c: the fiber loop, switching, running a job -------------------- */
 /* The FP control state check (FJ_CHECK_FPU builds): stop, naming the job, if

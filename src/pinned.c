@@ -17,6 +17,10 @@
  * the judgements that look at every queue (quiescence in idle.c, the deadlock
  * judge) ask fj__pins_queued as well: fj_destroy's drain does not end, nor is
  * a deadlock declared, while a task pinned anywhere is queued.
+ * A parked worker (over
+ * fj_set_active_workers' limit) sleeps on a word of its own instead, and the
+ * pusher kicks it there too (fj__park_kick): pinned work is the one work a
+ * parked worker still does.
  */
 #include "internal.h"
 
@@ -64,6 +68,9 @@ void fj__pin_push(fj_scheduler *s, unsigned to, const fj__task *t, const char *c
     if (!ok)
         fj__fatal(call, "out of memory queueing job '%s' pinned to worker %u", fj__job_name(t->name), to);
     fj_fetch_add_seq_cst(&w->pin_count, 1);
+    /* Only w can run it, even parked (over fj_set_active_workers' limit):
+     * wake it from its own word (idle.c, "Parking"). */
+    fj__park_kick(w);
 }
 
 bool fj__pins_queued(fj_scheduler *s)

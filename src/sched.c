@@ -5,7 +5,9 @@
  * Vocabulary
  *   worker   an OS thread taking part in the scheduler: N-1 background threads
  *            pinned one per CPU, plus worker 0, which is the thread inside
- *            fj_main() (and fj_destroy(), which drains the remaining work).
+ *            fj_main() (and fj_destroy(), which drains the remaining work),
+ *            pinned only with pin_threads 2: it is the host's thread. Workers
+ *            at or above fj_set_active_workers' limit park (idle.c).
  *   fiber    a stack and a saved context from the pool (fiber.c). Every fiber
  *            runs the same loop: take a task, run it, take the next. A fiber
  *            only switches when its job waits or yields, or to hand over.
@@ -121,6 +123,28 @@ unsigned fj_worker_count(const fj_scheduler *s)
     return s->nworkers;
 }
 
+/* Parking is idle.c's ("Parking"); here only the limit and the kicks. The
+ * store comes before the kicks (fj__park_kick's argument), so with calls
+ * racing, the last store's own kicks wake every worker under it. */
+int fj_set_active_workers(fj_scheduler *s, unsigned n)
+{
+    if (!s)
+        return FJ_EINVAL;
+    fj__check_live("fj_set_active_workers", s);
+    if (n == 0 || n > s->nworkers)
+        return FJ_EINVAL;
+    fj_store_seq_cst(&s->limit, n);
+    for (unsigned i = 1; i < n; i++)
+        fj__park_kick(&s->workers[i]);
+    return 0;
+}
+
+unsigned fj_active_workers(const fj_scheduler *s)
+{
+    fj__check_live("fj_active_workers", s);
+    return fj_load_relaxed(&s->limit);
+}
+
 static int config_check(const fj_config *c, const fj__mem *mem, unsigned *nworkers, int **cpus_out)
 {
     int allowed[1024], raw[1024];
@@ -134,7 +158,7 @@ static int config_check(const fj_config *c, const fj__mem *mem, unsigned *nworke
     int nallowed = fj__topology_order(raw, nraw, c->avoid_smt, allowed, info);
     fj__mem_free(mem, info, info_bytes, FJ_MEM_ALIGN);
     /* The ranges are documented at the fields of fj_config (fiberjob.h). */
-    if ((c->pin_threads != 0 && c->pin_threads != 1) || (c->avoid_smt != 0 && c->avoid_smt != 1))
+    if ((unsigned)c->pin_threads > 2 || (c->avoid_smt != 0 && c->avoid_smt != 1))
         return FJ_EINVAL;
     if (c->small_fibers == 0 || c->large_fibers == 0)
         return FJ_EINVAL;
@@ -240,6 +264,8 @@ static void sched_stop_threads(fj_scheduler *s)
     fj_store_release(&s->exit, 1);
     fj__notify_all(s);
     for (unsigned i = 1; i < s->nworkers; i++)
+        fj__park_kick(&s->workers[i]);
+    for (unsigned i = 1; i < s->nworkers; i++)
         if (s->workers[i].thread)
             pthread_join(s->workers[i].thread, NULL);
 }
@@ -287,7 +313,8 @@ fj_scheduler *fj_create(const fj_config *config)
             fj__worker *w = &s->workers[i];
             w->s = s;
             w->index = i;
-            w->cpu = cpus ? cpus[i] : -1;
+            /* Worker 0 is the caller's thread: pinned only when asked (2). */
+            w->cpu = cpus && (i > 0 || c.pin_threads == 2) ? cpus[i] : -1;
             w->llc = -1;
             w->rng = 0x9e3779b97f4a7c15ull * (i + 1) | 1;
             /* Above every fiber id (16 bits), unique while the scheduler lives. */
@@ -333,6 +360,7 @@ fj_scheduler *fj_create(const fj_config *config)
     }
     fj__fpu_capture(&s->workers[0].fpu);
     s->active = n - 1;   /* worker 0 joins in fj_main */
+    s->limit = n;
     hooks_pool(s, true);
     for (unsigned i = 1; i < n; i++) {
         rc = fj__os_thread_start(&s->workers[i].thread, fj__worker_thread, &s->workers[i], s->workers[i].cpu);

@@ -175,7 +175,8 @@ void fj_wait(fj_counter *c, int64_t target)
     fj_store_relaxed(&self->wait_target, target);
     for (;;) {
         int64_t pending = w->fold_counter == c ? w->fold_k : 0;
-        if (fj_counter_value(c) - pending <= target || !run_child(&w, self, c))
+        /* Over fj_set_active_workers' limit: start nothing (idle.c, "Parking"). */
+        if (fj_counter_value(c) - pending <= target || FJ_UNLIKELY(fj__over_limit(w)) || !run_child(&w, self, c))
             break;
         w = fj__current_worker();
     }
@@ -192,7 +193,7 @@ void fj_wait(fj_counter *c, int64_t target)
         fj__fiber *next = NULL;
         if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take_fiber(w, &t)) {
             next = t.arg;   /* a woken fiber pinned here: only we can resume it */
-        } else if (fj__deque_take(&w->ready, &t)) {
+        } else if (!fj__over_limit(w) && fj__deque_take(&w->ready, &t)) {
             next = t.arg;
         } else if (stuck && fj__take_yielded(w, &t)) {
             next = t.arg;   /* no fiber to spare: let a yielded one go on */
@@ -216,7 +217,7 @@ void fj_wait(fj_counter *c, int64_t target)
          * deadlock, run a queued job of our own on this stack while it has room
          * (it delays this fiber's return until that job is done); otherwise wait
          * for a fiber to come free. */
-        if (!run_any_inline(w, self)) {
+        if (fj__over_limit(w) || !run_any_inline(w, self)) {
             fj_cpu_relax();
             fj__os_yield();
             if (++stuck == 1000) {
@@ -259,7 +260,7 @@ void fj_yield(void)
     fj__fold_flush(w);
     fj__task t;
     fj__fiber *next = NULL;
-    if (fj__deque_take(&w->ready, &t)) {
+    if (!fj__over_limit(w) && fj__deque_take(&w->ready, &t)) {
         next = t.arg;
     } else {
         bool other = w->yield_head || w->chunk || fj_load_relaxed(&w->s->inject) || fj__pin_queued(w);

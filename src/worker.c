@@ -405,7 +405,7 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             w = worker_leave(w, self);
             continue;
         }
-        if (FJ_UNLIKELY(fj_load_relaxed(&w->s->deferred_total)) && !w->has_handoff &&
+        if (FJ_UNLIKELY(fj_load_relaxed(&w->s->deferred_total)) && !w->has_handoff && !fj__over_limit(w) &&
             (self->kind == FJ_KIND_LARGE || fj__pool_has_free(fj_load_relaxed(&w->s->free_large))))
             w->has_handoff = deferred_take(w->s, &w->handoff);
         if (w->has_handoff) {
@@ -417,7 +417,20 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
                 w = give_back_large(w, self);
                 continue;
             }
-            fj__worker_idle(w);
+            if (FJ_UNLIKELY(fj__over_limit(w)))
+                fj__worker_park(w);
+            else
+                fj__worker_idle(w);
+            continue;
+        } else if (FJ_UNLIKELY(fj__over_limit(w)) && !fj__task_pinned(&t)) {
+            /* Over the limit (fj_set_active_workers; idle.c, "Parking"): the
+             * task goes back where others steal it, and this worker parks
+             * (on a small fiber, leaving the large ones to large jobs). */
+            fj__park_give_back(w, &t);
+            if (self->kind == FJ_KIND_LARGE && (w->nspare || fj__pool_has_free(fj_load_relaxed(&w->s->free_small))))
+                w = give_back_large(w, self);
+            else
+                fj__worker_park(w);
             continue;
         }
         if (t.fn == NULL) {
@@ -471,7 +484,7 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
              * same wait is still queued here, run it on this fiber, back at
              * its base with its whole stack, instead of two more switches;
              * then back to the waiter, and this fiber back to the pool. */
-            if (take_sibling(w, self, self->call_parent, &w->handoff)) {
+            if (!fj__over_limit(w) && take_sibling(w, self, self->call_parent, &w->handoff)) {
                 w->has_handoff = true;
                 continue;
             }

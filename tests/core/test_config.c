@@ -5,7 +5,8 @@
  * nothing are refused by fj_run_jobs and fj_run_jobs_on.
  *
  *  - workers: 0 (one per allowed CPU), 1..4096; 4097: FJ_ELIMIT.
- *  - pin_threads, avoid_smt: 0 or 1; 2 and -1: FJ_EINVAL.
+ *  - pin_threads: 0, 1 or 2; 3 and -1: FJ_EINVAL. avoid_smt: 0 or 1; 2 and
+ *    -1: FJ_EINVAL.
  *  - cpus/cpu_count: NULL with a count, a list with count 0: FJ_EINVAL; a CPU
  *    outside the allowed set: FJ_EAFFINITY.
  *  - small_fibers, large_fibers: 0: FJ_EINVAL; more than 65,471 in total:
@@ -254,8 +255,8 @@ static void check_switches_and_cpus(void)
     for (int i = 0; i < 2; i++) {
         char what[64];
         c = base();
-        c.pin_threads = vals_bad[i];
-        snprintf(what, sizeof what, "pin_threads = %d", vals_bad[i]);
+        c.pin_threads = vals_bad[i] == 2 ? 3 : vals_bad[i];
+        snprintf(what, sizeof what, "pin_threads = %d", c.pin_threads);
         EXPECT_REFUSED(c, FJ_EINVAL, what);
         c = base();
         c.avoid_smt = vals_bad[i];
@@ -268,6 +269,9 @@ static void check_switches_and_cpus(void)
     c = base();
     c.pin_threads = 1;
     EXPECT_ACCEPTED(c, true, "pin_threads = 1");
+    c = base();
+    c.pin_threads = 2;
+    EXPECT_ACCEPTED(c, true, "pin_threads = 2");
     c = base();
     c.avoid_smt = 1;
     EXPECT_ACCEPTED(c, true, "avoid_smt = 1");

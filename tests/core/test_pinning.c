@@ -4,10 +4,12 @@
  * worker i runs on cpus[i % count]: inside jobs, sched_getcpu() and the thread's
  * affinity mask (exactly one CPU) match, recorded per fj_worker_index(). With
  * more workers than CPUs the list wraps around. The default (no list) uses the
- * allowed set in order. The fj_main thread gets its own affinity back when
- * fj_main returns. With pin_threads off, no worker is restricted. A narrower
- * affinity of the creating thread (as taskset gives) is respected: workers go
- * only to CPUs in it, and a listed CPU outside it is refused.
+ * allowed set in order. pin_threads 1 (the default) pins only the threads
+ * fiberjob creates: worker 0, the fj_main thread, keeps its own mask; 2 pins
+ * it too, and it gets its own affinity back when fj_main returns. With
+ * pin_threads off, no worker is restricted. A narrower affinity of the
+ * creating thread (as taskset gives) is respected: workers go only to CPUs in
+ * it, and a listed CPU outside it is refused.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -17,6 +19,7 @@
 enum { MAXW = 64 };
 
 static int ncpus;
+static int ncpus_now;            /* the creating thread's mask now (narrowed under "taskset") */
 static int allowed[CPU_SETSIZE];
 static int want_cpu[MAXW];       /* -1: not pinned (any allowed CPU) */
 static int seen[MAXW];
@@ -42,9 +45,9 @@ static void probe(void *arg)
             fprintf(stderr, "worker %d: on CPU %d with %d CPUs in its mask, want pinned to %d\n", w, cpu,
                     CPU_COUNT(&set), want_cpu[w]);
     } else {
-        ok = CPU_COUNT(&set) == ncpus;
+        ok = CPU_COUNT(&set) == ncpus_now;
         if (!ok)
-            fprintf(stderr, "worker %d: %d CPUs in its mask, want all %d allowed\n", w, CPU_COUNT(&set), ncpus);
+            fprintf(stderr, "worker %d: %d CPUs in its mask, want all %d allowed\n", w, CPU_COUNT(&set), ncpus_now);
     }
     if (!ok)
         T_ADD(&mismatches, 1);
@@ -88,6 +91,18 @@ static void root(void *arg)
     }
 }
 
+/* want_cpu from the CPU each worker is given, as pin_threads says: worker 0
+ * only with 2. */
+static void expect_pinned(int pin, int (*cpu_of)(unsigned))
+{
+    for (unsigned i = 0; i < nworkers; i++)
+        want_cpu[i] = pin == 0 || (pin == 1 && i == 0) ? -1 : cpu_of(i);
+}
+
+static const int *g_list;
+static unsigned g_count;
+static int from_list(unsigned i) { return g_list[i % g_count]; }
+
 static void run(const fj_config *cfg)
 {
     memset(seen, 0, sizeof seen);
@@ -122,37 +137,44 @@ int main(int argc, char **argv)
             allowed[ncpus++] = cpu;
     CHECK(ncpus > 0);
 
-    /* Explicit list: the allowed CPUs reversed. */
+    ncpus_now = ncpus;
+
+    /* Explicit list: the allowed CPUs reversed; the default pin_threads (1)
+     * leaves worker 0 alone, 2 pins it too. */
     int list[CPU_SETSIZE];
     for (int i = 0; i < ncpus; i++)
         list[i] = allowed[ncpus - 1 - i];
     fj_config cfg = fj_config_default();
+    CHECK_EQ(cfg.pin_threads, 1);
     cfg.workers = nworkers;
-    cfg.pin_threads = 1;
-    cfg.cpus = list;
-    cfg.cpu_count = (unsigned)ncpus;
-    for (unsigned i = 0; i < nworkers; i++)
-        want_cpu[i] = list[i % (unsigned)ncpus];
-    run(&cfg);
+    cfg.cpus = g_list = list;
+    cfg.cpu_count = g_count = (unsigned)ncpus;
+    for (int pin = 1; pin <= 2; pin++) {
+        cfg.pin_threads = pin;
+        expect_pinned(pin, from_list);
+        run(&cfg);
+    }
 
     /* A one-CPU list: every worker on the same CPU. */
-    cfg.cpus = &allowed[ncpus - 1];
-    cfg.cpu_count = 1;
-    for (unsigned i = 0; i < nworkers; i++)
-        want_cpu[i] = allowed[ncpus - 1];
+    cfg.cpus = g_list = &allowed[ncpus - 1];
+    cfg.cpu_count = g_count = 1;
+    expect_pinned(2, from_list);
     run(&cfg);
 
     /* No list: the allowed set in order. */
     cfg.cpus = NULL;
     cfg.cpu_count = 0;
-    for (unsigned i = 0; i < nworkers; i++)
-        want_cpu[i] = allowed[i % (unsigned)ncpus];
-    run(&cfg);
+    g_list = allowed;
+    g_count = (unsigned)ncpus;
+    for (int pin = 1; pin <= 2; pin++) {
+        cfg.pin_threads = pin;
+        expect_pinned(pin, from_list);
+        run(&cfg);
+    }
 
     /* Pinning off: nobody is restricted. */
     cfg.pin_threads = 0;
-    for (unsigned i = 0; i < nworkers; i++)
-        want_cpu[i] = -1;
+    expect_pinned(0, from_list);
     run(&cfg);
 
     if (ncpus >= 2) {
@@ -161,15 +183,20 @@ int main(int argc, char **argv)
         CPU_ZERO(&one);
         CPU_SET(allowed[ncpus - 1], &one);
         CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);
-        cfg.pin_threads = 1;
-        for (unsigned i = 0; i < nworkers; i++)
-            want_cpu[i] = allowed[ncpus - 1];
-        run(&cfg);
+        ncpus_now = 1;
+        g_list = &allowed[ncpus - 1];
+        g_count = 1;
+        for (int pin = 1; pin <= 2; pin++) {
+            cfg.pin_threads = pin;
+            expect_pinned(pin, from_list);
+            run(&cfg);
+        }
         cfg.cpus = &allowed[0];
         cfg.cpu_count = 1;
         CHECK(fj_create(&cfg) == NULL);
         CHECK_EQ(fj_last_error(), FJ_EAFFINITY);
         CHECK_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+        ncpus_now = ncpus;
     }
     return test_finish();
 }

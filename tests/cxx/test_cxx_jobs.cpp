@@ -305,6 +305,21 @@ int main(int argc, char **argv)
     if (workers > 1)
         from_outside();
 
+    // set_active_workers: the limit; out of range is refused, nothing changes.
+    CHECK_EQ(s.active_workers(), workers);
+    CHECK_EQ(s.set_active_workers(0), FJ_EINVAL);
+    CHECK_EQ(s.set_active_workers(workers + 1), FJ_EINVAL);
+    CHECK_EQ(s.set_active_workers(1), 0);
+    CHECK_EQ(s.active_workers(), 1u);
+    int on_zero = 0;
+    CHECK_EQ(fj::run(s, [&] {
+        fj::task_group g;
+        for (int i = 0; i < 64; i++)
+            g.run([&] { __atomic_fetch_add(&on_zero, fj_worker_index() == 0, __ATOMIC_RELAXED); });
+    }), 0);
+    CHECK_EQ(on_zero, 64);   // one worker takes work: worker 0
+    CHECK_EQ(s.set_active_workers(workers), 0);
+
     // The scheduler moves; the moved-from one is empty.
     fj::scheduler moved(std::move(s));
     CHECK(!s);

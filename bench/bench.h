@@ -89,6 +89,8 @@ int fjb_fib_shallow(const bench_args *a);
 /* alloc: the frame heap, and malloc (glibc's, or jemalloc's / mimalloc's in
  * the programs linked with them). */
 int fjb_alloc_frame(const bench_args *a);
+int fjb_mutex(const bench_args *a);
+int fjb_mutex_pthread(const bench_args *a);
 int fjb_alloc_malloc(const bench_args *a);
 
 /* Shared by every parallel-for implementation: the map and the sum of one

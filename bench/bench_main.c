@@ -21,6 +21,8 @@
  *   startup    create + empty root job + destroy cycles                      100
  *   create-time  the process's first create + destroy, then later ones      10
  *   alloc      frames of 64 jobs x 512 allocations (fj_alloc.c)             1,000
+ *   mutex      lock/unlock pairs, 64 jobs on one contended lock       1,000,000
+ *              (impl fiberjob: fj_mutex; impl pthread: a pthread mutex)
  *
  * The same driver is compiled into the OpenMP binaries (one per OpenMP runtime)
  * and into the FP-control switch binary; the BENCH_WITH_* macros choose the table.
@@ -59,6 +61,8 @@ static const entry table[] = {
     { "frame", "fiberjob", fjb_frame },
     { "wake", "fiberjob", fjb_wake },
     { "startup", "fiberjob", fjb_startup },
+    { "mutex", "fiberjob", fjb_mutex },
+    { "mutex", "pthread", fjb_mutex_pthread },
     { "create-time", "fiberjob", fjb_create_time },
 #endif
 #ifdef BENCH_WITH_ALLOC
@@ -106,6 +110,7 @@ static long default_size(const char *w, int smoke)
         { "pfor", 64L << 20, 1L << 16 }, { "frame", 500, 3 },
         { "wake", 5000, 20 },            { "startup", 100, 3 },
         { "alloc", 1000, 3 },           { "create-time", 10, 2 },
+        { "mutex", 1000000, 6400 },
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (strcmp(sizes[i].w, w) == 0)

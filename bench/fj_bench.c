@@ -4,6 +4,7 @@
  * worker per allowed CPU, pinned) unless --workers says otherwise, and measures
  * inside the root job.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -481,3 +482,87 @@ int fjb_create_time(const bench_args *a)
     free(later);
     return 0;
 }
+
+/* ---------------------------------------------------------------- mutex */
+
+/* 64 jobs share one lock, each taking it size/64 times around a short
+ * critical section (a few dependent multiply-adds), with as much work again
+ * outside it: contended. The same jobs with fj_mutex ("fiberjob") and with a
+ * pthread mutex ("pthread", held across no wait: what the README allowed
+ * before fj_mutex). */
+enum { MUTEX_JOBS = 64 };
+typedef struct mutex_ctx {
+    long per_job;
+    int use_pthread;
+    fj_mutex fm;
+    pthread_mutex_t pm;
+    uint64_t shared;   /* under the lock */
+    uint64_t ns;
+} mutex_ctx;
+
+static uint64_t mutex_work(uint64_t x)
+{
+    for (int i = 0; i < 8; i++)
+        x = x * 6364136223846793005u + 1442695040888963407u;
+    return x;
+}
+
+static void mutex_job(void *p)
+{
+    mutex_ctx *x = p;
+    uint64_t local = (uint64_t)(uintptr_t)&local;
+    for (long i = 0; i < x->per_job; i++) {
+        if (x->use_pthread)
+            pthread_mutex_lock(&x->pm);
+        else
+            fj_mutex_lock(&x->fm);
+        x->shared = mutex_work(x->shared);
+        if (x->use_pthread)
+            pthread_mutex_unlock(&x->pm);
+        else
+            fj_mutex_unlock(&x->fm);
+        local = mutex_work(local);
+    }
+    bench_opaque(&local);
+}
+
+static void mutex_pass(mutex_ctx *x)
+{
+    fj_job jobs[MUTEX_JOBS];
+    for (int i = 0; i < MUTEX_JOBS; i++)
+        jobs[i] = (fj_job){ .fn = mutex_job, .arg = x, .name = "mutex" };
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_run_jobs(jobs, MUTEX_JOBS, &c);
+    fj_wait(&c, 0);
+}
+
+static void mutex_root(void *p)
+{
+    mutex_ctx *x = p;
+    long n = x->per_job;
+    x->per_job = n / 10 + 1;
+    mutex_pass(x);   /* warm-up */
+    x->per_job = n;
+    uint64_t t0 = bench_now_ns();
+    mutex_pass(x);
+    x->ns = bench_now_ns() - t0;
+}
+
+static int mutex_common(const bench_args *a, int use_pthread)
+{
+    static mutex_ctx x;
+    x.per_job = a->size / MUTEX_JOBS + 1;
+    x.use_pthread = use_pthread;
+    fj_mutex_init(&x.fm);
+    pthread_mutex_init(&x.pm, NULL);
+    if (run_root(a, mutex_root, &x))
+        return 1;
+    pthread_mutex_destroy(&x.pm);
+    fj_mutex_destroy(&x.fm);
+    bench_emit("mutex", (double)(x.per_job * MUTEX_JOBS) / ((double)x.ns / 1e9) / 1e6, "Mlocks/s", BENCH_HIGHER);
+    return 0;
+}
+
+int fjb_mutex(const bench_args *a) { return mutex_common(a, 0); }
+int fjb_mutex_pthread(const bench_args *a) { return mutex_common(a, 1); }

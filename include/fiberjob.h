@@ -568,6 +568,61 @@ FJ_API fj_handle fj_spawn_on(fj_scheduler *s, const fj_job *job);
  */
 FJ_API int fj_join(fj_handle h);
 
+/**
+ * A fiber-aware mutex. Put it anywhere (static, on a stack, inside an
+ * object), initialise it with fj_mutex_init() or FJ_MUTEX_INIT (all zero is
+ * unlocked). It must outlive every job and thread that locks it or waits to.
+ * The fields are private.
+ *
+ * The owner is the job (its fiber) or the outside thread that locked it, not
+ * the worker thread: a job may lock, fj_wait or fj_yield, resume on another
+ * worker and unlock there. Locking a free mutex and unlocking one nobody waits
+ * for are one atomic read-modify-write each, with no allocation and no system
+ * call. A job that finds it locked spins a little while, then parks its fiber
+ * (the worker runs other jobs meanwhile, as in fj_wait); a thread outside the
+ * scheduler blocks on a futex. Parked waiters get the mutex in the order they
+ * parked: unlock hands it straight to the oldest (no barging), which resumes
+ * as its owner. A job pinned to a worker (FJ_JOB_ON_WORKER) resumes there.
+ */
+typedef struct fj_mutex {
+    FJ_ALIGNAS(FJ_CACHE_LINE) uint32_t fj__word; /* destroyed:1 | locked:1 | waiters parked (stack head):16 */
+    uint32_t fj__queue;                          /* waiters taken off the stack, oldest first (the holder's) */
+    uint64_t fj__owner;                          /* who holds it: for misuse checks and reports */
+    char fj__pad[FJ_CACHE_LINE - 16];
+} fj_mutex;
+
+/** A static initialiser for an unlocked fj_mutex (C and C++). */
+#define FJ_MUTEX_INIT { 0, 0, 0, { 0 } }
+
+/** Make m an unlocked mutex. Not while anyone holds it or waits for it
+ * (that cannot be told from memory never initialised, so it is not checked). */
+FJ_API void fj_mutex_init(fj_mutex *m);
+/**
+ * End m's use: locking or unlocking it afterwards stops the process (until
+ * the next fj_mutex_init). Destroying a mutex that is locked stops the
+ * process with a line naming fj_mutex_destroy and its holder. Optional: an
+ * unlocked mutex holds nothing to free.
+ */
+FJ_API void fj_mutex_destroy(fj_mutex *m);
+/**
+ * Lock m, waiting as long as it takes (inside a job the fiber is suspended,
+ * never the worker thread; outside, the thread blocks). Locking a mutex the
+ * calling job already holds (recursion, or a job run nested on the stack of
+ * the holder while it waits) stops the process with a line naming
+ * fj_mutex_lock and the job, instead of deadlocking. From a hook it stops
+ * the process, as fj_wait does.
+ */
+FJ_API void fj_mutex_lock(fj_mutex *m);
+/** Lock m if it is free now, without waiting: nonzero when locked. A mutex
+ * that waiters are queued for is not free. */
+FJ_API int fj_mutex_try_lock(fj_mutex *m);
+/**
+ * Unlock m; the oldest waiter, if any, gets it. Unlocking a mutex that is
+ * not locked, or that another job or thread holds, stops the process with a
+ * line naming fj_mutex_unlock and the job.
+ */
+FJ_API void fj_mutex_unlock(fj_mutex *m);
+
 FJ_API void fj__count_scope_end(fj_counter **c);
 #define FJ__CAT2(a, b) a##b
 #define FJ__CAT(a, b) FJ__CAT2(a, b)

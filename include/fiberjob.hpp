@@ -88,6 +88,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <thread>
 #include <type_traits>
@@ -412,6 +413,41 @@ public:
 private:
     fj_counter c_;
 };
+
+/**
+ * A fiber-aware mutex (fj_mutex): lock() parks the calling job's fiber, never
+ * its worker thread (outside the scheduler the thread blocks), and waiters
+ * get it in FIFO order. It meets the standard Lockable requirements, so
+ * std::lock_guard, std::unique_lock and std::scoped_lock work with it;
+ * fj::lock_guard is the short name for the first. The owner is the job, not
+ * the thread: it may unlock on another worker after waiting. Neither copied
+ * nor moved (waiters hold its address). Misuse (unlocking what the caller
+ * does not hold, locking it twice) stops the process with a line naming the
+ * call and the job, as in C.
+ */
+class mutex {
+public:
+    mutex() noexcept { fj_mutex_init(&m_); }
+    /** fj_mutex_destroy: it must not be locked any more. */
+    ~mutex() { fj_mutex_destroy(&m_); }
+    mutex(const mutex &) = delete;
+    mutex &operator=(const mutex &) = delete;
+
+    /** fj_mutex_lock. */
+    void lock() { fj_mutex_lock(&m_); }
+    /** fj_mutex_try_lock: true when locked. */
+    bool try_lock() { return fj_mutex_try_lock(&m_) != 0; }
+    /** fj_mutex_unlock. */
+    void unlock() { fj_mutex_unlock(&m_); }
+    /** The C mutex, for the C API. */
+    fj_mutex *native() noexcept { return &m_; }
+
+private:
+    fj_mutex m_;
+};
+
+/** An RAII lock of an fj::mutex: locked for the guard's scope. */
+using lock_guard = std::lock_guard<mutex>;
 
 /**
  * A spawned job (fj_spawn): movable, not copyable, joined once. join()

@@ -82,6 +82,22 @@ static size_t report_waiter(char *buf, size_t len, size_t cap, const char *name,
     return n > 0 ? len + (size_t)n : len;
 }
 
+/* A job parked in fj_mutex_lock (wait_mutex set, no counter), and who holds
+ * the mutex (its owner tag: a fiber, or odd for an outside thread; mutex.c). */
+static size_t report_mutex_waiter(char *buf, size_t len, size_t cap, const fj__fiber *f, const char *how)
+{
+    if (len + 300 > cap)
+        return len;
+    fj_mutex *m = fj_load_relaxed(&f->wait_mutex);
+    uint64_t o = fj_load_relaxed(&m->fj__owner);
+    const char *holder = o & 1 ? "(a thread outside the scheduler)"
+                         : o  ? fj__job_name(fj_load_relaxed(&((fj__fiber *)(uintptr_t)o)->job_name))
+                              : "(being handed over)";
+    int n = snprintf(buf + len, cap - len, "  job '%s' waits to lock mutex %p, held by job '%s'%s\n",
+                     fj__job_name(fj_load_relaxed(&f->job_name)), (void *)m, holder, how);
+    return n > 0 ? len + (size_t)n : len;
+}
+
 static size_t report_outside(char *buf, size_t len, size_t cap, const fj__fiber *r)
 {
     if (len + 200 > cap)
@@ -203,6 +219,10 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
             char pin[48] = "";
             if (f->pin1)
                 snprintf(pin, sizeof pin, " [pinned to worker %u]", f->pin1 - 1);
+            if (!c && fj_load_relaxed(&f->wait_mutex) && st == FJ_FIBER_WAITING) {
+                len = report_mutex_waiter(report, len, cap, f, pin);
+                continue;
+            }
             len = report_waiter(report, len, cap, fj_load_relaxed(&f->job_name), c, fj_load_relaxed(&f->wait_target),
                                 held_note(note, sizeof note, c,
                                           st == FJ_FIBER_CALLING ? " [running one of its jobs on another fiber]"
@@ -322,7 +342,11 @@ void fj__report_stranded(fj_scheduler *s)
     unsigned stranded = 0;
     for (uint32_t i = 0; i < s->nsmall + s->nlarge; i++) {
         fj__fiber *f = &s->fibers[i];
-        if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING) {
+        if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING && !fj_load_relaxed(&f->wait_counter)) {
+            if (stranded++ < 32)
+                fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits to lock mutex %p\n",
+                        fj__job_name(fj_load_relaxed(&f->job_name)), (void *)fj_load_relaxed(&f->wait_mutex));
+        } else if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING) {
             if (stranded++ < 32)
                 fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits on counter %p (value %lld, target %lld)\n",
                         fj__job_name(fj_load_relaxed(&f->job_name)), (void *)fj_load_relaxed(&f->wait_counter),

@@ -136,6 +136,7 @@ typedef struct fj__fiber {
     uint32_t free_next;         /* pool link (index + 1); relaxed atomic: read by racing pops */
     int64_t wait_target;
     fj_counter *wait_counter;   /* for reports and the debugger */
+    struct fj_mutex *wait_mutex; /* parked in fj_mutex_lock (wait_counter NULL): for reports */
     const char *job_name;       /* job running (or waiting) on this fiber */
     int state;                  /* fj__fiber_state, for reports and the debugger */
     uint32_t wake;              /* external waiters: futex word, 1 once woken */
@@ -160,7 +161,9 @@ typedef struct fj__boundary {
     struct fj__boundary *prev;  /* enclosing job on the same fiber (inline runs) */
 } fj__boundary;
 
-typedef enum { FJ_POST_NONE = 0, FJ_POST_FREE, FJ_POST_WAIT, FJ_POST_YIELD } fj__post_kind;
+/* FJ_POST_CALL: w->post_call(w, fiber, w->post_arg), for a parking protocol
+ * of a file above worker.c (mutex.c). */
+typedef enum { FJ_POST_NONE = 0, FJ_POST_FREE, FJ_POST_WAIT, FJ_POST_YIELD, FJ_POST_CALL } fj__post_kind;
 
 /* A FIFO of tasks, grown by doubling (pinned.c). */
 typedef struct fj__pin_fifo {
@@ -187,6 +190,8 @@ typedef struct fj__worker {
     fj__fiber *post_fiber;
     fj_counter *post_counter;
     int64_t post_target;
+    void (*post_call)(struct fj__worker *w, fj__fiber *f, void *arg);
+    void *post_arg;
     /* A task handed to the fiber we switch to (large-stack jobs, the root job). */
     bool has_handoff;
     fj__task handoff;

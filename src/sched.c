@@ -60,6 +60,7 @@
  *   idle.c              spinning, sleeping, quiescence
  *   worker.c            switching, running a job, the fiber loop, enter/leave
  *   wait.c              fj_wait, fj_yield
+ *   mutex.c             fj_mutex: locks that park fibers (handover, FIFO)
  *   submit.c            fj_run_jobs, fj_run_jobs_on
  *   handle.c            fj_spawn, fj_join: jobs with a pooled counter each
  *   sched.c             this file

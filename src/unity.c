@@ -32,6 +32,7 @@
 #include "idle.c"
 #include "worker.c"
 #include "wait.c"
+#include "mutex.c"
 #include "submit.c"
 #include "handle.c"
 #include "sched.c"

@@ -57,6 +57,9 @@ static void after_switch(fj__worker *w, fj__fiber *self)
         }
         break;
     }
+    case FJ_POST_CALL:
+        w->post_call(w, w->post_fiber, w->post_arg);
+        break;
     case FJ_POST_YIELD: {
         fj__fiber *f = w->post_fiber;
         f->yield_next = 0;

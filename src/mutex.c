@@ -1,0 +1,341 @@
+/*
+ * fj_mutex: mutual exclusion that parks fibers, not threads.
+ *
+ * The word (m->fj__word) is
+ *     DEAD (bit 31: fj_mutex_destroy'd) | LOCKED (bit 16) | head (bits 0-15)
+ * where head is the waiter id (fiber.c) of the newest waiter parked on the
+ * mutex, the top of a stack linked through the waiters' wait_next. The holder
+ * owns m->fj__queue: waiters already taken off the stack, oldest first,
+ * linked the same way. The owner is recorded in m->fj__owner (the fiber, or
+ * a thread tag for an outside thread) for the misuse checks and reports.
+ *
+ * Invariant: a waiter is parked (on the stack or in the queue) only while the
+ * mutex is locked. So an unlocked mutex has word 0, and a locker that finds
+ * 0 and takes it overtakes nobody.
+ *
+ *   lock, uncontended    CAS 0 -> LOCKED.
+ *   lock, contended      spin a little while the word is LOCKED with no
+ *                        waiter (waiters queued: it will go to them first,
+ *                        so spinning is pointless); then park: the fiber
+ *                        switches away and the context switched to pushes it
+ *                        on the stack (post-switch action, park_publish),
+ *                        with a CAS that checks the whole word; if it finds
+ *                        the word 0 it takes the mutex for the fiber and
+ *                        queues the fiber to run instead. An outside thread
+ *                        pushes its outside record the same way and blocks
+ *                        on the record's futex word.
+ *   unlock, no waiter    queue empty and CAS LOCKED -> 0.
+ *   unlock, waiters      the first of the queue; when the queue is empty,
+ *                        take the whole stack with one exchange (the word
+ *                        stays LOCKED), reverse it (oldest first) and take
+ *                        its first. The rest become the queue. The mutex is
+ *                        handed over: the word stays LOCKED, the owner
+ *                        becomes that waiter, and it is resumed
+ *                        (fj__resume_waiter: through its own scheduler, to
+ *                        its pinned worker, or a futex wake for an outside
+ *                        thread). The unlocker touches m no more after that:
+ *                        the new owner may unlock and free it at once.
+ *
+ * FIFO: waiters get the mutex in the order of their push CASes. The stack
+ * holds them newest first, so reversed it is oldest first; a stack is taken
+ * only when the queue is empty, and everything on it was pushed after
+ * everything taken before. A locker never barges past a parked waiter (the
+ * invariant above); one that is still spinning may take a free mutex, but
+ * then nobody was parked.
+ *
+ * No ABA: the stack is only pushed to (each push writes its link before a
+ * CAS that checks the whole word) and taken whole, never popped singly, so a
+ * word that went from W back to W still describes a valid stack (the
+ * counter's wait list argues the same, counter.c).
+ *
+ * Orderings. Lock's CAS is acquire and unlock's CAS release, so a critical
+ * section happens before the next one that takes the mutex through the word.
+ * A handover does not go through the word: the unlocker's writes (its
+ * critical section, the queue, the owner) are released by the resume
+ * (a release store of a deque's bottom, the pinned queue's mutex, the
+ * injection queue's release CAS, or the outside record's release store of
+ * `wake`) and acquired by whoever takes the resumed fiber (or the acquire
+ * load of `wake`): the same edge that orders a counter's finish before its
+ * waiter. The queue needs no atomics: only the holder touches it, and
+ * holding passes with those edges. Push CASes are acq_rel and the taking
+ * exchange acq_rel: the exchange reads the links (wait_next) the pushers
+ * wrote before their release, through the release sequence of the word.
+ * A publish that finds the word 0 takes it with acquire, as a lock does.
+ *
+ * A waiter parks only after its fiber has switched out (the post-switch
+ * action): once pushed it may be handed the mutex and resumed on another
+ * worker at once, and must not be running on its stack then (worker.c's
+ * invariant).
+ *
+ * No model: unlike counter.c's wait list (verify/counter.pml) this protocol
+ * has no spin model yet; the argument above is the whole case for it.
+ */
+#include <stdio.h>
+
+#include "internal.h"
+#include "os.h"
+
+#define MUTEX_LOCKED (1u << 16)
+#define MUTEX_DEAD (1u << 31)
+#define MUTEX_HEAD 0xffffu
+/* Rounds of spinning before a job parks (each a pause and a load), and
+ * before an outside thread blocks. */
+#define MUTEX_SPIN 128
+#define MUTEX_SPIN_OUTSIDE 1024
+
+/* The owner tag of the caller: its fiber inside a job (or the record of a
+ * thread in fj_enter), else the address of a thread-local, odd. */
+static _Thread_local char thread_tag;
+static inline uint64_t self_tag(fj__worker *w)
+{
+    return w && w->current ? (uint64_t)(uintptr_t)w->current : (uint64_t)(uintptr_t)&thread_tag | 1;
+}
+
+/* Who holds a mutex, for messages: "job 'NAME'" or what else it is. */
+static const char *owner_text(uint64_t owner, char *buf, size_t cap)
+{
+    if (!owner)
+        return "a waiter it is being handed to";
+    if (owner & 1)
+        return "a thread outside the scheduler";
+    snprintf(buf, cap, "job '%s'", fj__job_name(fj_load_relaxed(&((fj__fiber *)(uintptr_t)owner)->job_name)));
+    return buf;
+}
+
+static inline bool try_take(fj_mutex *m)
+{
+    uint32_t zero = 0;
+    return fj_cas_strong_acq_rel(&m->fj__word, &zero, MUTEX_LOCKED);
+}
+
+static void check_alive(fj_mutex *m, uint32_t word, const char *call)
+{
+    if (FJ_UNLIKELY(word & MUTEX_DEAD))
+        fj__fatal(call, "mutex %p was destroyed (fj_mutex_destroy); fj_mutex_init it to use it again", (void *)m);
+}
+
+void fj_mutex_init(fj_mutex *m)
+{
+    if (!m)
+        fj__fatal("fj_mutex_init", "mutex is NULL");
+    fj_store_relaxed(&m->fj__queue, 0);
+    fj_store_relaxed(&m->fj__owner, 0);
+    fj_store_release(&m->fj__word, 0);
+}
+
+void fj_mutex_destroy(fj_mutex *m)
+{
+    if (!m)
+        fj__fatal("fj_mutex_destroy", "mutex is NULL");
+    uint32_t word = 0;
+    if (!fj_cas_strong_acq_rel(&m->fj__word, &word, MUTEX_DEAD)) {
+        check_alive(m, word, "fj_mutex_destroy");
+        char who[160];
+        fj__fatal("fj_mutex_destroy", "mutex %p is locked, held by %s%s", (void *)m,
+                  owner_text(fj_load_relaxed(&m->fj__owner), who, sizeof who),
+                  (word & MUTEX_HEAD) || fj_load_relaxed(&m->fj__queue) ? ", and jobs wait for it" : "");
+    }
+}
+
+/* Post-switch action of a job parking on m (see the top comment). f has
+ * left its stack. */
+static void park_publish(fj__worker *w, fj__fiber *f, void *arg)
+{
+    (void)w;
+    fj_mutex *m = arg;
+    uint32_t word = fj_load_relaxed(&m->fj__word);
+    for (;;) {
+        if (word == 0) {
+            /* Unlocked meanwhile, with nobody parked: it is f's. */
+            if (!fj_cas_weak_acq_rel(&m->fj__word, &word, MUTEX_LOCKED))
+                continue;
+            fj_store_relaxed(&m->fj__owner, (uint64_t)(uintptr_t)f);
+            /* Back to run: onto this worker's ready deque, or its pinned one. */
+            fj__resume_waiter(f);
+            return;
+        }
+        f->wait_next = word & MUTEX_HEAD;
+        if (fj_cas_weak_acq_rel(&m->fj__word, &word, (word & ~MUTEX_HEAD) | f->id))
+            return;   /* f may be running elsewhere already: touch nothing more */
+    }
+}
+
+/* A job parks until the mutex is handed to it. With no fiber to switch to,
+ * it spins (counted as stuck for the deadlock judges) and takes a fiber or
+ * the mutex as soon as one comes. */
+static void lock_job(fj__worker *w, fj_mutex *m)
+{
+    fj__fiber *self = w->current;
+    fj__fold_flush(w);
+    unsigned stuck = 0;
+    for (;;) {
+        if (try_take(m))
+            break;
+        fj__task t;
+        fj__fiber *next = NULL;
+        if (fj__deque_take(&w->ready, &t))
+            next = t.arg;
+        else if (!(next = fj__fiber_take_small(w)))
+            next = fj__pool_take(w->s, &w->s->free_large);
+        if (next) {
+            if (stuck >= 1000)
+                fj_fetch_sub_seq_cst(&w->s->stuck, 1);
+            fj_store_relaxed(&self->wait_counter, (fj_counter *)NULL);
+            fj_store_relaxed(&self->wait_mutex, m);
+            fj_store_relaxed(&self->state, (int)FJ_FIBER_WAITING);
+            w->post_call = park_publish;
+            w->post_arg = m;
+            FJ_TRACE(w, FJ_EV_SUSPEND, self->index, self->job_name, 0);
+            w = fj__switch_to(w, self, next, FJ_POST_CALL);
+            FJ_TRACE(w, FJ_EV_RESUME, self->index, self->job_name, 0);
+            fj_store_relaxed(&self->wait_mutex, (fj_mutex *)NULL);
+            return;   /* handed over (or taken by park_publish) */
+        }
+        fj_cpu_relax();
+        fj__os_yield();
+        if (++stuck == 1000)
+            fj_fetch_add_seq_cst(&w->s->stuck, 1);
+        w = fj__current_worker();
+    }
+    if (stuck >= 1000)
+        fj_fetch_sub_seq_cst(&w->s->stuck, 1);
+}
+
+/* A thread outside every scheduler: push an outside record and block on its
+ * futex word until the mutex is handed over. */
+static void lock_outside(fj_mutex *m)
+{
+    fj__fiber *rec = fj__outside_take();
+    if (!rec) {
+        /* No memory or no waiter id for a record: poll, slowly. */
+        while (!try_take(m))
+            fj__os_sleep_ns(100 * 1000);
+        return;
+    }
+    fj_store_relaxed(&rec->job_name, "(outside thread)");
+    fj_store_relaxed(&rec->wait_counter, (fj_counter *)NULL);
+    fj_store_relaxed(&rec->wait_mutex, m);
+    fj_store_relaxed(&rec->wake, 0);
+    fj_store_seq_cst(&rec->state, (int)FJ_FIBER_WAITING);
+    bool pushed = false;
+    uint32_t word = fj_load_relaxed(&m->fj__word);
+    for (;;) {
+        if (word == 0) {
+            if (fj_cas_weak_acq_rel(&m->fj__word, &word, MUTEX_LOCKED))
+                break;
+            continue;
+        }
+        check_alive(m, word, "fj_mutex_lock");
+        rec->wait_next = word & MUTEX_HEAD;
+        if (fj_cas_weak_acq_rel(&m->fj__word, &word, (word & ~MUTEX_HEAD) | rec->id)) {
+            pushed = true;
+            break;
+        }
+    }
+    while (pushed && fj_load_acquire(&rec->wake) == 0)
+        fj__os_futex_wait(&rec->wake, 0);
+    fj_store_relaxed(&rec->wait_mutex, (fj_mutex *)NULL);
+    fj_store_seq_cst(&rec->state, (int)FJ_FIBER_EXTERNAL);
+    fj__outside_put(rec);
+}
+
+FJ_NOINLINE static void lock_slow(fj_mutex *m, fj__worker *w, uint64_t me)
+{
+    if (w)
+        fj__check_not_in_hook(w, "fj_mutex_lock");
+    uint32_t word = fj_load_relaxed(&m->fj__word);
+    check_alive(m, word, "fj_mutex_lock");
+    if (fj_load_relaxed(&m->fj__owner) == me)
+        fj__fatal("fj_mutex_lock", "mutex %p is held by this job already (locked twice, or this job runs "
+                  "nested on the stack of the holder while it waits): it would never be unlocked", (void *)m);
+    unsigned spin = w ? MUTEX_SPIN : MUTEX_SPIN_OUTSIDE;
+    for (unsigned i = 0; i < spin && word == MUTEX_LOCKED; i++) {
+        fj_cpu_relax();
+        word = fj_load_relaxed(&m->fj__word);
+        if (word == 0 && try_take(m))
+            goto taken;
+    }
+    if (w && w->current)
+        lock_job(w, m);
+    else
+        lock_outside(m);
+taken:
+    fj_store_relaxed(&m->fj__owner, self_tag(fj__current_worker()));
+}
+
+void fj_mutex_lock(fj_mutex *m)
+{
+    if (FJ_UNLIKELY(!m))
+        fj__fatal("fj_mutex_lock", "mutex is NULL");
+    fj__worker *w = fj__current_worker();
+    uint64_t me = self_tag(w);
+    if (FJ_LIKELY(try_take(m))) {
+        fj_store_relaxed(&m->fj__owner, me);
+        return;
+    }
+    lock_slow(m, w, me);
+}
+
+int fj_mutex_try_lock(fj_mutex *m)
+{
+    if (FJ_UNLIKELY(!m))
+        fj__fatal("fj_mutex_try_lock", "mutex is NULL");
+    if (!try_take(m)) {
+        check_alive(m, fj_load_relaxed(&m->fj__word), "fj_mutex_try_lock");
+        return 0;
+    }
+    fj_store_relaxed(&m->fj__owner, self_tag(fj__current_worker()));
+    return 1;
+}
+
+/* Hand m to its oldest waiter (see the top comment). */
+FJ_NOINLINE static void unlock_handover(fj_mutex *m)
+{
+    uint32_t first = fj_load_relaxed(&m->fj__queue);
+    if (!first) {
+        uint32_t word = fj_exchange_acq_rel(&m->fj__word, MUTEX_LOCKED);
+        uint32_t prev = 0;
+        for (uint32_t i = word & MUTEX_HEAD; i;) {
+            fj__fiber *f = fj__waiter_of(i);
+            uint32_t next = f->wait_next;
+            f->wait_next = prev;
+            prev = i;
+            i = next;
+        }
+        first = prev;
+    }
+    fj__fiber *f = fj__waiter_of(first);
+    fj_store_relaxed(&m->fj__queue, f->wait_next);
+    /* An outside thread records its own tag once awake. */
+    fj_store_relaxed(&m->fj__owner, f->kind == FJ_KIND_EXTERNAL ? 0 : (uint64_t)(uintptr_t)f);
+    /* m is the new owner's from here: not touched again. */
+    if (fj__resume_waiter(f))
+        fj__notify(fj__current_worker()->s, 1);
+}
+
+void fj_mutex_unlock(fj_mutex *m)
+{
+    if (FJ_UNLIKELY(!m))
+        fj__fatal("fj_mutex_unlock", "mutex is NULL");
+    uint32_t word = fj_load_relaxed(&m->fj__word);
+    uint64_t owner = fj_load_relaxed(&m->fj__owner);
+    if (FJ_UNLIKELY(!(word & MUTEX_LOCKED) || owner != self_tag(fj__current_worker()))) {
+        check_alive(m, word, "fj_mutex_unlock");
+        if (!(word & MUTEX_LOCKED))
+            fj__fatal("fj_mutex_unlock", "mutex %p is not locked", (void *)m);
+        char who[160];
+        fj__fatal("fj_mutex_unlock", "mutex %p is held by %s, not by the caller", (void *)m,
+                  owner_text(owner, who, sizeof who));
+    }
+    fj_store_relaxed(&m->fj__owner, 0);
+    if (FJ_LIKELY(fj_load_relaxed(&m->fj__queue) == 0)) {
+        uint32_t locked = MUTEX_LOCKED;
+        while (!fj_cas_weak_release(&m->fj__word, &locked, 0)) {
+            if (locked != MUTEX_LOCKED)
+                goto waiters;   /* one parked meanwhile */
+        }
+        return;
+    }
+waiters:
+    unlock_handover(m);
+}

@@ -93,10 +93,12 @@ protected:
         void AddRef() { refs_.fetch_add(1, std::memory_order_relaxed); }
         void Release()
         {
-            if (refs_.fetch_sub(1, std::memory_order_release) == 1) {
-                std::atomic_thread_fence(std::memory_order_acquire);
+            // acq_rel: the last release sees every other holder's writes
+            // before freeing. Jolt writes release + an acquire fence, and
+            // acq_rel under ThreadSanitizer, which does not model fences
+            // (it reported the delete as racing the other holders).
+            if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
                 system_->FreeJob(this);
-            }
         }
         void AddDependency(int n) { deps_.fetch_add(uint32(n), std::memory_order_relaxed); }
         bool RemoveDependency(int n)

@@ -16,7 +16,11 @@
 //  - QueueJob(s) takes a reference and runs one fiberjob job per Jolt job
 //    (fj_run_jobs_on: the fast path from a worker of the scheduler, the
 //    injection queue from anywhere else); the fiberjob job calls Execute and
-//    drops the reference.
+//    drops the reference. Those jobs are counted on a counter of the job
+//    system's, and its destructor waits (fj_wait) until every one of them
+//    has returned: a job drops its reference after Execute has told the
+//    barrier, and the last drop calls this object's FreeJob, so the job
+//    system may be destroyed as soon as WaitForJobs returned.
 //  - A Barrier is an fj_counter: AddJob adds one (and takes it back if the
 //    job had already finished), the job's OnJobFinished finishes it, and
 //    WaitForJobs is fj_wait on it. Inside a job that suspends the fiber (the
@@ -47,7 +51,11 @@ public:
     explicit JobSystemFiber(fj_scheduler *sched, const char *job_name = "jolt job")
         : sched_(sched), name_(job_name)
     {
+        fj_counter_init(&running_, 0);
     }
+
+    // Waits for the fiberjob jobs still between Execute and their Release.
+    ~JobSystemFiber() override { fj_wait(&running_, 0); }
 
     int GetMaxConcurrency() const override { return static_cast<int>(fj_worker_count(sched_)); }
 
@@ -77,7 +85,7 @@ protected:
                 jobs[i + k]->AddRef();   // dropped by run() after Execute
                 batch[k] = fj_job{ run, jobs[i + k], name_, FJ_PRIORITY_NORMAL, 0 };
             }
-            fj_run_jobs_on(sched_, batch, n, nullptr);
+            fj_run_jobs_on(sched_, batch, n, &running_);
             i += n;
         }
     }
@@ -119,6 +127,7 @@ private:
 
     fj_scheduler *sched_;
     const char *name_;
+    fj_counter running_;   // fiberjob jobs queued by QueueJobs and not yet returned
 };
 
 } // namespace fj_jolt

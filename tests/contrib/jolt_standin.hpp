@@ -29,6 +29,10 @@ public:
     void operator=(const NonCopyable &) = delete;
 };
 
+// Not in Jolt: called by Job::Execute after it has told the barrier, so that
+// a test can hold a worker between Execute and the job system's Release.
+inline void (*test_after_execute)() = nullptr;
+
 class JobSystem : public NonCopyable {
 protected:
     class Job;
@@ -126,6 +130,8 @@ protected:
             deps_.store(cDoneState, std::memory_order_release);
             if (b != 0)
                 reinterpret_cast<Barrier *>(b)->OnJobFinished(this);
+            if (test_after_execute)
+                test_after_execute();
             return cDoneState;
         }
         bool CanBeExecuted() const { return deps_.load(std::memory_order_relaxed) == 0; }

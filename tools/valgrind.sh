@@ -21,8 +21,8 @@ cmake --build "$dir" -j"$jobs"
 # core.external and unit.deque (spinning threads: under Valgrind's
 # one-thread-at-a-time scheduling they take many minutes; the deque is covered
 # by the sanitizer runs and the spin model), core.config (starts more threads
-# than Valgrind's --max-threads) and core.multi_sched (its children's alarms
-# fire under Valgrind). The second line: issue 15's pinned jobs, handles,
+# than Valgrind's --max-threads) and core.multi_sched (clean, but ~45 s with
+# 2 workers under memcheck). The second line: issue 15's pinned jobs, handles,
 # hooks, outside counts and contrib/ adapters. Names are ctest names without
 # the worker count.
 tests=${FJ_VALGRIND_TESTS:-"core.smoke core.counter core.fib core.nesting core.priority core.yield core.lifecycle core.pool

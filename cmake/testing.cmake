@@ -73,6 +73,8 @@ function(fj_add_test)
     target_include_directories(${exe} PRIVATE ${PROJECT_SOURCE_DIR}/tests/lib)
     target_compile_options(${exe} PRIVATE ${FJ_WARN} ${T_COMPILE_OPTIONS})
     target_compile_definitions(${exe} PRIVATE $<$<COMPILE_LANGUAGE:C>:_GNU_SOURCE>)
+    # The child processes' time limits (tests/lib/test.h) scale with the rest.
+    target_compile_definitions(${exe} PRIVATE FJ_TEST_TIMEOUT_SCALE=${FJ_TEST_TIMEOUT_SCALE})
     # What the library was built with, for tests whose expectations depend on it.
     if(FIBERJOB_CHECK_FPU STREQUAL "")
       target_compile_definitions(${exe} PRIVATE $<$<NOT:$<CONFIG:Release>>:FJ_TEST_LIB_CHECKS_FPU=1>)

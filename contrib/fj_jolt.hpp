@@ -16,8 +16,11 @@
 //  - QueueJob(s) takes a reference and runs one fiberjob job per Jolt job
 //    (fj_run_jobs_on: the fast path from a worker of the scheduler, the
 //    injection queue from anywhere else); the fiberjob job calls Execute and
-//    drops the reference. The destructor waits until every such job has
-//    returned (the last reference may be dropped after a barrier's wait).
+//    drops the reference. Those jobs are counted on a counter of the job
+//    system's, and its destructor waits (fj_wait) until every one of them
+//    has returned: a job drops its reference after Execute has told the
+//    barrier, and the last drop calls this object's FreeJob, so the job
+//    system may be destroyed as soon as WaitForJobs returned.
 //  - A Barrier is an fj_counter: AddJob adds one (and takes it back if the
 //    job had already finished), the job's OnJobFinished finishes it, and
 //    WaitForJobs is fj_wait on it. Inside a job that suspends the fiber (the

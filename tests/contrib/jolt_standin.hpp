@@ -29,6 +29,10 @@ public:
     void operator=(const NonCopyable &) = delete;
 };
 
+// Not in Jolt: called by Job::Execute after it has told the barrier, so that
+// a test can hold a worker between Execute and the job system's Release.
+inline void (*test_after_execute)() = nullptr;
+
 class JobSystem : public NonCopyable {
 protected:
     class Job;
@@ -93,10 +97,12 @@ protected:
         void AddRef() { refs_.fetch_add(1, std::memory_order_relaxed); }
         void Release()
         {
-            if (refs_.fetch_sub(1, std::memory_order_release) == 1) {
-                std::atomic_thread_fence(std::memory_order_acquire);
+            // acq_rel: the last release sees every other holder's writes
+            // before freeing. Jolt writes release + an acquire fence, and
+            // acq_rel under ThreadSanitizer, which does not model fences
+            // (it reported the delete as racing the other holders).
+            if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
                 system_->FreeJob(this);
-            }
         }
         void AddDependency(int n) { deps_.fetch_add(uint32(n), std::memory_order_relaxed); }
         bool RemoveDependency(int n)
@@ -124,6 +130,8 @@ protected:
             deps_.store(cDoneState, std::memory_order_release);
             if (b != 0)
                 reinterpret_cast<Barrier *>(b)->OnJobFinished(this);
+            if (test_after_execute)
+                test_after_execute();
             return cDoneState;
         }
         bool CanBeExecuted() const { return deps_.load(std::memory_order_relaxed) == 0; }

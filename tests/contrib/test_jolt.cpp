@@ -11,9 +11,14 @@
 // Checked: every job ran once, after the jobs it depends on; every item was
 // done once. Steps run in the root job, in several jobs at once, and on a
 // thread outside the scheduler.
+// Also: a job system on the heap deleted as soon as WaitForJobs returned,
+// while the worker that ran the last job is held (by the stand-in's
+// test_after_execute) before it releases the job, whose last Release calls
+// the job system's FreeJob.
 #include <atomic>
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 #include "jolt_standin.hpp"
 #include "fj_jolt.hpp"
@@ -144,10 +149,34 @@ void root_steps(void *arg)
         CHECK_EQ(fj_join(x), 0);
 }
 
+void hold_worker()
+{
+    struct timespec ts = { 0, 20 * 1000 * 1000 };
+    nanosleep(&ts, nullptr);
+}
+
+void destroy_after_wait()
+{
+    std::atomic<int> ran{ 0 };
+    JPH::test_after_execute = hold_worker;
+    auto *js = new fj_jolt::JobSystemFiber(sched);
+    JPH::JobSystem::Barrier *barrier = js->CreateBarrier();
+    {
+        JPH::JobHandle h = js->CreateJob("late release", JPH::Color::sRed, [&] { ran++; });
+        barrier->AddJob(h);
+    }   // from here only the fiberjob job holds the Jolt job
+    js->WaitForJobs(barrier);
+    js->DestroyBarrier(barrier);
+    delete js;   // must wait for the held worker's Release
+    JPH::test_after_execute = nullptr;
+    CHECK_EQ(ran.load(), 1);
+}
+
 fj_counter outside_done;
 
 void *outside(void *)
 {
+    destroy_after_wait();
     steps(nullptr);
     fj_counter_done(&outside_done, 1);
     return nullptr;

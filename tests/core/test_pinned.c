@@ -23,10 +23,8 @@ static _Thread_local int tls_marker;
 
 static void child_work(void *arg)
 {
-    volatile unsigned x = 0;
-    for (unsigned i = 0; i < 2000; i++)
-        x = x + i;
-    (void)x;
+    for (volatile unsigned i = 0; i < 2000; i++) {
+    }
     __atomic_fetch_add((int *)arg, 1, __ATOMIC_RELAXED);
 }
 

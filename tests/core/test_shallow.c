@@ -208,7 +208,7 @@ int main(int argc, char **argv)
      * library scales every stack need for the redzones. */
     CHECK_EQ(under_small(0, 4), 0);
     CHECK_EQ(under_small(0, NBATCH), 0);
-#if TEST_TIME_SCALE == 1
+#if !TEST_SANITIZED
     CHECK_EQ(under_small(FJ_JOB_SHALLOW, 4), 4);
     /* More than a deque holds: these go as batches (batch.c), which keep
      * the flag when every job of theirs has it. */

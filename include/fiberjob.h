@@ -197,7 +197,9 @@ typedef struct fj_deadlock_info {
  * safe, and must not call into fiberjob.
  */
 typedef struct fj_allocator {
+    /** size bytes aligned to align (a power of two), or NULL when there are none. */
     void *(*alloc)(size_t size, size_t align, void *user);
+    /** Give back p, with the size and align it was allocated with. */
     void (*free)(void *p, size_t size, size_t align, void *user);
     void *user; /**< passed to both */
 } fj_allocator;

@@ -463,7 +463,9 @@ public:
     explicit handle(const fj_job &job) : h_(fj_spawn(&job)) {}
     /** fj_spawn_on(s, &job). */
     handle(fj_scheduler *s, const fj_job &job) : h_(fj_spawn_on(s, &job)) {}
+    /** Take over o's job (o is left empty, with nothing to join). */
     handle(handle &&o) noexcept : h_(o.h_) { o.h_ = fj_handle{}; }
+    /** Join the job this handle holds (if any), then take over o's. */
     handle &operator=(handle &&o)
     {
         if (this != &o) {

@@ -91,28 +91,12 @@ bool fj__pin_fibers_queued(fj__worker *w)
     return any;
 }
 
-bool fj__pin_take_fiber(fj__worker *w, fj__task *out)
+/* Take the oldest task of the first non-empty class in first..last. */
+static bool take_classes(fj__worker *w, int first, int last, fj__task *out)
 {
     bool got = false;
     pthread_mutex_lock(&w->pin_lock);
-    fj__pin_fifo *f = &w->pinq[0];
-    if (f->len) {
-        *out = f->buf[f->head];
-        f->head = (f->head + 1) % f->cap;
-        f->len--;
-        got = true;
-    }
-    pthread_mutex_unlock(&w->pin_lock);
-    if (got)
-        fj_fetch_sub_seq_cst(&w->pin_count, 1);
-    return got;
-}
-
-bool fj__pin_take(fj__worker *w, fj__task *out)
-{
-    bool got = false;
-    pthread_mutex_lock(&w->pin_lock);
-    for (int k = 0; k <= FJ_NQ && !got; k++) {
+    for (int k = first; k <= last && !got; k++) {
         fj__pin_fifo *f = &w->pinq[k];
         if (f->len) {
             *out = f->buf[f->head];
@@ -126,3 +110,7 @@ bool fj__pin_take(fj__worker *w, fj__task *out)
         fj_fetch_sub_seq_cst(&w->pin_count, 1);
     return got;
 }
+
+bool fj__pin_take_fiber(fj__worker *w, fj__task *out) { return take_classes(w, 0, 0, out); }
+
+bool fj__pin_take(fj__worker *w, fj__task *out) { return take_classes(w, 0, FJ_NQ, out); }

@@ -29,28 +29,7 @@
 #include "test.h"
 #include "trace.h"
 
-/* The C library's memory, as the runtime's fj__mem (mem.h) presents it. */
-static void *test_mem_alloc(size_t size, size_t align, void *user)
-{
-    (void)align;
-    (void)user;
-    return malloc(size);
-}
-static void test_mem_free(void *p, size_t size, size_t align, void *user)
-{
-    (void)size;
-    (void)align;
-    (void)user;
-    free(p);
-}
-static void test_mem_misaligned(const void *p, size_t size, size_t align)
-{
-    (void)p;
-    (void)size;
-    (void)align;
-    abort();
-}
-static const fj__mem test_mem = { { test_mem_alloc, test_mem_free, NULL }, test_mem_misaligned };
+#include "test_mem.h"   /* the C library's memory as an fj__mem */
 
 enum { RING_EVENTS = 64, COPIES = 20000, MAX_WRITERS = 64 };
 

@@ -104,7 +104,7 @@ static size_t report_outside(char *buf, size_t len, size_t cap, const fj__fiber 
         return len;
     fj_counter *c = fj_load_relaxed(&r->wait_counter);
     int n = snprintf(buf + len, cap - len, "  %s waits on counter %p (value %d, target %lld)\n",
-                     r->kind == FJ_KIND_NATIVE ? "the thread in fj_enter" : "an outside thread", (void *)c, c ? fj__word_value(fj_load_acquire(&c->fj__word)) : 0,
+                     fj_load_relaxed(&r->kind) == FJ_KIND_NATIVE ? "the thread in fj_enter" : "an outside thread", (void *)c, c ? fj__word_value(fj_load_acquire(&c->fj__word)) : 0,
                      (long long)fj_load_relaxed(&r->wait_target));
     return n > 0 ? len + (size_t)n : len;
 }
@@ -217,8 +217,9 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
             fj_counter *c = fj_load_relaxed(&f->wait_counter);
             held += held_of(c);
             char pin[48] = "";
-            if (f->pin1)
-                snprintf(pin, sizeof pin, " [pinned to worker %u]", f->pin1 - 1);
+            uint32_t pin1 = fj_load_relaxed(&f->pin1);   /* its owner may be clearing it */
+            if (pin1)
+                snprintf(pin, sizeof pin, " [pinned to worker %u]", pin1 - 1);
             if (!c && fj_load_relaxed(&f->wait_mutex) && st == FJ_FIBER_WAITING) {
                 len = report_mutex_waiter(report, len, cap, f, pin);
                 continue;

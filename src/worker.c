@@ -465,12 +465,14 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             continue;
         }
         if (FJ_UNLIKELY(t.flags & FJ_JOB_PINNED)) {
-            self->pin1 = w->index + 1;   /* its waits and yields come back here */
+            /* Its waits and yields come back here. Relaxed atomic stores:
+             * deadlock reports on other threads read it. */
+            fj_store_relaxed(&self->pin1, w->index + 1);
             w->pin_live++;
         }
         bool panicked = run_job(&w, self, &t, false);
         if (FJ_UNLIKELY(t.flags & FJ_JOB_PINNED)) {   /* back on its own worker */
-            self->pin1 = 0;
+            fj_store_relaxed(&self->pin1, 0u);
             w->pin_live--;
         }
         if (FJ_UNLIKELY(t.flags & FJ_TASK_ROOT)) {
@@ -609,9 +611,10 @@ void fj__native_enter(fj__worker *w, fj__fiber *rec)
     void *lo = NULL;
     size_t size = 0;
     fj__os_thread_stack(&lo, &size);
-    rec->kind = FJ_KIND_NATIVE;
+    /* kind and pin1: relaxed atomic stores, deadlock reports read them. */
+    fj_store_relaxed(&rec->kind, (uint32_t)FJ_KIND_NATIVE);
     rec->s = w->s;
-    rec->pin1 = w->index + 1;
+    fj_store_relaxed(&rec->pin1, w->index + 1);
     rec->stack_lo = lo;
     rec->stack_size = size;
     rec->job_depth = 0;
@@ -637,9 +640,9 @@ void fj__native_leave(fj__worker *w, fj__fiber *rec)
     if (w->hooks)
         hook_worker(w, false);
     fj__set_current_worker(NULL);
-    rec->kind = FJ_KIND_EXTERNAL;
+    fj_store_relaxed(&rec->kind, (uint32_t)FJ_KIND_EXTERNAL);
     rec->s = NULL;
-    rec->pin1 = 0;
+    fj_store_relaxed(&rec->pin1, 0u);
     fj_store_relaxed(&rec->job_name, "(outside thread)");
     fj_store_seq_cst(&rec->state, (int)FJ_FIBER_EXTERNAL);
 }

@@ -90,10 +90,13 @@ static size_t report_mutex_waiter(char *buf, size_t len, size_t cap, const fj__f
         return len;
     fj_mutex *m = fj_load_relaxed(&f->wait_mutex);
     uint64_t o = fj_load_relaxed(&m->fj__owner);
-    const char *holder = o & 1 ? "(a thread outside the scheduler)"
-                         : o  ? fj__job_name(fj_load_relaxed(&((fj__fiber *)(uintptr_t)o)->job_name))
-                              : "(being handed over)";
-    int n = snprintf(buf + len, cap - len, "  job '%s' waits to lock mutex %p, held by job '%s'%s\n",
+    char job[96];
+    const char *holder = o & 1 ? "a thread outside the schedulers"
+                         : o  ? (snprintf(job, sizeof job, "job '%s'",
+                                          fj__job_name(fj_load_relaxed(&((fj__fiber *)(uintptr_t)o)->job_name))),
+                                 job)
+                              : "nobody yet (being unlocked or handed over)";
+    int n = snprintf(buf + len, cap - len, "  job '%s' waits to lock mutex %p, held by %s%s\n",
                      fj__job_name(fj_load_relaxed(&f->job_name)), (void *)m, holder, how);
     return n > 0 ? len + (size_t)n : len;
 }
@@ -192,7 +195,7 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
         return FJ__VERDICT_LATER;
     }
     size_t len = 0, cap = sizeof report;
-    unsigned waiting = 0, outside = 0, deferred = 0, nhooks = 0, held = 0;
+    unsigned waiting = 0, outside = 0, deferred = 0, nhooks = 0, held = 0, mutex_held = 0;
     unsigned report_ms = s ? s->cfg.outside_report_ms : 0;
     bool driven = false, idle = true, any = false;
     uint32_t epoch = s ? fj_load_seq_cst(&s->epoch) : 0;
@@ -220,7 +223,16 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
             uint32_t pin1 = fj_load_relaxed(&f->pin1);   /* its owner may be clearing it */
             if (pin1)
                 snprintf(pin, sizeof pin, " [pinned to worker %u]", pin1 - 1);
-            if (!c && fj_load_relaxed(&f->wait_mutex) && st == FJ_FIBER_WAITING) {
+            fj_mutex *m = fj_load_relaxed(&f->wait_mutex);
+            if (!c && m && st == FJ_FIBER_WAITING) {
+                /* Held by a thread outside (odd owner tag), or being handed
+                 * to or unlocked by one (owner 0 while every worker idles:
+                 * a job's handover or unlock runs on a busy worker; mutex.c):
+                 * that thread can still let it go, as with a count held
+                 * outside. */
+                uint64_t o = fj_load_relaxed(&m->fj__owner);
+                if (o == 0 || (o & 1))
+                    mutex_held++;
                 len = report_mutex_waiter(report, len, cap, f, pin);
                 continue;
             }
@@ -253,7 +265,7 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
         len = report_waiter(report, len, cap, stuck_fiber->job_name, sc, starget,
                             held_note(note, sizeof note, sc, " [no free fiber to switch to]"));
     }
-    if (idle && (waiting || outside) && held) {
+    if (idle && (waiting || outside) && (held || mutex_held)) {
         /* Not a deadlock: a thread outside still holds counts that waiters
          * wait for. Wait; report once if the stall lasts report_ms. */
         uint64_t now = fj__os_now_ns();
@@ -265,9 +277,10 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
         if (report_ms && !stall_reported && now - stall_since >= (uint64_t)report_ms * 1000000u) {
             stall_reported = true;
             fprintf(stderr, "fiberjob: every worker has been idle for %llu ms while %u jobs and %u outside threads "
-                    "wait for %u counts that threads outside the schedulers hold (not a deadlock: still "
-                    "waiting; fj_counter_add_outside):\n%s",
-                    (unsigned long long)((now - stall_since) / 1000000u), waiting, outside, held, report);
+                    "wait for %u counts (fj_counter_add_outside) and %u mutex locks that threads outside the "
+                    "schedulers hold (not a deadlock: still waiting):\n%s",
+                    (unsigned long long)((now - stall_since) / 1000000u), waiting, outside, held, mutex_held,
+                    report);
             fflush(stderr);
         }
         fj_store_seq_cst(&busy, 0);

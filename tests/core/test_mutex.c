@@ -7,11 +7,14 @@
  *  - FIFO handover: with one worker, jobs that park on a held mutex get it in
  *    the order they parked;
  *  - outside threads contend with jobs for one mutex (they block, jobs park);
+ *  - a mutex an outside thread holds for 300 ms while jobs park on it and
+ *    every worker idles is not reported as a deadlock;
  *  - try_lock: fails while held and while waiters are queued, works when free;
  *  - a job pinned to a worker that parks on the mutex resumes on that worker;
  *  - FJ_MUTEX_INIT and fj_mutex_init/fj_mutex_destroy round trips.
  */
 #include <pthread.h>
+#include <time.h>
 
 #include "test.h"
 
@@ -104,6 +107,57 @@ static void run_exclusion(fj_config *cfg, bool with_threads)
     fj_destroy(s);
     CHECK_EQ(total, (long)JOBS * ROUNDS + (with_threads ? THREADS * THREAD_ROUNDS : 0));
     CHECK_EQ(T_LOAD(&inside), 0);
+}
+
+/* ------------------------------------------------------------ held outside */
+
+/* An outside thread holds mu for 300 ms while jobs park on it and every
+ * worker idles: not a deadlock (the thread will let go), so no abort. */
+static int held_now, held_got;
+static void *outside_holder(void *arg)
+{
+    (void)arg;
+    fj_mutex_lock(&mu);
+    T_STORE(&held_now, 1);
+    struct timespec ts = { 0, 300 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    fj_mutex_unlock(&mu);
+    return NULL;
+}
+
+static void held_locker(void *arg)
+{
+    (void)arg;
+    fj_mutex_lock(&mu);
+    held_got++;   /* under mu */
+    fj_mutex_unlock(&mu);
+}
+
+static void held_root(void *arg)
+{
+    (void)arg;
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, outside_holder, NULL) == 0);
+    while (!T_LOAD(&held_now))
+        fj_yield();
+    fj_job jobs[4];
+    for (int i = 0; i < 4; i++)
+        jobs[i] = (fj_job){ .fn = held_locker, .name = "held locker" };
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_run_jobs(jobs, 4, &c);
+    fj_wait(&c, 0);
+    pthread_join(th, NULL);
+}
+
+static void run_held_outside(fj_config *cfg)
+{
+    held_now = held_got = 0;
+    fj_scheduler *s = fj_create(cfg);
+    CHECK(s);
+    CHECK_EQ(fj_main(s, held_root, NULL), 0);
+    fj_destroy(s);
+    CHECK_EQ(held_got, 4);
 }
 
 /* ------------------------------------------------------------ FIFO handover */
@@ -246,6 +300,7 @@ int main(int argc, char **argv)
         run_exclusion(&cfg, true);
     for (int rep = 0; rep < 3; rep++)
         run_fifo();
+    run_held_outside(&cfg);
     run_try_pin(&cfg);
     return test_finish();
 }

@@ -149,7 +149,8 @@ typedef struct fj_job {
  * more (a finish's last access is the one that lowers the value, and a waiter
  * is resumed only after it), so c may be freed, or counted on again at once:
  * fj_run_jobs and fj_counter_add re-arm it without fj_counter_init (which
- * would also reset fj_counter_panics). A counter may be reused this way by
+ * would also reset fj_counter_panics and fj_counter_cancelled); re-arming
+ * from zero also ends a cancel (fj_counter_cancel). A counter may be reused this way by
  * one waiter at a time; fj_spawn/fj_join keep a pool of them for you.
  */
 typedef struct fj_counter {

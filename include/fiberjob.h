@@ -149,14 +149,17 @@ typedef struct fj_job {
  * more (a finish's last access is the one that lowers the value, and a waiter
  * is resumed only after it), so c may be freed, or counted on again at once:
  * fj_run_jobs and fj_counter_add re-arm it without fj_counter_init (which
- * would also reset fj_counter_panics). A counter may be reused this way by
+ * would also reset fj_counter_panics and fj_counter_cancelled); re-arming
+ * from zero also ends a cancel (fj_counter_cancel). A counter may be reused this way by
  * one waiter at a time; fj_spawn/fj_join keep a pool of them for you.
  */
 typedef struct fj_counter {
     FJ_ALIGNAS(FJ_CACHE_LINE) uint64_t fj__word; /* value:32 | max_target:16 | head:16 */
     uint32_t fj__panics;                          /* jobs counted here that panicked */
     uint32_t fj__outside;                         /* counts held by threads outside (fj_counter_add_outside) */
-    char fj__pad[FJ_CACHE_LINE - 16];
+    uint32_t fj__cancel;                          /* nonzero: cancelled (fj_counter_cancel) */
+    uint32_t fj__skipped;                         /* jobs counted here that were skipped */
+    char fj__pad[FJ_CACHE_LINE - 24];
 } fj_counter;
 
 /** The largest target fj_wait() accepts (the wait list keeps targets in 16 bits). */
@@ -515,6 +518,49 @@ FJ_NORETURN FJ_API void fj_panic(const char *fmt, ...) FJ_PRINTF(1, 2);
 FJ_API uint32_t fj_counter_panics(const fj_counter *c);
 
 /**
+ * Cancel the jobs counted on c that have not started: from now on each is
+ * skipped when a worker takes it (its function never runs, no hook or trace
+ * event marks its start) and finishes its count as if it had run, so
+ * fj_wait(c, ...) returns as usual. Skipped jobs are counted apart from
+ * panics (fj_counter_cancelled). Jobs already running go on; they can poll
+ * fj_cancelled() and return early. From any thread, inside a job or not,
+ * also from a job counted on c itself (it finishes; the rest are skipped).
+ *
+ * A cancel lasts for the round of work on c: jobs counted on c while it is
+ * still above zero are skipped too (the children a cancelled round still
+ * queues). The first fj_run_jobs, fj_spawn or fj_counter_add that finds c
+ * at zero starts a new round that is not cancelled, as fj_counter_init
+ * does: a reused counter never skips new work because of an old cancel.
+ * Cancelling a counter at zero therefore has no effect on later jobs.
+ * fj_counter_add_outside / fj_counter_done counts are not jobs: a cancel
+ * does not finish them.
+ *
+ * Guaranteed: a job counted on c is skipped if it starts on the thread that
+ * called fj_counter_cancel after the call returned, or if it was queued after
+ * the call returned (by any thread the call happens-before). A job that a
+ * worker starts at the same moment on another thread may still run: the
+ * check is one relaxed load per job (best effort, in practice the time a
+ * store takes to reach another core). Cancel only counters whose jobs own
+ * nothing that only running them frees (fj::task_group's callables, a job
+ * that frees its own argument): a skipped job does not run at all.
+ */
+FJ_API void fj_counter_cancel(fj_counter *c);
+/** How many jobs counted on c were skipped by fj_counter_cancel since fj_counter_init. */
+FJ_API uint32_t fj_counter_cancelled(const fj_counter *c);
+/** Whether c is cancelled now: set by fj_counter_cancel, cleared by fj_counter_init
+ * and by the next count added when c is at zero. */
+FJ_API int fj_counter_is_cancelled(const fj_counter *c);
+/**
+ * Nonzero when the counter the calling job is counted on has been cancelled
+ * (fj_counter_cancel): a long-running job polls it and returns early. 0
+ * outside a job, in the root job, in a job run with no counter, and on a
+ * thread in fj_enter outside its jobs. One load; cheap enough for an inner
+ * loop. A job run by fj_parallel_for is counted on the call's own counter,
+ * which nothing cancels.
+ */
+FJ_API int fj_cancelled(void);
+
+/**
  * Hand-managed counting: add n now (from anywhere), finish them later with
  * fj_counter_done (from anywhere; waking waiters from a thread outside the
  * scheduler goes through the injection queue). Finishing more than was added is
@@ -689,6 +735,7 @@ typedef struct fj_worker_stats {
     uint64_t queue_delay_jobs;      /**< jobs measured: with tracing on from fj_create, equal to `jobs` */
     uint64_t queue_delay_total_ns;  /**< their delays summed, ns */
     uint64_t queue_delay_max_ns;    /**< the longest of them, ns */
+    uint64_t jobs_skipped;  /**< jobs skipped because their counter was cancelled (not in `jobs`) */
 } fj_worker_stats;
 
 /**

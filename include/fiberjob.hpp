@@ -405,6 +405,14 @@ public:
     std::int64_t value() const noexcept { return fj_counter_value(&c_); }
     /** How many jobs counted here panicked (or threw) since the counter was made. */
     std::uint32_t panics() const noexcept { return fj_counter_panics(&c_); }
+    /** fj_counter_cancel: skip the jobs counted here that have not started
+     * (their count still finishes). Only for jobs that own nothing a skip
+     * would leak (job_ref jobs, plain fj_jobs). */
+    void cancel() noexcept { fj_counter_cancel(&c_); }
+    /** fj_counter_is_cancelled: cancelled in the current round. */
+    bool is_cancelled() const noexcept { return fj_counter_is_cancelled(&c_) != 0; }
+    /** fj_counter_cancelled: how many jobs counted here were skipped since the counter was made. */
+    std::uint32_t cancelled() const noexcept { return fj_counter_cancelled(&c_); }
     /** The C counter, for the C API. */
     fj_counter *native() noexcept { return &c_; }
     /** The C counter, for the C API. */
@@ -413,6 +421,10 @@ public:
 private:
     fj_counter c_;
 };
+
+/** fj_cancelled: true when the counter the calling job is counted on was
+ * cancelled (fj::counter::cancel), so a long job can stop early. */
+inline bool cancelled() noexcept { return fj_cancelled() != 0; }
 
 /**
  * A fiber-aware mutex (fj_mutex): lock() parks the calling job's fiber, never
@@ -629,7 +641,9 @@ public:
     std::int64_t pending() const noexcept { return fj_counter_value(&counter_); }
     /** How many of the group's jobs panicked (or threw) since it was made. */
     std::uint32_t panics() const noexcept { return fj_counter_panics(&counter_); }
-    /** The group's counter, for the C API (fj_run_jobs with it joins the group). */
+    /** The group's counter, for the C API (fj_run_jobs with it joins the
+     * group). Do not fj_counter_cancel it: a skipped job would never destroy
+     * the callable the group stored for it. */
     fj_counter *native() noexcept { return &counter_; }
 
 private:

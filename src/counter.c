@@ -64,8 +64,29 @@ void fj_counter_init(fj_counter *c, int64_t value)
     /* Not while used (no judge can be looking at it): plain stores, the
      * hold cleared before the release store of the word publishes it. */
     fj_store_relaxed(&c->fj__outside, 0);
+    fj_store_relaxed(&c->fj__cancel, 0);
+    fj_store_relaxed(&c->fj__skipped, 0);
     fj_store_release(&c->fj__word, fj__word_make((int32_t)value, 0, 0));
     fj_store_relaxed(&c->fj__panics, 0);
+}
+
+_Static_assert(sizeof(fj_counter) == FJ_CACHE_LINE, "a counter is one cache line");
+
+/* A count added to a cancelled counter at zero starts a new round, which
+ * no cancel covers (fj_counter_cancel in fiberjob.h). The cancel is cleared
+ * before the add, not after: after, another thread's add (finding the value
+ * above zero) could queue jobs that start, and are skipped, before this
+ * clear. Before, every job of the new round is queued after the clear (by
+ * this thread, or by one that saw our add with the acquire of its own), so
+ * its start sees it. The read of the value and the clear are not one atomic
+ * step: a cancel made between them, or while the counter sits at zero, can
+ * be lost to the new round; a cancel is only promised for a round it was
+ * made in. A value read at zero cannot hide an unfinished job of the old
+ * round: a worker's folded finishes only make the value read higher. */
+static FJ_NOINLINE void counter_new_round(fj_counter *c)
+{
+    if (fj__word_value(fj_load_acquire(&c->fj__word)) == 0)
+        fj_store_relaxed(&c->fj__cancel, 0u);
 }
 
 int64_t fj_counter_value(const fj_counter *c)
@@ -79,6 +100,8 @@ void fj__counter_add(fj_counter *c, size_t n, const char *call)
 {
     if (n > (size_t)FJ_COUNTER_MAX)
         fj__fatal(call, "%zu jobs is more than a counter holds (%d)", n, FJ_COUNTER_MAX);
+    if (FJ_UNLIKELY(fj_load_relaxed(&c->fj__cancel)))
+        counter_new_round(c);
     /* What must be ordered: the add before every finish of a job it counts,
      * so that no finisher sees the value drop below the jobs still running
      * (a false "below zero", or a waiter woken early). All modifications of

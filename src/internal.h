@@ -138,6 +138,7 @@ typedef struct fj__fiber {
     fj_counter *wait_counter;   /* for reports and the debugger */
     struct fj_mutex *wait_mutex; /* parked in fj_mutex_lock (wait_counter NULL): for reports */
     const char *job_name;       /* job running (or waiting) on this fiber */
+    fj_counter *job_counter;    /* the counter that job is counted on (fj_cancelled) */
     int state;                  /* fj__fiber_state, for reports and the debugger */
     uint32_t wake;              /* external waiters: futex word, 1 once woken */
     struct fj__boundary *boundary; /* innermost job running on this fiber (panic target) */

@@ -39,6 +39,15 @@
  * max_target, only while value > target; otherwise the waiter is resumed at once.
  * So a fiber is never on a list while it still runs on its stack.
  *
+ * Launch records (record.c, fj_run_jobs_after) are waiters too: a record is
+ * published by the same loop (only while value > target), split and put back
+ * like a fiber, and "resumed" by the chain owner after it is done with the
+ * counter: moved on to its next prerequisite, or its jobs launched. A record
+ * has no stack to leave, so it needs no post-switch action; like a fiber it
+ * is not touched by its publisher once the CAS that lists it succeeded, and
+ * the owner reads its link before moving or launching it (then it may be
+ * listed elsewhere or reused at once).
+ *
  * No ABA: nothing is ever popped singly. The list is only pushed to (publish,
  * put back: each writes its link before a CAS that checks the whole word) and
  * taken whole (the finisher's CAS), so a word that went from W back to W still
@@ -48,7 +57,8 @@
  * wait_next/wait_target, which the chain owner reads after its acquire CAS; the
  * finisher's release orders the finished job's writes before the wake, and the
  * resumed fiber reads them after the acquire in its resume path (the ready deque)
- * or its own acquire load of the value. The model is verify/counter.pml.
+ * or its own acquire load of the value. The model is verify/counter.pml
+ * (-DLAUNCH: with launch records).
  */
 #include <stdio.h>
 

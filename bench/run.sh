@@ -10,7 +10,7 @@
 # build-release. Environment:
 #   FJ_BENCH_REPS=5        repetitions per implementation (--smoke: 1)
 #   FJ_BENCH_SCALE=1       multiply every default size (fib: n + log_phi(scale))
-#   FJ_BENCH_WORKLOADS     space-separated subset of: switch spawn1 spawn1024 fib pfor frame wake startup create-time alloc
+#   FJ_BENCH_WORKLOADS     space-separated subset of: switch spawn1 spawn1024 fib pfor frame graph wake startup create-time alloc
 #   FJ_BENCH_IMPLS         space-separated subset of implementations (default: all built)
 #   FJ_BENCH_WORKERS       worker threads for every runtime (default: one per allowed CPU)
 #   FJ_BENCH_GRAIN         parallel-for grain (default 65536 floats)
@@ -47,7 +47,7 @@ else
 fi
 scale=${FJ_BENCH_SCALE:-1}
 [ "$scale" != 1 ] && runargs+=(--scale "$scale")
-workloads=${FJ_BENCH_WORKLOADS:-"switch spawn1 spawn1024 fib pfor frame wake startup create-time alloc"}
+workloads=${FJ_BENCH_WORKLOADS:-"switch spawn1 spawn1024 fib pfor frame graph wake startup create-time alloc"}
 want_impls=${FJ_BENCH_IMPLS:-}
 
 bins=()

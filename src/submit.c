@@ -11,6 +11,8 @@
  * Nothing is ever dropped: every job is checked first (a bad one stops the
  * process naming it), and a queue that cannot grow runs the job now.
  */
+#include <string.h>
+
 #include "internal.h"
 
 static void check_jobs(const char *call, const fj_job *jobs, size_t count)
@@ -248,3 +250,82 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
     fj__notify(w->s, count);
 }
 
+
+/*
+ * fj_run_jobs_after: launch when done (record.c, counter.c). The jobs are
+ * checked, counted on `counter` and copied into a record, which is listed
+ * on the first prerequisite not yet reached (fj__record_start). The count is
+ * added before the record can be listed anywhere, so no finisher can launch
+ * (and no job finish) before it; s->records_pending is raised first, so
+ * fj_destroy's drain and the deadlock judge see the record from then on.
+ * From a thread outside s the whole registration is inflight (wake.c).
+ */
+int fj_run_jobs_after(const fj_after *after, size_t nafter, const fj_job *jobs, size_t count, fj_counter *counter)
+{
+    static const char call[] = "fj_run_jobs_after";
+    check_jobs(call, jobs, count);
+    if (!after && nafter)
+        fj__fatal(call, "after is NULL with nafter %zu", nafter);
+    if (nafter > UINT32_MAX)
+        fj__fatal(call, "nafter %zu is more than %u prerequisites", nafter, UINT32_MAX);
+    for (size_t i = 0; i < nafter; i++) {
+        if (!after[i].counter)
+            fj__fatal(call, "prerequisite %zu of %zu has a NULL counter", i, nafter);
+        if (after[i].target < 0 || after[i].target > FJ_WAIT_TARGET_MAX)
+            fj__fatal(call, "prerequisite %zu of %zu has target %lld, outside 0..%d", i, nafter,
+                      (long long)after[i].target, FJ_WAIT_TARGET_MAX);
+    }
+    if (count == 0)
+        return 0;
+    fj__worker *w = fj__current_worker();
+    fj_scheduler *s = w ? w->s : fj__default_scheduler();
+    if (!s)
+        fj__fatal(call, "called outside a job and no scheduler exists");
+    /* Skip what is reached already (acquire: see fj__record_start). */
+    size_t first = 0;
+    while (first < nafter && fj_counter_value(after[first].counter) <= after[first].target)
+        first++;
+    if (first == nafter) {
+        if (w)
+            fj_run_jobs(jobs, count, counter);
+        else
+            run_jobs_external(call, s, jobs, count, counter);
+        return 0;
+    }
+    int err = 0;
+    fj__record *r = fj__record_take(w, &err);
+    if (!r) {
+        fj__set_last_error(err);
+        return err;
+    }
+    size_t left = nafter - first;
+    r->after = left <= FJ__AFTER_INLINE ? r->inline_after : fj__mem_alloc(&s->mem, left * sizeof *r->after, FJ_MEM_ALIGN);
+    r->tasks = count == 1 ? &r->task : fj__mem_alloc(&s->mem, count * sizeof *r->tasks, FJ_MEM_ALIGN);
+    r->nafter = (uint32_t)left;
+    r->ntasks = count;
+    fj_store_relaxed(&r->s, s);
+    if (!r->after || !r->tasks) {
+        if (!r->after)
+            r->after = r->inline_after;   /* nothing to free */
+        if (!r->tasks)
+            r->tasks = &r->task;
+        fj__record_put(w, r);
+        fj__set_last_error(FJ_ENOMEM);
+        return FJ_ENOMEM;
+    }
+    memcpy(r->after, after + first, left * sizeof *after);
+    for (size_t i = 0; i < count; i++)
+        r->tasks[i] = task_of(&jobs[i], counter);
+    r->next_after = 0;
+    fj_store_relaxed(&r->job_name, r->tasks[0].name);
+    if (!w)
+        fj__inflight_enter(s);
+    fj_fetch_add_seq_cst(&s->records_pending, 1);
+    fj_store_relaxed(&r->state, (uint32_t)FJ__REC_PENDING);
+    if (counter)
+        fj__counter_add(counter, count, call);
+    fj__record_start(r);   /* r is not ours after this */
+    if (!w)
+        fj__inflight_leave(s);
+    return 0;
+}

@@ -93,8 +93,8 @@ int fjb_mutex(const bench_args *a);
 int fjb_mutex_pthread(const bench_args *a);
 int fjb_alloc_malloc(const bench_args *a);
 
-/* graph (dag_graph.h): fiberjob with waiting jobs, with launch-when-done (when
- * the library has fj_run_jobs_after), oneTBB's flow graph, and one thread. */
+/* graph (dag_graph.h): fiberjob with waiting jobs and with launch-when-done
+ * (fj_run_jobs_after), oneTBB's flow graph, and one thread. */
 int fjb_graph_wait(const bench_args *a);
 int fjb_graph_after(const bench_args *a);
 int tbbb_graph(const bench_args *a);

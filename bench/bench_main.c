@@ -38,9 +38,6 @@
 #include <string.h>
 
 #include "bench.h"
-#ifdef BENCH_WITH_FIBERJOB
-#include <fiberjob.h>   /* FJ_HAS_RUN_AFTER: whether the library has launch-when-done */
-#endif
 
 typedef struct entry {
     const char *workload;
@@ -70,9 +67,7 @@ static const entry table[] = {
     { "mutex", "fiberjob", fjb_mutex },
     { "mutex", "pthread", fjb_mutex_pthread },
     { "create-time", "fiberjob", fjb_create_time },
-#ifdef FJ_HAS_RUN_AFTER
     { "graph", "fiberjob", fjb_graph_after },
-#endif
     { "graph", "fiberjob-wait", fjb_graph_wait },
     { "graph", "serial", bench_graph_serial },
 #endif

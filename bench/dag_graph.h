@@ -13,10 +13,10 @@
  * same graph in every process.
  *
  * A node's work: a short chain of integer multiply-xor-shift steps
- * (DG_WORK_ITERS, about 0.35 µs on the project's machine) seeded from the node's index, the frame, and
- * the values of its predecessors. So a node run before one of its
- * predecessors, or not at all, leaves a wrong value, which dg_check() finds by
- * running the frame again in order, on one thread.
+ * (DG_WORK_ITERS, about 0.35 µs on the project's machine) seeded from the
+ * node's index, the frame, and the values of its predecessors. So a node
+ * run before one of its predecessors, or not at all, leaves a wrong value,
+ * which dg_check() finds by running the frame again in order, on one thread.
  *
  * This header is included by C and by C++ (peer_tbb.cpp): one graph per
  * translation unit.

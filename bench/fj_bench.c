@@ -579,14 +579,13 @@ int fjb_mutex_pthread(const bench_args *a) { return mutex_common(a, 1); }
 
 /* The DAG of dag_graph.h, once per frame, in two ways:
  *
- *   fiberjob-wait  today's API (examples/dependency_graph.c): a job per node
+ *   fiberjob-wait  waiting jobs, the way before fj_run_jobs_after: a job per node
  *                  that fj_waits on each predecessor's counter, then works.
  *                  Every node waiting holds a fiber, so the pool is made big
  *                  enough for all of them (DG_FIBERS_WAIT).
- *   fiberjob       launch-when-done (fj_run_jobs_after, when the library has
- *                  it: FJ_HAS_RUN_AFTER): a job per node queued to start once
- *                  its predecessors' counters reach 0, no fiber waiting
- *                  meanwhile; the default pool.
+ *   fiberjob       launch-when-done: a job per node queued with
+ *                  fj_run_jobs_after to start once its predecessors' counters
+ *                  reach 0, no fiber waiting meanwhile; the default pool.
  *
  * Every node has a counter, `done`, on which its own job is queued: 1 from
  * the moment the job is queued until it has finished. The root queues the
@@ -628,7 +627,6 @@ static int dg_frame_wait(void)
     return 0;
 }
 
-#ifdef FJ_HAS_RUN_AFTER
 static void dg_after_job(void *p) { dg_run_node((uint32_t)(uintptr_t)p); }
 
 static int dg_frame_after(void)
@@ -652,7 +650,6 @@ static int dg_frame_after(void)
     dg_wait_sinks();
     return 0;
 }
-#endif
 
 /* The census: which fiber each worker thread is on (the `to` of its last
  * switch), and per fiber the graph jobs begun and not ended on it (more than
@@ -763,9 +760,7 @@ static int dg_run(const bench_args *a, const char *impl, int (*frame)(void), fj_
 
 int fjb_graph_wait(const bench_args *a) { return dg_run(a, "fiberjob-wait", dg_frame_wait, dg_wait_job, DG_FIBERS_WAIT); }
 
-#ifdef FJ_HAS_RUN_AFTER
 int fjb_graph_after(const bench_args *a) { return dg_run(a, "fiberjob", dg_frame_after, dg_after_job, 0); }
-#endif
 
 /* The baseline: the same frames on the calling thread, in topological order. */
 int bench_graph_serial(const bench_args *a)

@@ -171,7 +171,7 @@ static inline bool publish(fj_counter *c, uint32_t id, uint32_t *link, int64_t t
     }
 }
 
-void fj__record_start(fj__record *r)
+size_t fj__record_start(fj__worker *w, fj__record *r)
 {
     /* r is listed on the first prerequisite not yet reached, or launched when
      * none is left. Once listed it may be taken, moved on and launched by a
@@ -186,9 +186,9 @@ void fj__record_start(fj__record *r)
         fj_store_relaxed(&r->wait_target, a->target);
         fj_store_relaxed(&r->wait_counter, a->counter);
         if (publish(a->counter, r->id, &r->wait_next, a->target))
-            return;
+            return 0;
     }
-    fj__record_launch(r);
+    return fj__record_launch(w, r);
 }
 
 /* Out of line: the finish path is one CAS unless someone waits. */
@@ -231,6 +231,7 @@ FJ_NOINLINE static void counter_wake_reached(fj_counter *c, uint32_t chain, int3
      * be reused, at once). A launch record moves on to its next prerequisite
      * (alive by fj_run_jobs_after's contract), or launches its jobs. */
     size_t n = 0;
+    fj__worker *w = NULL;
     while (reached) {
         fj__fiber *f = fj__waiter_of(reached);
         if (FJ_LIKELY(f != NULL)) {
@@ -240,11 +241,13 @@ FJ_NOINLINE static void counter_wake_reached(fj_counter *c, uint32_t chain, int3
             fj__record *r = fj__record_table[reached];
             reached = r->wait_next;
             r->next_after++;
-            fj__record_start(r);
+            if (!w)
+                w = fj__current_worker();
+            n += fj__record_start(w, r);
         }
     }
     if (n)
-        fj__notify(fj__current_worker()->s, n);
+        fj__notify((w ? w : fj__current_worker())->s, n);
 }
 
 void fj__counter_finish(fj_counter *c, int64_t k, const char *call, const char *job_name)

@@ -362,7 +362,7 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
  * that waits can still be finished by a scheduler that stays. */
 bool fj__drain_done(fj_scheduler *s)
 {
-    if (fj_load_seq_cst(&s->deferred_total) || fj_load_seq_cst(&s->records_pending) || sched_has_waiters(s))
+    if (fj_load_seq_cst(&s->deferred_total) || fj__records_pending(s) || sched_has_waiters(s))
         return false;
     if (fj_load_seq_cst(&fj__outside_waiting) == 0)
         return true;

@@ -242,6 +242,9 @@ typedef struct fj__worker {
     struct fj__batch *batch_free;   /* this worker's spare batches (owner only) */
     struct fj__record *rec_cache;   /* free launch records kept off the shared list (record.c; owner only) */
     unsigned nrec_cache;
+    /* Launch records registered here minus those launched here (record.c,
+     * "Pending"): owner writes (relaxed), the drain sums. */
+    int64_t rec_pending;
     struct fj__batch_slab *batch_slabs; /* what it allocated them in (owner only) */
     size_t batch_count;
     bool observed;              /* trace or hooks set: run_job takes job_call_observed */
@@ -310,7 +313,7 @@ struct fj_scheduler {
     _Alignas(FJ_CACHE_PAD) uint32_t inject_inflight; /* external submitters between add and push */
     uint32_t stuck;                              /* workers spinning in fj_wait with no free fiber */
     uint32_t outside_refs;                       /* outside threads inside a call that touches s */
-    uint32_t records_pending;                    /* launch records of s not yet launched (record.c) */
+    int64_t records_pending;                     /* the same count for threads not s's workers (record.c) */
     /* Large-stack jobs that found no large fiber: shared, so any worker that
      * is on a large fiber or finds one free can run them. A rare path, hence
      * a mutex; deferred_total lets everyone else skip it without locking. */
@@ -546,10 +549,22 @@ FJ__SHARED fj__record *fj__record_take(fj__worker *w, int *err);
 FJ__SHARED void fj__record_put(fj__worker *w, fj__record *r);
 /* w's cached records to the shared list (the worker stops). */
 FJ__SHARED void fj__records_give_back(fj__worker *w);
-/* Every prerequisite of r is reached: queue its jobs on r->s (the calling
- * worker's deques when it is one of r->s's, else the injection queue), end
- * its pending count and put it back. */
-FJ__SHARED void fj__record_launch(fj__record *r);
+/* Every prerequisite of r is reached: queue its jobs on r->s (w's deques
+ * when w is one of r->s's workers, else the injection queue), end its
+ * pending count and put it back. Returns how many jobs went to w's deques
+ * unannounced: the caller notifies (fj__notify) for them. */
+FJ__SHARED size_t fj__record_launch(fj__worker *w, fj__record *r);
+/* A record of s is registered (+1) or launched (-1) by the calling thread w
+ * (NULL: not one of s's workers). */
+static inline void fj__record_pending(fj_scheduler *s, fj__worker *w, int64_t d)
+{
+    if (w && w->s == s)
+        fj_store_relaxed(&w->rec_pending, fj_load_relaxed(&w->rec_pending) + d);
+    else
+        fj_fetch_add_seq_cst(&s->records_pending, d);
+}
+/* s's records not yet launched: read only at quiescence (record.c, "Pending"). */
+FJ__SHARED int64_t fj__records_pending(fj_scheduler *s);
 /* For each pending record of s (every scheduler's when NULL), call line(r)
  * (under the records' lock); returns how many there were. */
 unsigned fj__records_each(fj_scheduler *s, void (*line)(const fj__record *r, void *arg), void *arg);
@@ -574,7 +589,7 @@ FJ__SHARED void fj__counter_finish(fj_counter *c, int64_t k, const char *call, c
 FJ__SHARED bool fj__counter_publish(fj_counter *c, fj__fiber *f, int64_t target);
 /* List launch record r on its prerequisite next_after, or the next one not
  * yet reached, or launch its jobs when none is left (fj_run_jobs_after). */
-FJ__SHARED void fj__record_start(fj__record *r);
+FJ__SHARED size_t fj__record_start(fj__worker *w, fj__record *r);
 /* Folded finishes (counter.c, top comment): the finishes of consecutive jobs
  * of one counter on a worker are one CAS. Inline: once per job. */
 static inline void fj__fold_flush(fj__worker *w)

@@ -19,9 +19,10 @@
  * or more than FJ__AFTER_INLINE prerequisites come from its scheduler's
  * allocator, for the time it is pending.
  *
- * Lifetime of the scheduler. s->records_pending counts s's records between
- * registration and launch; fj_destroy's drain waits for it (deadlock.c,
- * fj__drain_done), and the deadlock judge lists pending records as waiters.
+ * Lifetime of the scheduler. fj__records_pending counts s's records between
+ * registration and launch ("Pending" below); fj_destroy's drain waits for it
+ * (deadlock.c, fj__drain_done), and the deadlock judge lists pending records
+ * as waiters.
  * A launch from a thread that is not one of s's workers holds an inflight
  * reference on s (wake.c) from before its push to after the decrement.
  */
@@ -179,10 +180,9 @@ static void push_injected(fj_scheduler *s, fj__record *r, size_t from, bool *pin
     }
 }
 
-void fj__record_launch(fj__record *r)
+FJ_NOINLINE size_t fj__record_launch(fj__worker *w, fj__record *r)
 {
     fj_scheduler *s = r->s;
-    fj__worker *w = fj__current_worker();
     bool pinned = false;
     if (w && w->s == s) {
         /* One of s's workers (usually the finisher of the last prerequisite):
@@ -190,17 +190,15 @@ void fj__record_launch(fj__record *r)
          * The release store of bottom publishes the tasks; the finisher's
          * acquire CAS on the prerequisite (counter.c) came before, so a thief
          * that takes a job sees what the prerequisite's jobs wrote. */
-        size_t done = push_local(w, r, &pinned);
-        if (FJ_UNLIKELY(done < r->ntasks))
-            push_injected(s, r, done, &pinned);
-        if (pinned)
+        size_t done = push_local(w, r, &pinned), n = r->ntasks;
+        if (FJ_UNLIKELY(done < n))
+            push_injected(s, r, done, &pinned);   /* announced by the injection */
+        if (FJ_UNLIKELY(pinned))
             fj__notify_all(s);
-        else
-            fj__notify(s, r->ntasks);
         /* Busy (this worker runs): no quiescence passes before the decrement. */
-        fj_fetch_sub_seq_cst(&s->records_pending, 1);
+        fj__record_pending(s, w, -1);
         fj__record_put(w, r);
-        return;
+        return done;
     }
     /* Another thread: hold s alive and keep quiescence from being judged
      * between the push and the decrement (wake.c, inflight). */
@@ -208,9 +206,29 @@ void fj__record_launch(fj__record *r)
     push_injected(s, r, 0, &pinned);
     if (pinned)
         fj__notify_all(s);
-    fj_fetch_sub_seq_cst(&s->records_pending, 1);
+    fj__record_pending(s, NULL, -1);
     fj__record_put(NULL, r);   /* uses s's allocator: before the reference goes */
     fj__inflight_leave(s);
+    return 0;
+}
+
+/*
+ * Pending. How many of s's records are not launched yet is what
+ * fj_destroy's drain needs, and only then: at quiescence. Counting it in one
+ * shared word would move that word's line between cores twice per record,
+ * so each worker counts the records registered on it minus those launched
+ * on it (w->rec_pending: owner-written), and other threads use the shared
+ * word. A worker's count can be negative; the sum is exact once every
+ * worker has stopped: each wrote its count before the seq_cst steps of
+ * going to sleep that the quiescence judge reads (idle.c), and an outside
+ * thread's change lies inside its inflight reference.
+ */
+int64_t fj__records_pending(fj_scheduler *s)
+{
+    int64_t n = fj_load_seq_cst(&s->records_pending);
+    for (unsigned i = 0; i < s->nworkers; i++)
+        n += fj_load_relaxed(&s->workers[i].rec_pending);
+    return n;
 }
 
 unsigned fj__records_each(fj_scheduler *s, void (*line)(const fj__record *r, void *arg), void *arg)

@@ -93,6 +93,13 @@ int fjb_mutex(const bench_args *a);
 int fjb_mutex_pthread(const bench_args *a);
 int fjb_alloc_malloc(const bench_args *a);
 
+/* graph (dag_graph.h): fiberjob with waiting jobs and with launch-when-done
+ * (fj_run_jobs_after), oneTBB's flow graph, and one thread. */
+int fjb_graph_wait(const bench_args *a);
+int fjb_graph_after(const bench_args *a);
+int tbbb_graph(const bench_args *a);
+int bench_graph_serial(const bench_args *a);
+
 /* Shared by every parallel-for implementation: the map and the sum of one
  * chunk, written once so that every runtime runs the same inner loops. The sum
  * of a chunk is kept in float (8 partial sums, so the loop is not one long

@@ -17,6 +17,9 @@
  *   fib        n of fib(n), one job per call, parent waits                    30
  *   pfor       floats mapped then summed                              64 Mi
  *   frame      frames of the ~10,400-job graph in frame_graph.h              500
+ *   graph      frames of the 10,000-node random DAG in dag_graph.h            200
+ *              (impl fiberjob: launch-when-done; fiberjob-wait: a job per node
+ *              waiting on its predecessors; tbb: flow graph; serial: one thread)
  *   wake       wake-ups measured                                           5,000
  *   startup    create + empty root job + destroy cycles                      100
  *   create-time  the process's first create + destroy, then later ones      10
@@ -64,6 +67,9 @@ static const entry table[] = {
     { "mutex", "fiberjob", fjb_mutex },
     { "mutex", "pthread", fjb_mutex_pthread },
     { "create-time", "fiberjob", fjb_create_time },
+    { "graph", "fiberjob", fjb_graph_after },
+    { "graph", "fiberjob-wait", fjb_graph_wait },
+    { "graph", "serial", bench_graph_serial },
 #endif
 #ifdef BENCH_WITH_ALLOC
     { "alloc", "fiberjob", fjb_alloc_frame },
@@ -90,6 +96,7 @@ static const entry table[] = {
     { "fib", "tbb", tbbb_fib },
     { "pfor", "tbb", tbbb_pfor },
     { "frame", "tbb", tbbb_frame },
+    { "graph", "tbb", tbbb_graph },
     { "wake", "tbb", tbbb_wake },
 #endif
 #ifdef BENCH_WITH_OMP
@@ -110,7 +117,7 @@ static long default_size(const char *w, int smoke)
         { "pfor", 64L << 20, 1L << 16 }, { "frame", 500, 3 },
         { "wake", 5000, 20 },            { "startup", 100, 3 },
         { "alloc", 1000, 3 },           { "create-time", 10, 2 },
-        { "mutex", 1000000, 6400 },
+        { "mutex", 1000000, 6400 },    { "graph", 200, 3 },
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (strcmp(sizes[i].w, w) == 0)

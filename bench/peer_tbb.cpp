@@ -1,7 +1,9 @@
 // The workloads written for oneTBB: task_group for spawn, fib, frame and wake;
-// parallel_for / parallel_reduce for the parallel for. Default arena (one
-// thread per allowed CPU) unless --workers says otherwise.
+// parallel_for / parallel_reduce for the parallel for; the flow graph for the
+// graph. Default arena (one thread per allowed CPU) unless --workers says
+// otherwise.
 #include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/parallel_reduce.h>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "dag_graph.h"
 #include "frame_graph.h"
 
 namespace {
@@ -181,5 +184,48 @@ extern "C" int tbbb_wake(const bench_args *a)
     }
     bench_emit("wake-median", bench_percentile(ns.data(), ns.size(), 50), "ns", BENCH_LOWER);
     bench_emit("wake-p99", bench_percentile(ns.data(), ns.size(), 99), "ns", BENCH_LOWER);
+    return 0;
+}
+
+// The DAG of dag_graph.h as oneTBB users write it: the flow graph built once, a
+// continue_node per node and an edge per dependency; per frame a message into
+// each source, then wait_for_all. A continue_node runs once it has had a
+// message from each predecessor, and counts afresh for the next frame.
+extern "C" int tbbb_graph(const bench_args *a)
+{
+    auto lim = limit_threads(a);
+    using node_t = tbb::flow::continue_node<tbb::flow::continue_msg>;
+    dg_build();
+    tbb::flow::graph g;
+    std::vector<std::unique_ptr<node_t>> nodes;
+    std::vector<node_t *> sources;
+    nodes.reserve(DG_NODES);
+    for (uint32_t i = 0; i < DG_NODES; i++) {
+        nodes.push_back(std::make_unique<node_t>(g, [i](const tbb::flow::continue_msg &) {
+            dg_run_node(i);
+            return tbb::flow::continue_msg();
+        }));
+        for (uint32_t k = 0; k < dg_g.npred[i]; k++)
+            tbb::flow::make_edge(*nodes[dg_g.pred[i][k]], *nodes[i]);
+        if (dg_g.npred[i] == 0)
+            sources.push_back(nodes[i].get());
+    }
+    const long warm = a->smoke ? 1 : 10, frames = a->size;
+    std::vector<double> us((size_t)frames);
+    for (long f = 0; f < warm + frames; f++) {
+        uint64_t t0 = bench_now_ns();
+        dg_g.frame = (uint64_t)f;
+        for (node_t *s : sources)
+            s->try_put(tbb::flow::continue_msg());
+        g.wait_for_all();
+        uint64_t t1 = bench_now_ns();
+        if (f >= warm)
+            us[(size_t)(f - warm)] = (double)(t1 - t0) / 1e3;
+    }
+    long bad = dg_check();
+    if (bad != -1)
+        return bench_fail("tbb graph: node %ld has a wrong value in frame %llu", bad, (unsigned long long)dg_g.frame);
+    bench_emit("graph-median", bench_percentile(us.data(), us.size(), 50), "us", BENCH_LOWER);
+    bench_emit("graph-p99", bench_percentile(us.data(), us.size(), 99), "us", BENCH_LOWER);
     return 0;
 }

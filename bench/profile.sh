@@ -15,7 +15,8 @@
 # source lines, e.g. -DCMAKE_C_FLAGS_RELEASE="-O3 -DNDEBUG -g").
 #
 # Units: switch: round trips; spawn1/spawn1024: jobs; fib: calls (n <= 22);
-# frame: frames (and jobs, 10,024 per frame); startup: create+run+destroy cycles;
+# frame: frames (and jobs, 10,024 per frame); graph: frames (and nodes, 10,000
+# per frame; the serial implementation gives the nodes' own work); startup: create+run+destroy cycles;
 # alloc: allocations (with their frees).
 set -euo pipefail
 if [ $# -lt 3 ]; then
@@ -34,10 +35,10 @@ case "$w" in
   switch) s1=${s1:-100000}; s2=${s2:-200000} ;;
   spawn1|spawn1024) s1=${s1:-50000}; s2=${s2:-100000} ;;
   fib) s1=${s1:-18}; s2=${s2:-20} ;;
-  frame) s1=${s1:-5}; s2=${s2:-10} ;;
+  frame|graph) s1=${s1:-5}; s2=${s2:-10} ;;
   startup) s1=${s1:-5}; s2=${s2:-10} ;;
   alloc) s1=${s1:-5}; s2=${s2:-10} ;;
-  *) echo "profile.sh: no unit defined for '$w' (use switch spawn1 spawn1024 fib frame startup alloc)" >&2; exit 2 ;;
+  *) echo "profile.sh: no unit defined for '$w' (use switch spawn1 spawn1024 fib frame graph startup alloc)" >&2; exit 2 ;;
 esac
 bin=""
 for b in fiberjob-bench fiberjob-bench-fpu fiberjob-bench-omp-gcc fiberjob-bench-omp-clang fiberjob-bench-jemalloc fiberjob-bench-mimalloc; do
@@ -54,7 +55,7 @@ units() {   # units of work done by one run of size $1
     switch) echo $(( $1 + $1 / 10 + 1 )) ;;
     spawn1|spawn1024) echo $(( 2 * $1 )) ;;
     fib) awk -v n="$1" 'BEGIN { a = 0; b = 1; for (i = 0; i < n + 1; i++) { t = a + b; a = b; b = t } print 2 * (2 * a - 1) }' ;;
-    frame) echo $(( $1 + 10 )) ;;
+    frame|graph) echo $(( $1 + 10 )) ;;
     startup) echo $(( $1 + 1 )) ;;
     alloc) echo $(( ($1 + 10) * 32768 )) ;;
   esac
@@ -71,6 +72,7 @@ u1=$(units "$s1"); u2=$(units "$s2")
 per=$(awk -v a="${ir[$s1]}" -v b="${ir[$s2]}" -v u="$u1" -v v="$u2" 'BEGIN { printf "%.1f", (b - a) / (v - u) }')
 echo "$w $impl: ${ir[$s1]} Ir at size $s1, ${ir[$s2]} Ir at size $s2: $per instructions per unit"
 [ "$w" = frame ] && echo "  per job: $(awk -v p="$per" 'BEGIN { printf "%.1f", p / 10024 }')"
+[ "$w" = graph ] && echo "  per node: $(awk -v p="$per" 'BEGIN { printf "%.1f", p / 10000 }')"
 f=$out/cg.$w.$impl.$s2
 echo "-- self (size $s2)"
 callgrind_annotate --show-percs=yes "$f" 2>/dev/null | awk '/file:function/ { on = 1; next } on && NF && $0 !~ /^-+$/ { print "  " $0 }' | head -20

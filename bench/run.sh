@@ -10,7 +10,7 @@
 # build-release. Environment:
 #   FJ_BENCH_REPS=5        repetitions per implementation (--smoke: 1)
 #   FJ_BENCH_SCALE=1       multiply every default size (fib: n + log_phi(scale))
-#   FJ_BENCH_WORKLOADS     space-separated subset of: switch spawn1 spawn1024 fib pfor frame wake startup create-time alloc
+#   FJ_BENCH_WORKLOADS     space-separated subset of: switch spawn1 spawn1024 fib pfor frame graph wake startup create-time alloc
 #   FJ_BENCH_IMPLS         space-separated subset of implementations (default: all built)
 #   FJ_BENCH_WORKERS       worker threads for every runtime (default: one per allowed CPU)
 #   FJ_BENCH_GRAIN         parallel-for grain (default 65536 floats)
@@ -47,7 +47,7 @@ else
 fi
 scale=${FJ_BENCH_SCALE:-1}
 [ "$scale" != 1 ] && runargs+=(--scale "$scale")
-workloads=${FJ_BENCH_WORKLOADS:-"switch spawn1 spawn1024 fib pfor frame wake startup create-time alloc"}
+workloads=${FJ_BENCH_WORKLOADS:-"switch spawn1 spawn1024 fib pfor frame graph wake startup create-time alloc"}
 want_impls=${FJ_BENCH_IMPLS:-}
 
 bins=()
@@ -121,6 +121,14 @@ echo
 echo "== summary (medians of $reps runs; fj/impl = fiberjob median / implementation median)"
 awk -F, -v csv="$out/summary.csv" -v md="$out/summary.md" -v compact="$out/compact.md" -v chart="$out/chart.dat" -f "$here/summarize.awk" "$raw"
 
+# The graph workload's table (bench/graph_table.awk): ratios to oneTBB's flow
+# graph and to the two-core limit (serial / 2), and the fibers in use.
+if grep -q '^graph,' "$raw"; then
+  echo
+  echo "== graph (medians of $reps runs; ratios taken within each repetition)"
+  awk -F, -f "$here/graph_table.awk" "$raw" | tee "$out/graph.md"
+fi
+
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
@@ -160,7 +168,7 @@ GP
 fi
 
 echo
-echo "results: $raw, $out/summary.csv, $out/summary.md, $out/compact.md, $out/chart.svg (.png), $out/env.txt$([ -f "$out/frame_alloc.txt" ] && echo ", $out/frame_alloc.txt")"
+echo "results: $raw, $out/summary.csv, $out/summary.md, $out/compact.md, $out/chart.svg (.png), $out/env.txt$([ -f "$out/frame_alloc.txt" ] && echo ", $out/frame_alloc.txt")$([ -f "$out/graph.md" ] && echo ", $out/graph.md")"
 if [ "$failures" -gt 0 ]; then
   echo "run.sh: $failures run(s) failed" >&2
   exit 1

@@ -1,5 +1,5 @@
 /*
- * dependency_graph: a small DAG of jobs, ordered by counters.
+ * dependency_graph: a small DAG of jobs, launched when their inputs are done.
  *
  *      parse_a     parse_b
  *         \        /     \
@@ -7,23 +7,26 @@
  *               \        /
  *                package
  *
- * Every node has a counter, `done`, on which its own job is run: it is 1
- * while the job is queued or running and 0 once the job has finished. A node's
- * job first waits for the `done` of each of its inputs (fj_wait suspends only
- * this job's fiber; the worker runs other jobs meanwhile), then does its work.
+ * Every node has a counter, `done`, on which its own job is counted: it is 1
+ * from the moment the node is registered until its job has finished. A node
+ * is registered with fj_run_jobs_after, naming its inputs' counters as
+ * prerequisites: its job starts only once each of them is 0, and sees
+ * everything the inputs' jobs wrote. No job waits meanwhile, so no fiber is
+ * held for a node whose inputs are still running: a graph of thousands of
+ * nodes needs no more fibers than one job per worker.
  *
- * The root queues the nodes in topological order (inputs before the nodes
- * that use them). That order matters: fj_run_jobs adds 1 to a node's counter
- * when it queues the node, so by the time a node that waits on it is queued,
- * the counter already says "not done". Waiting on a counter of a job not yet
- * queued would return at once.
+ * The root registers the nodes in topological order (inputs before the nodes
+ * that use them). That order matters: a node's counter is counted when the
+ * node is registered, so a later node that names it as a prerequisite finds
+ * it "not done". Naming a counter of a node not yet registered would find it
+ * at 0, reached at once.
  *
- * Counters must outlive the jobs counted on them and the jobs that wait on
- * them: the nodes live on the root's stack, and the root waits for every node
- * before it returns.
+ * Counters must stay alive until the jobs counted on them have finished and
+ * every launch that names them has started: the nodes live on the root's
+ * stack, and the root waits for every node before it returns.
  *
- * (A waiting node holds a fiber from the pool, 128 by default. For graphs of
- * thousands of nodes, queue a node only when its inputs are done instead.)
+ * (The same graph with jobs that fj_wait on their inputs works too, but each
+ * waiting node holds a fiber from the pool, 128 by default.)
  *
  *   ./example_dependency_graph [workers]
  */
@@ -45,10 +48,8 @@ static void run_node(void *arg)
 {
     node *n = arg;
     int result = n->work;
-    for (int i = 0; i < MAX_INPUTS && n->inputs[i]; i++) {
-        fj_wait(&n->inputs[i]->done, 0);   /* until that input has finished */
-        result += n->inputs[i]->result;    /* ...so its result is complete */
-    }
+    for (int i = 0; i < MAX_INPUTS && n->inputs[i]; i++)
+        result += n->inputs[i]->result;   /* finished before this job started */
     n->result = result;
     printf("  %-8s done on worker %d: %d\n", n->name, fj_worker_index(), result);
 }
@@ -68,8 +69,19 @@ static void root(void *arg)
     for (size_t i = 0; i < count; i++)
         fj_counter_init(&order[i]->done, 0);
     for (size_t i = 0; i < count; i++) {
-        fj_job job = { .fn = run_node, .arg = order[i], .name = order[i]->name };
-        fj_run_jobs(&job, 1, &order[i]->done);   /* done: 0 -> 1 */
+        node *n = order[i];
+        fj_after after[MAX_INPUTS];
+        size_t nafter = 0;
+        for (int k = 0; k < MAX_INPUTS && n->inputs[k]; k++)
+            after[nafter++] = (fj_after){ .counter = &n->inputs[k]->done, .target = 0 };
+        fj_job job = { .fn = run_node, .arg = n, .name = n->name };
+        /* done: 0 -> 1 now; the job starts once every input's done is 0. */
+        int rc = fj_run_jobs_after(after, nafter, &job, 1, &n->done);
+        if (rc != 0) {
+            /* Out of memory or waiter ids: nothing was queued for this node. */
+            fprintf(stderr, "fj_run_jobs_after: %s\n", fj_strerror(rc));
+            abort();
+        }
     }
     /* Wait for every node, not only the last: the counters live here. */
     for (size_t i = count; i-- > 0;)

@@ -459,6 +459,43 @@ FJ_API void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter);
 /** Like fj_run_jobs from outside, but naming the scheduler. */
 FJ_API void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counter *counter);
 
+/** One prerequisite of fj_run_jobs_after: reached once fj_counter_value(counter) <= target. */
+typedef struct fj_after {
+    fj_counter *counter; /**< must stay alive until the jobs are launched */
+    int64_t target;      /**< 0..FJ_WAIT_TARGET_MAX; usually 0 (every job counted on it finished) */
+} fj_after;
+
+/** fj_run_jobs_after exists (launch-when-done). */
+#define FJ_HAS_RUN_AFTER 1
+
+/**
+ * Launch when done: queue `count` jobs to start once every prerequisite
+ * after[0..nafter) has been reached, with no fiber waiting meanwhile (the
+ * jobs sit on the prerequisite counters' wait lists in a record of the
+ * library's, recycled, so steady state allocates nothing for one job; more
+ * jobs, or more than 4 prerequisites, take one allocation per call).
+ *
+ * Adds `count` to `counter` (may be NULL) at once, as fj_run_jobs does, so a
+ * later call can already name it as a prerequisite: build a graph in
+ * topological order, each node's jobs counted on a counter of its own.
+ * The prerequisites are checked in order; the finisher that reaches the last
+ * one queues the jobs on its own worker (or its scheduler's injection queue
+ * from another thread), and they see every write of the jobs counted on the
+ * prerequisites. With every prerequisite already reached the jobs are queued
+ * at once. Inside a job they go to the caller's scheduler, elsewhere to the
+ * newest one (as fj_run_jobs). The prerequisite counters must stay alive
+ * until the jobs are queued; fj_destroy waits for pending launches, and a
+ * launch whose prerequisites no job can reach is reported as a deadlock.
+ *
+ * Returns 0, or FJ_ENOMEM / FJ_ELIMIT (no memory, or no waiter id left: at
+ * most 65,535 fibers, outside waits and pending launches in a process at
+ * once), in which case nothing is queued and nothing is added. Bad input
+ * (NULL prerequisite counter, target out of range, a bad job) stops the
+ * process with one line naming it.
+ */
+FJ_API int fj_run_jobs_after(const fj_after *after, size_t nafter, const fj_job *jobs, size_t count,
+                             fj_counter *counter);
+
 /**
  * Until fj_counter_value(counter) <= target. Inside a job it suspends the fiber
  * (the worker runs other jobs meanwhile); on another thread it blocks that thread

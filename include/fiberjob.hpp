@@ -87,6 +87,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -395,6 +396,30 @@ public:
     void run(const fj_job &job) { fj_run_jobs(&job, 1, &c_); }
     /** fj_wait(this, target): until the value is <= target (suspends the fiber inside a job). */
     void wait(std::int64_t target = 0) { fj_wait(&c_, target); }
+    /**
+     * fj_run_jobs_after: queue n jobs counted here, launched once every
+     * counter in `after` is zero, with no fiber waiting meanwhile (c.run_after({&a, &b}, job)).
+     * The prerequisites must stay alive until the jobs are launched. Returns
+     * 0 or FJ_ENOMEM / FJ_ELIMIT (nothing queued); with exceptions enabled
+     * it throws fj::error instead.
+     */
+    int run_after(std::initializer_list<const counter *> after, const fj_job *jobs, std::size_t n)
+    {
+        fj_after a[16];
+        std::unique_ptr<fj_after[]> big(after.size() > 16 ? new fj_after[after.size()] : nullptr);
+        fj_after *p = big ? big.get() : a;
+        std::size_t k = 0;
+        for (const counter *c : after)
+            p[k++] = fj_after{ c ? const_cast<fj_counter *>(&c->c_) : nullptr, 0 };
+        int rc = fj_run_jobs_after(p, k, jobs, n, &c_);
+#if FJ_HPP_EXCEPTIONS
+        if (rc)
+            throw error(rc);
+#endif
+        return rc;
+    }
+    /** run_after() for one job. */
+    int run_after(std::initializer_list<const counter *> after, const fj_job &job) { return run_after(after, &job, 1); }
     /** fj_counter_add: count n more (hand-managed). */
     void add(std::int64_t n = 1) { fj_counter_add(&c_, n); }
     /** fj_counter_add_outside: count n more that a thread outside the schedulers will finish. */

@@ -39,6 +39,15 @@
  * max_target, only while value > target; otherwise the waiter is resumed at once.
  * So a fiber is never on a list while it still runs on its stack.
  *
+ * Launch records (record.c, fj_run_jobs_after) are waiters too: a record is
+ * published by the same loop (only while value > target), split and put back
+ * like a fiber, and "resumed" by the chain owner after it is done with the
+ * counter: moved on to its next prerequisite, or its jobs launched. A record
+ * has no stack to leave, so it needs no post-switch action; like a fiber it
+ * is not touched by its publisher once the CAS that lists it succeeded, and
+ * the owner reads its link before moving or launching it (then it may be
+ * listed elsewhere or reused at once).
+ *
  * No ABA: nothing is ever popped singly. The list is only pushed to (publish,
  * put back: each writes its link before a CAS that checks the whole word) and
  * taken whole (the finisher's CAS), so a word that went from W back to W still
@@ -48,7 +57,8 @@
  * wait_next/wait_target, which the chain owner reads after its acquire CAS; the
  * finisher's release orders the finished job's writes before the wake, and the
  * resumed fiber reads them after the acquire in its resume path (the ready deque)
- * or its own acquire load of the value. The model is verify/counter.pml.
+ * or its own acquire load of the value. The model is verify/counter.pml
+ * (-DLAUNCH: with launch records).
  */
 #include <stdio.h>
 
@@ -126,40 +136,88 @@ void fj__counter_add(fj_counter *c, size_t n, const char *call)
                   (long long)fj__word_value(old), n, FJ_COUNTER_MAX);
 }
 
-static inline uint32_t id_of(const fj__fiber *f) { return f ? f->id : 0; }
-static inline fj__fiber *next_of(const fj__fiber *f) { return f->wait_next ? fj__waiter_of(f->wait_next) : NULL; }
+/* A listed waiter's link (wait_next) and target: a fiber or an outside
+ * record, else a launch record (record.c). One table load each, as before
+ * there were records; a record's entry is NULL in fj__waiter_table. */
+static inline uint32_t *link_of(uint32_t id, int64_t *target)
+{
+    fj__fiber *f = fj__waiter_of(id);
+    if (FJ_LIKELY(f != NULL)) {
+        *target = f->wait_target;
+        return &f->wait_next;
+    }
+    fj__record *r = fj__record_table[id];
+    *target = r->wait_target;
+    return &r->wait_next;
+}
 
 /* Split the waiters linked from id `first` by whether `value` reaches their
  * target: the reached ones are pushed on *reached; the rest form a new list,
  * *keep (its tail *keep_tail, the largest target among them *keep_max). */
-static inline __attribute__((always_inline)) void chain_split(uint32_t first, int32_t value,
-                                                              fj__fiber **reached, fj__fiber **keep,
-                                                              fj__fiber **keep_tail, uint32_t *keep_max)
+static inline __attribute__((always_inline)) void chain_split(uint32_t first, int32_t value, uint32_t *reached,
+                                                              uint32_t *keep, uint32_t *keep_tail,
+                                                              uint32_t *keep_max)
 {
-    *keep = *keep_tail = NULL;
+    *keep = *keep_tail = 0;
     *keep_max = 0;
     for (uint32_t i = first; i != 0;) {
-        fj__fiber *f = fj__waiter_of(i);
-        i = f->wait_next;
-        if (f->wait_target >= value) {
-            f->wait_next = id_of(*reached);
-            *reached = f;
+        int64_t target;
+        uint32_t *link = link_of(i, &target);
+        uint32_t next = *link;
+        if (target >= value) {
+            *link = *reached;
+            *reached = i;
         } else {
-            f->wait_next = id_of(*keep);
+            *link = *keep;
             if (!*keep)
-                *keep_tail = f;
-            *keep = f;
-            if ((uint32_t)f->wait_target > *keep_max)
-                *keep_max = (uint32_t)f->wait_target;
+                *keep_tail = i;
+            *keep = i;
+            if ((uint32_t)target > *keep_max)
+                *keep_max = (uint32_t)target;
         }
+        i = next;
     }
+}
+
+/* List waiter `id` (link `link`) on c while c's value is above target
+ * (fj__counter_publish's loop); false when c is already there. */
+static inline bool publish(fj_counter *c, uint32_t id, uint32_t *link, int64_t target)
+{
+    uint64_t w = fj_load_acquire(&c->fj__word);
+    for (;;) {
+        if ((int64_t)fj__word_value(w) <= target)
+            return false;
+        *link = fj__word_head(w);
+        uint32_t maxt = fj__word_maxt(w) > (uint32_t)target ? fj__word_maxt(w) : (uint32_t)target;
+        if (fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make(fj__word_value(w), maxt, id)))
+            return true;
+    }
+}
+
+size_t fj__record_start(fj__worker *w, fj__record *r)
+{
+    /* r is listed on the first prerequisite not yet reached, or launched when
+     * none is left. Once listed it may be taken, moved on and launched by a
+     * finisher at once: nothing here touches it after a publish succeeds.
+     * The acquire load in publish that finds a prerequisite reached
+     * synchronises with the finishes that reached it (a release sequence:
+     * every change of the word is a read-modify-write), so the jobs
+     * launched see what the prerequisites' jobs wrote; a chain owner
+     * acquired the same with its CAS. */
+    for (; r->next_after < r->nafter; r->next_after++) {
+        const fj_after *a = &r->after[r->next_after];
+        fj_store_relaxed(&r->wait_target, a->target);
+        fj_store_relaxed(&r->wait_counter, a->counter);
+        if (publish(a->counter, r->id, &r->wait_next, a->target))
+            return 0;
+    }
+    return fj__record_launch(w, r);
 }
 
 /* Out of line: the finish path is one CAS unless someone waits. */
 FJ_NOINLINE static void counter_wake_reached(fj_counter *c, uint32_t chain, int32_t value)
 {
-    fj__fiber *reached = NULL, *unreached, *unreached_tail;
-    uint32_t unreached_max;
+    uint32_t reached = 0, unreached, unreached_tail, unreached_max;
     chain_split(chain, value, &reached, &unreached, &unreached_tail, &unreached_max);
     if (unreached) {
         /* Acquire, here and on a failed CAS below (acq_rel's failure order):
@@ -171,34 +229,48 @@ FJ_NOINLINE static void counter_wake_reached(fj_counter *c, uint32_t chain, int3
          * publishers' wait_next/wait_target need no acquire here: the next
          * owner of the chain gets them through the same release sequence. */
         uint64_t w = fj_load_acquire(&c->fj__word);
+        int64_t ignored;
         for (;;) {
             int32_t v = fj__word_value(w);
             if (v <= (int32_t)unreached_max) {
                 /* Some became reached: move them over and rebuild the rest.
                  * A failed CAS below left our tail linked to the chain that was
                  * published meanwhile, which is not ours: cut it first. */
-                unreached_tail->wait_next = 0;
-                chain_split(unreached->id, v, &reached, &unreached, &unreached_tail, &unreached_max);
+                *link_of(unreached_tail, &ignored) = 0;
+                chain_split(unreached, v, &reached, &unreached, &unreached_tail, &unreached_max);
                 if (!unreached)
                     break;
             }
             /* Splice our list in front of whatever was published meanwhile. The
              * invariant holds for both parts, so the merged max stays < v. */
-            unreached_tail->wait_next = fj__word_head(w);
+            *link_of(unreached_tail, &ignored) = fj__word_head(w);
             uint32_t maxt = fj__word_maxt(w) > unreached_max ? fj__word_maxt(w) : unreached_max;
-            if (fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make(v, maxt, unreached->id)))
+            if (fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make(v, maxt, unreached)))
                 break;
         }
     }
-    /* From here on the counter may be dead: touch only the fibers. */
+    /* From here on the counter may be dead: touch only the waiters. Each
+     * one's link is read before it is resumed (then it may run, and wait or
+     * be reused, at once). A launch record moves on to its next prerequisite
+     * (alive by fj_run_jobs_after's contract), or launches its jobs. */
     size_t n = 0;
+    fj__worker *w = NULL;
     while (reached) {
-        fj__fiber *next = next_of(reached);
-        n += fj__resume_waiter(reached);
-        reached = next;
+        fj__fiber *f = fj__waiter_of(reached);
+        if (FJ_LIKELY(f != NULL)) {
+            reached = f->wait_next;
+            n += fj__resume_waiter(f);
+        } else {
+            fj__record *r = fj__record_table[reached];
+            reached = r->wait_next;
+            r->next_after++;
+            if (!w)
+                w = fj__current_worker();
+            n += fj__record_start(w, r);
+        }
     }
     if (n)
-        fj__notify(fj__current_worker()->s, n);
+        fj__notify((w ? w : fj__current_worker())->s, n);
 }
 
 void fj__counter_finish(fj_counter *c, int64_t k, const char *call, const char *job_name)
@@ -232,15 +304,7 @@ bool fj__counter_publish(fj_counter *c, fj__fiber *f, int64_t target)
      * threads; the chain owner reads them after the acquire of its CAS. */
     fj_store_relaxed(&f->wait_target, target);
     fj_store_relaxed(&f->wait_counter, c);
-    uint64_t w = fj_load_acquire(&c->fj__word);
-    for (;;) {
-        if ((int64_t)fj__word_value(w) <= target)
-            return false;
-        f->wait_next = fj__word_head(w);
-        uint32_t maxt = fj__word_maxt(w) > (uint32_t)target ? fj__word_maxt(w) : (uint32_t)target;
-        if (fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make(fj__word_value(w), maxt, f->id)))
-            return true;
-    }
+    return publish(c, f->id, &f->wait_next, target);
 }
 
 /*

@@ -153,6 +153,26 @@ static const char *held_note(char *buf, size_t cap, fj_counter *c, const char *h
     return buf;
 }
 
+/* A pending launch record's line (fj_run_jobs_after), and the counts
+ * held outside on the counter it waits for. */
+typedef struct rec_report {
+    char *buf;
+    size_t len, cap;
+    unsigned held;
+} rec_report;
+
+static void report_record(const fj__record *r, void *arg)
+{
+    rec_report *rr = arg;
+    fj_counter *c = fj_load_relaxed(&r->wait_counter);
+    char note[128];
+    rr->held += held_of(c);
+    rr->len = report_waiter(rr->buf, rr->len, rr->cap, fj_load_relaxed(&r->job_name), c,
+                            fj_load_relaxed(&r->wait_target),
+                            held_note(note, sizeof note, c, " [not started: launches when it is reached, "
+                                                            "fj_run_jobs_after]"));
+}
+
 /* The outside waiters' lines, with their held counts (one judge at a time). */
 static unsigned outside_held;
 
@@ -241,6 +261,10 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
                                           st == FJ_FIBER_CALLING ? " [running one of its jobs on another fiber]"
                                                                  : pin));
         }
+        rec_report rr = { report, len, cap, 0 };
+        waiting += fj__records_each(r, report_record, &rr);
+        len = rr.len;
+        held += rr.held;
         uint32_t d = fj_load_seq_cst(&r->deferred_total);
         if (d && len + 200 < cap) {
             int n = snprintf(report + len, cap - len,
@@ -338,7 +362,7 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
  * that waits can still be finished by a scheduler that stays. */
 bool fj__drain_done(fj_scheduler *s)
 {
-    if (fj_load_seq_cst(&s->deferred_total) || sched_has_waiters(s))
+    if (fj_load_seq_cst(&s->deferred_total) || fj__records_pending(s) || sched_has_waiters(s))
         return false;
     if (fj_load_seq_cst(&fj__outside_waiting) == 0)
         return true;

@@ -48,10 +48,8 @@ static uint32_t ids_nfree;
 static bool ids_ready;
 static pthread_mutex_t ids_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Give n records ids (all or none); false when the process has not that many left. */
-static bool ids_take(fj__fiber *recs, uint32_t n)
+static void ids_init_locked(void)
 {
-    pthread_mutex_lock(&ids_lock);
     if (!ids_ready) {
         /* Highest first on the stack, so the lowest ids are taken first. */
         for (uint32_t i = 0; i < FJ_WAITER_ID_MAX; i++)
@@ -59,11 +57,37 @@ static bool ids_take(fj__fiber *recs, uint32_t n)
         ids_nfree = FJ_WAITER_ID_MAX;
         ids_ready = true;
     }
+}
+
+/* Give n records ids (all or none); false when the process has not that many left. */
+static bool ids_take(fj__fiber *recs, uint32_t n)
+{
+    pthread_mutex_lock(&ids_lock);
+    ids_init_locked();
     bool ok = n <= ids_nfree;
     for (uint32_t i = 0; ok && i < n; i++) {
         uint32_t id = ids_free[--ids_nfree];
         recs[i].id = id;
         fj__waiter_table[id] = &recs[i];
+    }
+    pthread_mutex_unlock(&ids_lock);
+    return ok;
+}
+
+/* Launch records' entries (record.c): the ids they hold are NULL in
+ * fj__waiter_table. Written once, under ids_lock, when a group is made;
+ * records are never unmade. Read as fj__waiter_table is. */
+fj__record *fj__record_table[FJ_WAITER_ID_MAX + 1];
+
+bool fj__ids_take_records(fj__record *recs, uint32_t n)
+{
+    pthread_mutex_lock(&ids_lock);
+    ids_init_locked();
+    bool ok = n <= ids_nfree;
+    for (uint32_t i = 0; ok && i < n; i++) {
+        uint32_t id = ids_free[--ids_nfree];
+        recs[i].id = id;
+        fj__record_table[id] = &recs[i];
     }
     pthread_mutex_unlock(&ids_lock);
     return ok;

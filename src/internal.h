@@ -156,6 +156,34 @@ typedef struct fj__fiber {
     fj__san_ctx san;            /* sanitizer/Valgrind view of this stack */
 } __attribute__((aligned(FJ_CACHE_PAD))) fj__fiber;
 
+/*
+ * A launch-when-done record (record.c, fj_run_jobs_after): jobs waiting on a
+ * counter's wait list in place of a fiber. Its id comes from the same space
+ * as the fibers' (fj__waiter_table holds NULL for it, fj__record_table the
+ * record), and records live for ever once made, so following a wait list
+ * never reaches freed memory. wait_next/wait_target/wait_counter mean what
+ * they mean for a fiber (counter.c).
+ */
+#define FJ__AFTER_INLINE 4
+enum { FJ__REC_FREE = 0, FJ__REC_PENDING = 1 };
+typedef struct fj__record {
+    uint32_t id;
+    uint32_t wait_next;
+    int64_t wait_target;
+    fj_counter *wait_counter;   /* the prerequisite it is listed on now (relaxed atomic: reports) */
+    uint32_t state;             /* FJ__REC_FREE or FJ__REC_PENDING (relaxed atomic: reports) */
+    uint32_t next_after;        /* index in after[] of that prerequisite */
+    uint32_t nafter;
+    fj_after *after;            /* inline_after, or s->mem's when more */
+    size_t ntasks;
+    fj__task *tasks;            /* &task, or s->mem's when more */
+    struct fj_scheduler *s;     /* whose jobs: it launches them there (relaxed atomic: reports) */
+    const char *job_name;       /* its first job's (relaxed atomic: reports) */
+    struct fj__record *free_next;
+    fj__task task;
+    fj_after inline_after[FJ__AFTER_INLINE];
+} fj__record;
+
 /* A job's panic boundary, on the stack of the frame that calls the job. */
 typedef struct fj__boundary {
     void *jb[5];                /* __builtin_setjmp buffer */
@@ -213,6 +241,11 @@ typedef struct fj__worker {
     uint32_t chunk_lo, chunk_hi, chunk_taken;
     int chunk_q;
     struct fj__batch *batch_free;   /* this worker's spare batches (owner only) */
+    struct fj__record *rec_cache;   /* free launch records kept off the shared list (record.c; owner only) */
+    unsigned nrec_cache;
+    /* Launch records registered here minus those launched here (record.c,
+     * "Pending"): owner writes (relaxed), the drain sums. */
+    int64_t rec_pending;
     struct fj__batch_slab *batch_slabs; /* what it allocated them in (owner only) */
     size_t batch_count;
     bool observed;              /* trace or hooks set: run_job takes job_call_observed */
@@ -281,6 +314,7 @@ struct fj_scheduler {
     _Alignas(FJ_CACHE_PAD) uint32_t inject_inflight; /* external submitters between add and push */
     uint32_t stuck;                              /* workers spinning in fj_wait with no free fiber */
     uint32_t outside_refs;                       /* outside threads inside a call that touches s */
+    int64_t records_pending;                     /* the same count for threads not s's workers (record.c) */
     /* Large-stack jobs that found no large fiber: shared, so any worker that
      * is on a large fiber or finds one free can run them. A rare path, hence
      * a mutex; deferred_total lets everyone else skip it without locking. */
@@ -422,9 +456,14 @@ static inline uint64_t *fj__pool_of(fj_scheduler *s, fj__fiber *f)
 {
     return f->kind == FJ_KIND_LARGE ? &s->free_large : &s->free_small;
 }
-/* Waiter ids and outside records (fiber.c). */
+/* Waiter ids and outside records (fiber.c). A wait list's id names a fiber
+ * or outside record (fj__waiter_table) or else a launch record
+ * (fj__record_table; NULL in the other table). */
 extern fj__fiber *fj__waiter_table[FJ_WAITER_ID_MAX + 1];
+extern fj__record *fj__record_table[FJ_WAITER_ID_MAX + 1];
 static inline fj__fiber *fj__waiter_of(uint32_t id) { return fj__waiter_table[id]; }
+/* Give n launch records ids (all or none); false when none are left. */
+bool fj__ids_take_records(fj__record *recs, uint32_t n);
 fj__fiber *fj__outside_take(void);   /* NULL: out of memory or ids */
 void fj__outside_put(fj__fiber *r);
 extern uint32_t fj__outside_waiting;
@@ -503,6 +542,34 @@ FJ__SHARED void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t 
  * notifies its scheduler once for all of them). */
 FJ__SHARED bool fj__resume_waiter(fj__fiber *f);
 
+/* --- record.c: launch-when-done records (fj_run_jobs_after) ---------------- */
+/* A free record (the calling worker's cache when w is s's, else the shared
+ * list); NULL with *err FJ_ENOMEM or FJ_ELIMIT (no waiter id left). */
+FJ__SHARED fj__record *fj__record_take(fj__worker *w, int *err);
+/* r's arrays back to r->s's allocator, r to w's cache (or the shared list). */
+FJ__SHARED void fj__record_put(fj__worker *w, fj__record *r);
+/* w's cached records to the shared list (the worker stops). */
+FJ__SHARED void fj__records_give_back(fj__worker *w);
+/* Every prerequisite of r is reached: queue its jobs on r->s (w's deques
+ * when w is one of r->s's workers, else the injection queue), end its
+ * pending count and put it back. Returns how many jobs went to w's deques
+ * unannounced: the caller notifies (fj__notify) for them. */
+FJ__SHARED size_t fj__record_launch(fj__worker *w, fj__record *r);
+/* A record of s is registered (+1) or launched (-1) by the calling thread w
+ * (NULL: not one of s's workers). */
+static inline void fj__record_pending(fj_scheduler *s, fj__worker *w, int64_t d)
+{
+    if (w && w->s == s)
+        fj_store_relaxed(&w->rec_pending, fj_load_relaxed(&w->rec_pending) + d);
+    else
+        fj_fetch_add_seq_cst(&s->records_pending, d);
+}
+/* s's records not yet launched: read only at quiescence (record.c, "Pending"). */
+FJ__SHARED int64_t fj__records_pending(fj_scheduler *s);
+/* For each pending record of s (every scheduler's when NULL), call line(r)
+ * (under the records' lock); returns how many there were. */
+unsigned fj__records_each(fj_scheduler *s, void (*line)(const fj__record *r, void *arg), void *arg);
+
 /* --- counter.c: the counter protocol and folded finishes ------------------ */
 /* Outside adds and dones: begun (high 32 bits) and under way (low 32 bits)
  * (counter.c, "Counts held outside"). */
@@ -521,6 +588,9 @@ FJ__SHARED void fj__counter_add(fj_counter *c, size_t n, const char *call);
 FJ__SHARED void fj__counter_finish(fj_counter *c, int64_t k, const char *call, const char *job_name);
 /* Publish f as waiting for c <= target; false when c is already there (not published). */
 FJ__SHARED bool fj__counter_publish(fj_counter *c, fj__fiber *f, int64_t target);
+/* List launch record r on its prerequisite next_after, or the next one not
+ * yet reached, or launch its jobs when none is left (fj_run_jobs_after). */
+FJ__SHARED size_t fj__record_start(fj__worker *w, fj__record *r);
 /* Folded finishes (counter.c, top comment): the finishes of consecutive jobs
  * of one counter on a worker are one CAS. Inline: once per job. */
 static inline void fj__fold_flush(fj__worker *w)

@@ -221,6 +221,7 @@ static void sched_free(fj_scheduler *s)
             for (int q = 0; q < FJ_NQ; q++)
                 fj__deque_free(&s->workers[i].q[q]);
             fj__batches_free(&s->workers[i]);
+            fj__records_give_back(&s->workers[i]);
             fj__altstack_free(&s->workers[i]);
             fj__pin_free(&s->workers[i]);
         }

@@ -11,6 +11,8 @@
  * Nothing is ever dropped: every job is checked first (a bad one stops the
  * process naming it), and a queue that cannot grow runs the job now.
  */
+#include <string.h>
+
 #include "internal.h"
 
 static void check_jobs(const char *call, const fj_job *jobs, size_t count)
@@ -248,3 +250,101 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
     fj__notify(w->s, count);
 }
 
+
+/*
+ * fj_run_jobs_after: launch when done (record.c, counter.c). The jobs are
+ * checked, counted on `counter` and copied into a record, which is listed
+ * on the first prerequisite not yet reached (fj__record_start). The count is
+ * added before the record can be listed anywhere, so no finisher can launch
+ * (and no job finish) before it; the record is counted as pending first, so
+ * fj_destroy's drain and the deadlock judge see it from then on. From a
+ * thread outside s the whole registration is inflight (wake.c).
+ */
+static FJ_NOINLINE void check_after(const char *call, const fj_after *after, size_t nafter)
+{
+    if (!after && nafter)
+        fj__fatal(call, "after is NULL with nafter %zu", nafter);
+    if (nafter > UINT32_MAX)
+        fj__fatal(call, "nafter %zu is more than %u prerequisites", nafter, UINT32_MAX);
+    for (size_t i = 0; i < nafter; i++) {
+        if (!after[i].counter)
+            fj__fatal(call, "prerequisite %zu of %zu has a NULL counter", i, nafter);
+        if (after[i].target < 0 || after[i].target > FJ_WAIT_TARGET_MAX)
+            fj__fatal(call, "prerequisite %zu of %zu has target %lld, outside 0..%d", i, nafter,
+                      (long long)after[i].target, FJ_WAIT_TARGET_MAX);
+    }
+}
+
+int fj_run_jobs_after(const fj_after *after, size_t nafter, const fj_job *jobs, size_t count, fj_counter *counter)
+{
+    static const char call[] = "fj_run_jobs_after";
+    /* One pass over the prerequisites: check each, and skip those reached
+     * already (an acquire load: see fj__record_start). */
+    size_t first = nafter;
+    if (FJ_UNLIKELY(!after && nafter) || nafter > UINT32_MAX)
+        check_after(call, after, nafter);
+    for (size_t i = 0; i < nafter; i++) {
+        fj_counter *c = after[i].counter;
+        if (FJ_UNLIKELY(!c || (uint64_t)after[i].target > FJ_WAIT_TARGET_MAX))
+            check_after(call, after, nafter);   /* names it and stops */
+        if (first == nafter && fj__word_value(fj_load_acquire(&c->fj__word)) > after[i].target)
+            first = i;
+    }
+    if (FJ_UNLIKELY(count != 1 || !jobs || !jobs->fn || (unsigned)jobs->priority > FJ_PRIORITY_LOW ||
+                    fj__bad_flags(jobs->flags)))
+        check_jobs(call, jobs, count);
+    if (count == 0)
+        return 0;
+    fj__worker *w = fj__current_worker();
+    fj_scheduler *s = w ? w->s : fj__default_scheduler();
+    if (!s)
+        fj__fatal(call, "called outside a job and no scheduler exists");
+    if (first == nafter) {
+        if (w)
+            fj_run_jobs(jobs, count, counter);
+        else
+            run_jobs_external(call, s, jobs, count, counter);
+        return 0;
+    }
+    int err = 0;
+    fj__record *r = fj__record_take(w, &err);
+    if (!r) {
+        fj__set_last_error(err);
+        return err;
+    }
+    size_t left = nafter - first;
+    r->after = r->inline_after;
+    r->tasks = &r->task;
+    r->nafter = (uint32_t)left;
+    r->ntasks = count;
+    fj_store_relaxed(&r->s, s);
+    if (FJ_UNLIKELY(left > FJ__AFTER_INLINE || count > 1)) {
+        fj_after *a = left > FJ__AFTER_INLINE ? fj__mem_alloc(&s->mem, left * sizeof *a, FJ_MEM_ALIGN) : r->inline_after;
+        fj__task *t = count > 1 ? fj__mem_alloc(&s->mem, count * sizeof *t, FJ_MEM_ALIGN) : &r->task;
+        r->after = a ? a : r->inline_after;   /* NULL: nothing to free */
+        r->tasks = t ? t : &r->task;
+        if (!a || !t) {
+            fj__record_put(w, r);
+            fj__set_last_error(FJ_ENOMEM);
+            return FJ_ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < left; i++)
+        r->after[i] = after[first + i];
+    for (size_t i = 0; i < count; i++)
+        r->tasks[i] = task_of(&jobs[i], counter);
+    r->next_after = 0;
+    fj_store_relaxed(&r->job_name, r->tasks[0].name);
+    if (!w)
+        fj__inflight_enter(s);
+    fj__record_pending(s, w, 1);
+    fj_store_relaxed(&r->state, (uint32_t)FJ__REC_PENDING);
+    if (counter)
+        fj__counter_add(counter, count, call);
+    size_t n = fj__record_start(w, r);   /* r is not ours after this */
+    if (n)
+        fj__notify(s, n);
+    if (!w)
+        fj__inflight_leave(s);
+    return 0;
+}

@@ -25,6 +25,7 @@
 #include "overflow.c"
 #include "pinned.c"
 #include "wake.c"
+#include "record.c"
 #include "counter.c"
 #include "batch.c"
 #include "steal.c"

@@ -57,6 +57,13 @@
  *                 same value, so it adds stuttering steps and no reachable
  *                 state; the option is there to check that claim.
  *
+ *   LAUNCH=n      launch records (fj_run_jobs_after; record.c): waiters 1
+ *                 and 2 are fibers (targets 0 and 1), 3 and 4 launch records
+ *                 (Launcher: targets 0 and 1), finished by three jobs (no
+ *                 spawn); record 4 is reused n times (its target one less
+ *                 each time).  2 waiters of each kind and 3 finishers,
+ *                 exhaustively with n = 1.
+ *
  * SEEDED BUGS (each must make the search fail):
  *   BUG_FETCH_SUB     finishing is fetch_sub, and the chain is taken in a later
  *                     step (the variant DESIGN.md rejects): caught as an access
@@ -74,6 +81,17 @@
  *                     failed CAS the walk runs on into waiters that are still
  *                     listed or on another finisher's chain: caught as a
  *                     cyclic chain / a fiber resumed twice (needs 3 waiters).
+ *
+ *   BUG_REC_STALE_CHECK (LAUNCH) the registrar checks the value once and
+ *                     then lists the record whatever the value: a record
+ *                     reached meanwhile is listed, caught by the word's
+ *                     invariant, or with -DNO_INVARIANT as a launch that
+ *                     never comes (invalid end state).
+ *   BUG_LAUNCH_BEFORE_LINK (LAUNCH=2) the chain owner launches a record
+ *                     before it reads the record's link: reused at once and
+ *                     listed again, its link now leads into the live list,
+ *                     and the owner resumes waiters it does not own (caught
+ *                     as a waiter resumed twice / not listed).
  *
  * PROPERTIES:
  *   - no access to the counter after the wake that may free it: every access
@@ -102,10 +120,15 @@
  * deque that some worker takes) is one step; the deque is in deque.pml.
  */
 
-#ifdef WAITERS2
+#ifdef LAUNCH
+#define NW 4              /* fibers 1 and 2, launch records 3 and 4 */
+#define NF 2
+#elif defined(WAITERS2)
 #define NW 2
+#define NF 2
 #else
 #define NW 3
+#define NF 3
 #endif
 #define PARENT 1          /* the fiber whose frame holds the counter */
 
@@ -119,7 +142,7 @@
 /* the counter word */
 unsigned cv : 3;          /* value (at most 4 here) */
 unsigned cm : 2;          /* max_target */
-unsigned ch : 2;          /* head: fiber number (index + 1 in C); 0 = none */
+unsigned ch : 3;          /* head: waiter number (id in C); 0 = none */
 bool alive = 1;           /* the parent's frame, holding the counter, exists */
 
 /* fiber records (they live as long as the scheduler) */
@@ -139,6 +162,7 @@ hidden byte i_, n_, c_;
  *   3  a publishing waiter finds its target reached and resumes itself
  *   4  the value rises again (a job counts one more) after the target-1
  *      waiter was resumed: it fell through that target and rises again
+ *   5  (LAUNCH=2) a launch record, launched and reused, is listed again
  * (The counter cannot die while a chain owner still has fibers to resume:
  * those fibers have not returned, and the parent waits for them.  So
  * assert(alive) is exercised by finishers that hold no waiter: the window
@@ -279,14 +303,26 @@ inline wake_reached()
     atomic { unr = 0; utail = 0; umax = 0; v = 0; m = 0; h = 0; val = 0 }
     do
     :: reached != 0 ->
+#ifdef BUG_LAUNCH_BEFORE_LINK
+        /* Seeded bug: a record is launched (and may be reused at once)
+         * before its link is read. */
+        if
+        :: reached > NF ->
+            d_step { assert(fst[reached] == LISTED); fst[reached] = READY }
+            d_step { i_ = wnext[reached]; reached = i_; i_ = 0 }
+        :: else ->
+#endif
         d_step {
             assert(saved[reached]);             /* resumed before it switched out */
             assert(fst[reached] == LISTED);     /* resumed twice */
             i_ = wnext[reached];
-            fst[reached] = READY;
+            fst[reached] = READY;               /* a record: launched */
             reached = i_;
             i_ = 0
         }
+#ifdef BUG_LAUNCH_BEFORE_LINK
+        fi
+#endif
     :: else -> break
     od
 }
@@ -345,8 +381,8 @@ inline finish()
 
 proctype Job(bool spawn; byte k)
 {
-    unsigned v : 3, m : 2, h : 2, h0 : 2, val : 3;
-    unsigned reached : 2, unr : 2, utail : 2, umax : 2;
+    unsigned v : 3, m : 2, h : 3, h0 : 3, val : 3;
+    unsigned reached : 3, unr : 3, utail : 3, umax : 2;
     bool ok;
 
     if
@@ -364,7 +400,7 @@ proctype Job(bool spawn; byte k)
 
 proctype Waiter(byte f; byte T)
 {
-    unsigned v : 3, m : 2, h : 2;
+    unsigned v : 3, m : 2, h : 3;
     bool ok;
 
     d_step { assert(alive); v = cv }            /* fj_counter_value(c) <= target? */
@@ -409,7 +445,11 @@ proctype Waiter(byte f; byte T)
     :: f == PARENT ->
         /* The parent's frame dies once it has returned and every other
          * waiter has returned too (the user contract). */
-#if NW == 3
+#ifdef LAUNCH
+        /* (and the records launched for the last time: the contract of
+         * fj_run_jobs_after, prerequisites alive until the launch) */
+        returned[2] && returned[3] && returned[4] -> alive = 0
+#elif NW == 3
         returned[2] && returned[3] -> alive = 0
 #else
         returned[2] -> alive = 0
@@ -418,17 +458,83 @@ proctype Waiter(byte f; byte T)
     fi
 }
 
+#ifdef LAUNCH
+/*
+ * Launcher(r, T, rounds): fj_run_jobs_after with one prerequisite (this
+ * counter, target T), `rounds` times with the same record r (a record is
+ * reused as soon as it is launched: record.c's caches). Registration
+ * (submit.c, fj__record_start): if the value is <= T, launch at once;
+ * otherwise wait_target is written, then the publish loop (the fiber's:
+ * load, and while value > T write wait_next and CAS r in).  A record has no
+ * stack, so it is "switched out" (saved) from the start.  A chain owner
+ * launches it by marking it READY (fj__record_launch), after reading its
+ * link; the next round may then reuse it at once.
+ */
+proctype Launcher(byte r; byte T; byte rounds)
+{
+    unsigned v : 3, m : 2, h : 3;
+    bool ok, again;
+
+    saved[r] = 1;
+    do
+    :: rounds > 0 ->
+        d_step { assert(alive); v = cv }    /* fj_counter_value: reached already? */
+        if
+        :: v <= T -> skip                   /* queued at once, no record listed */
+        :: else ->
+            d_step { wtarget[r] = T; fst[r] = OUT; assert(alive); v = cv; m = cm; h = ch }
+            do
+#ifndef BUG_REC_STALE_CHECK
+            :: v <= T ->
+                /* reached meanwhile: launched by the registrar itself */
+                d_step { assert(fst[r] == OUT); fst[r] = READY }
+                break
+            :: else ->
+#else
+            /* Seeded bug: the value is checked once, before the loop; the
+             * CAS then lists the record even if it was reached meanwhile. */
+            :: true ->
+#endif
+                CAS(wnext[r] = h, v, MAX(m, T), r, fst[r] = LISTED; WIT(5, again));
+                if
+                :: ok -> break
+                :: else
+                fi
+            od;
+            /* the launch (by a chain owner or above): the record is free again */
+            atomic { fst[r] == READY -> fst[r] = RUNNING }
+        fi;
+        /* reused for another launch, after one count less (target T - 1) */
+        d_step { rounds--; again = 1; if :: T > 0 -> T-- :: else fi }
+    :: else -> break
+    od;
+    returned[r] = 1;
+    d_step { v = 0; m = 0; h = 0; ok = 0; T = 0; again = 0 }
+}
+#endif
+
 init
 {
     atomic {
         cv = 3;                   /* J1, J2, J3 counted (fj_run_jobs) */
         run Waiter(1, 0);         /* the parent: fj_wait(c, 0) */
         run Waiter(2, 1);
-#if NW == 3
+#ifdef LAUNCH
+        run Launcher(3, 0, 1);        /* fj_run_jobs_after(&(fj_after){c, 0}, ...) */
+        run Launcher(4, 1, LAUNCH);   /* target 1, then (reused) target 0 */
+#elif NW == 3
         run Waiter(3, 2);
 #endif
+#ifdef LAUNCH
+        run Job(0, 1);            /* three finishers, no spawn: the records */
+        run Job(0, 1);            /* double the waiters, and the state space */
+        run Job(0, 1);            /* with them */
+#else
         run Job(1, 1);            /* J1: counts J4 on the same counter, then finishes */
-#ifdef BATCH
+#endif
+#if defined(LAUNCH)
+        /* (no more jobs) */
+#elif defined(BATCH)
         run Job(0, 2);            /* J2 and J3, finished as one batch */
 #else
         run Job(0, 1);            /* J2 */

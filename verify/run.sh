@@ -39,6 +39,7 @@ trap interrupted INT TERM
 #   pass          no error, full search
 #   catch:REGEX   an error whose pan message matches REGEX
 rows=(
+"counter launch|counter.pml|-DLAUNCH=1|pass"
 "counter|counter.pml||pass"
 "counter spurious|counter.pml|-DSPURIOUS|pass"
 "counter batch|counter.pml|-DBATCH|pass"
@@ -48,6 +49,10 @@ rows=(
 "BUG_NO_RECHECK no inv.|counter.pml|-DBUG_NO_RECHECK -DNO_INVARIANT|catch:invalid end state"
 "BUG_PUBLISH_EARLY|counter.pml|-DBUG_PUBLISH_EARLY|catch:assertion violated saved\\["
 "BUG_STALE_TAIL|counter.pml|-DBUG_STALE_TAIL|catch:assertion violated \\((i_==0|fst\\[(reached|i_)\\]==2)\\)"
+"BUG_REC_STALE_CHECK|counter.pml|-DLAUNCH=1 -DBUG_REC_STALE_CHECK|catch:assertion violated \\(\\(\\(ch==0\\)"
+"BUG_REC_STALE_CHECK no inv.|counter.pml|-DLAUNCH=1 -DBUG_REC_STALE_CHECK -DNO_INVARIANT|catch:invalid end state"
+"BUG_LAUNCH_BEFORE_LINK|counter.pml|-DLAUNCH=2 -DBUG_LAUNCH_BEFORE_LINK|catch:assertion violated \\(fst\\[reached\\]==2\\)"
+"witness counter 5|counter.pml|-DLAUNCH=2 -DWITNESS=5|catch:assertion violated +!\\("
 "witness counter 1|counter.pml|-DWITNESS=1|catch:assertion violated +!\\("
 "witness counter 2|counter.pml|-DWITNESS=2|catch:assertion violated +!\\("
 "witness counter 3|counter.pml|-DWITNESS=3|catch:assertion violated +!\\("

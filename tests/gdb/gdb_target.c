@@ -39,7 +39,8 @@ unsigned gdb_target_listed_waiters(fj_counter *c);
 
 #define N_GATE 4
 #define N_WAITERS (N_GATE + 2)      /* the jobs the root starts that wait themselves */
-#define N_ON_GATE (N_GATE + 3)      /* gate's waiters: N_GATE, waiting_large, called_child, outside */
+#define N_ON_GATE (N_GATE + 4)      /* gate's waiters: N_GATE, waiting_large, called_child, outside,
+                                     * and a launch record (launch_after_gate, fj_run_jobs_after) */
 
 typedef struct wait_spec {
     fj_counter *counter;
@@ -104,6 +105,8 @@ static void *outside_thread(void *arg)
     return NULL;
 }
 
+static void launched_job(void *arg) { (void)arg; }
+
 static void root_job(void *arg)
 {
     (void)arg;
@@ -115,6 +118,12 @@ static void root_job(void *arg)
                                  .flags = FJ_JOB_LARGE_STACK };
     jobs[N_WAITERS] = (fj_job){ .fn = calling_job_function, .name = "calling_parent" };
     fj_run_jobs(jobs, N_WAITERS + 1, &finished);
+    /* A job launched when gate opens: on gate's list as a launch record. */
+    fj_job later = { .fn = launched_job, .name = "launch_after_gate" };
+    if (fj_run_jobs_after(&(fj_after){ &gate, 0 }, 1, &later, 1, &finished) != 0) {
+        fprintf(stderr, "gdb_target: fj_run_jobs_after failed\n");
+        exit(1);
+    }
 
     double deadline = now_s() + 60;
     /* gate: N_GATE small waiters, the large one, called_child and the outside thread; pair: one. */

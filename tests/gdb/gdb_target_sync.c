@@ -13,17 +13,19 @@ unsigned gdb_target_listed_waiters(fj_counter *c);
  * post-switch action), so a listed waiter is fully suspended. The lists only
  * grow while the counters stay above their targets, and a push writes the link
  * before the CAS that makes it the head. Lists name their waiters by waiter id
- * (fj__waiter_table: the scheduler's fibers and the outside threads' records). */
+ * (fj__waiter_table: the scheduler's fibers and the outside threads' records;
+ * fj__record_table: launch records, fj_run_jobs_after). */
 unsigned gdb_target_listed_waiters(fj_counter *c)
 {
     unsigned n = 0;
     uint32_t id = fj__word_head(__atomic_load_n(&c->fj__word, __ATOMIC_ACQUIRE));
     while (id && n <= FJ_WAITER_ID_MAX) {
         const fj__fiber *f = fj__waiter_of(id);
-        if (!f)
+        const fj__record *r = f ? NULL : fj__record_table[id];   /* a launch record */
+        if (!f && !r)
             break;
         n++;
-        id = __atomic_load_n(&f->wait_next, __ATOMIC_RELAXED);
+        id = __atomic_load_n(f ? &f->wait_next : &r->wait_next, __ATOMIC_RELAXED);
     }
     return n;
 }

@@ -382,6 +382,8 @@ def main():
     check(re.search(r"#\d+ fj_main root", wk) is not None, "fj workers shows the worker running the root job")
 
     cg = sec.get("counter-gate", "")
+    check(re.search(r"\blaunch\s+0x[0-9a-f]+\s+record\s+to launch\s+launch_after_gate \(1 jobs\)\s+0$", cg, re.M)
+          is not None, "fj counter &gate lists the launch record (fj_run_jobs_after) on the wait list")
     check(re.search(r"^counter %s: value 1, waiters up to target 0" % gate, cg, re.M) is not None,
           "fj counter &gate shows the value and the waiters' largest target")
     check(len(re.findall(r"waiting\s+waiting_on_gate\s+0$", cg, re.M)) == N_GATE

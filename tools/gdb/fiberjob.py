@@ -767,8 +767,20 @@ def counter_command(arg):
         except gdb.MemoryError as e:
             _err("cannot read fj__waiter_table[%d]: %s" % (wid, e))
         if p == 0:
-            rows.append(("%d" % wid, "?", "-", "-", "-", "(no record: id not in use)", "-"))
-            break
+            rec = _launch_record(inf, wid)
+            if rec is None:
+                rows.append(("%d" % wid, "?", "-", "-", "-", "(no record: id not in use)", "-"))
+                break
+            # A launch record (fj_run_jobs_after): jobs that start when the
+            # counter is reached, with no fiber waiting.
+            try:
+                name = rec["job_name"].string() if int(rec["job_name"]) else "-"
+            except (gdb.error, gdb.MemoryError):
+                name = "?"
+            rows.append(("%d" % wid, "launch", "0x%x" % int(rec["s"]), "record", "to launch",
+                         "%s (%d jobs)" % (name, int(rec["ntasks"])), "%d" % int(rec["wait_target"])))
+            wid = int(rec["wait_next"])
+            continue
         try:
             v = gdb.Value(bytes(inf.read_memory(p, types.fiber.sizeof)), types.fiber)
         except gdb.MemoryError as e:
@@ -783,6 +795,19 @@ def counter_command(arg):
     if wid and wid in seen:
         gdb.write("  (the wait list loops back to id %d)\n" % wid)
     _print_table(("id", "fiber", "scheduler", "kind", "state", "job", "target"), rows)
+
+
+def _launch_record(inf, wid):
+    """fj__record_table[wid] read as an fj__record (a launch record), or None."""
+    try:
+        table = int(gdb.parse_and_eval("(unsigned long)&fj__record_table"))
+        rtype = gdb.lookup_type("fj__record")
+        p = struct.unpack("<Q", bytes(inf.read_memory(table + 8 * wid, 8)))[0]
+        if p == 0:
+            return None
+        return gdb.Value(bytes(inf.read_memory(p, rtype.sizeof)), rtype)
+    except (gdb.error, gdb.MemoryError):
+        return None
 
 
 def _waiter_table():

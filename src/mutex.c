@@ -67,8 +67,11 @@
  * worker at once, and must not be running on its stack then (worker.c's
  * invariant).
  *
- * No model: unlike counter.c's wait list (verify/counter.pml) this protocol
- * has no spin model yet; the argument above is the whole case for it.
+ * Model: verify/mutex.pml checks this protocol step by step (exclusion,
+ * FIFO, the invariant above, no lost waiter; 3 lockers, one an outside
+ * thread), and the condition variable below with -DCOND. It checks the
+ * algorithm under sequential consistency; the orderings above are argued
+ * here, not checked.
  */
 #include <stdio.h>
 

@@ -7,6 +7,8 @@
  *    over- or underflows, and a woken waiter always holds the mutex alone;
  *  - broadcast wakes every waiter (jobs and an outside thread), and the
  *    waiting jobs get the mutex in the order they waited;
+ *  - ping-pong between a job and an outside thread, each signalling only
+ *    after unlocking (the signal that takes the mutex itself);
  *  - FJ_COND_INIT and fj_cond_init/fj_cond_destroy round trips; signal and
  *    broadcast with nobody waiting.
  */
@@ -209,6 +211,48 @@ static void run_broadcast(fj_config *cfg, bool with_thread)
     fj_cond_destroy(&gate_cv);
 }
 
+/* --------------------------------------------------------------- ping-pong */
+
+enum { PINGS = 200 };
+static fj_cond ping_cv = FJ_COND_INIT, pong_cv = FJ_COND_INIT;
+static int ball;   /* under mu: odd when the job is to move, even for the thread */
+
+static void pong(int parity, fj_cond *mine, fj_cond *theirs)
+{
+    for (int i = 0; i < PINGS; i++) {
+        fj_mutex_lock(&mu);
+        while (ball % 2 != parity)
+            fj_cond_wait(mine, &mu);
+        ball++;
+        fj_mutex_unlock(&mu);
+        fj_cond_signal(theirs);   /* never while holding the mutex */
+    }
+}
+static void pong_job(void *arg) { (void)arg; pong(1, &ping_cv, &pong_cv); }
+static void *pong_thread(void *arg) { (void)arg; pong(0, &pong_cv, &ping_cv); return NULL; }
+
+static void pingpong_root(void *arg)
+{
+    (void)arg;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, pong_thread, NULL) == 0);
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_run_jobs(&(fj_job){ .fn = pong_job, .name = "pong" }, 1, &c);
+    fj_wait(&c, 0);
+    pthread_join(t, NULL);
+    CHECK_EQ(ball, 2 * PINGS);
+}
+
+static void run_pingpong(fj_config *cfg)
+{
+    ball = 0;
+    fj_scheduler *s = fj_create(cfg);
+    CHECK(s);
+    CHECK_EQ(fj_main(s, pingpong_root, NULL), 0);
+    fj_destroy(s);
+}
+
 int main(int argc, char **argv)
 {
     fj_config cfg = test_config(argc, argv);
@@ -223,6 +267,7 @@ int main(int argc, char **argv)
 
     for (int rep = 0; rep < 3; rep++)
         run_producer_consumer(&cfg);
+    run_pingpong(&cfg);
     for (int rep = 0; rep < 3; rep++) {
         run_broadcast(&cfg, false);
         run_broadcast(&cfg, true);

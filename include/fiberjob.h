@@ -708,6 +708,59 @@ FJ_API int fj_mutex_try_lock(fj_mutex *m);
  */
 FJ_API void fj_mutex_unlock(fj_mutex *m);
 
+/**
+ * A fiber-aware condition variable, used with one fj_mutex. Initialise it
+ * with fj_cond_init() or FJ_COND_INIT (all zero). It must outlive every job
+ * and thread waiting on or signalling it. The fields are private.
+ *
+ * fj_cond_wait unlocks the mutex and parks the calling job's fiber (never the
+ * worker thread; outside the schedulers the thread blocks) until a signal or
+ * broadcast; it returns holding the mutex again. A signalled waiter joins the
+ * mutex's waiters (it is not woken to find the mutex taken): it runs again
+ * only once the mutex is handed to it, after the waiters that queued for the
+ * mutex before the signal. Waiters are signalled oldest first. As with every
+ * condition variable, test the condition in a loop: a wait may also return
+ * without a signal (when no fiber is free to switch to, or no outside record
+ * can be had, it unlocks, yields and locks again).
+ *
+ * The first wait binds the condition variable to its mutex until the next
+ * fj_cond_init: waiting with another mutex stops the process with a line
+ * naming fj_cond_wait, as does waiting without holding the mutex.
+ */
+typedef struct fj_cond {
+    struct fj_mutex *fj__mutex; /* the mutex it is bound to (first wait) */
+    uint32_t fj__head;          /* waiters, oldest first (ids; guarded by the mutex) */
+    uint32_t fj__tail;
+    uint32_t fj__flags;         /* destroyed */
+    uint32_t fj__pad;
+} fj_cond;
+
+/** A static initialiser for an fj_cond (C and C++). */
+#define FJ_COND_INIT { 0, 0, 0, 0, 0 }
+
+/** Make c a condition variable nobody waits on, bound to no mutex. */
+FJ_API void fj_cond_init(fj_cond *c);
+/** End c's use: waiting on or signalling it afterwards stops the process
+ * (until the next fj_cond_init). Destroying it while a job or thread waits
+ * on it stops the process with a line naming fj_cond_destroy and a waiter. */
+FJ_API void fj_cond_destroy(fj_cond *c);
+/**
+ * Unlock m, which the caller must hold, wait for a signal, and lock m again
+ * before returning (see fj_cond). Inside a job the fiber is suspended, never
+ * the worker thread; outside the schedulers the thread blocks. From a hook it
+ * stops the process, as fj_wait does.
+ */
+FJ_API void fj_cond_wait(fj_cond *c, fj_mutex *m);
+/**
+ * Wake the oldest waiter of c, if any: it joins the waiters of c's mutex.
+ * Callable with or without the mutex held (without it, a signal that finds
+ * waiters locks and unlocks the mutex itself; one that finds none costs one
+ * load), from jobs and from any thread.
+ */
+FJ_API void fj_cond_signal(fj_cond *c);
+/** Wake every waiter of c (in the order they waited): as fj_cond_signal. */
+FJ_API void fj_cond_broadcast(fj_cond *c);
+
 FJ_API void fj__count_scope_end(fj_counter **c);
 #define FJ__CAT2(a, b) a##b
 #define FJ__CAT(a, b) FJ__CAT2(a, b)

@@ -487,6 +487,43 @@ private:
 using lock_guard = std::lock_guard<mutex>;
 
 /**
+ * A fiber-aware condition variable (fj_cond) for fj::mutex, used with
+ * std::unique_lock<fj::mutex> as std::condition_variable is with std::mutex:
+ * wait() unlocks, parks the job's fiber (never its worker thread; outside the
+ * scheduler the thread blocks) and returns holding the lock again; a notified
+ * waiter runs only once the mutex is handed to it. Waits may return without a
+ * notify: use the predicate form. One condition variable serves one mutex.
+ * Misuse (waiting without holding the lock, with a second mutex, destroying
+ * it while waited on) stops the process with a line naming the call, as in C.
+ */
+class condition_variable {
+public:
+    condition_variable() noexcept { fj_cond_init(&c_); }
+    /** fj_cond_destroy: nobody may wait on it any more. */
+    ~condition_variable() { fj_cond_destroy(&c_); }
+    condition_variable(const condition_variable &) = delete;
+    condition_variable &operator=(const condition_variable &) = delete;
+
+    /** fj_cond_signal: wake the oldest waiter. With or without the lock held. */
+    void notify_one() noexcept { fj_cond_signal(&c_); }
+    /** fj_cond_broadcast: wake every waiter. */
+    void notify_all() noexcept { fj_cond_broadcast(&c_); }
+    /** fj_cond_wait on the mutex of lock, which must own it. */
+    void wait(std::unique_lock<mutex> &lock) { fj_cond_wait(&c_, lock.mutex() ? lock.mutex()->native() : nullptr); }
+    /** Wait until pred() is true (tested with the lock held). */
+    template <class Predicate> void wait(std::unique_lock<mutex> &lock, Predicate pred)
+    {
+        while (!pred())
+            wait(lock);
+    }
+    /** The C condition variable, for the C API. */
+    fj_cond *native() noexcept { return &c_; }
+
+private:
+    fj_cond c_;
+};
+
+/**
  * A spawned job (fj_spawn): movable, not copyable, joined once. join()
  * returns true when the job panicked; the destructor joins a handle not yet
  * joined (as std::jthread does), so a handle cannot be forgotten. The job is

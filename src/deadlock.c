@@ -101,10 +101,26 @@ static size_t report_mutex_waiter(char *buf, size_t len, size_t cap, const fj__f
     return n > 0 ? len + (size_t)n : len;
 }
 
+/* A job (or an outside thread: job NULL) on a condition variable's list. */
+static size_t report_cond_waiter(char *buf, size_t len, size_t cap, const char *job, const fj_cond *cv,
+                                 const char *how)
+{
+    if (len + 300 > cap)
+        return len;
+    int n = job ? snprintf(buf + len, cap - len, "  job '%s' waits on condition variable %p (mutex %p)%s\n",
+                           fj__job_name(job), (const void *)cv, (void *)fj_load_relaxed(&cv->fj__mutex), how)
+                : snprintf(buf + len, cap - len, "  an outside thread waits on condition variable %p (mutex %p)\n",
+                           (const void *)cv, (void *)fj_load_relaxed(&cv->fj__mutex));
+    return n > 0 ? len + (size_t)n : len;
+}
+
 static size_t report_outside(char *buf, size_t len, size_t cap, const fj__fiber *r)
 {
     if (len + 200 > cap)
         return len;
+    fj_cond *cv = fj_load_relaxed(&r->wait_cond);
+    if (cv)
+        return report_cond_waiter(buf, len, cap, NULL, cv, "");
     fj_counter *c = fj_load_relaxed(&r->wait_counter);
     int n = snprintf(buf + len, cap - len, "  %s waits on counter %p (value %d, target %lld)\n",
                      fj_load_relaxed(&r->kind) == FJ_KIND_NATIVE ? "the thread in fj_enter" : "an outside thread", (void *)c, c ? fj__word_value(fj_load_acquire(&c->fj__word)) : 0,
@@ -180,6 +196,10 @@ static size_t report_outside_held(char *buf, size_t len, size_t cap, const fj__f
 {
     fj_counter *c = fj_load_relaxed(&r->wait_counter);
     uint32_t h = held_of(c);
+    /* An outside thread on a condition variable: any thread may still
+     * signal it: a stall (as a job on one, above). */
+    if (fj_load_relaxed(&r->wait_cond))
+        outside_held++;
     outside_held += h;
     len = report_outside(buf, len, cap, r);
     if (h && len > 0 && len + 64 < cap && buf[len - 1] == '\n') {
@@ -243,6 +263,16 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
             uint32_t pin1 = fj_load_relaxed(&f->pin1);   /* its owner may be clearing it */
             if (pin1)
                 snprintf(pin, sizeof pin, " [pinned to worker %u]", pin1 - 1);
+            fj_cond *cv = fj_load_relaxed(&f->wait_cond);
+            if (!c && cv && st == FJ_FIBER_WAITING) {
+                /* On a condition variable: a thread outside the schedulers
+                 * may signal it at any time, undeclared (unlike a count, it
+                 * has no fj_counter_add_outside), so this is a stall, never
+                 * a deadlock (reported after outside_report_ms). */
+                mutex_held++;
+                len = report_cond_waiter(report, len, cap, fj_load_relaxed(&f->job_name), cv, pin);
+                continue;
+            }
             fj_mutex *m = fj_load_relaxed(&f->wait_mutex);
             if (!c && m && st == FJ_FIBER_WAITING) {
                 /* Held by a thread outside (odd owner tag), or being handed
@@ -301,8 +331,8 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
         if (report_ms && !stall_reported && now - stall_since >= (uint64_t)report_ms * 1000000u) {
             stall_reported = true;
             fprintf(stderr, "fiberjob: every worker has been idle for %llu ms while %u jobs and %u outside threads "
-                    "wait for %u counts (fj_counter_add_outside) and %u mutex locks that threads outside the "
-                    "schedulers hold (not a deadlock: still waiting):\n%s",
+                    "wait for %u counts (fj_counter_add_outside) and %u mutex locks or condition variables that threads outside the "
+                    "schedulers hold or may signal (not a deadlock: still waiting):\n%s",
                     (unsigned long long)((now - stall_since) / 1000000u), waiting, outside, held, mutex_held,
                     report);
             fflush(stderr);
@@ -380,7 +410,11 @@ void fj__report_stranded(fj_scheduler *s)
     unsigned stranded = 0;
     for (uint32_t i = 0; i < s->nsmall + s->nlarge; i++) {
         fj__fiber *f = &s->fibers[i];
-        if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING && !fj_load_relaxed(&f->wait_counter)) {
+        if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING && fj_load_relaxed(&f->wait_cond)) {
+            if (stranded++ < 32)
+                fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits on condition variable %p\n",
+                        fj__job_name(fj_load_relaxed(&f->job_name)), (void *)fj_load_relaxed(&f->wait_cond));
+        } else if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING && !fj_load_relaxed(&f->wait_counter)) {
             if (stranded++ < 32)
                 fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits to lock mutex %p\n",
                         fj__job_name(fj_load_relaxed(&f->job_name)), (void *)fj_load_relaxed(&f->wait_mutex));

@@ -137,6 +137,7 @@ typedef struct fj__fiber {
     int64_t wait_target;
     fj_counter *wait_counter;   /* for reports and the debugger */
     struct fj_mutex *wait_mutex; /* parked in fj_mutex_lock (wait_counter NULL): for reports */
+    struct fj_cond *wait_cond;  /* on a condition variable's list (fj_cond_wait): for reports */
     const char *job_name;       /* job running (or waiting) on this fiber */
     fj_counter *job_counter;    /* the counter that job is counted on (fj_cancelled) */
     int state;                  /* fj__fiber_state, for reports and the debugger */

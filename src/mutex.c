@@ -67,8 +67,11 @@
  * worker at once, and must not be running on its stack then (worker.c's
  * invariant).
  *
- * No model: unlike counter.c's wait list (verify/counter.pml) this protocol
- * has no spin model yet; the argument above is the whole case for it.
+ * Model: verify/mutex.pml checks this protocol step by step (exclusion,
+ * FIFO, the invariant above, no lost waiter; 3 lockers, one an outside
+ * thread), and the condition variable below with -DCOND. It checks the
+ * algorithm under sequential consistency; the orderings above are argued
+ * here, not checked.
  */
 #include <stdio.h>
 
@@ -313,6 +316,22 @@ FJ_NOINLINE static void unlock_handover(fj_mutex *m)
         fj__notify(fj__current_worker()->s, 1);
 }
 
+/* Unlock m for its holder (checked by the caller). */
+static inline void release(fj_mutex *m)
+{
+    fj_store_relaxed(&m->fj__owner, 0);
+    if (FJ_LIKELY(fj_load_relaxed(&m->fj__queue) == 0)) {
+        uint32_t locked = MUTEX_LOCKED;
+        while (!fj_cas_weak_release(&m->fj__word, &locked, 0)) {
+            if (locked != MUTEX_LOCKED)
+                goto waiters;   /* one parked meanwhile */
+        }
+        return;
+    }
+waiters:
+    unlock_handover(m);
+}
+
 void fj_mutex_unlock(fj_mutex *m)
 {
     if (FJ_UNLIKELY(!m))
@@ -327,15 +346,253 @@ void fj_mutex_unlock(fj_mutex *m)
         fj__fatal("fj_mutex_unlock", "mutex %p is held by %s, not by the caller", (void *)m,
                   owner_text(owner, who, sizeof who));
     }
-    fj_store_relaxed(&m->fj__owner, 0);
-    if (FJ_LIKELY(fj_load_relaxed(&m->fj__queue) == 0)) {
-        uint32_t locked = MUTEX_LOCKED;
-        while (!fj_cas_weak_release(&m->fj__word, &locked, 0)) {
-            if (locked != MUTEX_LOCKED)
-                goto waiters;   /* one parked meanwhile */
-        }
+    release(m);
+}
+
+/*
+ * fj_cond: a condition variable on top of the mutex.
+ *
+ * Its waiter list (c->fj__head .. c->fj__tail, oldest first, linked through
+ * wait_next) is guarded by the mutex it is bound to: only the holder of that
+ * mutex appends to it or takes from it, so it needs no atomics of its own
+ * beyond relaxed accesses (the deadlock report and the unlocked look of a
+ * signal read it without holding the mutex).
+ *
+ *   wait      (holding m) append self to the list; switch out; the
+ *             post-switch action unlocks m for the waiter (release). An
+ *             outside thread appends its outside record, unlocks m and
+ *             blocks on the record's futex word.
+ *   signal    (holding m) take the list's first and push it on m's stack,
+ *             the same CAS as a parking locker (park_publish): m is locked,
+ *             so the invariant above holds and the waiter is handed m, in
+ *             FIFO order with everyone who parked on m before the signal,
+ *             by some later unlock. It never runs before it owns m.
+ *   broadcast the whole list, linked newest first, pushed with one CAS
+ *             (the oldest's wait_next is the old head): reversed by the
+ *             handover like any stack, oldest first.
+ *
+ * The waiter switches out before m is unlocked (post-switch action), and only
+ * the holder of m takes waiters off the list, so no signal and no handover
+ * reaches a fiber still running on its stack (verify/mutex.pml, -DCOND; the
+ * seeded BUG_COND_UNLOCK_EARLY unlocks first and is caught).
+ *
+ * No lost signal: a waiter is on the list before it unlocks m, and a
+ * signaller that changed the condition under m did so after the waiter's
+ * unlock (m's release/acquire, or a handover's edge), so its look at the
+ * list happens after the append. That is also why a signal may skip the
+ * mutex when its relaxed load finds the list empty: every wait it must wake
+ * appended before that load in happens-before order.
+ *
+ * Why a condition variable rather than a semaphore: it reuses the mutex's
+ * queue and handover and costs no new atomic protocol (the push above is
+ * the park's, model-checked), while a semaphore would need its own count and
+ * wait list protocol and model.
+ */
+#define COND_DEAD 1u
+
+static void cond_check(fj_cond *c, const char *call)
+{
+    if (!c)
+        fj__fatal(call, "condition variable is NULL");
+    if (FJ_UNLIKELY(fj_load_relaxed(&c->fj__flags) & COND_DEAD))
+        fj__fatal(call, "condition variable %p was destroyed (fj_cond_destroy); fj_cond_init it to use it again",
+                  (void *)c);
+}
+
+void fj_cond_init(fj_cond *c)
+{
+    if (!c)
+        fj__fatal("fj_cond_init", "condition variable is NULL");
+    fj_store_relaxed(&c->fj__mutex, (fj_mutex *)NULL);
+    fj_store_relaxed(&c->fj__head, 0);
+    fj_store_relaxed(&c->fj__tail, 0);
+    fj_store_release(&c->fj__flags, 0);
+}
+
+void fj_cond_destroy(fj_cond *c)
+{
+    cond_check(c, "fj_cond_destroy");
+    uint32_t head = fj_load_acquire(&c->fj__head);
+    if (head) {
+        fj__fiber *f = fj__waiter_of(head);
+        fj__fatal("fj_cond_destroy", "condition variable %p has waiters (the oldest: %s%s%s)", (void *)c,
+                  f->kind == FJ_KIND_SMALL || f->kind == FJ_KIND_LARGE ? "job '" : "",
+                  f->kind == FJ_KIND_SMALL || f->kind == FJ_KIND_LARGE
+                      ? fj__job_name(fj_load_relaxed(&f->job_name)) : "a thread outside the schedulers",
+                  f->kind == FJ_KIND_SMALL || f->kind == FJ_KIND_LARGE ? "'" : "");
+    }
+    fj_store_relaxed(&c->fj__flags, COND_DEAD);
+}
+
+/* Append f to c's list (the caller holds c's mutex). */
+static void cond_append(fj_cond *c, fj__fiber *f)
+{
+    f->wait_next = 0;
+    uint32_t tail = fj_load_relaxed(&c->fj__tail);
+    if (tail)
+        fj__waiter_of(tail)->wait_next = f->id;
+    else
+        fj_store_relaxed(&c->fj__head, f->id);
+    fj_store_relaxed(&c->fj__tail, f->id);
+}
+
+/* Post-switch action of a job waiting on a condition variable: f has left
+ * its stack and is on the list; unlock its mutex for it. */
+static void cond_park(fj__worker *w, fj__fiber *f, void *arg)
+{
+    (void)w;
+    (void)f;
+    release(arg);
+}
+
+/* A job waits: see the top of this section. With no fiber to switch to it
+ * returns at once after unlocking, yielding and locking again (a wakeup
+ * without signal, which a condition variable's user tolerates). */
+static void cond_wait_job(fj__worker *w, fj_cond *c, fj_mutex *m)
+{
+    fj__fiber *self = w->current;
+    fj__fold_flush(w);
+    fj__task t;
+    fj__fiber *next = NULL;
+    if (fj__deque_take(&w->ready, &t))
+        next = t.arg;
+    else if (!(next = fj__fiber_take_small(w)))
+        next = fj__pool_take(w->s, &w->s->free_large);
+    if (!next) {
+        release(m);
+        fj__os_yield();
+        fj_mutex_lock(m);
         return;
     }
-waiters:
-    unlock_handover(m);
+    cond_append(c, self);
+    fj_store_relaxed(&self->wait_counter, (fj_counter *)NULL);
+    fj_store_relaxed(&self->wait_mutex, (fj_mutex *)NULL);
+    fj_store_relaxed(&self->wait_cond, c);
+    fj_store_relaxed(&self->state, (int)FJ_FIBER_WAITING);
+    w->post_call = cond_park;
+    w->post_arg = m;
+    FJ_TRACE(w, FJ_EV_SUSPEND, self->index, self->job_name, 0);
+    w = fj__switch_to(w, self, next, FJ_POST_CALL);
+    FJ_TRACE(w, FJ_EV_RESUME, self->index, self->job_name, 0);
+    /* Signalled and handed m (unlock_handover made self the owner). */
+    fj_store_relaxed(&self->wait_mutex, (fj_mutex *)NULL);
 }
+
+static void cond_wait_outside(fj_cond *c, fj_mutex *m)
+{
+    fj__fiber *rec = fj__outside_take();
+    if (!rec) {
+        release(m);
+        fj__os_sleep_ns(100 * 1000);
+        fj_mutex_lock(m);
+        return;
+    }
+    fj_store_relaxed(&rec->job_name, "(outside thread)");
+    fj_store_relaxed(&rec->wait_counter, (fj_counter *)NULL);
+    fj_store_relaxed(&rec->wait_mutex, (fj_mutex *)NULL);
+    fj_store_relaxed(&rec->wait_cond, c);
+    fj_store_relaxed(&rec->wake, 0);
+    fj_store_seq_cst(&rec->state, (int)FJ_FIBER_WAITING);
+    cond_append(c, rec);
+    release(m);
+    while (fj_load_acquire(&rec->wake) == 0)
+        fj__os_futex_wait(&rec->wake, 0);
+    fj_store_relaxed(&rec->wait_mutex, (fj_mutex *)NULL);
+    fj_store_seq_cst(&rec->state, (int)FJ_FIBER_EXTERNAL);
+    fj__outside_put(rec);
+    fj_store_relaxed(&m->fj__owner, self_tag(NULL));
+}
+
+void fj_cond_wait(fj_cond *c, fj_mutex *m)
+{
+    cond_check(c, "fj_cond_wait");
+    if (!m)
+        fj__fatal("fj_cond_wait", "mutex is NULL");
+    fj__worker *w = fj__current_worker();
+    if (w)
+        fj__check_not_in_hook(w, "fj_cond_wait");
+    uint32_t word = fj_load_relaxed(&m->fj__word);
+    check_alive(m, word, "fj_cond_wait");
+    uint64_t owner = fj_load_relaxed(&m->fj__owner);
+    if (FJ_UNLIKELY(!(word & MUTEX_LOCKED) || owner != self_tag(w))) {
+        if (!(word & MUTEX_LOCKED))
+            fj__fatal("fj_cond_wait", "mutex %p is not locked: lock it before waiting", (void *)m);
+        char who[160];
+        fj__fatal("fj_cond_wait", "mutex %p is held by %s, not by the caller: lock it before waiting", (void *)m,
+                  owner_text(owner, who, sizeof who));
+    }
+    fj_mutex *bound = fj_load_relaxed(&c->fj__mutex);
+    if (FJ_UNLIKELY(bound != m)) {
+        if (bound)
+            fj__fatal("fj_cond_wait", "condition variable %p is used with mutex %p, not with mutex %p: one "
+                      "condition variable serves one mutex (until fj_cond_init)", (void *)c, (void *)bound, (void *)m);
+        /* Bound by its first wait, under m; signals read it with acquire. */
+        fj_store_release(&c->fj__mutex, m);
+    }
+    if (w && w->current)
+        cond_wait_job(w, c, m);
+    else
+        cond_wait_outside(c, m);
+}
+
+/* Move the waiters first..last (linked newest first, last's link free) of a
+ * condition variable onto m's stack with one push CAS; m is held, so the
+ * word has LOCKED and the invariant of the top comment holds. */
+static void cond_push(fj_mutex *m, uint32_t newest, fj__fiber *oldest)
+{
+    uint32_t word = fj_load_relaxed(&m->fj__word);
+    for (;;) {
+        oldest->wait_next = word & MUTEX_HEAD;
+        if (fj_cas_weak_acq_rel(&m->fj__word, &word, (word & ~MUTEX_HEAD) | newest))
+            return;
+    }
+}
+
+/* Take the first (all: !one) waiter off c's list and push it on m's stack.
+ * The caller holds m. */
+static void cond_move(fj_cond *c, fj_mutex *m, bool one)
+{
+    uint32_t first = fj_load_relaxed(&c->fj__head);
+    if (!first)
+        return;
+    fj__fiber *f = fj__waiter_of(first);
+    uint32_t rest = one ? f->wait_next : 0;
+    fj_store_relaxed(&c->fj__head, rest);
+    if (!rest)
+        fj_store_relaxed(&c->fj__tail, 0);
+    /* Reverse the taken part into newest first (private: nobody else
+     * reaches these waiters while we hold m); each now waits for m. */
+    uint32_t newest = 0;
+    for (uint32_t i = first; i;) {
+        fj__fiber *g = fj__waiter_of(i);
+        uint32_t next = one ? 0 : g->wait_next;
+        fj_store_relaxed(&g->wait_mutex, m);
+        fj_store_relaxed(&g->wait_cond, (fj_cond *)NULL);
+        g->wait_next = newest;
+        newest = i;
+        i = next;
+    }
+    cond_push(m, newest, f);
+}
+
+static void cond_signal(fj_cond *c, bool one, const char *call)
+{
+    cond_check(c, call);
+    fj__worker *w = fj__current_worker();
+    /* Nobody waits (see the top of this section): nothing to do. */
+    if (fj_load_relaxed(&c->fj__head) == 0)
+        return;
+    fj_mutex *m = fj_load_acquire(&c->fj__mutex);
+    if (!m)
+        return;   /* a wait racing with this signal, unordered by any mutex */
+    if (fj_load_relaxed(&m->fj__owner) == self_tag(w)) {
+        cond_move(c, m, one);
+        return;
+    }
+    fj_mutex_lock(m);
+    cond_move(c, m, one);
+    fj_mutex_unlock(m);
+}
+
+void fj_cond_signal(fj_cond *c) { cond_signal(c, true, "fj_cond_signal"); }
+void fj_cond_broadcast(fj_cond *c) { cond_signal(c, false, "fj_cond_broadcast"); }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every spin model check of fiberjob and every seeded bug; print a table.
-# Models: counter.pml, deque.pml, sched2.pml, held.pml (see verify/README.md).
+# Models: counter.pml, deque.pml, sched2.pml, held.pml, mutex.pml (see verify/README.md).
 #
 #   bash verify/run.sh            (what `make verify` runs)
 #   VERIFY_JOBS=1 bash verify/run.sh     run the checks one at a time
@@ -75,6 +75,24 @@ rows=(
 "witness sched2 2|sched2.pml|-DWITNESS=2|catch:assertion violated +!\\("
 "witness sched2 3|sched2.pml|-DWITNESS=3|catch:assertion violated +!\\("
 "witness sched2 4|sched2.pml|-DWITNESS=4|catch:assertion violated +!\\("
+"mutex|mutex.pml||pass"
+"mutex 3 rounds|mutex.pml|-DROUNDS=3|pass"
+"mutex cond|mutex.pml|-DCOND|pass"
+"mutex spin 2|mutex.pml|-DSPIN=2|pass"
+"BUG_UNLOCK_STORE|mutex.pml|-DBUG_UNLOCK_STORE|catch:assertion violated \\(\\(\\(nparked==0\\)"
+"BUG_UNLOCK_STORE no inv.|mutex.pml|-DBUG_UNLOCK_STORE -DNO_INVARIANT|catch:invalid end state"
+"BUG_NO_RECHECK m|mutex.pml|-DBUG_NO_RECHECK|catch:assertion violated \\(\\(\\(nparked==0\\)"
+"BUG_NO_RECHECK m no inv.|mutex.pml|-DBUG_NO_RECHECK -DNO_INVARIANT|catch:invalid end state"
+"BUG_PUBLISH_EARLY m|mutex.pml|-DBUG_PUBLISH_EARLY|catch:assertion violated saved\\["
+"BUG_NO_REVERSE|mutex.pml|-DBUG_NO_REVERSE|catch:assertion violated \\(pseq\\["
+"BUG_QUEUE_IGNORED|mutex.pml|-DBUG_QUEUE_IGNORED|catch:assertion violated \\(\\(\\(nparked==0\\)"
+"BUG_COND_UNLOCK_EARLY|mutex.pml|-DCOND -DBUG_COND_UNLOCK_EARLY|catch:assertion violated saved\\["
+"witness mutex 1|mutex.pml|-DWITNESS=1|catch:assertion violated +!\\("
+"witness mutex 2|mutex.pml|-DWITNESS=2|catch:assertion violated +!\\("
+"witness mutex 3|mutex.pml|-DWITNESS=3|catch:assertion violated +!\\("
+"witness mutex 4|mutex.pml|-DWITNESS=4|catch:assertion violated +!\\("
+"witness mutex 5|mutex.pml|-DWITNESS=5|catch:assertion violated +!\\("
+"witness mutex 6|mutex.pml|-DCOND -DWITNESS=6|catch:assertion violated +!\\("
 "held|held.pml||pass"
 "BUG_PARITY|held.pml|-DBUG_PARITY|catch:assertion violated \\(pending==0\\)"
 "witness held 1|held.pml|-DWITNESS=1|catch:assertion violated +!\\("

@@ -2,8 +2,11 @@
 // unlock and relock) and std::scoped_lock, from jobs that wait inside the
 // critical section and from a thread outside the scheduler; the total kept
 // under the mutex is exact. Misuse in C++: unlocking an fj::mutex nobody
-// holds stops the process with the C line.
+// holds stops the process with the C line. fj::condition_variable with
+// std::unique_lock<fj::mutex> and a predicate: a bounded queue with job and
+// outside-thread producers and consumers; every item arrives once.
 #include <atomic>
+#include <deque>
 #include <mutex>
 #include <thread>
 
@@ -97,5 +100,50 @@ int main(int argc, char **argv)
         for (int r = 0; r < 10; r++)
             expect += (j + r) % 3 == 1 ? 2 : 1;
     CHECK_EQ(total, expect);
+
+    // A bounded queue (capacity 2) under m with two condition variables.
+    fj::condition_variable not_full, not_empty;
+    std::deque<int> q;
+    int produced = 0, consumed = 0;
+    long sum = 0;
+    const int items = 400;
+    auto produce = [&](int n) {
+        for (int i = 0; i < n; i++) {
+            std::unique_lock<fj::mutex> l(m);
+            not_full.wait(l, [&] { return q.size() < 2; });
+            q.push_back(++produced);
+            not_empty.notify_one();
+        }
+    };
+    auto consume = [&] {
+        for (;;) {
+            std::unique_lock<fj::mutex> l(m);
+            not_empty.wait(l, [&] { return !q.empty() || consumed == items; });
+            if (consumed == items) {
+                not_empty.notify_all();
+                return;
+            }
+            sum += q.front();
+            q.pop_front();
+            if (++consumed == items)
+                not_empty.notify_all();
+            l.unlock();
+            not_full.notify_one();
+        }
+    };
+    std::thread outside_consumer(consume);
+    std::thread outside_producer([&] { produce(100); });
+    CHECK_EQ(fj::run(s, [&] {
+        fj::task_group g;
+        for (int j = 0; j < 3; j++)
+            g.run([&] { produce(100); });
+        for (int j = 0; j < 3; j++)
+            g.run(consume);
+        g.wait();
+    }), 0);
+    outside_consumer.join();
+    outside_producer.join();
+    CHECK_EQ(consumed, items);
+    CHECK_EQ(sum, (long)items * (items + 1) / 2);
     return test_finish();
 }

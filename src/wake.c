@@ -40,20 +40,15 @@
  * submitter that saw it pending meanwhile skipped its own wake, and a
  * sleeper that registered after our bump may have looked at the queues
  * before that submitter's push. The look again is that submitter's: our
- * clearing comes after its read of `wake_pending`, and the fence at the top
- * after the clearing, so a sleeper that registers after our second read of
+ * clearing comes after its read of `wake_pending`, and our fence after the
+ * clearing, so a sleeper that registers after our second read of
  * `sleepers` sees its push (verify/wake.pml, BUG_PENDING_NO_RELOOK). It
  * repeats only while a wake finds nobody although someone is registered and
- * nobody spins.
+ * nobody spins (wake_one).
  */
-void fj__notify(fj_scheduler *s, size_t n)
+static FJ_NOINLINE void wake_one(fj_scheduler *s)
 {
-    if (n == 0)
-        return;
     for (;;) {
-        fj_fence_seq_cst();
-        if (FJ_LIKELY(fj_load_relaxed(&s->sleepers) == 0) || fj_load_relaxed(&s->spinning) != 0)
-            return;
         uint32_t expected = 0;
         if (!fj_cas_strong_seq_cst(&s->wake_pending, &expected, 1))
             return;
@@ -64,7 +59,20 @@ void fj__notify(fj_scheduler *s, size_t n)
         if (fj__os_futex_wake(&s->epoch, 1) != 0)
             return;
         fj_store_seq_cst(&s->wake_pending, 0);
+        fj_fence_seq_cst();
+        if (fj_load_relaxed(&s->sleepers) == 0 || fj_load_relaxed(&s->spinning) != 0)
+            return;
     }
+}
+
+void fj__notify(fj_scheduler *s, size_t n)
+{
+    if (n == 0)
+        return;
+    fj_fence_seq_cst();
+    if (FJ_LIKELY(fj_load_relaxed(&s->sleepers) == 0) || fj_load_relaxed(&s->spinning) != 0)
+        return;
+    wake_one(s);   /* out of line: the busy case above stays inline in the submitters */
 }
 
 void fj__notify_all(fj_scheduler *s)

@@ -4,7 +4,8 @@
  * runs, asks for a deadlock verdict). The waker's side of the event count is
  * wake.c; the argument that no wake-up is lost spans both (sched.c's top
  * comment, and the fences below and in fj__notify), and is modelled in
- * verify/sched2.pml.
+ * verify/sched2.pml (one worker, the drain) and verify/wake.pml (several
+ * workers, the wake passed along).
  *
  * Counts a worker keeps up to date here (all seq_cst): `spinning` while it
  * searches, `sleepers` from its registration until it returns from the

@@ -4,7 +4,8 @@
  * runs, asks for a deadlock verdict). The waker's side of the event count is
  * wake.c; the argument that no wake-up is lost spans both (sched.c's top
  * comment, and the fences below and in fj__notify), and is modelled in
- * verify/sched2.pml.
+ * verify/sched2.pml (one worker, the drain) and verify/wake.pml (several
+ * workers, the wake passed along).
  *
  * Counts a worker keeps up to date here (all seq_cst): `spinning` while it
  * searches, `sleepers` from its registration until it returns from the
@@ -23,95 +24,124 @@ bool fj__should_leave(fj__worker *w)
 }
 
 /* Spin, then sleep until there may be work. Returns false when the worker
- * should leave the scheduler. */
+ * should leave the scheduler.
+ *
+ * Passing the wake on: fj__notify wakes one sleeper for a whole batch, and
+ * none while a worker spins (that one will find the work). So every worker
+ * that stops spinning or sleeping because it saw work wakes the next sleeper
+ * (fj__notify again, which does nothing if nobody sleeps or another worker
+ * spins), before it takes the work: a batch wakes one sleeper after another,
+ * as long as work is visible. That is the spin loop's find, the last look
+ * after registering (a submitter may have skipped its wake while this worker
+ * was counted as spinning), and a woken worker, which searches as a spinner
+ * again instead of going straight to the queues (it woke for a submitter who
+ * skipped every other wake while this one was pending). Without any one of
+ * them, N jobs that spin until all N have started, submitted at once to N
+ * workers, never finish (verify/wake.pml, tests/core/test_wake.c). */
 bool fj__worker_idle(fj__worker *w)
 {
     fj_scheduler *s = w->s;
     fj__fold_flush(w);
     fj__spares_give_back(w);
-    unsigned spins = s->cfg.spin_before_sleep;
-    fj_fetch_add_seq_cst(&s->spinning, 1);
-    for (unsigned i = 0; i < spins; i++) {
-        if (fj__should_leave(w)) {
-            fj_fetch_sub_seq_cst(&s->spinning, 1);
-            return false;
+    for (;;) {
+        unsigned spins = s->cfg.spin_before_sleep;
+        fj_fetch_add_seq_cst(&s->spinning, 1);
+        for (unsigned i = 0; i < spins; i++) {
+            if (fj__should_leave(w)) {
+                fj_fetch_sub_seq_cst(&s->spinning, 1);
+                /* Worker 0 leaving fj_main while others run on: pass on a
+                 * wake skipped for it (the fence: as in fj__worker_park). */
+                fj_fence_seq_cst();
+                if (fj__has_work(w))
+                    fj__notify(s, 1);
+                return false;
+            }
+            if (FJ_UNLIKELY(fj__over_limit(w))) {
+                fj_fetch_sub_seq_cst(&s->spinning, 1);
+                return true;   /* the caller parks (and passes the wake on) */
+            }
+            if (fj__has_work(w)) {
+                /* Found work: if we were the last searcher, wake the next sleeper
+                 * so parallelism ramps up while there is work. */
+                fj_fetch_sub_seq_cst(&s->spinning, 1);
+                fj__notify(s, 1);
+                return true;
+            }
+            fj_cpu_relax();
         }
-        if (FJ_UNLIKELY(fj__over_limit(w))) {
-            fj_fetch_sub_seq_cst(&s->spinning, 1);
-            return true;   /* the caller parks */
-        }
-        if (fj__has_work(w)) {
-            /* Found work: if we were the last searcher, wake the next sleeper
-             * so parallelism ramps up while there is work. */
-            fj_fetch_sub_seq_cst(&s->spinning, 1);
-            fj__notify(s, 1);
-            return true;
-        }
-        fj_cpu_relax();
-    }
-    fj_fetch_sub_seq_cst(&s->spinning, 1);
-    uint32_t e = fj_load_acquire(&s->epoch);
-    uint64_t gen = fj_load_seq_cst(&s->idle_gen);
-    uint32_t sleeping = fj_fetch_add_seq_cst(&s->sleepers, 1) + 1;
-    int verdict = FJ__VERDICT_NONE;
-    /* Store-buffering with fj__notify: there a push, a seq_cst fence, a load
-     * of `sleepers`; here the registration, then loads of the queues. C11
-     * forbids both sides reading the old value only if each side has a
-     * seq_cst fence between its write and its read (a seq_cst read-modify-
-     * write is not one for the relaxed and acquire loads after it, though
-     * x86-64 and AArch64 happen to compile it as one): without this fence a
-     * lost wake-up is allowed by the language. The idle path only. */
-    fj_fence_seq_cst();
-    if (fj__should_leave(w) || fj__has_work(w) || fj__over_limit(w)) {
-        /* Bump the generation before taking what we saw, so a worker judging
-         * quiescence notices that a registered sleeper went back to work. */
-        fj_fetch_add_seq_cst(&s->idle_gen, 1);
-        fj_fetch_sub_seq_cst(&s->sleepers, 1);
-        return !fj__should_leave(w);
-    }
-    if (sleeping >= fj_load_seq_cst(&s->active) && fj_load_seq_cst(&s->inject_inflight) == 0 &&
-        !fj__has_work(w) && !fj__pins_queued(s) && fj_load_seq_cst(&s->idle_gen) == gen &&
-        fj_load_seq_cst(&s->sleepers) >= fj_load_seq_cst(&s->active)) {
-        /* Quiescent: every worker is idle and no queue holds work. fj_destroy's
-         * drain ends here, unless something still waits: then it is judged
-         * as during fj_main (a hook may say an outside thread will finish it). */
-        /* drain_done reads the fibers' states first, then inject_inflight and
-         * the queues again: a finisher of another scheduler (or an outside
-         * thread) takes its reference (inject_inflight) before it marks the
-         * fiber READY, and drops it only after the push, so a drain that saw
-         * the fiber no longer WAITING sees the reference or the queued fiber
-         * (all seq_cst; found by verify/sched2.pml, BUG_DRAIN_ORDER). */
-        /* Tasks pinned to another worker count too (has_work sees only
-         * ours): a parked worker runs them, so they are work to drain. And
-         * the generation once more, after those loads: a parked worker that
-         * rejoined (for its pinned work) bumped it before taking any. */
-        if (fj_load_relaxed(&s->shutdown) && fj__drain_done(s) && fj_load_seq_cst(&s->inject_inflight) == 0 &&
-            !fj__has_work(w) && !fj__pins_queued(s) && fj_load_seq_cst(&s->idle_gen) == gen) {
-            fj_store_release(&s->exit, 1);
-            fj__notify_all(s);
+        fj_fetch_sub_seq_cst(&s->spinning, 1);
+        uint32_t e = fj_load_acquire(&s->epoch);
+        uint64_t gen = fj_load_seq_cst(&s->idle_gen);
+        uint32_t sleeping = fj_fetch_add_seq_cst(&s->sleepers, 1) + 1;
+        int verdict = FJ__VERDICT_NONE;
+        /* Store-buffering with fj__notify: there a push, a seq_cst fence, a load
+         * of `sleepers`; here the registration, then loads of the queues. C11
+         * forbids both sides reading the old value only if each side has a
+         * seq_cst fence between its write and its read (a seq_cst read-modify-
+         * write is not one for the relaxed and acquire loads after it, though
+         * x86-64 and AArch64 happen to compile it as one): without this fence a
+         * lost wake-up is allowed by the language. The idle path only. The same
+         * fence orders the loads after the decrement of `spinning` and, for a
+         * woken worker, after its clearing of `wake_pending`: a submitter whose
+         * read of either came before that write (and so skipped its wake) had
+         * pushed before its own fence, so the look below sees the push. */
+        fj_fence_seq_cst();
+        bool work = fj__has_work(w);
+        if (work || fj__should_leave(w) || fj__over_limit(w)) {
+            /* Bump the generation before taking what we saw, so a worker judging
+             * quiescence notices that a registered sleeper went back to work. */
+            fj_fetch_add_seq_cst(&s->idle_gen, 1);
             fj_fetch_sub_seq_cst(&s->sleepers, 1);
-            return false;
+            if (work)
+                fj__notify(s, 1);   /* pass on a wake skipped while we spun */
+            return !fj__should_leave(w);
         }
-        if (!fj_load_relaxed(&s->deadlock_reported))
-            verdict = fj__deadlock_judge(s, "every worker is idle and nothing is queued", NULL, NULL, 0);
+        if (sleeping >= fj_load_seq_cst(&s->active) && fj_load_seq_cst(&s->inject_inflight) == 0 &&
+            !fj__has_work(w) && !fj__pins_queued(s) && fj_load_seq_cst(&s->idle_gen) == gen &&
+            fj_load_seq_cst(&s->sleepers) >= fj_load_seq_cst(&s->active)) {
+            /* Quiescent: every worker is idle and no queue holds work. fj_destroy's
+             * drain ends here, unless something still waits: then it is judged
+             * as during fj_main (a hook may say an outside thread will finish it). */
+            /* drain_done reads the fibers' states first, then inject_inflight and
+             * the queues again: a finisher of another scheduler (or an outside
+             * thread) takes its reference (inject_inflight) before it marks the
+             * fiber READY, and drops it only after the push, so a drain that saw
+             * the fiber no longer WAITING sees the reference or the queued fiber
+             * (all seq_cst; found by verify/sched2.pml, BUG_DRAIN_ORDER). */
+            /* Tasks pinned to another worker count too (has_work sees only
+             * ours): a parked worker runs them, so they are work to drain. And
+             * the generation once more, after those loads: a parked worker that
+             * rejoined (for its pinned work) bumped it before taking any. */
+            if (fj_load_relaxed(&s->shutdown) && fj__drain_done(s) && fj_load_seq_cst(&s->inject_inflight) == 0 &&
+                !fj__has_work(w) && !fj__pins_queued(s) && fj_load_seq_cst(&s->idle_gen) == gen) {
+                fj_store_release(&s->exit, 1);
+                fj__notify_all(s);
+                fj_fetch_sub_seq_cst(&s->sleepers, 1);
+                return false;
+            }
+            if (!fj_load_relaxed(&s->deadlock_reported))
+                verdict = fj__deadlock_judge(s, "every worker is idle and nothing is queued", NULL, NULL, 0);
+        }
+        FJ__STAT_INC(w, sleeps);
+        FJ_TRACE(w, FJ_EV_SLEEP, UINT32_MAX, NULL, 0);
+        /* While fj_destroy drains, worker 0 (fj_destroy's thread) looks again
+         * now and then: an outside thread the drain waits for is woken without
+         * touching this scheduler. */
+        if (fj_load_relaxed(&s->shutdown) && w->index == 0)
+            fj__os_futex_wait_ns(&s->epoch, e, 100u * 1000 * 1000);
+        else if (verdict == FJ__VERDICT_LATER)
+            fj__os_futex_wait_ns(&s->epoch, e, 250u * 1000 * 1000);   /* judge again (counts held outside) */
+        else
+            fj__os_futex_wait(&s->epoch, e);
+        FJ_TRACE(w, FJ_EV_WAKE, UINT32_MAX, NULL, 0);
+        fj_store_seq_cst(&s->wake_pending, 0);
+        /* Something happened: a deadlock the hook let stand may be judged again. */
+        fj_store_relaxed(&s->deadlock_reported, 0);
+        fj_fetch_sub_seq_cst(&s->sleepers, 1);
+        if (fj__should_leave(w))
+            return false;
+        /* Woken: search as a spinner, so that the work found passes the wake on. */
     }
-    FJ__STAT_INC(w, sleeps);
-    FJ_TRACE(w, FJ_EV_SLEEP, UINT32_MAX, NULL, 0);
-    /* While fj_destroy drains, worker 0 (fj_destroy's thread) looks again
-     * now and then: an outside thread the drain waits for is woken without
-     * touching this scheduler. */
-    if (fj_load_relaxed(&s->shutdown) && w->index == 0)
-        fj__os_futex_wait_ns(&s->epoch, e, 100u * 1000 * 1000);
-    else if (verdict == FJ__VERDICT_LATER)
-        fj__os_futex_wait_ns(&s->epoch, e, 250u * 1000 * 1000);   /* judge again (counts held outside) */
-    else
-        fj__os_futex_wait(&s->epoch, e);
-    FJ_TRACE(w, FJ_EV_WAKE, UINT32_MAX, NULL, 0);
-    fj_store_seq_cst(&s->wake_pending, 0);
-    /* Something happened: a deadlock the hook let stand may be judged again. */
-    fj_store_relaxed(&s->deadlock_reported, 0);
-    fj_fetch_sub_seq_cst(&s->sleepers, 1);
-    return !fj__should_leave(w);
 }
 
 /*

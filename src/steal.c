@@ -79,7 +79,14 @@ static bool take_injected(fj__worker *w)
 /* After stealing a job from d: while d still holds two or more, steal up to
  * FJ_STEAL_MORE more into our own deque. Each is an ordinary steal; in a row
  * they find d's lines already in our cache, where one steal per job would
- * fetch them again each time. The last task is left to the owner. */
+ * fetch them again each time. The last task is left to the owner.
+ *
+ * Between the steals and the push the jobs are in no deque: a worker woken
+ * for them may look then, find nothing and sleep again, and we are about to
+ * run a job that may not return soon. So the push is a submission like any
+ * other and notifies (fj__notify: a fence and a load while nobody sleeps);
+ * without it a batch's wake chain could end there (verify/wake.pml,
+ * BUG_STEAL_MORE_QUIET). */
 #define FJ_STEAL_MORE 7
 static void steal_more(fj__worker *w, fj__deque *d, int q)
 {
@@ -99,6 +106,7 @@ static void steal_more(fj__worker *w, fj__deque *d, int q)
     for (int i = 0; i < k; i++)
         rev[i] = t[k - 1 - i];
     fj__push_or_die(&w->q[q], rev, (size_t)k, "fj_run_jobs");
+    fj__notify(w->s, (size_t)k);
 }
 
 static bool steal_any(fj__worker *w, fj__task *out)

@@ -23,17 +23,48 @@
  * Wake at most one sleeper, and only when it is needed: nobody sleeps (the busy
  * case: no system call), or a worker is awake and searching (it will find the
  * work; when it does it wakes the next one, so sleepers are woken in a chain
- * as long as there is work), or a wake is already in flight (`wake_pending`,
- * cleared by whoever returns from the futex wait, or by the waker itself when
- * its wake found nobody). This keeps a submitter of many small batches from
+ * as long as there is work: fj__worker_idle), or a wake is already in flight
+ * (`wake_pending`, cleared by whoever returns from the futex wait, which then
+ * searches as a spinner). This keeps a submitter of many small batches from
  * issuing a futex wake per batch while the woken worker is still getting up.
  *
  * No lost wake-up: the submitter pushes, then a seq_cst fence, then reads.
  * A searching worker counted in `spinning` decrements it (seq_cst) before it
  * registers as a sleeper and looks at every queue once more, so it sees the
  * push; a pending wake is cleared by a worker that then searches, likewise
- * after the submitter's read.
+ * after the submitter's read (the fence in fj__worker_idle's registration).
+ *
+ * A wake that found nobody in the futex wait (the sleepers counted were
+ * between their registration and the wait: the bumped epoch sends those back
+ * to searching) clears `wake_pending` itself, and then looks again: a
+ * submitter that saw it pending meanwhile skipped its own wake, and a
+ * sleeper that registered after our bump may have looked at the queues
+ * before that submitter's push. The look again is that submitter's: our
+ * clearing comes after its read of `wake_pending`, and our fence after the
+ * clearing, so a sleeper that registers after our second read of
+ * `sleepers` sees its push (verify/wake.pml, BUG_PENDING_NO_RELOOK). It
+ * repeats only while a wake finds nobody although someone is registered and
+ * nobody spins (wake_one).
  */
+static FJ_NOINLINE void wake_one(fj_scheduler *s)
+{
+    for (;;) {
+        uint32_t expected = 0;
+        if (!fj_cas_strong_seq_cst(&s->wake_pending, &expected, 1))
+            return;
+        fj_fetch_add_seq_cst(&s->epoch, 1);
+        fj__worker *w = fj__current_worker();
+        if (w)
+            FJ__STAT_INC(w, wakes);
+        if (fj__os_futex_wake(&s->epoch, 1) != 0)
+            return;
+        fj_store_seq_cst(&s->wake_pending, 0);
+        fj_fence_seq_cst();
+        if (fj_load_relaxed(&s->sleepers) == 0 || fj_load_relaxed(&s->spinning) != 0)
+            return;
+    }
+}
+
 void fj__notify(fj_scheduler *s, size_t n)
 {
     if (n == 0)
@@ -41,15 +72,7 @@ void fj__notify(fj_scheduler *s, size_t n)
     fj_fence_seq_cst();
     if (FJ_LIKELY(fj_load_relaxed(&s->sleepers) == 0) || fj_load_relaxed(&s->spinning) != 0)
         return;
-    uint32_t expected = 0;
-    if (!fj_cas_strong_seq_cst(&s->wake_pending, &expected, 1))
-        return;
-    fj_fetch_add_seq_cst(&s->epoch, 1);
-    if (fj__os_futex_wake(&s->epoch, 1) == 0)
-        fj_store_seq_cst(&s->wake_pending, 0);
-    fj__worker *w = fj__current_worker();
-    if (w)
-        FJ__STAT_INC(w, wakes);
+    wake_one(s);   /* out of line: the busy case above stays inline in the submitters */
 }
 
 void fj__notify_all(fj_scheduler *s)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every spin model check of fiberjob and every seeded bug; print a table.
-# Models: counter.pml, deque.pml, sched2.pml, held.pml, mutex.pml (see verify/README.md).
+# Models: counter.pml, deque.pml, sched2.pml, held.pml, mutex.pml, wake.pml (see verify/README.md).
 #
 #   bash verify/run.sh            (what `make verify` runs)
 #   VERIFY_JOBS=1 bash verify/run.sh     run the checks one at a time
@@ -41,6 +41,7 @@ trap interrupted INT TERM
 rows=(
 "counter launch|counter.pml|-DLAUNCH=1|pass"
 "counter|counter.pml||pass"
+"wake 4 workers|wake.pml|-DW=4|pass"
 "counter spurious|counter.pml|-DSPURIOUS|pass"
 "counter batch|counter.pml|-DBATCH|pass"
 "counter 2 waiters|counter.pml|-DWAITERS2|pass"
@@ -96,6 +97,13 @@ rows=(
 "held|held.pml||pass"
 "BUG_PARITY|held.pml|-DBUG_PARITY|catch:assertion violated \\(pending==0\\)"
 "witness held 1|held.pml|-DWITNESS=1|catch:assertion violated +!\\("
+"wake|wake.pml||pass"
+"BUG_WOKEN_NO_PASS|wake.pml|-DBUG_WOKEN_NO_PASS|catch:assertion violated \\(\\(jobs==0\\)"
+"BUG_RECHECK_NO_PASS|wake.pml|-DBUG_RECHECK_NO_PASS|catch:assertion violated \\(\\(jobs==0\\)"
+"BUG_STEAL_MORE_QUIET|wake.pml|-DBUG_STEAL_MORE_QUIET|catch:assertion violated \\(\\(jobs==0\\)"
+"BUG_PENDING_NO_RELOOK|wake.pml|-DW=4 -DBUG_PENDING_NO_RELOOK|catch:assertion violated \\(\\(jobs==0\\)"
+"witness wake 1|wake.pml|-DWITNESS=1|catch:assertion violated +!\\("
+"witness wake 2|wake.pml|-DWITNESS=2|catch:assertion violated +!\\("
 )
 
 # One check in its own directory: spin -a, compile pan, search.

@@ -503,6 +503,23 @@ FJ_API int fj_run_jobs_after(const fj_after *after, size_t nafter, const fj_job 
  */
 FJ_API void fj_wait(fj_counter *counter, int64_t target);
 
+/** The clock of fj_wait_until's deadlines: monotonic, in nanoseconds. */
+FJ_API uint64_t fj_now_ns(void);
+
+/**
+ * fj_wait with a deadline (fj_now_ns clock): returns 1 once the value has
+ * been <= target, 0 when deadline_ns passed first. Inside a job the fiber is
+ * suspended and resumed at the deadline at the latest (by the scheduler's
+ * timer thread, started by its first timed wait); outside it blocks the
+ * thread. A deadline in the past returns at once (1 if the value is there).
+ * A wait that times out leaves nothing behind on the counter. Nothing times
+ * out by itself: the jobs counted on the counter keep running (cancel them
+ * with fj_counter_cancel), and the counter must still outlive them.
+ */
+FJ_API int fj_wait_until(fj_counter *counter, int64_t target, uint64_t deadline_ns);
+/** fj_wait_until(counter, target, fj_now_ns() + timeout_ns). */
+FJ_API int fj_wait_for(fj_counter *counter, int64_t target, uint64_t timeout_ns);
+
 /** Put the current fiber behind the other ready work. Only inside a job. */
 FJ_API void fj_yield(void);
 

@@ -83,6 +83,7 @@
 #endif
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -396,6 +397,19 @@ public:
     void run(const fj_job &job) { fj_run_jobs(&job, 1, &c_); }
     /** fj_wait(this, target): until the value is <= target (suspends the fiber inside a job). */
     void wait(std::int64_t target = 0) { fj_wait(&c_, target); }
+    /** fj_wait_for: until the value is <= target or `timeout` has passed; true when reached. */
+    template <class Rep, class Period>
+    bool wait_for(std::chrono::duration<Rep, Period> timeout, std::int64_t target = 0)
+    {
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
+        return fj_wait_for(&c_, target, ns > 0 ? static_cast<std::uint64_t>(ns) : 0) != 0;
+    }
+    /** fj_wait_until with a deadline of any clock (measured against that clock now); true when reached. */
+    template <class Clock, class Duration>
+    bool wait_until(std::chrono::time_point<Clock, Duration> deadline, std::int64_t target = 0)
+    {
+        return wait_for(deadline - Clock::now(), target);
+    }
     /**
      * fj_run_jobs_after: queue n jobs counted here, launched once every
      * counter in `after` is zero, with no fiber waiting meanwhile (c.run_after({&a, &b}, job)).

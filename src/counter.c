@@ -214,6 +214,49 @@ size_t fj__record_start(fj__worker *w, fj__record *r)
     return fj__record_launch(w, r);
 }
 
+bool fj__counter_publish_proxy(fj_counter *c, fj__record *r, int64_t target)
+{
+    return publish(c, r->id, &r->wait_next, target);
+}
+
+static void counter_wake_reached(fj_counter *c, uint32_t chain, int32_t value);
+
+/*
+ * A timed wait gave up (timer.c): take its dead proxy, and any other, off
+ * c's list. Called by the waiter while it is still in fj_wait_until, so c
+ * is alive (the counters' contract), as it is for a finisher. The whole
+ * chain is taken with a CAS that keeps the value (taking a chain whole is
+ * the one removal the list allows, counter.c's top comment), the dead
+ * proxies are let go (their link read first), and the rest goes back
+ * through counter_wake_reached's put-back, which resumes any that the value
+ * reached meanwhile. A proxy a finisher holds in its own chain now is let go
+ * by that finisher instead.
+ */
+void fj__counter_drop_dead(fj_counter *c)
+{
+    uint64_t w = fj_load_acquire(&c->fj__word);
+    do {
+        if (fj__word_head(w) == 0)
+            return;
+    } while (!fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make(fj__word_value(w), 0, 0)));
+    uint32_t live = 0;
+    for (uint32_t i = fj__word_head(w); i;) {
+        int64_t target;
+        uint32_t *link = link_of(i, &target);
+        uint32_t next = *link;
+        fj__record *r = fj__waiter_of(i) ? NULL : fj__record_table[i];
+        if (r && fj_load_relaxed(&r->state) == FJ__REC_PROXY && fj_load_acquire(&r->claim) != FJ__CLAIM_NONE) {
+            fj__proxy_release(r);   /* the list's */
+        } else {
+            *link = live;
+            live = i;
+        }
+        i = next;
+    }
+    if (live)
+        counter_wake_reached(c, live, fj__word_value(w));
+}
+
 /* Out of line: the finish path is one CAS unless someone waits. */
 FJ_NOINLINE static void counter_wake_reached(fj_counter *c, uint32_t chain, int32_t value)
 {
@@ -263,6 +306,10 @@ FJ_NOINLINE static void counter_wake_reached(fj_counter *c, uint32_t chain, int3
         } else {
             fj__record *r = fj__record_table[reached];
             reached = r->wait_next;
+            if (fj_load_relaxed(&r->state) == FJ__REC_PROXY) {
+                n += fj__proxy_reached(r);   /* a timed wait (timer.c) */
+                continue;
+            }
             r->next_after++;
             if (!w)
                 w = fj__current_worker();

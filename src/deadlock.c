@@ -235,7 +235,7 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
         return FJ__VERDICT_LATER;
     }
     size_t len = 0, cap = sizeof report;
-    unsigned waiting = 0, outside = 0, deferred = 0, nhooks = 0, held = 0, mutex_held = 0;
+    unsigned waiting = 0, outside = 0, deferred = 0, nhooks = 0, held = 0, mutex_held = 0, timed = 0;
     unsigned report_ms = s ? s->cfg.outside_report_ms : 0;
     bool driven = false, idle = true, any = false;
     uint32_t epoch = s ? fj_load_seq_cst(&s->epoch) : 0;
@@ -257,6 +257,8 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
             if (st != FJ_FIBER_WAITING && st != FJ_FIBER_CALLING)
                 continue;
             waiting++;
+            if (fj_load_relaxed(&f->wait_deadline))
+                timed++;   /* fj_wait_until: its deadline will end the wait */
             fj_counter *c = fj_load_relaxed(&f->wait_counter);
             held += held_of(c);
             char pin[48] = "";
@@ -318,6 +320,12 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
         held += held_of(sc);
         len = report_waiter(report, len, cap, stuck_fiber->job_name, sc, starget,
                             held_note(note, sizeof note, sc, " [no free fiber to switch to]"));
+    }
+    if (idle && timed) {
+        /* A job in fj_wait_until: its deadline resumes it (the timer
+         * thread), so nothing is stuck for good. Look again later. */
+        fj_store_seq_cst(&busy, 0);
+        return FJ__VERDICT_LATER;
     }
     if (idle && (waiting || outside) && (held || mutex_held)) {
         /* Not a deadlock: a thread outside still holds counts that waiters

@@ -149,6 +149,8 @@ typedef struct fj__fiber {
     bool prepared;              /* stack committed and context made (on first use) */
     uint32_t job_depth;         /* jobs running on this fiber (inline runs nest) */
     uint32_t pin1;              /* worker + 1 its pinned job runs on (pinned.c); 0: none */
+    uint64_t wait_deadline;     /* in fj_wait_until (timer.c): its deadline (relaxed atomic: the judge); else 0 */
+    uint32_t timed_out;         /* set by the proxy's claimer before the resume */
     /* Its resume task when a thread outside the scheduler wakes it: queued
      * without allocating. Free again once taken (a fiber is woken once per
      * wait, and waits again only after it was resumed). */
@@ -166,11 +168,24 @@ typedef struct fj__fiber {
  * they mean for a fiber (counter.c).
  */
 #define FJ__AFTER_INLINE 4
-enum { FJ__REC_FREE = 0, FJ__REC_PENDING = 1 };
+/* state: free, a launch pending, or a timed wait's proxy (timer.c). */
+enum { FJ__REC_FREE = 0, FJ__REC_PENDING = 1, FJ__REC_PROXY = 2 };
+/* A proxy's claim: nobody yet, the count was reached, the deadline passed. */
+enum { FJ__CLAIM_NONE = 0, FJ__CLAIM_REACHED = 1, FJ__CLAIM_TIMEOUT = 2 };
+#define FJ__NO_HEAP UINT32_MAX
 typedef struct fj__record {
     uint32_t id;
     uint32_t wait_next;
     int64_t wait_target;
+    /* A timed wait's proxy (state FJ__REC_PROXY; timer.c): listed on the
+     * counter in place of its waiter, which whoever claims it first (a
+     * finisher or the deadline) resumes. refs: the list, the timer, the
+     * waiter; the last to let go puts it back. */
+    struct fj__fiber *waiter;
+    uint32_t claim;             /* FJ__CLAIM_*: one CAS from NONE decides */
+    uint32_t refs;
+    uint64_t deadline;          /* fj__os_now_ns clock */
+    uint32_t heap_index;        /* in s's timer heap (under timer_lock), or FJ__NO_HEAP */
     fj_counter *wait_counter;   /* the prerequisite it is listed on now (relaxed atomic: reports) */
     uint32_t state;             /* FJ__REC_FREE or FJ__REC_PENDING (relaxed atomic: reports) */
     uint32_t next_after;        /* index in after[] of that prerequisite */
@@ -323,6 +338,15 @@ struct fj_scheduler {
     fj__task *deferred;
     size_t ndeferred, deferred_cap;
     struct fj__handle_pool *handles;             /* fj_spawn's counter slots (handle.c) */
+    /* Timed waits (timer.c): a heap of proxies by deadline and the thread
+     * that fires them, started by the first timed wait. */
+    pthread_mutex_t timer_lock;
+    struct fj__record **timer_heap;
+    size_t ntimers, timer_cap, timer_reserved;
+    pthread_t timer_thread;
+    bool timer_started;
+    uint32_t timer_word;                         /* futex the timer thread sleeps on */
+    uint32_t timer_stop;
     struct fj_scheduler *older;                  /* registry of live schedulers, newest first */
     bool destroying;                             /* in fj_destroy: no longer the default */
     bool pin_warned;                             /* worker 0 could not be pinned: said once */
@@ -571,6 +595,35 @@ FJ__SHARED int64_t fj__records_pending(fj_scheduler *s);
  * (under the records' lock); returns how many there were. */
 unsigned fj__records_each(fj_scheduler *s, void (*line)(const fj__record *r, void *arg), void *arg);
 
+/* --- timer.c: timed waits' proxies, the timer heap and thread ------------- */
+/* A proxy for waiter f (a fiber, or an outside record when s is NULL) on
+ * counter c, holding `refs` references; NULL with *err when none is left. */
+FJ__SHARED fj__record *fj__proxy_take(fj__worker *w, fj_scheduler *s, fj__fiber *f, fj_counter *c,
+                                      int64_t target, uint64_t deadline, uint32_t refs, int *err);
+/* Decide the wait: true for whoever moves the claim from NONE to `how`. */
+static inline bool fj__proxy_claim(fj__record *r, uint32_t how)
+{
+    uint32_t none = FJ__CLAIM_NONE;
+    return fj_cas_strong_acq_rel(&r->claim, &none, how);
+}
+/* Let go of one reference; the last puts the proxy back. */
+FJ__SHARED void fj__proxy_release(fj__record *r);
+/* A chain owner reached proxy r: claim it and resume its waiter, then let
+ * go of the list's reference. Returns 1 when the waiter went to the calling
+ * worker's own ready deque (the caller notifies), else 0. */
+FJ__SHARED size_t fj__proxy_reached(fj__record *r);
+/* Before a timed wait parks: start s's timer thread if needed and reserve
+ * a heap slot; false when either cannot be had (the caller polls instead). */
+FJ__SHARED bool fj__timer_reserve(fj_scheduler *s);
+/* Put r in s's heap, in the slot reserved (cannot fail); or give the slot
+ * back when r is not to be timed after all (r NULL). */
+FJ__SHARED void fj__timer_add(fj_scheduler *s, fj__record *r);
+/* The waiter of r is back: take r out of the heap if it is still there
+ * (then the timer's reference goes too). */
+FJ__SHARED void fj__timer_cancel(fj_scheduler *s, fj__record *r);
+/* fj_destroy, after the drain: stop the timer thread, drop what is left. */
+FJ__SHARED void fj__timers_stop(fj_scheduler *s);
+
 /* --- counter.c: the counter protocol and folded finishes ------------------ */
 /* Outside adds and dones: begun (high 32 bits) and under way (low 32 bits)
  * (counter.c, "Counts held outside"). */
@@ -592,6 +645,10 @@ FJ__SHARED bool fj__counter_publish(fj_counter *c, fj__fiber *f, int64_t target)
 /* List launch record r on its prerequisite next_after, or the next one not
  * yet reached, or launch its jobs when none is left (fj_run_jobs_after). */
 FJ__SHARED size_t fj__record_start(fj__worker *w, fj__record *r);
+/* Take the proxies of timed waits that gave up off c's list (timer.c). */
+FJ__SHARED void fj__counter_drop_dead(fj_counter *c);
+/* List proxy r on c while c's value is above target; false when it is not. */
+FJ__SHARED bool fj__counter_publish_proxy(fj_counter *c, fj__record *r, int64_t target);
 /* Folded finishes (counter.c, top comment): the finishes of consecutive jobs
  * of one counter on a worker are one CAS. Inline: once per job. */
 static inline void fj__fold_flush(fj__worker *w)

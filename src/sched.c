@@ -232,6 +232,7 @@ static void sched_free(fj_scheduler *s)
     fj__handles_destroy(s);
     fj__mem_free(&mem, s->deferred, s->deferred_cap * sizeof *s->deferred, FJ_MEM_ALIGN);
     pthread_mutex_destroy(&s->deferred_lock);
+    pthread_mutex_destroy(&s->timer_lock);
     if (s->signals_installed)
         fj__signals_uninstall();
     if (s->cpus)
@@ -297,6 +298,7 @@ fj_scheduler *fj_create(const fj_config *config)
     static uint32_t serial;   /* numbers the schedulers of the process, from 1 */
     s->serial = fj_fetch_add_relaxed(&serial, 1) + 1;
     pthread_mutex_init(&s->deferred_lock, NULL);
+    pthread_mutex_init(&s->timer_lock, NULL);
     s->mem = mem;
     s->cfg = c;
     s->cpus = cpus;
@@ -540,6 +542,7 @@ void fj_destroy(fj_scheduler *s)
     fj_store_release(&s->shutdown, 1);
     fj__notify_all(s);
     main_participate(s, NULL);
+    fj__timers_stop(s);   /* nothing waits any more: no deadline to keep */
     sched_stop_threads(s);
     /* A thread outside, or a worker of another scheduler, may still be
      * leaving fj_run_jobs or a wake it queued here (fj__resume_waiter). */

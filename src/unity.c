@@ -26,6 +26,7 @@
 #include "pinned.c"
 #include "wake.c"
 #include "record.c"
+#include "timer.c"
 #include "counter.c"
 #include "batch.c"
 #include "steal.c"

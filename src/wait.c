@@ -280,3 +280,178 @@ void fj_yield(void)
     FJ_TRACE(w, FJ_EV_RESUME, self->index, self->job_name, 0);
 }
 
+
+/*
+ * Timed waits: fj_wait_until and fj_wait_for (timer.c has the protocol). A
+ * job parks as in fj_wait, but a proxy is listed on the counter in its place
+ * (the post-switch action timed_park), and the timer thread holds the proxy
+ * by its deadline; whichever of a finisher and the deadline claims the proxy
+ * first resumes the job. A thread outside the schedulers does the same with
+ * its outside record, timing out on its own futex. With no fiber free, or no
+ * timer thread or record to be had, a job polls until reached or the
+ * deadline (running queued jobs where they fit, as fj_wait does).
+ */
+uint64_t fj_now_ns(void) { return fj__os_now_ns(); }
+
+/* Post-switch action of a job parking in a timed wait: f has left its
+ * stack. List the proxy; if the count is reached already, claim it here. */
+static void timed_park(fj__worker *w, fj__fiber *f, void *arg)
+{
+    fj__record *r = arg;
+    fj_counter *c = fj_load_relaxed(&r->wait_counter);
+    int64_t target = fj_load_relaxed(&r->wait_target);
+    if (!fj__counter_publish_proxy(c, r, target)) {
+        fj__timer_add(w->s, NULL);   /* the reserved slot back */
+        fj__proxy_release(r);        /* the timer's: never timed */
+        if (fj__proxy_claim(r, FJ__CLAIM_REACHED)) {
+            f->timed_out = 0;
+            if (fj__resume_waiter(f))
+                fj__notify(w->s, 1);
+        }
+        fj__proxy_release(r);        /* the list's: never listed */
+        return;
+    }
+    /* Listed: a finisher may have claimed it and resumed f already; then
+     * the heap need not hold it (a race lost here only leaves an entry that
+     * fires harmlessly at the deadline). */
+    if (fj_load_acquire(&r->claim) != FJ__CLAIM_NONE) {
+        fj__timer_add(w->s, NULL);
+        fj__proxy_release(r);
+    } else {
+        fj__timer_add(w->s, r);
+    }
+}
+
+/* No context to park in: poll until reached or the deadline. */
+static int poll_until(fj__worker *w, fj__fiber *self, fj_counter *c, int64_t target, uint64_t deadline)
+{
+    for (;;) {
+        if (fj_counter_value(c) <= target)
+            return 1;
+        if (fj__os_now_ns() >= deadline)
+            return 0;
+        if (!w || !self || fj__over_limit(w) || !run_any_inline(w, self))
+            fj__os_yield();
+        w = fj__current_worker();
+        if (w)
+            fj__fold_flush(w);
+    }
+}
+
+static int wait_external_until(fj_counter *c, int64_t target, uint64_t deadline)
+{
+    if (fj_counter_value(c) <= target)
+        return 1;
+    int err = 0;
+    fj__fiber *rec = fj__outside_take();
+    fj__record *r = rec ? fj__proxy_take(NULL, NULL, rec, c, target, deadline, 2, &err) : NULL;
+    if (!r) {
+        if (rec)
+            fj__outside_put(rec);
+        for (;;) {
+            if (fj_counter_value(c) <= target)
+                return 1;
+            uint64_t now = fj__os_now_ns();
+            if (now >= deadline)
+                return 0;
+            fj__os_sleep_ns(deadline - now < 100000 ? deadline - now : 100000);
+        }
+    }
+    fj_store_relaxed(&rec->job_name, "(outside thread)");
+    if (!fj__counter_publish_proxy(c, r, target)) {
+        fj__proxy_release(r);   /* the list's: never listed */
+        fj__proxy_release(r);   /* ours */
+        fj__outside_put(rec);
+        return 1;
+    }
+    bool timed_out = false;
+    for (;;) {
+        if (fj_load_acquire(&rec->wake))
+            break;   /* a finisher claimed the proxy and woke us */
+        uint64_t now = fj__os_now_ns();
+        if (now >= deadline) {
+            if (fj__proxy_claim(r, FJ__CLAIM_TIMEOUT)) {
+                timed_out = true;
+                break;
+            }
+            /* A finisher claimed it first: its wake is on the way. */
+            while (fj_load_acquire(&rec->wake) == 0)
+                fj__os_futex_wait(&rec->wake, 0);
+            break;
+        }
+        fj__os_futex_wait_ns(&rec->wake, 0, deadline - now);
+    }
+    if (timed_out)
+        fj__counter_drop_dead(c);   /* c is alive: we are still in the wait */
+    fj__proxy_release(r);           /* ours */
+    fj__outside_put(rec);
+    return !timed_out || fj_counter_value(c) <= target;
+}
+
+static int wait_until(const char *call, fj_counter *c, int64_t target, uint64_t deadline)
+{
+    if (!c)
+        fj__fatal(call, "counter is NULL");
+    if (target < 0 || target > FJ_WAIT_TARGET_MAX)
+        fj__fatal(call, "target %lld is outside 0..%d", (long long)target, FJ_WAIT_TARGET_MAX);
+    fj__worker *w = fj__current_worker();
+    if (!w)
+        return wait_external_until(c, target, deadline);
+    fj__check_not_in_hook(w, call);
+    fj__fold_flush(w);
+    fj__fiber *self = w->current;
+    if (fj_counter_value(c) <= target)
+        return 1;
+    if (fj__os_now_ns() >= deadline)
+        return 0;
+    fj_scheduler *s = w->s;
+    int err = 0;
+    fj__record *r = NULL;
+    fj__fiber *next = NULL;
+    fj__task t;
+    if (self->kind != FJ_KIND_NATIVE && fj__timer_reserve(s)) {
+        r = fj__proxy_take(w, s, self, c, target, deadline, 3, &err);
+        if (r) {
+            if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take_fiber(w, &t))
+                next = t.arg;
+            else if (!fj__over_limit(w) && fj__deque_take(&w->ready, &t))
+                next = t.arg;
+            else if (!(next = fj__fiber_take_small(w)))
+                next = fj__pool_take(s, &s->free_large);
+        }
+        if (!next) {
+            fj__timer_add(s, NULL);
+            if (r)
+                fj__record_put(w, r);   /* never shared */
+        }
+    }
+    if (!next)
+        return poll_until(w, self, c, target, deadline);
+    fj_store_relaxed(&self->wait_counter, c);
+    fj_store_relaxed(&self->wait_target, target);
+    fj_store_relaxed(&self->wait_deadline, deadline);
+    fj_store_relaxed(&self->state, (int)FJ_FIBER_WAITING);
+    w->post_call = timed_park;
+    w->post_arg = r;
+    FJ_TRACE(w, FJ_EV_SUSPEND, self->index, self->job_name, c);
+    w = fj__switch_to(w, self, next, FJ_POST_CALL);
+    FJ_TRACE(w, FJ_EV_RESUME, self->index, self->job_name, c);
+    bool timed_out = self->timed_out != 0;
+    fj_store_relaxed(&self->wait_deadline, (uint64_t)0);
+    fj__timer_cancel(w->s, r);
+    if (timed_out)
+        fj__counter_drop_dead(c);   /* c is alive: we are still in the wait */
+    fj__proxy_release(r);           /* ours */
+    return !timed_out || fj_counter_value(c) <= target;
+}
+
+int fj_wait_until(fj_counter *c, int64_t target, uint64_t deadline_ns)
+{
+    return wait_until("fj_wait_until", c, target, deadline_ns);
+}
+
+int fj_wait_for(fj_counter *c, int64_t target, uint64_t timeout_ns)
+{
+    uint64_t now = fj__os_now_ns();
+    return wait_until("fj_wait_for", c, target, timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns);
+}

@@ -777,8 +777,16 @@ def counter_command(arg):
                 name = rec["job_name"].string() if int(rec["job_name"]) else "-"
             except (gdb.error, gdb.MemoryError):
                 name = "?"
-            rows.append(("%d" % wid, "launch", "0x%x" % int(rec["s"]), "record", "to launch",
-                         "%s (%d jobs)" % (name, int(rec["ntasks"])), "%d" % int(rec["wait_target"])))
+            if int(rec["state"]) == 2:
+                # A timed wait's proxy (fj_wait_until): its waiter is the job
+                # (or thread) named; a claimed one is dead, left to be dropped.
+                claim = int(rec["claim"])
+                rows.append(("%d" % wid, "proxy", "0x%x" % int(rec["s"]), "timed",
+                             ("waiting", "reached", "timed out")[claim] if claim < 3 else "?",
+                             name, "%d" % int(rec["wait_target"])))
+            else:
+                rows.append(("%d" % wid, "launch", "0x%x" % int(rec["s"]), "record", "to launch",
+                             "%s (%d jobs)" % (name, int(rec["ntasks"])), "%d" % int(rec["wait_target"])))
             wid = int(rec["wait_next"])
             continue
         try:

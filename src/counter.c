@@ -147,7 +147,15 @@ static inline uint32_t *link_of(uint32_t id, int64_t *target)
         return &f->wait_next;
     }
     fj__record *r = fj__record_table[id];
-    *target = r->wait_target;
+    /* A timed wait's proxy that its deadline claimed (timer.c) is dead: it
+     * counts as reached, so no chain owner ever puts it back; the owner
+     * lets it go in its resume phase, after its last access to the
+     * counter (fj__proxy_reached: the claim fails, the list's reference
+     * goes). Its waiter does not return before that (wait.c), so it keeps
+     * the counter alive as a live waiter would. Relaxed: a claim not seen
+     * yet only puts the proxy back once more, for the waiter to take. */
+    bool dead = fj_load_relaxed(&r->state) == FJ__REC_PROXY && fj_load_relaxed(&r->claim) != FJ__CLAIM_NONE;
+    *target = dead ? INT64_MAX : r->wait_target;
     return &r->wait_next;
 }
 
@@ -222,15 +230,15 @@ bool fj__counter_publish_proxy(fj_counter *c, fj__record *r, int64_t target)
 static void counter_wake_reached(fj_counter *c, uint32_t chain, int32_t value);
 
 /*
- * A timed wait gave up (timer.c): take its dead proxy, and any other, off
- * c's list. Called by the waiter while it is still in fj_wait_until, so c
- * is alive (the counters' contract), as it is for a finisher. The whole
- * chain is taken with a CAS that keeps the value (taking a chain whole is
- * the one removal the list allows, counter.c's top comment), the dead
- * proxies are let go (their link read first), and the rest goes back
- * through counter_wake_reached's put-back, which resumes any that the value
- * reached meanwhile. A proxy a finisher holds in its own chain now is let go
- * by that finisher instead.
+ * A timed wait gave up (timer.c): take the whole chain off c with a CAS that
+ * keeps the value (taking a chain whole is the one removal the list allows),
+ * and hand it to counter_wake_reached as a finisher would: dead proxies
+ * count as reached (link_of), so they are let go in its resume phase, and
+ * the rest goes back through its put-back, which resumes any that the value
+ * reached meanwhile. Called by the waiter while it is still in its wait, so
+ * c is alive (the counters' contract) as it is for a finisher; the waiter
+ * calls it until its proxy's list reference is gone (wait.c), since a
+ * finisher or another waiter may hold the chain with the proxy in it.
  */
 void fj__counter_drop_dead(fj_counter *c)
 {
@@ -239,22 +247,7 @@ void fj__counter_drop_dead(fj_counter *c)
         if (fj__word_head(w) == 0)
             return;
     } while (!fj_cas_weak_acq_rel(&c->fj__word, &w, fj__word_make(fj__word_value(w), 0, 0)));
-    uint32_t live = 0;
-    for (uint32_t i = fj__word_head(w); i;) {
-        int64_t target;
-        uint32_t *link = link_of(i, &target);
-        uint32_t next = *link;
-        fj__record *r = fj__waiter_of(i) ? NULL : fj__record_table[i];
-        if (r && fj_load_relaxed(&r->state) == FJ__REC_PROXY && fj_load_acquire(&r->claim) != FJ__CLAIM_NONE) {
-            fj__proxy_release(r);   /* the list's */
-        } else {
-            *link = live;
-            live = i;
-        }
-        i = next;
-    }
-    if (live)
-        counter_wake_reached(c, live, fj__word_value(w));
+    counter_wake_reached(c, fj__word_head(w), fj__word_value(w));
 }
 
 /* Out of line: the finish path is one CAS unless someone waits. */

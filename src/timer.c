@@ -13,10 +13,11 @@
  *     waiting thread itself for a thread outside the schedulers.
  * The winner sets the waiter's timed_out and resumes it (fj__resume_waiter:
  * the same release/acquire edges as a plain wake); the loser does nothing to
- * the waiter. A proxy that lost to its deadline stays listed, dead, until a
- * finisher takes it with its chain (the counter reaches its target: the jobs
- * counted on it must finish, by the counters' contract) or fj_counter_init
- * drops it; its claim keeps it from resuming anyone.
+ * the waiter. A proxy that lost to its deadline is dead: every chain split
+ * treats it as reached (counter.c, link_of), so its holder lets it go after
+ * its last access to the counter, and its waiter does not return before
+ * that (wait.c, wait_proxy_off), taking the chain off the counter itself
+ * until then (fj__counter_drop_dead).
  *
  * References. A job's proxy has three: the list's (dropped by the finisher
  * that takes it, or by the publisher when it was never listed, or by
@@ -187,7 +188,15 @@ void fj__timer_add(fj_scheduler *s, fj__record *r)
 {
     pthread_mutex_lock(&s->timer_lock);
     s->timer_reserved--;
-    bool first = false;
+    bool first = false, skip = false;
+    fj__record *r_skipped = r;
+    /* Claimed already (a finisher resumed the waiter, whose cancel may have
+     * run before this): no entry, or it would hold the proxy until its
+     * deadline. Checked under the lock, which the waiter's cancel takes. */
+    if (r && fj_load_acquire(&r->claim) != FJ__CLAIM_NONE) {
+        skip = true;
+        r = NULL;
+    }
     if (r) {
         heap_set(s, s->ntimers++, r);
         heap_up(s, r->heap_index);
@@ -198,6 +207,8 @@ void fj__timer_add(fj_scheduler *s, fj__record *r)
     pthread_mutex_unlock(&s->timer_lock);
     if (first)
         fj__os_futex_wake(&s->timer_word, 1);
+    if (skip)
+        fj__proxy_release(r_skipped);   /* the timer's */
 }
 
 void fj__timer_cancel(fj_scheduler *s, fj__record *r)
@@ -222,9 +233,8 @@ void fj__timers_stop(fj_scheduler *s)
         fj__os_futex_wake(&s->timer_word, 1);
         pthread_join(s->timer_thread, NULL);
     }
-    /* Nothing waits any more (the drain is over): what is left are entries of
-     * waits that ended otherwise and have not been cancelled yet (none: a
-     * waiter cancels before it returns), kept for safety. */
+    /* Nothing waits any more (the drain is over), and a waiter cancels its
+     * entry before it returns: normally nothing is left. Kept for safety. */
     while (s->ntimers) {
         fj__record *r = s->timer_heap[0];
         heap_remove(s, 0);

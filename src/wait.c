@@ -312,13 +312,28 @@ static void timed_park(fj__worker *w, fj__fiber *f, void *arg)
         return;
     }
     /* Listed: a finisher may have claimed it and resumed f already; then
-     * the heap need not hold it (a race lost here only leaves an entry that
-     * fires harmlessly at the deadline). */
-    if (fj_load_acquire(&r->claim) != FJ__CLAIM_NONE) {
-        fj__timer_add(w->s, NULL);
-        fj__proxy_release(r);
-    } else {
-        fj__timer_add(w->s, r);
+     * fj__timer_add sees the claim (under the lock the waiter's cancel
+     * takes) and keeps no entry. */
+    fj__timer_add(w->s, r);
+}
+
+/*
+ * A timed wait that timed out does not return while its proxy is still on
+ * c's list or in a chain someone holds: the list's reference is then not
+ * gone (refs >= `held`: ours and the list's). Returning earlier would let the
+ * caller free c while a chain owner that holds the dead proxy in its
+ * unreached part may still put it back into c (found by review, with a
+ * reproducer under ASan). Each round takes the chain off c, which lets dead
+ * proxies go (fj__counter_drop_dead); one held elsewhere is let go by its
+ * holder after its last access to c, the acq_rel fetch_sub of the release
+ * that our acquire load reads. c is alive meanwhile: we are still waiting.
+ */
+static void wait_proxy_off(fj_counter *c, fj__record *r, uint32_t held)
+{
+    while (fj_load_acquire(&r->refs) >= held) {
+        fj__counter_drop_dead(c);
+        if (fj_load_acquire(&r->refs) >= held)
+            fj__os_yield();
     }
 }
 
@@ -382,7 +397,7 @@ static int wait_external_until(fj_counter *c, int64_t target, uint64_t deadline)
         fj__os_futex_wait_ns(&rec->wake, 0, deadline - now);
     }
     if (timed_out)
-        fj__counter_drop_dead(c);   /* c is alive: we are still in the wait */
+        wait_proxy_off(c, r, 2);
     fj__proxy_release(r);           /* ours */
     fj__outside_put(rec);
     return !timed_out || fj_counter_value(c) <= target;
@@ -409,7 +424,7 @@ static int wait_until(const char *call, fj_counter *c, int64_t target, uint64_t 
     fj__record *r = NULL;
     fj__fiber *next = NULL;
     fj__task t;
-    if (self->kind != FJ_KIND_NATIVE && fj__timer_reserve(s)) {
+    if (fj__timer_reserve(s)) {
         r = fj__proxy_take(w, s, self, c, target, deadline, 3, &err);
         if (r) {
             if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take_fiber(w, &t))
@@ -438,9 +453,9 @@ static int wait_until(const char *call, fj_counter *c, int64_t target, uint64_t 
     FJ_TRACE(w, FJ_EV_RESUME, self->index, self->job_name, c);
     bool timed_out = self->timed_out != 0;
     fj_store_relaxed(&self->wait_deadline, (uint64_t)0);
-    fj__timer_cancel(w->s, r);
+    fj__timer_cancel(w->s, r);   /* after it, the timer holds no reference */
     if (timed_out)
-        fj__counter_drop_dead(c);   /* c is alive: we are still in the wait */
+        wait_proxy_off(c, r, 2);
     fj__proxy_release(r);           /* ours */
     return !timed_out || fj_counter_value(c) <= target;
 }

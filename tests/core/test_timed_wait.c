@@ -69,8 +69,12 @@ static void basics_root(void *arg)
     fj_counter_init(&gate, 1);
     done = 0;
     fj_run_jobs(&(fj_job){ .fn = held_job, .arg = &done, .name = "held" }, 1, &c);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 5; i++) {
         CHECK_EQ(fj_wait_for(&c, 0, 1 * MS), 0);
+        /* Nothing of the wait is left on the counter's list (the word's
+         * low 16 bits are the head of its wait list, include/fiberjob.h). */
+        CHECK_EQ(__atomic_load_n(&c.fj__word, __ATOMIC_ACQUIRE) & 0xffff, 0);
+    }
     fj_counter_done(&gate, 1);
     fj_wait(&c, 0);
     fj_counter_init(&c, 0);

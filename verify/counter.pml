@@ -57,6 +57,14 @@
  *                 same value, so it adds stuttering steps and no reachable
  *                 state; the option is there to check that claim.
  *
+ *   TIMED         timed waits (fj_wait_until; src/timer.c, src/wait.c): the
+ *                 parent fiber 1 (target 0) and two jobs in timed waits
+ *                 whose proxies 2 and 3 (targets 1 and 0) are listed in
+ *                 their place; a Timer per proxy may claim it at any moment
+ *                 once armed; three finishers.  A timed-out waiter takes
+ *                 the chain off the counter (drop_dead) until the list's
+ *                 reference to its proxy is gone, then returns.
+ *                 -DFINISHERS2: two finishers (the value starts at 2).
  *   LAUNCH=n      launch records (fj_run_jobs_after; record.c): waiters 1
  *                 and 2 are fibers (targets 0 and 1), 3 and 4 launch records
  *                 (Launcher: targets 0 and 1), finished by three jobs (no
@@ -82,6 +90,12 @@
  *                     listed or on another finisher's chain: caught as a
  *                     cyclic chain / a fiber resumed twice (needs 3 waiters).
  *
+ *   BUG_TIMED_RETURN_EARLY (TIMED) a timed-out waiter drops once and
+ *                     returns (the first version of wait.c): a finisher that
+ *                     holds its dead proxy in the unreached part of a chain
+ *                     puts it back into a counter the parent has freed
+ *                     meanwhile: caught by assert(alive) (found first by a
+ *                     review, with a reproducer under ASan).
  *   BUG_REC_STALE_CHECK (LAUNCH) the registrar checks the value once and
  *                     then lists the record whatever the value: a record
  *                     reached meanwhile is listed, caught by the word's
@@ -123,6 +137,9 @@
 #ifdef LAUNCH
 #define NW 4              /* fibers 1 and 2, launch records 3 and 4 */
 #define NF 2
+#elif defined(TIMED)
+#define NW 3              /* fiber 1 (the parent), the proxies 2 and 3 of two timed waiters */
+#define NF 1
 #elif defined(WAITERS2)
 #define NW 2
 #define NF 2
@@ -151,6 +168,18 @@ byte wtarget[NW + 1];     /* wait_target */
 byte fst[NW + 1];
 bool saved[NW + 1];       /* registers saved by fj__switch_to */
 bool returned[NW + 1];    /* returned from fj_wait */
+
+#ifdef TIMED
+/* The timed waiter's proxy (src/timer.c): its claim (0 none, 1 reached,
+ * 2 timed out), whether the list still holds a reference to it, and
+ * whether the timer may fire (1 armed, 2 never: reached at once). */
+byte claim[NW + 1];
+bool lref[NW + 1];
+byte armed[NW + 1];
+#define DEADP(i) ((i) > NF && claim[i] != 0)
+#else
+#define DEADP(i) 0
+#endif
 
 /* temporaries used only within one d_step: not part of the state */
 hidden byte i_, n_, c_;
@@ -221,7 +250,7 @@ hidden byte i_, n_, c_;
         c_++; \
         n_ = wnext[i_]; \
         if \
-        :: wtarget[i_] >= VAL -> wnext[i_] = reached; reached = i_ \
+        :: wtarget[i_] >= VAL || DEADP(i_) -> wnext[i_] = reached; reached = i_ \
         :: else -> \
             wnext[i_] = unr; \
             if :: unr == 0 -> utail = i_ :: else fi; \
@@ -303,6 +332,22 @@ inline wake_reached()
     atomic { unr = 0; utail = 0; umax = 0; v = 0; m = 0; h = 0; val = 0 }
     do
     :: reached != 0 ->
+#ifdef TIMED
+        if
+        :: reached > NF ->
+            /* fj__proxy_reached: claim it (resume the waiter) unless the
+             * deadline did, then let go of the list's reference. */
+            d_step {
+                assert(fst[reached] == LISTED);
+                i_ = wnext[reached];
+                if :: claim[reached] == 0 -> claim[reached] = 1 :: else fi;
+                fst[reached] = RUNNING;
+                lref[reached] = 0;
+                reached = i_;
+                i_ = 0
+            }
+        :: else ->
+#endif
 #ifdef BUG_LAUNCH_BEFORE_LINK
         /* Seeded bug: a record is launched (and may be reused at once)
          * before its link is read. */
@@ -321,6 +366,9 @@ inline wake_reached()
             i_ = 0
         }
 #ifdef BUG_LAUNCH_BEFORE_LINK
+        fi
+#endif
+#ifdef TIMED
         fi
 #endif
     :: else -> break
@@ -449,6 +497,9 @@ proctype Waiter(byte f; byte T)
         /* (and the records launched for the last time: the contract of
          * fj_run_jobs_after, prerequisites alive until the launch) */
         returned[2] && returned[3] && returned[4] -> alive = 0
+#elif defined(TIMED)
+        /* (and the timed waiter returned from its wait, whatever its result) */
+        returned[2] && returned[3] -> alive = 0
 #elif NW == 3
         returned[2] && returned[3] -> alive = 0
 #else
@@ -457,6 +508,88 @@ proctype Waiter(byte f; byte T)
     :: else
     fi
 }
+
+#ifdef TIMED
+/*
+ * Timed: a job in fj_wait_until(c, 0, deadline) (src/wait.c, timer.c).  Its
+ * proxy PX is published by the post-switch action with the fiber's publish
+ * loop (found reached there: claimed by the publisher, never listed); then
+ * the timer is armed.  Whoever claims first resumes the job.  Timed out, the
+ * job takes the whole chain off the counter with a CAS that keeps the value
+ * and runs it through the finisher's code (fj__counter_drop_dead), until the
+ * list's reference to its proxy is gone (wait_proxy_off); then it returns,
+ * and the parent may free the counter.  A chain owner treats a claimed proxy
+ * as reached (DEADP), so it never puts it back.
+ */
+inline drop_dead()
+{
+    LOAD_WORD;
+    do
+    :: h == 0 -> break
+    :: else ->
+        CAS(skip, v, 0, 0, skip);
+        if
+        :: ok -> d_step { h0 = h; val = v }; wake_reached(); break
+        :: else
+        fi
+    od
+}
+
+proctype Timed(byte p; byte T)
+{
+    unsigned v : 3, m : 2, h : 3, h0 : 3, val : 3;
+    unsigned reached : 3, unr : 3, utail : 3, umax : 2;
+    bool ok;
+
+    saved[p] = 1;                           /* the job has switched out first */
+    d_step { assert(alive); v = cv }
+    if
+    :: v <= T -> armed[p] = 2               /* reached at once: returns 1 */
+    :: else ->
+        d_step { wtarget[p] = T; fst[p] = OUT; lref[p] = 1; assert(alive); v = cv; m = cm; h = ch }
+        do
+        :: v <= T ->
+            /* reached while publishing: claimed here, never listed */
+            d_step { assert(claim[p] == 0); claim[p] = 1; fst[p] = RUNNING; lref[p] = 0; armed[p] = 2 }
+            break
+        :: else ->
+            CAS(wnext[p] = h, v, MAX(m, T), p, fst[p] = LISTED);
+            if
+            :: ok -> armed[p] = 1; break
+            :: else
+            fi
+        od;
+        claim[p] != 0;                      /* resumed by the claimer */
+        if
+        :: claim[p] == 2 ->
+#ifndef BUG_TIMED_RETURN_EARLY
+            do
+            :: lref[p] == 0 -> break
+            :: else -> drop_dead()
+            od
+#else
+            /* seeded bug: one drop, then return (the first version) */
+            if
+            :: lref[p] != 0 -> drop_dead()
+            :: else
+            fi
+#endif
+        :: else
+        fi
+    fi;
+    returned[p] = 1;
+    d_step { v = 0; m = 0; h = 0; h0 = 0; val = 0; reached = 0; unr = 0; utail = 0; umax = 0; ok = 0; T = 0 }
+}
+
+/* The deadline: may come at any moment once the timer holds the proxy. */
+proctype Timer(byte p)
+{
+    if
+    :: atomic { armed[p] == 1 && claim[p] == 0 -> claim[p] = 2 }
+    :: atomic { claim[p] != 0 || armed[p] == 2 -> skip }
+    fi
+}
+#endif
 
 #ifdef LAUNCH
 /*
@@ -516,23 +649,36 @@ proctype Launcher(byte r; byte T; byte rounds)
 init
 {
     atomic {
+#if defined(TIMED) && defined(FINISHERS2)
+        cv = 2;                   /* J1, J2 counted (fj_run_jobs) */
+#else
         cv = 3;                   /* J1, J2, J3 counted (fj_run_jobs) */
+#endif
         run Waiter(1, 0);         /* the parent: fj_wait(c, 0) */
+#ifndef TIMED
         run Waiter(2, 1);
+#endif
 #ifdef LAUNCH
         run Launcher(3, 0, 1);        /* fj_run_jobs_after(&(fj_after){c, 0}, ...) */
         run Launcher(4, 1, LAUNCH);   /* target 1, then (reused) target 0 */
+#elif defined(TIMED)
+        run Timed(2, 1);              /* fj_wait_until(c, 1, deadline) */
+        run Timed(3, 0);              /* fj_wait_until(c, 0, deadline) */
+        run Timer(2);
+        run Timer(3);
 #elif NW == 3
         run Waiter(3, 2);
 #endif
-#ifdef LAUNCH
+#if defined(LAUNCH) || defined(TIMED)
         run Job(0, 1);            /* three finishers, no spawn: the records */
         run Job(0, 1);            /* double the waiters, and the state space */
+#if !(defined(TIMED) && defined(FINISHERS2))
         run Job(0, 1);            /* with them */
+#endif
 #else
         run Job(1, 1);            /* J1: counts J4 on the same counter, then finishes */
 #endif
-#if defined(LAUNCH)
+#if defined(LAUNCH) || defined(TIMED)
         /* (no more jobs) */
 #elif defined(BATCH)
         run Job(0, 2);            /* J2 and J3, finished as one batch */
@@ -544,6 +690,9 @@ init
     /* every process has ended: every waiter returned, every job finished */
     _nr_pr == 1 ->
     assert(cv == 0 && cm == 0 && ch == 0 && !alive);
+#ifdef TIMED
+    assert(!lref[2] && !lref[3]); /* the proxies are off every list */
+#endif
     d_step {
         i_ = 1;
         do

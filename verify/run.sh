@@ -40,6 +40,7 @@ trap interrupted INT TERM
 #   catch:REGEX   an error whose pan message matches REGEX
 rows=(
 "counter launch|counter.pml|-DLAUNCH=1|pass"
+"counter timed|counter.pml|-DTIMED -DFINISHERS2|pass"
 "counter|counter.pml||pass"
 "wake 4 workers|wake.pml|-DW=4|pass"
 "counter spurious|counter.pml|-DSPURIOUS|pass"
@@ -50,6 +51,7 @@ rows=(
 "BUG_NO_RECHECK no inv.|counter.pml|-DBUG_NO_RECHECK -DNO_INVARIANT|catch:invalid end state"
 "BUG_PUBLISH_EARLY|counter.pml|-DBUG_PUBLISH_EARLY|catch:assertion violated saved\\["
 "BUG_STALE_TAIL|counter.pml|-DBUG_STALE_TAIL|catch:assertion violated \\((i_==0|fst\\[(reached|i_)\\]==2)\\)"
+"BUG_TIMED_RETURN_EARLY|counter.pml|-DTIMED -DFINISHERS2 -DBUG_TIMED_RETURN_EARLY|catch:assertion violated alive"
 "BUG_REC_STALE_CHECK|counter.pml|-DLAUNCH=1 -DBUG_REC_STALE_CHECK|catch:assertion violated \\(\\(\\(ch==0\\)"
 "BUG_REC_STALE_CHECK no inv.|counter.pml|-DLAUNCH=1 -DBUG_REC_STALE_CHECK -DNO_INVARIANT|catch:invalid end state"
 "BUG_LAUNCH_BEFORE_LINK|counter.pml|-DLAUNCH=2 -DBUG_LAUNCH_BEFORE_LINK|catch:assertion violated \\(fst\\[reached\\]==2\\)"

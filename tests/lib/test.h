@@ -21,6 +21,7 @@
 #ifndef FJ_TEST_H
 #define FJ_TEST_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -32,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fiberjob.h"
@@ -159,12 +161,43 @@ typedef struct child_result {
  * TEST_TIME_SCALE): a hang is then reported as death by SIGALRM instead of
  * hanging the test.
  */
+/*
+ * Threads of the process right now (/proc/self/task), 0 if unreadable.
+ * Before a fork the tests let threads that are still winding down finish:
+ * under qemu-user a fork made while the host thread of a guest thread that
+ * has just exited (fj_destroy joined it) still held a lock inside the C
+ * library left the child stuck on that lock for good, where not even
+ * SIGALRM reached it (once, in CI's AArch64 stage). Natively, after
+ * fj_destroy, the process has one thread and nothing waits; under qemu its
+ * own helper thread stays, so the wait is 20 ms at most.
+ */
+static inline unsigned test_thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return 0;
+    unsigned n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static inline void test_settle_before_fork(void)
+{
+    for (int i = 0; i < 20 && test_thread_count() > 1; i++) {
+        struct timespec ts = { 0, 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
 static inline void run_in_child(void (*fn)(void *), void *arg, unsigned timeout_s, child_result *out)
 {
     int fds[2];
     CHECK(pipe(fds) == 0);
     fflush(stdout);
     fflush(stderr);
+    test_settle_before_fork();
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {

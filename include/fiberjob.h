@@ -781,14 +781,19 @@ FJ_API void fj_cond_broadcast(fj_cond *c);
 FJ_API void fj__count_scope_end(fj_counter **c);
 #define FJ__CAT2(a, b) a##b
 #define FJ__CAT(a, b) FJ__CAT2(a, b)
+#if defined(__GNUC__) && !defined(__cplusplus)
 /**
  * Scope guard: FJ_COUNT_SCOPE(c) adds one to c now and finishes it when the
  * enclosing scope is left, including when it is left by fj_panic (the code must
  * be built with -fexceptions for cleanups to run during a panic).
+ * C with GCC or Clang only (it is built on their cleanup attribute); C++ code
+ * uses the RAII guard fj::count_scope of fiberjob.hpp, and other C compilers
+ * (MSVC) have no equivalent: there FJ_COUNT_SCOPE is not defined.
  */
 #define FJ_COUNT_SCOPE(c)                                                                 \
     __attribute__((cleanup(fj__count_scope_end), unused)) fj_counter *FJ__CAT(fj__scope_, __LINE__) = \
         (fj_counter_add((c), 1), (c))
+#endif
 
 /** A range body for fj_parallel_for: process indices [begin, end). */
 typedef void (*fj_range_fn)(size_t begin, size_t end, void *arg);

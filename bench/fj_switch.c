@@ -29,7 +29,7 @@ static void sw_run(long n)
 int fjb_switch(const bench_args *a)
 {
     const size_t stack_size = 64 * 1024;
-    void *stack = aligned_alloc(64, stack_size);
+    void *stack = bench_aligned_alloc(64, stack_size);
     if (!stack)
         return bench_fail("switch: out of memory");
     fj__ctx_make(&sw_other, stack, stack_size, 0, sw_entry, NULL);

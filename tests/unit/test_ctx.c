@@ -215,8 +215,8 @@ static void test_register_preservation(void)
 {
     void *sa = stack_new(), *sb = stack_new();
     /* Odd sizes: fj__ctx_make must align the top itself. */
-    fj__ctx_make(&ctx_a, sa, STACK - 24, entry_a, &arg_a);
-    fj__ctx_make(&ctx_b, (char *)sb + 8, STACK - 8, entry_b, &arg_b);
+    fj__ctx_make(&ctx_a, sa, STACK - 24, 0, entry_a, &arg_a);
+    fj__ctx_make(&ctx_b, (char *)sb + 8, STACK - 8, 0, entry_b, &arg_b);
     uint64_t out[NREGS + 1];
     for (uint64_t i = 0; i < ROUNDS; i++) {
         uint64_t base = 0x5151000000000000ull + i * 64;
@@ -250,7 +250,7 @@ static __attribute__((noinline)) uint64_t mix(uint64_t x) { return x * 0x9e3779b
 static void test_locals_survive(void)
 {
     void *sc = stack_new();
-    fj__ctx_make(&ctx_c, sc, STACK, entry_c, NULL);
+    fj__ctx_make(&ctx_c, sc, STACK, 0, entry_c, NULL);
     uint64_t a = 1, b = 2, c = 3, d = 4, e = 5, f = 6;
     for (uint64_t i = 0; i < 10000; i++) {
         uint64_t a0 = a, b0 = b, c0 = c, d0 = d, e0 = e, f0 = f;

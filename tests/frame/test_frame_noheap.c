@@ -22,15 +22,29 @@ void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
 void __real_free(void *p);
+#if TEST_WINDOWS
+/* Windows' C library has no aligned_alloc or posix_memalign: the runtime's
+ * aligned blocks come from _aligned_malloc and go back to _aligned_free,
+ * which its headers declare dllimport: calls go through the import slots
+ * __imp__aligned_malloc and __imp__aligned_free, and those are what is
+ * wrapped, with slots of ours that point to the counting functions. */
+typedef void *aligned_malloc_fn(size_t n, size_t align);
+typedef void aligned_free_fn(void *p);
+extern aligned_malloc_fn *__real___imp__aligned_malloc;
+extern aligned_free_fn *__real___imp__aligned_free;
+extern aligned_malloc_fn *__wrap___imp__aligned_malloc;
+extern aligned_free_fn *__wrap___imp__aligned_free;
+#else
 void *__real_aligned_alloc(size_t align, size_t n);
 int __real_posix_memalign(void **p, size_t align, size_t n);
+void *__wrap_aligned_alloc(size_t align, size_t n);
+int __wrap_posix_memalign(void **p, size_t align, size_t n);
+#endif
 
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t n);
 void __wrap_free(void *p);
-void *__wrap_aligned_alloc(size_t align, size_t n);
-int __wrap_posix_memalign(void **p, size_t align, size_t n);
 
 static uint64_t g_calls;
 /* Where the first calls after the warm-up came from, to name the path when
@@ -73,6 +87,21 @@ void __wrap_free(void *p)
     __real_free(p);
 }
 
+#if TEST_WINDOWS
+static void *counted_aligned_malloc(size_t n, size_t align)
+{
+    counted("_aligned_malloc", __builtin_return_address(0));
+    return __real___imp__aligned_malloc(n, align);
+}
+
+static void counted_aligned_free(void *p)
+{
+    counted("_aligned_free", __builtin_return_address(0));
+    __real___imp__aligned_free(p);
+}
+aligned_malloc_fn *__wrap___imp__aligned_malloc = counted_aligned_malloc;
+aligned_free_fn *__wrap___imp__aligned_free = counted_aligned_free;
+#else
 void *__wrap_aligned_alloc(size_t align, size_t n)
 {
     counted("aligned_alloc", __builtin_return_address(0));
@@ -84,6 +113,7 @@ int __wrap_posix_memalign(void **p, size_t align, size_t n)
     counted("posix_memalign", __builtin_return_address(0));
     return __real_posix_memalign(p, align, n);
 }
+#endif
 
 /* ------------------------------------------------------------ the frames */
 

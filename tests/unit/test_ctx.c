@@ -20,7 +20,105 @@
 #include "arch/ctx.h"
 #include "test.h"
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(_WIN32)
+/* The Microsoft x64 convention: rbx rbp rdi rsi r12-r15, the low then the
+ * high halves of xmm6-xmm15, then `from`. The caller's xmm6-xmm15 are kept
+ * in the frame (they are callee-saved for this helper too). */
+#define NREGS 28
+#define TEST_XMM_SENTINEL(n)                                                               \
+    "  leaq " #n "+3(%r9), %rax\n"                                                       \
+    "  movq %rax, %xmm" #n "\n"                                                           \
+    "  leaq " #n "+13(%r9), %rax\n"                                                      \
+    "  movq %rax, %xmm0\n"                                                                \
+    "  punpcklqdq %xmm0, %xmm" #n "\n"
+#define TEST_XMM_STORE(n)                                                                  \
+    "  movq %xmm" #n ", " #n "*8+64-48(%r8)\n"                                            \
+    "  pshufd $0x4e, %xmm" #n ", %xmm0\n"                                                 \
+    "  movq %xmm0, " #n "*8+144-48(%r8)\n"
+__asm__(".text\n"
+        ".globl test_switch_sentinel\n"
+        ".def test_switch_sentinel; .scl 2; .type 32; .endef\n"
+        ".p2align 4\n"
+        "test_switch_sentinel:\n"           /* rcx from, rdx to, r8 out, r9 base */
+        "  pushq %rbp\n"
+        "  pushq %rbx\n"
+        "  pushq %rdi\n"
+        "  pushq %rsi\n"
+        "  pushq %r12\n"
+        "  pushq %r13\n"
+        "  pushq %r14\n"
+        "  pushq %r15\n"
+        /* 32 shadow bytes, out at +32, the caller's xmm6-15 at +40: 200
+         * bytes leave the call below 16-aligned. */
+        "  subq $200, %rsp\n"
+        "  movq %r8, 32(%rsp)\n"
+        "  movups %xmm6, 40(%rsp)\n"
+        "  movups %xmm7, 56(%rsp)\n"
+        "  movups %xmm8, 72(%rsp)\n"
+        "  movups %xmm9, 88(%rsp)\n"
+        "  movups %xmm10, 104(%rsp)\n"
+        "  movups %xmm11, 120(%rsp)\n"
+        "  movups %xmm12, 136(%rsp)\n"
+        "  movups %xmm13, 152(%rsp)\n"
+        "  movups %xmm14, 168(%rsp)\n"
+        "  movups %xmm15, 184(%rsp)\n"
+        "  leaq 1(%r9), %rbx\n"
+        "  leaq 2(%r9), %rbp\n"
+        "  leaq 3(%r9), %rdi\n"
+        "  leaq 4(%r9), %rsi\n"
+        "  leaq 5(%r9), %r12\n"
+        "  leaq 6(%r9), %r13\n"
+        "  leaq 7(%r9), %r14\n"
+        "  leaq 8(%r9), %r15\n"
+        TEST_XMM_SENTINEL(6) TEST_XMM_SENTINEL(7) TEST_XMM_SENTINEL(8) TEST_XMM_SENTINEL(9)
+        TEST_XMM_SENTINEL(10) TEST_XMM_SENTINEL(11) TEST_XMM_SENTINEL(12) TEST_XMM_SENTINEL(13)
+        TEST_XMM_SENTINEL(14) TEST_XMM_SENTINEL(15)
+        /* Scribble the caller-saved ones too (rcx and rdx carry from and to). */
+        "  movq $-1, %rax\n"
+        "  movq $-1, %r8\n"
+        "  movq $-1, %r9\n"
+        "  movq $-1, %r10\n"
+        "  movq $-1, %r11\n"
+        "  movq %rax, %xmm0\n"
+        "  movq %rax, %xmm1\n"
+        "  movq %rax, %xmm2\n"
+        "  movq %rax, %xmm3\n"
+        "  movq %rax, %xmm4\n"
+        "  movq %rax, %xmm5\n"
+        "  call fj__ctx_switch\n"
+        "  movq 32(%rsp), %r8\n"
+        "  movq %rbx, 0(%r8)\n"
+        "  movq %rbp, 8(%r8)\n"
+        "  movq %rdi, 16(%r8)\n"
+        "  movq %rsi, 24(%r8)\n"
+        "  movq %r12, 32(%r8)\n"
+        "  movq %r13, 40(%r8)\n"
+        "  movq %r14, 48(%r8)\n"
+        "  movq %r15, 56(%r8)\n"
+        TEST_XMM_STORE(6) TEST_XMM_STORE(7) TEST_XMM_STORE(8) TEST_XMM_STORE(9) TEST_XMM_STORE(10)
+        TEST_XMM_STORE(11) TEST_XMM_STORE(12) TEST_XMM_STORE(13) TEST_XMM_STORE(14) TEST_XMM_STORE(15)
+        "  movq %rax, 224(%r8)\n"
+        "  movups 40(%rsp), %xmm6\n"
+        "  movups 56(%rsp), %xmm7\n"
+        "  movups 72(%rsp), %xmm8\n"
+        "  movups 88(%rsp), %xmm9\n"
+        "  movups 104(%rsp), %xmm10\n"
+        "  movups 120(%rsp), %xmm11\n"
+        "  movups 136(%rsp), %xmm12\n"
+        "  movups 152(%rsp), %xmm13\n"
+        "  movups 168(%rsp), %xmm14\n"
+        "  movups 184(%rsp), %xmm15\n"
+        "  addq $200, %rsp\n"
+        "  popq %r15\n"
+        "  popq %r14\n"
+        "  popq %r13\n"
+        "  popq %r12\n"
+        "  popq %rsi\n"
+        "  popq %rdi\n"
+        "  popq %rbx\n"
+        "  popq %rbp\n"
+        "  ret\n");
+#elif defined(__x86_64__)
 /* rbx rbp r12 r13 r14 r15, then `from` */
 #define NREGS 6
 __asm__(".text\n"

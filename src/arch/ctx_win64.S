@@ -17,9 +17,17 @@
  *     unwinder uses) accept a frame only inside StackLimit..StackBase and stop
  *     a walk when rsp reaches StackBase; with the thread's values every frame
  *     on a fiber's stack is "invalid" and a throw ends the process;
- *   - stack overflow: the guard-page handler and the exception dispatch that
- *     reports an overflow compare the faulting address with StackLimit and
- *     DeallocationStack (the lowest address of the stack's reservation).
+ *   - stack growth and overflow: a PAGE_GUARD page is grown into (the next
+ *     page committed, StackLimit moved down) only between DeallocationStack
+ *     and StackBase, and STATUS_STACK_OVERFLOW is raised near
+ *     DeallocationStack.
+ * ExceptionList (gs:0x00) travels too. x64 SEH is table-based and Windows
+ * leaves it alone, but Wine's ntdll chains its own internal handler frames
+ * there and the dispatcher calls every chained frame whose address is below
+ * rsp first: a frame of the thread's stack left in the list looks "inside" a
+ * fiber's stack (when that lies higher) and its handler takes the fiber's
+ * exceptions (a C++ throw never reached its catch). A new fiber starts with
+ * the empty list (-1).
  * The switch leaves everything else in the TEB alone: FiberData (gs:0x20) and
  * the fiber-local storage slots belong to Windows' own fibers, which this is
  * not, and the TLS array is per thread, as it must be when a fiber resumes on
@@ -39,17 +47,15 @@
         FJ_CTX_WIN64_R13 != FJ_CTX_WIN64_R14 + 8 || FJ_CTX_WIN64_R14 != FJ_CTX_WIN64_R15 + 8 || \
         FJ_CTX_WIN64_R15 != FJ_CTX_WIN64_DEALLOC + 8 || FJ_CTX_WIN64_DEALLOC != FJ_CTX_WIN64_STACK_LIMIT + 8 || \
         FJ_CTX_WIN64_STACK_LIMIT != FJ_CTX_WIN64_STACK_BASE + 8 || \
-        FJ_CTX_WIN64_STACK_BASE != FJ_CTX_WIN64_XMM6 + 160 || FJ_CTX_WIN64_XMM6 != 0 || \
+        FJ_CTX_WIN64_STACK_BASE != FJ_CTX_WIN64_EXCEPTION_LIST + 8 || \
+        FJ_CTX_WIN64_EXCEPTION_LIST != FJ_CTX_WIN64_FCW + 8 || FJ_CTX_WIN64_MXCSR != FJ_CTX_WIN64_FCW + 4 || \
+        FJ_CTX_WIN64_FCW != FJ_CTX_WIN64_XMM6 + 160 || FJ_CTX_WIN64_XMM6 != 0 || \
         FJ_CTX_WIN64_REGS != FJ_CTX_WIN64_RESUME + 8
     .error "src/arch/ctx.h does not describe the push order of ctx_win64.S"
     .endif
 
-#ifdef FJ_SAVE_FPU
-#define BELOW FJ_CTX_WIN64_FPU      /* the FP control words under the xmm registers */
-#else
-#define BELOW 0
-#endif
-#define XMM(n) (BELOW + FJ_CTX_WIN64_XMM6 + 16 * ((n) - 6))
+#define XMM(n) (FJ_CTX_WIN64_XMM6 + 16 * ((n) - 6))
+#define ALLOC (FJ_CTX_WIN64_EXCEPTION_LIST - FJ_CTX_WIN64_XMM6)  /* xmm6-15 and the FP word */
 
     .text
     .globl fj__ctx_switch
@@ -85,11 +91,12 @@ fj__ctx_switch:
     pushq %gs:FJ_CTX_WIN64_TEB_DEALLOC
     pushq %gs:FJ_CTX_WIN64_TEB_STACK_LIMIT
     pushq %gs:FJ_CTX_WIN64_TEB_STACK_BASE
-    .seh_stackalloc 24
-    /* rsp was 8 below a 16-byte boundary at entry; 11 pushes later it is on
-     * one, so the xmm stores can be aligned. */
-    subq $(160 + BELOW), %rsp
-    .seh_stackalloc 160 + BELOW
+    pushq %gs:FJ_CTX_WIN64_TEB_EXCEPTION_LIST
+    .seh_stackalloc 32
+    /* rsp was 8 below a 16-byte boundary at entry and is again after 12
+     * pushes; the FP word puts it on one, so the xmm stores can be aligned. */
+    subq $ALLOC, %rsp
+    .seh_stackalloc ALLOC
     movaps %xmm6, XMM(6)(%rsp)
     .seh_savexmm %xmm6, XMM(6)
     movaps %xmm7, XMM(7)(%rsp)
@@ -131,7 +138,8 @@ fj__ctx_switch:
     movaps XMM(13)(%rsp), %xmm13
     movaps XMM(14)(%rsp), %xmm14
     movaps XMM(15)(%rsp), %xmm15
-    addq $(160 + BELOW), %rsp
+    addq $ALLOC, %rsp
+    popq %gs:FJ_CTX_WIN64_TEB_EXCEPTION_LIST
     popq %gs:FJ_CTX_WIN64_TEB_STACK_BASE
     popq %gs:FJ_CTX_WIN64_TEB_STACK_LIMIT
     popq %gs:FJ_CTX_WIN64_TEB_DEALLOC

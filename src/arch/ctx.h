@@ -109,8 +109,10 @@
 #define FJ_CTX_WIN64_RESUME 264
 #define FJ_CTX_WIN64_REGS 272       /* bytes, resume address included */
 /* The thread information block (NT_TIB at the start of the TEB, gs:0): its
- * exception list and stack fields, and the TEB's DeallocationStack. */
+ * exception list, stack fields and own address, and the TEB's
+ * DeallocationStack. */
 #define FJ_CTX_WIN64_TEB_EXCEPTION_LIST 0x00
+#define FJ_CTX_WIN64_TEB_SELF 0x30        /* NT_TIB.Self: the TEB's linear address */
 #define FJ_CTX_WIN64_TEB_STACK_BASE 0x08
 #define FJ_CTX_WIN64_TEB_STACK_LIMIT 0x10
 #define FJ_CTX_WIN64_TEB_DEALLOC 0x1478

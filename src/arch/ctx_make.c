@@ -28,7 +28,7 @@ void fj__ctx_trampoline(void);
  * unwinding the trampoline puts rsp on StackBase, where the unwinders stop.
  * So StackBase is 8 (or 16) bytes below the top of the memory given, which
  * stays unused. The frame carries the fiber's thread-information-block
- * values, which the switch pops into gs: before the trampoline runs:
+ * values, which the switch pops into the TEB before the trampoline runs:
  * StackLimit the stack's lowest address, DeallocationStack the lowest address
  * of the guard gap below it, ExceptionList empty. */
 void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, size_t guard, fj__ctx_entry fn, void *arg)

@@ -33,13 +33,16 @@
  * from one context to the next (as DESIGN.md says). Checks whichever the build
  * claims.
  *
- * Build (from the repository root; the C++ half first):
- *   x86_64-w64-mingw32-g++-posix -O2 -DRC_CXX -x c++ -c tools/windows_regcheck.c -o rc_cxx.o
- *   x86_64-w64-mingw32-gcc-posix -O2 -std=c11 -Wall -Wextra -Wpedantic -D__USE_MINGW_ANSI_STDIO=1 \
- *       -I src [-DFJ_SAVE_FPU=1] -c tools/windows_regcheck.c src/arch/ctx_make.c src/arch/ctx_win64.S
- *   x86_64-w64-mingw32-g++-posix -static -o windows_regcheck.exe windows_regcheck.o ctx_make.o \
- *       ctx_win64.o rc_cxx.o
- * (ctx_make.o and ctx_win64.o built with the same -DFJ_SAVE_FPU as the check.)
+ * Build (from the repository root, into O; the C++ half with g++, the rest
+ * with gcc, all three C/asm files with the same [-DFJ_SAVE_FPU=1]):
+ *   O=build-windows/regcheck; mkdir -p $O
+ *   x86_64-w64-mingw32-g++-posix -O2 -DRC_CXX -x c++ -c tools/windows_regcheck.c -o $O/rc_cxx.o
+ *   for f in tools/windows_regcheck.c src/arch/ctx_make.c src/arch/ctx_win64.S; do
+ *     x86_64-w64-mingw32-gcc-posix -O2 -std=c11 -Wall -Wextra -Wpedantic -Werror \
+ *       -D__USE_MINGW_ANSI_STDIO=1 -I src [-DFJ_SAVE_FPU=1] -c $f -o $O/$(basename ${f%.*}).o
+ *   done
+ *   x86_64-w64-mingw32-g++-posix -static -o $O/windows_regcheck.exe $O/windows_regcheck.o \
+ *     $O/ctx_make.o $O/ctx_win64.o $O/rc_cxx.o
  * Run: WINEDEBUG=-all wine windows_regcheck.exe
  * Exit status 0 when every check passed; prints "regcheck: N passed, M failed".
  */

@@ -565,6 +565,8 @@ static inline int test_status_from_exit_code_(DWORD code)
         return SIGFPE;
     case 0x80000003:   /* breakpoint */
         return SIGTRAP;
+    case 0x20474343:   /* a GCC exception that nothing caught: std::terminate on Linux */
+        return SIGABRT;
     default:
         return (int)((code & 0xff) << 8);
     }
@@ -632,6 +634,12 @@ static inline void test_spawn_child_(unsigned k, unsigned limit_s, child_result 
         fclose(f);
     out->err_len = test_drop_cr_(out->err, out->err_len);
     DeleteFileA(errpath);
+    /* An exit code that is not a small number is named where a failure
+     * report shows it (0xC0000005 access violation, 0x20474343 a GCC
+     * exception no handler caught, ...). */
+    if (code > 255 && code != TEST_EXIT_TIMEOUT && out->err_len + 80 < sizeof out->err)
+        out->err_len += (size_t)snprintf(out->err + out->err_len, sizeof out->err - out->err_len,
+                                         "test.h: the child's exit code was 0x%08lx\n", (unsigned long)code);
 }
 #else
 extern char **environ;

@@ -52,6 +52,7 @@
 #else
 #define TEST_WINDOWS 0
 #include <dirent.h>
+#include <pthread.h>
 #include <sched.h>
 #include <spawn.h>
 #include <sys/mman.h>
@@ -209,6 +210,34 @@ static inline int pthread_getaffinity_np(pthread_t t, size_t size, cpu_set_t *se
 }
 static inline int sched_getcpu(void) { return (int)GetCurrentProcessorNumber(); }
 
+/* The calling thread's name as the OS keeps it: fiberjob names threads
+ * with SetThreadDescription on Windows (winpthreads' pthread_getname_np
+ * sees only its own pthread_setname_np). "" when there is none. */
+static inline void test_thread_name(char *buf, size_t n)
+{
+    typedef HRESULT(WINAPI * get_fn)(HANDLE, PWSTR *);
+    HMODULE k32 = GetModuleHandleA("kernel32.dll");
+    get_fn get = k32 ? (get_fn)(void (*)(void))GetProcAddress(k32, "GetThreadDescription") : NULL;
+    PWSTR w = NULL;
+    size_t i = 0;
+    if (get && SUCCEEDED(get(GetCurrentThread(), &w)) && w) {
+        for (; w[i] && i + 1 < n; i++)
+            buf[i] = (char)w[i];
+        LocalFree(w);
+    }
+    if (n)
+        buf[i] = '\0';
+}
+
+/* Running under Wine (ntdll exports wine_get_version)? For the few cases
+ * whose cost under Wine is out of proportion (a thread's exit goes through
+ * the wineserver: 1024 threads take 20 s to end). */
+static inline bool test_under_wine(void)
+{
+    HMODULE nt = GetModuleHandleA("ntdll.dll");
+    return nt && GetProcAddress(nt, "wine_get_version") != NULL;
+}
+
 static inline size_t test_page_size(void)
 {
     SYSTEM_INFO si;
@@ -229,6 +258,8 @@ static inline void test_pages_free(void *p, size_t size)
 #define TEST_NULL_DEVICE "/dev/null"
 #define test_mkdir(path) mkdir(path, 0755)
 static inline size_t test_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+static inline bool test_under_wine(void) { return false; }
+static inline void test_thread_name(char *buf, size_t n) { pthread_getname_np(pthread_self(), buf, n); }
 static inline void *test_pages_alloc(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -522,12 +553,29 @@ static inline bool test_child_enters_(unsigned k)
     return false;
 }
 
+#if TEST_WINDOWS
+/* The child exited (fn returned, or called exit): it says so in a file
+ * beside its stderr's. Under Wine a fault Wine cannot deliver (a stack
+ * overflow with no stack left) kills Wine's own process, and the parent
+ * then reads exit code 0: without this mark that would pass as success. */
+static void test_child_mark_exited_(void)
+{
+    char path[MAX_PATH + 8];
+    const char *err = getenv("FJ_TEST_CHILD_ERR");
+    snprintf(path, sizeof path, "%s.ok", err ? err : "");
+    FILE *f = fopen(path, "w");
+    if (f)
+        fclose(f);
+}
+#endif
+
 /* The child, at its own call: run fn(arg) and exit 0. */
 static inline void test_child_run_(void (*fn)(void *), void *arg, unsigned limit_s)
 {
     fflush(stdout);
     test_child_capture_stderr_();
 #if TEST_WINDOWS
+    atexit(test_child_mark_exited_);
     HANDLE t = CreateThread(NULL, 0, test_child_watchdog_, (LPVOID)(uintptr_t)(limit_s * 1000u), 0, NULL);
     if (t)
         CloseHandle(t);
@@ -539,6 +587,9 @@ static inline void test_child_run_(void (*fn)(void *), void *arg, unsigned limit
     fn(arg);
     fflush(stdout);
     fflush(stderr);
+#if TEST_WINDOWS
+    test_child_mark_exited_();
+#endif
     _exit(0);
 }
 
@@ -634,6 +685,16 @@ static inline void test_spawn_child_(unsigned k, unsigned limit_s, child_result 
         fclose(f);
     out->err_len = test_drop_cr_(out->err, out->err_len);
     DeleteFileA(errpath);
+    char okpath[MAX_PATH + 8];
+    snprintf(okpath, sizeof okpath, "%s.ok", errpath);
+    bool exited = DeleteFileA(okpath) != 0;
+    if (code == 0 && !exited) {
+        out->status = SIGSEGV;
+        if (out->err_len + 200 < sizeof out->err)
+            out->err_len += (size_t)snprintf(out->err + out->err_len, sizeof out->err - out->err_len,
+                                             "test.h: the child ended with exit code 0 but never exited: its "
+                                             "process crashed outside Windows' view (under Wine: Wine's own)\n");
+    }
     /* An exit code that is not a small number is named where a failure
      * report shows it (0xC0000005 access violation, 0x20474343 a GCC
      * exception no handler caught, ...). */

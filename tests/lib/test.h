@@ -179,18 +179,12 @@ typedef struct { uint64_t bits; } cpu_set_t;
 #define CPU_ISSET(c, s) ((c) >= 0 && (c) < CPU_SETSIZE && (((s)->bits >> (c)) & 1))
 #define CPU_COUNT(s) __builtin_popcountll((s)->bits)
 #define CPU_EQUAL(a, b) ((a)->bits == (b)->bits)
-/* Windows reads a thread's mask only by setting another one: set the
- * process's mask and put the old one back at once. */
 static inline int test_thread_affinity_(HANDLE thread, cpu_set_t *set)
 {
-    DWORD_PTR proc, sys;
-    if (!GetProcessAffinityMask(GetCurrentProcess(), &proc, &sys))
+    GROUP_AFFINITY ga;
+    if (!GetThreadGroupAffinity(thread, &ga) || ga.Group != 0)
         return -1;
-    DWORD_PTR old = SetThreadAffinityMask(thread, proc);
-    if (!old)
-        return -1;
-    SetThreadAffinityMask(thread, old);
-    set->bits = (uint64_t)old;
+    set->bits = (uint64_t)ga.Mask;
     return 0;
 }
 static inline int sched_getaffinity(int pid, size_t size, cpu_set_t *set)

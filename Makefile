@@ -5,7 +5,7 @@ CMAKE ?= cmake
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all demo test bench bench-smoke docs install-test verify test-asan test-tsan test-valgrind aarch64 soak clean
+.PHONY: all demo test bench bench-smoke docs install-test verify test-asan test-tsan test-valgrind aarch64 windows soak clean
 
 all: test
 
@@ -44,6 +44,11 @@ install-test:
 aarch64:
 	bash tools/aarch64.sh $(BUILD)-aarch64
 
+# Windows x64: mingw-w64 cross-build, demo, examples and tests under Wine
+# (docs/windows.md; FJ_WINDOWS_TESTS=0 builds without the tests).
+windows:
+	bash tools/windows.sh $(BUILD)-windows
+
 # Randomized soak: SOAK_SECONDS (default 60) and SOAK_SEED (default: from the clock).
 soak: $(BUILD_RELEASE)/CMakeCache.txt
 	$(CMAKE) --build $(BUILD_RELEASE) -j$(JOBS) --target fiberjob-soak
@@ -59,4 +64,4 @@ test-valgrind:
 	bash tools/valgrind.sh $(BUILD)-valgrind
 
 clean:
-	rm -rf $(BUILD) $(BUILD_RELEASE) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-valgrind $(BUILD)-aarch64
+	rm -rf $(BUILD) $(BUILD_RELEASE) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-valgrind $(BUILD)-aarch64 $(BUILD)-windows

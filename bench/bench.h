@@ -14,11 +14,32 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* C11's aligned_alloc (size a multiple of align) and its free; Windows' C
+ * runtime has neither: _aligned_malloc and _aligned_free. */
+static inline void *bench_aligned_alloc(size_t align, size_t size)
+{
+#ifdef _WIN32
+    return _aligned_malloc(size, align);
+#else
+    return aligned_alloc(align, size);
+#endif
+}
+
+static inline void bench_aligned_free(void *p)
+{
+#ifdef _WIN32
+    _aligned_free(p);
+#else
+    free(p);
+#endif
+}
 
 typedef struct bench_args {
     long size;         /* the workload's size parameter (see bench_main.c for the meaning) */

@@ -180,7 +180,7 @@ unsigned bench_allowed_cpus(void)
 
 float *bench_pfor_alloc(size_t n)
 {
-    float *a = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+    float *a = bench_aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
     if (!a)
         return NULL;
     for (size_t i = 0; i < n; i++)

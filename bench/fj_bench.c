@@ -244,7 +244,7 @@ int fjb_pfor(const bench_args *a)
     x.grain = (size_t)a->grain;
     x.nchunks = (x.n + x.grain - 1) / x.grain;
     x.a = bench_pfor_alloc(x.n);
-    x.chunks = aligned_alloc(64, x.nchunks * sizeof *x.chunks);
+    x.chunks = bench_aligned_alloc(64, x.nchunks * sizeof *x.chunks);
     x.map_jobs = malloc(x.nchunks * sizeof *x.map_jobs);
     x.sum_jobs = malloc(x.nchunks * sizeof *x.sum_jobs);
     if (!x.a || !x.chunks || !x.map_jobs || !x.sum_jobs)
@@ -262,8 +262,8 @@ int fjb_pfor(const bench_args *a)
         bench_emit("pfor-map", (double)x.map_ns / 1e6, "ms", BENCH_LOWER);
         bench_emit("pfor-sum", (double)x.sum_ns / 1e6, "ms", BENCH_LOWER);
     }
-    free(x.a);
-    free(x.chunks);
+    bench_aligned_free(x.a);
+    bench_aligned_free(x.chunks);
     free(x.map_jobs);
     free(x.sum_jobs);
     return rc;
@@ -724,10 +724,10 @@ static int dg_report(const char *impl, double *us, long frames)
 static int dg_run(const bench_args *a, const char *impl, int (*frame)(void), fj_job_fn node_fn, unsigned fibers)
 {
     dg_build();
-    dg_done = aligned_alloc(_Alignof(fj_counter), sizeof(fj_counter) * DG_NODES);
+    dg_done = bench_aligned_alloc(_Alignof(fj_counter), sizeof(fj_counter) * DG_NODES);
     double *us = calloc((size_t)a->size, sizeof *us);
     if (!dg_done || !us) {
-        free(dg_done);
+        bench_aligned_free(dg_done);
         free(us);
         return bench_fail("graph: out of memory");
     }
@@ -753,7 +753,7 @@ static int dg_run(const bench_args *a, const char *impl, int (*frame)(void), fj_
         rc = dg_report(impl, us, a->size);
     if (!rc)
         bench_emit("graph-fibers", (double)atomic_load(&census_peak), "fibers", BENCH_LOWER);
-    free(dg_done);
+    bench_aligned_free(dg_done);
     free(us);
     return rc;
 }

@@ -29,10 +29,10 @@ static void sw_run(long n)
 int fjb_switch(const bench_args *a)
 {
     const size_t stack_size = 64 * 1024;
-    void *stack = aligned_alloc(64, stack_size);
+    void *stack = bench_aligned_alloc(64, stack_size);
     if (!stack)
         return bench_fail("switch: out of memory");
-    fj__ctx_make(&sw_other, stack, stack_size, sw_entry, NULL);
+    fj__ctx_make(&sw_other, stack, stack_size, 0, sw_entry, NULL);
     sw_run(a->size / 10 + 1);   /* warm-up */
     uint64_t t0 = bench_now_ns();
     sw_run(a->size);

@@ -116,7 +116,7 @@ int ompb_pfor(const bench_args *a)
         bench_emit("pfor-map", (double)map_ns / 1e6, "ms", BENCH_LOWER);
         bench_emit("pfor-sum", (double)sum_ns / 1e6, "ms", BENCH_LOWER);
     }
-    free(v);
+    bench_aligned_free(v);
     return rc;
 }
 

@@ -142,7 +142,7 @@ extern "C" int tbbb_pfor(const bench_args *a)
         bench_emit("pfor-map", (double)map_ns / 1e6, "ms", BENCH_LOWER);
         bench_emit("pfor-sum", (double)sum_ns / 1e6, "ms", BENCH_LOWER);
     }
-    std::free(v);
+    bench_aligned_free(v);
     return rc;
 }
 

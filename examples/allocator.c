@@ -43,8 +43,13 @@ static void *budget_alloc(size_t size, size_t align, void *user)
                                                        __ATOMIC_RELAXED))
         ;
     __atomic_add_fetch(&b->calls, 1, __ATOMIC_RELAXED);
-    /* C11's aligned_alloc wants a size that is a multiple of the alignment. */
+    /* C11's aligned_alloc wants a size that is a multiple of the alignment
+     * (Windows' C runtime has none: _aligned_malloc, freed by _aligned_free). */
+#ifdef _WIN32
+    void *p = _aligned_malloc((size + align - 1) / align * align, align);
+#else
     void *p = aligned_alloc(align, (size + align - 1) / align * align);
+#endif
     if (!p)
         __atomic_sub_fetch(&b->live, size, __ATOMIC_RELAXED);
     return p;
@@ -55,7 +60,11 @@ static void budget_free(void *p, size_t size, size_t align, void *user)
     budget *b = user;
     (void)align;
     __atomic_sub_fetch(&b->live, size, __ATOMIC_RELAXED);
+#ifdef _WIN32
+    _aligned_free(p);
+#else
     free(p);
+#endif
 }
 
 static void add_one(void *arg) { __atomic_add_fetch((int *)arg, 1, __ATOMIC_RELAXED); }

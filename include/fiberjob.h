@@ -54,7 +54,11 @@ extern "C" {
 #define FJ_API
 #endif
 
-#if defined(__GNUC__)
+#if defined(__GNUC__) && defined(__MINGW32__) && !defined(__clang__)
+/* mingw-w64's gcc takes `printf` to mean msvcrt's formats; the library formats
+ * with C99's (it is built with __USE_MINGW_ANSI_STDIO). */
+#define FJ_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#elif defined(__GNUC__)
 /** printf-style format checking for the compilers that have it. */
 #define FJ_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else

@@ -277,7 +277,7 @@ static void fiber_prepare(fj_scheduler *s, fj__fiber *f)
     if (fj__os_commit(f->stack_lo, f->stack_size) != 0)
         fj__fatal("fiber pool", "could not map a %zu KiB fiber stack (mprotect failed: too many "
                   "mappings, or out of memory)", f->stack_size / 1024);
-    fj__ctx_make(&f->ctx, f->stack_lo, f->stack_size, s->fiber_entry, f);
+    fj__ctx_make(&f->ctx, f->stack_lo, f->stack_size, f->guard_size, s->fiber_entry, f);
     fj__san_fiber_create(&f->san, f->stack_lo, f->stack_size, f->kind == FJ_KIND_LARGE ? "large fiber" : "fiber");
     f->prepared = true;
 }

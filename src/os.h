@@ -1,8 +1,9 @@
 /*
  * The operating system behind one small contract: threads and affinity, futexes,
- * memory mappings, alternate signal stacks and the fault handler, and time. One
- * implementation file per OS (os_linux.c); no other file of the library includes
- * an OS header (pthread's portable types and mutexes excepted).
+ * memory mappings, alternate signal stacks and the fault handler, topology, and
+ * time. One implementation file per OS (os_linux.c, os_windows.c: Windows x64
+ * with mingw-w64 and winpthreads); no other file of the library includes an OS
+ * header (pthread's portable types and mutexes excepted).
  *
  * Return convention: a call that can fail returns 0 or a negative errno, unless
  * its comment says otherwise (a pointer is NULL on failure, a bool false).
@@ -15,7 +16,8 @@
 #include <stdint.h>
 #include <pthread.h>
 
-/* CPUs the process may run on, in ascending order; returns their number (<= max). */
+/* CPUs the process may run on, in ascending order; returns their number (<= max).
+ * Windows numbers CPU k as processor k % 64 of processor group k / 64. */
 int fj__os_allowed_cpus(int *cpus, int max);
 /* Pin the calling thread to one CPU; 0 or a negative errno. */
 int fj__os_pin_self(int cpu);
@@ -28,7 +30,9 @@ void fj__os_thread_name_self(const char *name);
 
 /* Sleep while *addr == expected (spurious returns allowed). */
 void fj__os_futex_wait(uint32_t *addr, uint32_t expected);
-/* Wake up to n sleepers on addr; returns how many were woken. */
+/* Wake up to n sleepers on addr; returns how many were woken: 0 exactly when no
+ * thread was inside a wait on addr (wake.c relies on both sides of that). The
+ * caller changes *addr before the wake. */
 int fj__os_futex_wake(uint32_t *addr, int n);
 /* fj__os_futex_wait with a limit: returns false when the time ran out. */
 bool fj__os_futex_wait_ns(uint32_t *addr, uint32_t expected, uint64_t ns);
@@ -44,6 +48,11 @@ void *fj__os_map(size_t size);
 void fj__os_release(void *p, size_t size);
 /* The size of a page (read once, then remembered). */
 size_t fj__os_page_size(void);
+/* Heap memory aligned to `align` (a power of two), size a multiple of it
+ * (C11's aligned_alloc; Windows' C runtime has _aligned_malloc instead); NULL
+ * on failure. Freed only with fj__os_aligned_free. */
+void *fj__os_aligned_alloc(size_t align, size_t size);
+void fj__os_aligned_free(void *p);
 
 /* An alternate signal stack: where the fault handler runs when a thread's own
  * stack is used up. The caller maps it (fj__os_map) and sets base and size;
@@ -61,10 +70,12 @@ int fj__os_altstack_enter(fj__os_altstack *a);
 /* Give the calling thread back the alternate stack it had before enter (nothing if enter failed). */
 void fj__os_altstack_leave(fj__os_altstack *a);
 
-/* Called on the thread that made a memory access fault (SIGSEGV or SIGBUS
- * raised by the hardware, not sent with kill, raise or sigqueue), on its
- * alternate stack, with the faulting address. It either does not return, or returns and the fault goes on to the
- * handler installed before ours (or gets the default action). */
+/* Called on the thread that made a memory access fault (Linux: SIGSEGV or
+ * SIGBUS raised by the hardware, not sent with kill, raise or sigqueue, on its
+ * alternate stack; Windows: an access violation or stack overflow, from a
+ * vectored exception handler, for now on the faulting stack), with the
+ * faulting address. It either does not return, or returns and the fault goes
+ * on to the handler installed before ours (or gets the default action). */
 typedef void (*fj__os_fault_fn)(void *addr);
 /* Install fn as the fault handler, counted: the first call installs, later
  * ones (same fn) count; 0 or a negative errno. */
@@ -73,11 +84,14 @@ int fj__os_fault_install(fj__os_fault_fn fn);
 void fj__os_fault_uninstall(void);
 /* Write a string to standard error with one async-signal-safe call. */
 void fj__os_write_stderr(const char *s);
-/* End the process with SIGABRT, even if the program catches or ignores it. */
+/* End the process at once, as abort() does: Linux, with SIGABRT, even if the
+ * program catches or ignores it; Windows, with exit code 3 and no dialog or
+ * message (TerminateProcess). */
 _Noreturn void fj__os_abort(void);
 
 /* Can the process make `need` more memory mappings under the kernel's limit
- * (vm.max_map_count)? True when the limit cannot be read. */
+ * (Linux: vm.max_map_count)? True when the limit cannot be read or there is
+ * none (Windows). */
 bool fj__os_mappings_fit(uint64_t need);
 
 /* A monotonic clock, in nanoseconds. */
@@ -99,5 +113,16 @@ typedef struct fj__os_affinity {
 bool fj__os_affinity_save(fj__os_affinity *out);
 /* Restore an affinity fj__os_affinity_save saved. */
 void fj__os_affinity_restore(const fj__os_affinity *saved);
+
+/* Where a CPU sits in the machine, as the OS's own topology query says. */
+typedef struct fj__os_cpu_place {
+    int core;       /* the lowest CPU of its physical core (SMT siblings share it) */
+    int llc;        /* the lowest CPU sharing its last-level cache; -1: no cache listed */
+    int package;    /* its package, numbered from 0 (used when llc is -1) */
+    int perf;       /* higher is faster (Windows: EfficiencyClass); 0 when all are alike */
+} fj__os_cpu_place;
+/* Fill out[i] for cpus[i]; false when this OS has no such query (Linux:
+ * topology.c reads /sys itself). */
+bool fj__os_topology(const int *cpus, int n, fj__os_cpu_place *out);
 
 #endif

@@ -109,6 +109,16 @@ size_t fj__os_page_size(void)
     return p;
 }
 
+void *fj__os_aligned_alloc(size_t align, size_t size)
+{
+    return aligned_alloc(align, size);
+}
+
+void fj__os_aligned_free(void *p)
+{
+    free(p);
+}
+
 static uint64_t read_number(const char *path)
 {
     char buf[64];
@@ -336,4 +346,15 @@ void fj__os_abort(void)
 {
     signal(SIGABRT, SIG_DFL);
     abort();
+}
+
+/* ------------------------------------------------------------ topology */
+
+bool fj__os_topology(const int *cpus, int n, fj__os_cpu_place *out)
+{
+    /* Linux has no one call for it: topology.c reads /sys itself. */
+    (void)cpus;
+    (void)n;
+    (void)out;
+    return false;
 }

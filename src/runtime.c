@@ -183,7 +183,7 @@ void fj__push_or_die(fj__deque *d, const fj__task *t, size_t n, const char *call
 }
 
 /* The C library's pair: malloc's alignment covers most requests; the rest
- * (cache-line aligned records) go to aligned_alloc, whose size must be a
+ * (cache-line aligned records) go to aligned_alloc (os.h), whose size must be a
  * multiple of the alignment. */
 static void *libc_alloc(size_t size, size_t align, void *user)
 {
@@ -193,15 +193,17 @@ static void *libc_alloc(size_t size, size_t align, void *user)
      * only 8. Ask for at least `align` bytes so the guarantee covers it. */
     if (align <= FJ_MEM_ALIGN)
         return malloc(size < align ? align : size);
-    return aligned_alloc(align, (size + align - 1) & ~(align - 1));
+    return fj__os_aligned_alloc(align, (size + align - 1) & ~(align - 1));
 }
 
 static void libc_free(void *p, size_t size, size_t align, void *user)
 {
     (void)size;
-    (void)align;
     (void)user;
-    free(p);
+    if (align <= FJ_MEM_ALIGN)
+        free(p);
+    else
+        fj__os_aligned_free(p);   /* Windows: not free's to take back */
 }
 
 static void mem_misaligned(const void *p, size_t size, size_t align)

@@ -1,5 +1,6 @@
 /*
- * CPU topology from /sys (Linux): which allowed CPUs are SMT siblings of one
+ * CPU topology from /sys (Linux; on Windows from the OS's own query, through
+ * os.h's fj__os_topology, with the same answers): which allowed CPUs are SMT siblings of one
  * physical core, which share a last-level cache, and, on hybrid machines,
  * which are the faster cores. Used to order the CPUs workers are pinned to and
  * to order the victims a worker steals from (those sharing its last-level
@@ -38,6 +39,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "os.h"
 
 /* The whole (short) file as a string; false when it cannot be read. */
 static bool read_text(const char *path, char *text, size_t size)
@@ -133,6 +135,24 @@ void fj__topology_read_at(const char *root, const int *cpus, int n, fj__cpu_info
     sysfs_read_perf(root, n, out);
 }
 
+/* This machine's answers: from the OS's own query where it has one (Windows:
+ * GetLogicalProcessorInformationEx, os.h), else from /sys. */
+static void read_this_machine(const int *cpus, int n, fj__cpu_info *out)
+{
+    fj__os_cpu_place *place = n ? malloc(sizeof *place * (size_t)n) : NULL;
+    if (place && fj__os_topology(cpus, n, place)) {
+        for (int i = 0; i < n; i++) {
+            out[i].cpu = cpus[i];
+            out[i].core = place[i].core;
+            out[i].llc = place[i].llc >= 0 ? place[i].llc : FJ__LLC_PACKAGE + place[i].package;
+            out[i].perf = place[i].perf;
+        }
+    } else {
+        fj__topology_read_at("/sys", cpus, n, out);
+    }
+    free(place);
+}
+
 /* This machine's answers, kept for the life of the process: fj_create asks
  * twice (the pinning order, then the workers' caches), and every read is a
  * few files per CPU (about 4 us each here). A CPU not asked about before, as
@@ -165,7 +185,7 @@ void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
         free(fresh);
         free(got);
         pthread_mutex_unlock(&kept_lock);
-        fj__topology_read_at("/sys", cpus, n, out);
+        read_this_machine(cpus, n, out);
         return;
     }
     int k = 0;
@@ -173,7 +193,7 @@ void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
         if (!is_kept(cpus[i]))
             fresh[k++] = cpus[i];
     if (nnew)
-        fj__topology_read_at("/sys", fresh, nnew, got);
+        read_this_machine(fresh, nnew, got);
     for (int j = 0; j < nnew; j++) {
         if (got[j].cpu >= 0 && got[j].cpu < KEPT_CPUS) {
             kept[got[j].cpu] = got[j];

@@ -15,7 +15,15 @@
  */
 #define FJ_UNITY_BUILD 1
 
-#include "os_linux.c"
+/* The OS layer, below every other file: one file per OS (os.h). Named through
+ * a macro so that the list of #include lines below, which CMakeLists.txt and
+ * tools/check_layers.sh read, is the same on every OS. */
+#if defined(_WIN32)
+#define FJ_OS_SOURCE "os_windows.c"
+#else
+#define FJ_OS_SOURCE "os_linux.c"
+#endif
+#include FJ_OS_SOURCE
 #include "deque.c"
 #include "topology.c"
 #include "runtime.c"

@@ -385,7 +385,7 @@ static void part1(void)
     fj__ctx self;
     memset(&self, 0, sizeof self);
     p->stack = alloc_stack();
-    fj__ctx_make(&p->ctx, p->stack, STACK_SIZE, peer_entry, p);
+    fj__ctx_make(&p->ctx, p->stack, STACK_SIZE, 0, peer_entry, p);
 
     int bad = drive(p, &self, 0, ROUNDS);
     uint64_t lo = (uint64_t)(uintptr_t)p->stack, hi = lo + STACK_SIZE;
@@ -430,7 +430,7 @@ static void part1(void)
     for (int i = 0; i < 64; i++) {
         peer *q = calloc(1, sizeof *q);
         q->stack = alloc_stack();
-        fj__ctx_make(&q->ctx, q->stack, STACK_SIZE - 16 * (size_t)i - (size_t)(i & 1) * 8, peer_entry, q);
+        fj__ctx_make(&q->ctx, q->stack, STACK_SIZE - 16 * (size_t)i - (size_t)(i & 1) * 8, 0, peer_entry, q);
         fresh_bad += drive(q, &self, 1000 * i, 2);
         fresh_bad += q->bad;
         if ((q->entry_sp & 15) != 0)
@@ -518,7 +518,7 @@ static void part2(void)
     p->set[1] = E;
     write_fpcr(A);
     uint64_t a_read = read_fpcr();
-    fj__ctx_make(&p->ctx, stack, STACK_SIZE, fpeer_entry, p);
+    fj__ctx_make(&p->ctx, stack, STACK_SIZE, 0, fpeer_entry, p);
     write_fpcr(B);
     fj__ctx self;
     memset(&self, 0, sizeof self);

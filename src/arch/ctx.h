@@ -24,15 +24,36 @@
  *   AArch64: stp pairs x19/x20 +0 ... x29/x30 +80, d8/d9 +96 ... d14/d15 +144
  *     (160 bytes); with FJ_SAVE_FPU then FPCR at +160 and a pad word (sp stays
  *     16-byte aligned).
+ *   Windows x64 (ctx_win64.S, the Microsoft convention): the switch pushes rbp,
+ *     rbx, rdi, rsi, r12-r15, then the thread information block's
+ *     DeallocationStack, StackLimit, StackBase and ExceptionList, reserves a
+ *     word for the FP control words and stores xmm6-xmm15 below, so
+ *       xmm6 +0 ... xmm15 +144 (16 each), x87 control word +160, MXCSR +164
+ *       (written only with FJ_SAVE_FPU; the word also keeps sp 16-byte
+ *       aligned for movaps), ExceptionList +168, StackBase +176,
+ *       StackLimit +184, DeallocationStack +192, r15 +200, r14 +208,
+ *       r13 +216, r12 +224, rsi +232, rdi +240, rbx +248, rbp +256,
+ *       resume +264 (272 bytes).
  *
  * A new context starts in fj__ctx_trampoline, which finds the entry function and
- * its argument in two callee-saved registers (x86-64: r12, r13; AArch64: x19, x20).
+ * its argument in two callee-saved registers (x86-64 and Windows x64: r12, r13;
+ * AArch64: x19, x20).
  */
 #ifndef FJ_CTX_H
 #define FJ_CTX_H
 
 /* fj__ctx.sp: where the switch stores and loads the stack pointer. */
 #define FJ_CTX_SP 0
+
+/* Which switch: Windows x64 has its own (another calling convention, and the
+ * thread information block's stack fields travel with the fiber). There is no
+ * ucontext on Windows. */
+#if defined(_WIN32) && defined(__x86_64__)
+#ifdef FJ_CTX_UCONTEXT
+#error "FIBERJOB_CONTEXT=ucontext does not exist on Windows: use the asm switch"
+#endif
+#define FJ_CTX_WIN64 1
+#endif
 
 /* x86-64, the order of the pushes in ctx_x86_64.S (which checks it). */
 #define FJ_CTX_X86_64_R15 0
@@ -69,12 +90,39 @@
 #define FJ_CTX_AARCH64_FRAME 160
 #endif
 
+/* Windows x64, the order of the pushes and stores in ctx_win64.S (which checks it). */
+#define FJ_CTX_WIN64_XMM6 0         /* xmm6 + 16 * (n - 6) for xmm<n>, up to xmm15 +144 */
+#define FJ_CTX_WIN64_FCW 160        /* FJ_SAVE_FPU only */
+#define FJ_CTX_WIN64_MXCSR 164      /* FJ_SAVE_FPU only */
+#define FJ_CTX_WIN64_EXCEPTION_LIST 168
+#define FJ_CTX_WIN64_STACK_BASE 176
+#define FJ_CTX_WIN64_STACK_LIMIT 184
+#define FJ_CTX_WIN64_DEALLOC 192
+#define FJ_CTX_WIN64_R15 200
+#define FJ_CTX_WIN64_R14 208
+#define FJ_CTX_WIN64_R13 216
+#define FJ_CTX_WIN64_R12 224
+#define FJ_CTX_WIN64_RSI 232
+#define FJ_CTX_WIN64_RDI 240
+#define FJ_CTX_WIN64_RBX 248
+#define FJ_CTX_WIN64_RBP 256
+#define FJ_CTX_WIN64_RESUME 264
+#define FJ_CTX_WIN64_REGS 272       /* bytes, resume address included */
+/* The thread information block (NT_TIB at the start of the TEB, gs:0): its
+ * exception list, stack fields and own address, and the TEB's
+ * DeallocationStack. */
+#define FJ_CTX_WIN64_TEB_EXCEPTION_LIST 0x00
+#define FJ_CTX_WIN64_TEB_SELF 0x30        /* NT_TIB.Self: the TEB's linear address */
+#define FJ_CTX_WIN64_TEB_STACK_BASE 0x08
+#define FJ_CTX_WIN64_TEB_STACK_LIMIT 0x10
+#define FJ_CTX_WIN64_TEB_DEALLOC 0x1478
+
 #ifndef FJ_CTX_ASM
 
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(FJ_CTX_UCONTEXT) || !(defined(__x86_64__) || defined(__aarch64__))
+#if !defined(FJ_CTX_WIN64) && (defined(FJ_CTX_UCONTEXT) || !(defined(__x86_64__) || defined(__aarch64__)))
 #define FJ_CTX_USE_UCONTEXT 1
 #include <ucontext.h>
 #endif
@@ -91,13 +139,46 @@ _Static_assert(offsetof(fj__ctx, sp) == FJ_CTX_SP, "the switch finds sp at FJ_CT
 
 typedef void (*fj__ctx_entry)(fj__ctx *from, void *arg);
 
-/* Prepare c so that switching to it calls fn(from, arg) on the given stack.
- * fn must never return. */
-void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, fj__ctx_entry fn, void *arg);
+/* Prepare c so that switching to it calls fn(from, arg) on the stack
+ * [stack_lo, stack_lo + size). guard: the bytes of inaccessible gap right below
+ * stack_lo that belong to this stack (0 if none); Windows records the lowest
+ * address of the reservation in the TEB (DeallocationStack), the other
+ * switches ignore it. fn must never return. */
+void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, size_t guard, fj__ctx_entry fn, void *arg);
 
 fj__ctx *fj__ctx_switch(fj__ctx *from, fj__ctx *to);
 
-#if !defined(FJ_CTX_USE_UCONTEXT) && defined(__x86_64__)
+#if defined(FJ_CTX_WIN64)
+/* A suspended frame as the switch leaves it (ctx_make.c builds the first one). */
+typedef struct fj__ctx_frame {
+    uint64_t xmm[10][2];      /* xmm6..xmm15, low quadword first */
+    uint16_t fcw;             /* FJ_SAVE_FPU: the x87 control word */
+    uint16_t pad;
+    uint32_t mxcsr;           /* FJ_SAVE_FPU */
+    uint64_t exception_list, stack_base, stack_limit, dealloc;
+    uint64_t r15, r14, r13, r12, rsi, rdi, rbx, rbp;
+    uint64_t resume;
+} fj__ctx_frame;
+_Static_assert(offsetof(fj__ctx_frame, xmm) == FJ_CTX_WIN64_XMM6, "ctx.h: xmm6");
+_Static_assert(offsetof(fj__ctx_frame, xmm[9]) == FJ_CTX_WIN64_XMM6 + 9 * 16, "ctx.h: xmm15");
+_Static_assert(offsetof(fj__ctx_frame, fcw) == FJ_CTX_WIN64_FCW, "ctx.h: x87 control word");
+_Static_assert(offsetof(fj__ctx_frame, mxcsr) == FJ_CTX_WIN64_MXCSR, "ctx.h: MXCSR");
+_Static_assert(offsetof(fj__ctx_frame, exception_list) == FJ_CTX_WIN64_EXCEPTION_LIST, "ctx.h: ExceptionList");
+_Static_assert(offsetof(fj__ctx_frame, stack_base) == FJ_CTX_WIN64_STACK_BASE, "ctx.h: StackBase");
+_Static_assert(offsetof(fj__ctx_frame, stack_limit) == FJ_CTX_WIN64_STACK_LIMIT, "ctx.h: StackLimit");
+_Static_assert(offsetof(fj__ctx_frame, dealloc) == FJ_CTX_WIN64_DEALLOC, "ctx.h: DeallocationStack");
+_Static_assert(offsetof(fj__ctx_frame, r15) == FJ_CTX_WIN64_R15, "ctx.h: r15");
+_Static_assert(offsetof(fj__ctx_frame, r14) == FJ_CTX_WIN64_R14, "ctx.h: r14");
+_Static_assert(offsetof(fj__ctx_frame, r13) == FJ_CTX_WIN64_R13, "ctx.h: r13");
+_Static_assert(offsetof(fj__ctx_frame, r12) == FJ_CTX_WIN64_R12, "ctx.h: r12");
+_Static_assert(offsetof(fj__ctx_frame, rsi) == FJ_CTX_WIN64_RSI, "ctx.h: rsi");
+_Static_assert(offsetof(fj__ctx_frame, rdi) == FJ_CTX_WIN64_RDI, "ctx.h: rdi");
+_Static_assert(offsetof(fj__ctx_frame, rbx) == FJ_CTX_WIN64_RBX, "ctx.h: rbx");
+_Static_assert(offsetof(fj__ctx_frame, rbp) == FJ_CTX_WIN64_RBP, "ctx.h: rbp");
+_Static_assert(offsetof(fj__ctx_frame, resume) == FJ_CTX_WIN64_RESUME, "ctx.h: resume address");
+_Static_assert(sizeof(fj__ctx_frame) == FJ_CTX_WIN64_REGS, "ctx.h: Windows x64 frame size");
+_Static_assert(FJ_CTX_WIN64_REGS % 16 == 0, "ctx.h: the saved sp stays 16-byte aligned");
+#elif !defined(FJ_CTX_USE_UCONTEXT) && defined(__x86_64__)
 /* A suspended frame as the switch leaves it (ctx_make.c builds the first one). */
 typedef struct fj__ctx_frame {
     uint64_t r15, r14, r13, r12, rbx, rbp;

@@ -26,8 +26,9 @@ static void ctx_ucontext_start(unsigned fn_hi, unsigned fn_lo, unsigned arg_hi, 
     abort();
 }
 
-void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, fj__ctx_entry fn, void *arg)
+void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, size_t guard, fj__ctx_entry fn, void *arg)
 {
+    (void)guard;
     getcontext(&c->uc);
     c->uc.uc_stack.ss_sp = stack_lo;
     c->uc.uc_stack.ss_size = size;

@@ -3,7 +3,7 @@
  * comes, the way a profiler would rely on it:
  *   - worker_start/worker_stop pair on one thread, once per worker 1..N-1,
  *     twice for worker 0 (fj_main, then fj_destroy's drain); worker threads
- *     are named fj-worker-N (pthread_getname_np);
+ *     are named fj-worker-N (test_thread_name: pthread_getname_np);
  *   - contexts: created before any switch to or from them, destroyed after
  *     the last; each switch begins on the context the thread runs (so the
  *     switches of a thread alternate: leave X for Y, then only Y may leave or
@@ -84,7 +84,7 @@ static void on_worker_start(unsigned worker, void *user)
     if (worker > 0) {
         char name[32] = "", want[32];
         snprintf(want, sizeof want, "fj-worker-%u", worker);
-        pthread_getname_np(pthread_self(), name, sizeof name);
+        test_thread_name(name, sizeof name);
         if (strcmp(name, want) != 0) {
             pthread_mutex_lock(&rec_lock);
             REC_FAIL("worker %u's thread is named '%s', not '%s'", worker, name, want);
@@ -364,7 +364,7 @@ static void name_job(void *arg)
     char name[32] = "", want[32];
     int w = fj_worker_index();
     snprintf(want, sizeof want, "fj-worker-%d", w);
-    pthread_getname_np(pthread_self(), name, sizeof name);
+    test_thread_name(name, sizeof name);
     if (w > 0 && strcmp(name, want) != 0)
         T_ADD(&names_bad, 1);
 }

@@ -99,6 +99,18 @@ static void expect_pinned(int pin, int (*cpu_of)(unsigned))
         want_cpu[i] = pin == 0 || (pin == 1 && i == 0) ? -1 : cpu_of(i);
 }
 
+/* Narrow (or widen back) the CPUs this process may use, as `taskset` does:
+ * on Linux the calling thread's mask, which fj_create reads; on Windows the
+ * process's mask (as `start /affinity` sets it), which it reads there. */
+static void set_allowed(const cpu_set_t *set)
+{
+#if TEST_WINDOWS
+    CHECK(SetProcessAffinityMask(GetCurrentProcess(), (DWORD_PTR)set->bits));
+#else
+    CHECK_EQ(sched_setaffinity(0, sizeof *set, set), 0);
+#endif
+}
+
 static const int *g_list;
 static unsigned g_count;
 static int from_list(unsigned i) { return g_list[i % g_count]; }
@@ -182,7 +194,7 @@ int main(int argc, char **argv)
         cpu_set_t one;
         CPU_ZERO(&one);
         CPU_SET(allowed[ncpus - 1], &one);
-        CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+        set_allowed(&one);
         ncpus_now = 1;
         g_list = &allowed[ncpus - 1];
         g_count = 1;
@@ -195,7 +207,7 @@ int main(int argc, char **argv)
         cfg.cpu_count = 1;
         CHECK(fj_create(&cfg) == NULL);
         CHECK_EQ(fj_last_error(), FJ_EAFFINITY);
-        CHECK_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+        set_allowed(&set);
         ncpus_now = ncpus;
     }
     return test_finish();

@@ -22,13 +22,24 @@
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t k);
 void *__real_realloc(void *p, size_t n);
-void *__real_aligned_alloc(size_t a, size_t n);
-int __real_posix_memalign(void **p, size_t a, size_t n);
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t k);
 void *__wrap_realloc(void *p, size_t n);
+#if TEST_WINDOWS
+/* Windows' C library has no aligned_alloc or posix_memalign: the runtime's
+ * aligned blocks come from _aligned_malloc (src/os_windows.c), which its
+ * headers declare dllimport, so calls go through the import slot
+ * __imp__aligned_malloc: that slot is what is wrapped, with a slot of ours
+ * that points to the counting function. */
+typedef void *aligned_malloc_fn(size_t n, size_t a);
+extern aligned_malloc_fn *__real___imp__aligned_malloc;
+extern aligned_malloc_fn *__wrap___imp__aligned_malloc;
+#else
+void *__real_aligned_alloc(size_t a, size_t n);
+int __real_posix_memalign(void **p, size_t a, size_t n);
 void *__wrap_aligned_alloc(size_t a, size_t n);
 int __wrap_posix_memalign(void **p, size_t a, size_t n);
+#endif
 
 static int g_watch;          /* count C library allocations meanwhile */
 static int g_libc_calls;
@@ -51,6 +62,19 @@ void *__wrap_realloc(void *p, size_t n)
         T_ADD(&g_libc_calls, 1);
     return __real_realloc(p, n);
 }
+#if TEST_WINDOWS
+static void *counted_aligned_malloc(size_t n, size_t a)
+{
+    if (T_LOAD(&g_watch))
+        T_ADD(&g_libc_calls, 1);
+    return __real___imp__aligned_malloc(n, a);
+}
+aligned_malloc_fn *__wrap___imp__aligned_malloc = counted_aligned_malloc;
+
+/* The test allocator's own blocks, not counted. */
+static void *raw_aligned_alloc(size_t a, size_t n) { return __real___imp__aligned_malloc(n, a); }
+static void raw_aligned_free(void *p) { _aligned_free(p); }
+#else
 void *__wrap_aligned_alloc(size_t a, size_t n)
 {
     if (T_LOAD(&g_watch))
@@ -63,6 +87,15 @@ int __wrap_posix_memalign(void **p, size_t a, size_t n)
         T_ADD(&g_libc_calls, 1);
     return __real_posix_memalign(p, a, n);
 }
+
+/* The test allocator's own blocks, not counted. */
+static void *raw_aligned_alloc(size_t a, size_t n)
+{
+    void *p = NULL;
+    return __real_posix_memalign(&p, a, n) == 0 ? p : NULL;
+}
+static void raw_aligned_free(void *p) { free(p); }
+#endif
 
 /* ------------------------------------------------------------ the allocator */
 
@@ -100,9 +133,9 @@ static void *count_alloc(size_t size, size_t align, void *user)
         T_ADD(&g_failed, 1);
         return NULL;
     }
-    void *p = NULL;
     size_t a = align < sizeof(void *) ? sizeof(void *) : align;
-    if (__real_posix_memalign(&p, a < 16 ? 16 : a, size + 16) != 0)
+    void *p = raw_aligned_alloc(a < 16 ? 16 : a, size + 16);
+    if (!p)
         return NULL;
     if (T_LOAD(&g_misalign))
         return (char *)p + 8;
@@ -130,7 +163,7 @@ static void count_free(void *p, size_t size, size_t align, void *user)
         g_live_bytes -= size;
         g_live[i - 1] = g_live[--g_nlive];
         g_frees++;
-        free(p);
+        raw_aligned_free(p);
     }
     pthread_mutex_unlock(&g_lock);
 }
@@ -230,7 +263,9 @@ static void test_every_byte(void)
     fj_scheduler *warm = fj_create(NULL);
     CHECK(warm != NULL);
     fj_destroy(warm);
-    char json[] = "/tmp/fj_alloc_XXXXXX", svg[] = "/tmp/fj_alloc_XXXXXX";
+    char json[512], svg[512];
+    snprintf(json, sizeof json, "%s/fj_alloc_XXXXXX", test_tmp_dir());
+    snprintf(svg, sizeof svg, "%s/fj_alloc_XXXXXX", test_tmp_dir());
     int fd1 = mkstemp(json), fd2 = mkstemp(svg);
     CHECK(fd1 >= 0 && fd2 >= 0);
     close(fd1);
@@ -381,7 +416,8 @@ static void test_trace_writers_fail(void)
     fj_scheduler *s = fj_create(&cfg);
     CHECK(s != NULL);
     CHECK_EQ(fj_main(s, root_small, NULL), 0);
-    char path[] = "/tmp/fj_alloc_XXXXXX";
+    char path[512];
+    snprintf(path, sizeof path, "%s/fj_alloc_XXXXXX", test_tmp_dir());
     int fd = mkstemp(path);
     CHECK(fd >= 0);
     close(fd);

@@ -9,12 +9,22 @@
 
 #include "test.h"
 
-#if defined(__SANITIZE_THREAD__)
+// Windows: winpthreads' pthread_exit and cancellation are not glibc's forced
+// unwind through the job's frames, so the C++ boundary cannot see them (under
+// Wine the child hung until its time limit): those two cases are left out
+// there, and the program says so.
+#if defined(_WIN32)
+#define T_NO_FORCED_UNWIND "Windows (winpthreads' pthread_exit and cancellation are no forced unwind)"
+#elif defined(__SANITIZE_THREAD__)
 #define T_TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define T_TSAN 1
 #endif
+#endif
+#if defined(T_TSAN)
+// TSan's own pthread_exit fails a CHECK on a fiber before any unwinding.
+#define T_NO_FORCED_UNWIND "ThreadSanitizer"
 #endif
 
 static unsigned g_workers;
@@ -38,7 +48,7 @@ static void run(fj_job_fn fn, const char *name, void (*hook)(const fj_panic_info
     fj_destroy(s);
 }
 
-#ifndef T_TSAN
+#ifndef T_NO_FORCED_UNWIND
 static void exiting_job(void *) { pthread_exit(nullptr); }
 static void child_exit(void *) { run(exiting_job, "exiting_job", nullptr); }
 
@@ -80,9 +90,8 @@ static void child_hook(void *) { run(throwing_job, "thrower", hook_panics); }
 int main(int argc, char **argv)
 {
     g_workers = test_workers(argc, argv);
-#ifdef T_TSAN
-    // TSan's own pthread_exit fails a CHECK on a fiber before any unwinding.
-    std::printf("pthread_exit and cancellation: skipped under ThreadSanitizer\n");
+#ifdef T_NO_FORCED_UNWIND
+    std::printf("pthread_exit and cancellation: skipped under %s\n", T_NO_FORCED_UNWIND);
 #else
     expect_exit_line(child_exit, "exiting_job");
     expect_exit_line(child_cancel, "cancelled_job");

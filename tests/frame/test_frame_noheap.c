@@ -7,7 +7,6 @@
  * frames in flight), then 100 wakes of a waiting job by a thread outside the
  * scheduler, must make no call at all.
  */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
@@ -15,19 +14,37 @@
 
 #include "test.h"
 
+#if !TEST_WINDOWS
+#include <dlfcn.h>
+#endif
+
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
 void __real_free(void *p);
+#if TEST_WINDOWS
+/* Windows' C library has no aligned_alloc or posix_memalign: the runtime's
+ * aligned blocks come from _aligned_malloc and go back to _aligned_free,
+ * which its headers declare dllimport: calls go through the import slots
+ * __imp__aligned_malloc and __imp__aligned_free, and those are what is
+ * wrapped, with slots of ours that point to the counting functions. */
+typedef void *aligned_malloc_fn(size_t n, size_t align);
+typedef void aligned_free_fn(void *p);
+extern aligned_malloc_fn *__real___imp__aligned_malloc;
+extern aligned_free_fn *__real___imp__aligned_free;
+extern aligned_malloc_fn *__wrap___imp__aligned_malloc;
+extern aligned_free_fn *__wrap___imp__aligned_free;
+#else
 void *__real_aligned_alloc(size_t align, size_t n);
 int __real_posix_memalign(void **p, size_t align, size_t n);
+void *__wrap_aligned_alloc(size_t align, size_t n);
+int __wrap_posix_memalign(void **p, size_t align, size_t n);
+#endif
 
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t n);
 void __wrap_free(void *p);
-void *__wrap_aligned_alloc(size_t align, size_t n);
-int __wrap_posix_memalign(void **p, size_t align, size_t n);
 
 static uint64_t g_calls;
 /* Where the first calls after the warm-up came from, to name the path when
@@ -70,6 +87,21 @@ void __wrap_free(void *p)
     __real_free(p);
 }
 
+#if TEST_WINDOWS
+static void *counted_aligned_malloc(size_t n, size_t align)
+{
+    counted("_aligned_malloc", __builtin_return_address(0));
+    return __real___imp__aligned_malloc(n, align);
+}
+
+static void counted_aligned_free(void *p)
+{
+    counted("_aligned_free", __builtin_return_address(0));
+    __real___imp__aligned_free(p);
+}
+aligned_malloc_fn *__wrap___imp__aligned_malloc = counted_aligned_malloc;
+aligned_free_fn *__wrap___imp__aligned_free = counted_aligned_free;
+#else
 void *__wrap_aligned_alloc(size_t align, size_t n)
 {
     counted("aligned_alloc", __builtin_return_address(0));
@@ -81,6 +113,7 @@ int __wrap_posix_memalign(void **p, size_t align, size_t n)
     counted("posix_memalign", __builtin_return_address(0));
     return __real_posix_memalign(p, align, n);
 }
+#endif
 
 /* ------------------------------------------------------------ the frames */
 
@@ -203,6 +236,21 @@ static void root(void *arg)
     fj_frame_free_tag(g_heap, frame - 1);
 }
 
+/* The start of the program or library that holds code address p, or 0. */
+static uintptr_t module_base(void *p)
+{
+#if TEST_WINDOWS
+    HMODULE m;
+    if (GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                           (LPCSTR)p, &m))
+        return (uintptr_t)m;
+    return 0;
+#else
+    Dl_info info;
+    return dladdr(p, &info) ? (uintptr_t)info.dli_fbase : 0;
+#endif
+}
+
 int main(int argc, char **argv)
 {
     fj_config cfg = test_config(argc, argv);
@@ -224,8 +272,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%llu allocator calls in %d frames of %d jobs after warm-up; the first of them:\n",
                 (unsigned long long)calls, FRAMES, JOBS_PER_FRAME);
         for (uint64_t i = 0; i < calls && i < 16; i++) {
-            Dl_info info;
-            uintptr_t base = dladdr(g_callers[i], &info) ? (uintptr_t)info.dli_fbase : 0;
+            uintptr_t base = module_base(g_callers[i]);
             fprintf(stderr, "  %s from %p (offset 0x%llx)\n", g_kinds[i] ? g_kinds[i] : "?", g_callers[i],
                     (unsigned long long)((uintptr_t)g_callers[i] - base));
         }

@@ -96,7 +96,7 @@ int main(int argc, char **argv)
     fj_config cfg = test_config(argc, argv);
     fj_scheduler *s = fj_create(&cfg);
     CHECK(s);
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = test_page_size();
     CHECK(page <= BLOCK);
     fj_frame_config fc = { .block_size = BLOCK, .reserve = 2 * BLOCK, .cap = CAP * BLOCK, .max_tags = JOBS };
     g_heap = fj_frame_heap_create(s, &fc);

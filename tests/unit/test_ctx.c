@@ -16,12 +16,109 @@
  *    leaves it changed is reported by name.
  */
 #include <fenv.h>
-#include <sys/mman.h>
 
 #include "arch/ctx.h"
 #include "test.h"
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(_WIN32)
+/* The Microsoft x64 convention: rbx rbp rdi rsi r12-r15, the low then the
+ * high halves of xmm6-xmm15, then `from`. The caller's xmm6-xmm15 are kept
+ * in the frame (they are callee-saved for this helper too). */
+#define NREGS 28
+#define TEST_XMM_SENTINEL(n)                                                               \
+    "  leaq " #n "+3(%r9), %rax\n"                                                       \
+    "  movq %rax, %xmm" #n "\n"                                                           \
+    "  leaq " #n "+13(%r9), %rax\n"                                                      \
+    "  movq %rax, %xmm0\n"                                                                \
+    "  punpcklqdq %xmm0, %xmm" #n "\n"
+#define TEST_XMM_STORE(n)                                                                  \
+    "  movq %xmm" #n ", " #n "*8+64-48(%r8)\n"                                            \
+    "  pshufd $0x4e, %xmm" #n ", %xmm0\n"                                                 \
+    "  movq %xmm0, " #n "*8+144-48(%r8)\n"
+__asm__(".text\n"
+        ".globl test_switch_sentinel\n"
+        ".def test_switch_sentinel; .scl 2; .type 32; .endef\n"
+        ".p2align 4\n"
+        "test_switch_sentinel:\n"           /* rcx from, rdx to, r8 out, r9 base */
+        "  pushq %rbp\n"
+        "  pushq %rbx\n"
+        "  pushq %rdi\n"
+        "  pushq %rsi\n"
+        "  pushq %r12\n"
+        "  pushq %r13\n"
+        "  pushq %r14\n"
+        "  pushq %r15\n"
+        /* 32 shadow bytes, out at +32, the caller's xmm6-15 at +40: 200
+         * bytes leave the call below 16-aligned. */
+        "  subq $200, %rsp\n"
+        "  movq %r8, 32(%rsp)\n"
+        "  movups %xmm6, 40(%rsp)\n"
+        "  movups %xmm7, 56(%rsp)\n"
+        "  movups %xmm8, 72(%rsp)\n"
+        "  movups %xmm9, 88(%rsp)\n"
+        "  movups %xmm10, 104(%rsp)\n"
+        "  movups %xmm11, 120(%rsp)\n"
+        "  movups %xmm12, 136(%rsp)\n"
+        "  movups %xmm13, 152(%rsp)\n"
+        "  movups %xmm14, 168(%rsp)\n"
+        "  movups %xmm15, 184(%rsp)\n"
+        "  leaq 1(%r9), %rbx\n"
+        "  leaq 2(%r9), %rbp\n"
+        "  leaq 3(%r9), %rdi\n"
+        "  leaq 4(%r9), %rsi\n"
+        "  leaq 5(%r9), %r12\n"
+        "  leaq 6(%r9), %r13\n"
+        "  leaq 7(%r9), %r14\n"
+        "  leaq 8(%r9), %r15\n"
+        TEST_XMM_SENTINEL(6) TEST_XMM_SENTINEL(7) TEST_XMM_SENTINEL(8) TEST_XMM_SENTINEL(9)
+        TEST_XMM_SENTINEL(10) TEST_XMM_SENTINEL(11) TEST_XMM_SENTINEL(12) TEST_XMM_SENTINEL(13)
+        TEST_XMM_SENTINEL(14) TEST_XMM_SENTINEL(15)
+        /* Scribble the caller-saved ones too (rcx and rdx carry from and to). */
+        "  movq $-1, %rax\n"
+        "  movq $-1, %r8\n"
+        "  movq $-1, %r9\n"
+        "  movq $-1, %r10\n"
+        "  movq $-1, %r11\n"
+        "  movq %rax, %xmm0\n"
+        "  movq %rax, %xmm1\n"
+        "  movq %rax, %xmm2\n"
+        "  movq %rax, %xmm3\n"
+        "  movq %rax, %xmm4\n"
+        "  movq %rax, %xmm5\n"
+        "  call fj__ctx_switch\n"
+        "  movq 32(%rsp), %r8\n"
+        "  movq %rbx, 0(%r8)\n"
+        "  movq %rbp, 8(%r8)\n"
+        "  movq %rdi, 16(%r8)\n"
+        "  movq %rsi, 24(%r8)\n"
+        "  movq %r12, 32(%r8)\n"
+        "  movq %r13, 40(%r8)\n"
+        "  movq %r14, 48(%r8)\n"
+        "  movq %r15, 56(%r8)\n"
+        TEST_XMM_STORE(6) TEST_XMM_STORE(7) TEST_XMM_STORE(8) TEST_XMM_STORE(9) TEST_XMM_STORE(10)
+        TEST_XMM_STORE(11) TEST_XMM_STORE(12) TEST_XMM_STORE(13) TEST_XMM_STORE(14) TEST_XMM_STORE(15)
+        "  movq %rax, 224(%r8)\n"
+        "  movups 40(%rsp), %xmm6\n"
+        "  movups 56(%rsp), %xmm7\n"
+        "  movups 72(%rsp), %xmm8\n"
+        "  movups 88(%rsp), %xmm9\n"
+        "  movups 104(%rsp), %xmm10\n"
+        "  movups 120(%rsp), %xmm11\n"
+        "  movups 136(%rsp), %xmm12\n"
+        "  movups 152(%rsp), %xmm13\n"
+        "  movups 168(%rsp), %xmm14\n"
+        "  movups 184(%rsp), %xmm15\n"
+        "  addq $200, %rsp\n"
+        "  popq %r15\n"
+        "  popq %r14\n"
+        "  popq %r13\n"
+        "  popq %r12\n"
+        "  popq %rsi\n"
+        "  popq %rdi\n"
+        "  popq %rbx\n"
+        "  popq %rbp\n"
+        "  ret\n");
+#elif defined(__x86_64__)
 /* rbx rbp r12 r13 r14 r15, then `from` */
 #define NREGS 6
 __asm__(".text\n"
@@ -207,8 +304,8 @@ static void entry_b(fj__ctx *from, void *arg)
 
 static void *stack_new(void)
 {
-    void *p = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    CHECK(p != MAP_FAILED);
+    void *p = test_pages_alloc(STACK);
+    CHECK(p);
     return p;
 }
 
@@ -216,8 +313,8 @@ static void test_register_preservation(void)
 {
     void *sa = stack_new(), *sb = stack_new();
     /* Odd sizes: fj__ctx_make must align the top itself. */
-    fj__ctx_make(&ctx_a, sa, STACK - 24, entry_a, &arg_a);
-    fj__ctx_make(&ctx_b, (char *)sb + 8, STACK - 8, entry_b, &arg_b);
+    fj__ctx_make(&ctx_a, sa, STACK - 24, 0, entry_a, &arg_a);
+    fj__ctx_make(&ctx_b, (char *)sb + 8, STACK - 8, 0, entry_b, &arg_b);
     uint64_t out[NREGS + 1];
     for (uint64_t i = 0; i < ROUNDS; i++) {
         uint64_t base = 0x5151000000000000ull + i * 64;
@@ -227,8 +324,8 @@ static void test_register_preservation(void)
     }
     /* main: ROUNDS; A: ROUNDS - 1 (its first entry is not a return); B likewise. */
     CHECK_EQ(switches_checked, 3ull * ROUNDS - 2);
-    munmap(sa, STACK);
-    munmap(sb, STACK);
+    test_pages_free(sa, STACK);
+    test_pages_free(sb, STACK);
 }
 
 /* Plain C use of the switch, as the scheduler uses it: values in locals that
@@ -251,7 +348,7 @@ static __attribute__((noinline)) uint64_t mix(uint64_t x) { return x * 0x9e3779b
 static void test_locals_survive(void)
 {
     void *sc = stack_new();
-    fj__ctx_make(&ctx_c, sc, STACK, entry_c, NULL);
+    fj__ctx_make(&ctx_c, sc, STACK, 0, entry_c, NULL);
     uint64_t a = 1, b = 2, c = 3, d = 4, e = 5, f = 6;
     for (uint64_t i = 0; i < 10000; i++) {
         uint64_t a0 = a, b0 = b, c0 = c, d0 = d, e0 = e, f0 = f;
@@ -261,7 +358,7 @@ static void test_locals_survive(void)
         CHECK(a == a0 && b == b0 && c == c0 && d == d0 && e == e0 && f == f0);
         a = mix(a + i), b = mix(b ^ a), c = mix(c + b), d = mix(d ^ c), e = mix(e + d), f = mix(f ^ e);
     }
-    munmap(sc, STACK);
+    test_pages_free(sc, STACK);
 }
 #endif /* NREGS */
 

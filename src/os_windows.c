@@ -1,0 +1,670 @@
+/*
+ * Windows x64 implementation of os.h (mingw-w64 with winpthreads: pthread_t
+ * is winpthreads', everything else is the Win32 API). The only file of the
+ * library that includes <windows.h>. Process-wide state: the page size and the
+ * performance counter's frequency (relaxed atomics, written with the same
+ * value by any thread), the vectored exception handler (installed and removed
+ * under fault_lock, counted), and the table of threads inside a futex wait
+ * (futex_waiters, below), which makes fj__os_futex_wake's count honest.
+ *
+ * CPU numbers: CPU k is processor k % 64 of processor group k / 64, so on a
+ * machine of one group (64 CPUs or fewer: nearly all) they are Windows' own
+ * processor numbers, and on a larger one every CPU of every group has a number
+ * below 1024 (16 groups) that pinning (SetThreadGroupAffinity) understands.
+ */
+#include "os.h"
+#include "atomics.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define WIN32_LEAN_AND_MEAN
+#define NOMINMAX
+#include <windows.h>
+/* The unity build includes every other file after this one: none of
+ * windows.h's lower-case macros may reach them (steal.c has a `near`). */
+#undef near
+#undef far
+#undef small
+#undef interface
+
+/* 64 processors per group (KAFFINITY's bits), 16 groups: the 1024 CPUs the
+ * rest of the library is sized for (sched.c asks for at most 1024). */
+#define GROUP_CPUS 64
+#define MAX_GROUPS 16
+
+static int cpu_of(WORD group, int number) { return (int)group * GROUP_CPUS + number; }
+
+/* ------------------------------------------------------------ CPUs and threads */
+
+/* The logical processor information of one relationship kind, in a buffer
+ * the caller frees; NULL when the OS cannot say. */
+static SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX *processor_info(LOGICAL_PROCESSOR_RELATIONSHIP rel, DWORD *len)
+{
+    *len = 0;
+    GetLogicalProcessorInformationEx(rel, NULL, len);
+    if (GetLastError() != ERROR_INSUFFICIENT_BUFFER || *len == 0)
+        return NULL;
+    SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX *buf = HeapAlloc(GetProcessHeap(), 0, *len);
+    if (buf && !GetLogicalProcessorInformationEx(rel, buf, len)) {
+        HeapFree(GetProcessHeap(), 0, buf);
+        buf = NULL;
+    }
+    return buf;
+}
+
+#define NEXT_INFO(p) ((SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX *)((char *)(p) + (p)->Size))
+
+/* Which CPUs the process may use. A process confined by its affinity mask
+ * (start /affinity, a job object, SetProcessAffinityMask) gets the CPUs of that
+ * mask in its group. Otherwise: every active processor of every group. On a
+ * machine of one group that is the same set; on one of several, Windows 11 and
+ * Server 2022 schedule a process's threads across all groups anyway, and
+ * earlier versions run a thread in another group once it is given an affinity
+ * there, which fj__os_pin_self and fj__os_thread_start do. */
+int fj__os_allowed_cpus(int *cpus, int max)
+{
+    DWORD_PTR proc = 0, sys = 0;
+    USHORT groups[MAX_GROUPS];
+    USHORT ngroups = MAX_GROUPS;
+    WORD active = GetActiveProcessorGroupCount();
+    bool have_mask = GetProcessAffinityMask(GetCurrentProcess(), &proc, &sys) && proc != 0;
+    int n = 0;
+    if (have_mask && (active <= 1 || proc != sys) &&
+        GetProcessGroupAffinity(GetCurrentProcess(), &ngroups, groups) && ngroups == 1) {
+        for (int bit = 0; bit < GROUP_CPUS && n < max; bit++)
+            if (proc & ((DWORD_PTR)1 << bit))
+                cpus[n++] = cpu_of(groups[0], bit);
+        return n;
+    }
+    DWORD len;
+    SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX *info = processor_info(RelationGroup, &len);
+    if (info && info->Relationship == RelationGroup) {
+        const GROUP_RELATIONSHIP *g = &info->Group;
+        for (WORD k = 0; k < g->ActiveGroupCount && k < MAX_GROUPS; k++)
+            for (int bit = 0; bit < GROUP_CPUS && n < max; bit++)
+                if (g->GroupInfo[k].ActiveProcessorMask & ((KAFFINITY)1 << bit))
+                    cpus[n++] = cpu_of(k, bit);
+    } else if (have_mask) {   /* no group information: the process mask in group 0 */
+        for (int bit = 0; bit < GROUP_CPUS && n < max; bit++)
+            if (proc & ((DWORD_PTR)1 << bit))
+                cpus[n++] = bit;
+    }
+    if (info)
+        HeapFree(GetProcessHeap(), 0, info);
+    return n;
+}
+
+static int pin_handle(HANDLE h, int cpu)
+{
+    if (cpu < 0 || cpu >= GROUP_CPUS * MAX_GROUPS)
+        return -EINVAL;
+    GROUP_AFFINITY ga;
+    memset(&ga, 0, sizeof ga);
+    ga.Group = (WORD)(cpu / GROUP_CPUS);
+    ga.Mask = (KAFFINITY)1 << (cpu % GROUP_CPUS);
+    return SetThreadGroupAffinity(h, &ga, NULL) ? 0 : -EINVAL;
+}
+
+int fj__os_pin_self(int cpu)
+{
+    return pin_handle(GetCurrentThread(), cpu);
+}
+
+/* The start of a pinned thread: winpthreads cannot create a thread suspended,
+ * so the new thread waits at a gate until its creator has set its affinity
+ * (on the thread's handle), and only then runs fn: fn never runs on another
+ * CPU. The gate lives in the creator's frame: the creator waits until the
+ * thread has taken fn and arg (GATE_TAKEN) before it returns. */
+enum { GATE_WAIT, GATE_GO, GATE_STOP, GATE_TAKEN };
+typedef struct pinned_start {
+    void *(*fn)(void *);
+    void *arg;
+    uint32_t gate;
+} pinned_start;
+
+static void *pinned_main(void *p)
+{
+    pinned_start *ps = p;
+    uint32_t g;
+    while ((g = fj_load_acquire(&ps->gate)) == GATE_WAIT)
+        fj__os_futex_wait(&ps->gate, GATE_WAIT);
+    void *(*fn)(void *) = ps->fn;
+    void *arg = ps->arg;
+    /* The last access to ps: the creator's frame may be gone after it. The
+     * wake only uses the address as a key (at worst a spurious wake of some
+     * later wait at that address, which every caller allows). */
+    fj_store_release(&ps->gate, GATE_TAKEN);
+    fj__os_futex_wake(&ps->gate, 1);
+    return g == GATE_GO ? fn(arg) : NULL;
+}
+
+int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu)
+{
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return -ENOMEM;
+    /* The thread's own stack only runs the worker's start-up and shut-down;
+     * jobs run on fibers. */
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    if (cpu < 0) {
+        int rc = pthread_create(t, &attr, fn, arg);
+        pthread_attr_destroy(&attr);
+        return -rc;
+    }
+    if (cpu >= GROUP_CPUS * MAX_GROUPS) {
+        pthread_attr_destroy(&attr);
+        return -EINVAL;
+    }
+    pinned_start ps = { fn, arg, GATE_WAIT };
+    int rc = pthread_create(t, &attr, pinned_main, &ps);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return -rc;
+    HANDLE h = pthread_gethandle(*t);
+    int pin = h ? pin_handle(h, cpu) : -EINVAL;
+    fj_store_release(&ps.gate, pin == 0 ? (uint32_t)GATE_GO : (uint32_t)GATE_STOP);
+    fj__os_futex_wake(&ps.gate, 1);
+    uint32_t g;
+    while ((g = fj_load_acquire(&ps.gate)) != GATE_TAKEN)
+        fj__os_futex_wait(&ps.gate, g);
+    if (pin != 0)
+        pthread_join(*t, NULL);
+    return pin;
+}
+
+typedef HRESULT(WINAPI *set_description_fn)(HANDLE, PCWSTR);
+
+void fj__os_thread_name_self(const char *name)
+{
+    /* SetThreadDescription is Windows 10 1607 and later (and recent Wine):
+     * looked up, so that the program still starts where it is missing. */
+    static set_description_fn set_description;
+    static uint32_t looked_up;
+    if (!fj_load_acquire(&looked_up)) {
+        HMODULE k32 = GetModuleHandleW(L"kernel32.dll");
+        set_description_fn f = NULL;
+        if (k32)
+            f = (set_description_fn)(void (*)(void))GetProcAddress(k32, "SetThreadDescription");
+        fj_store_relaxed(&set_description, f);
+        fj_store_release(&looked_up, 1);
+    }
+    set_description_fn f = fj_load_relaxed(&set_description);
+    if (!f)
+        return;
+    wchar_t kept[16];   /* 15 characters, as on Linux, and the terminator */
+    size_t i = 0;
+    for (; i < 15 && name[i]; i++)
+        kept[i] = (wchar_t)(unsigned char)name[i];
+    kept[i] = 0;
+    (void)f(GetCurrentThread(), kept);
+}
+
+/* ------------------------------------------------------------ futexes */
+
+/*
+ * WaitOnAddress and WakeByAddress* are Windows' futex, with one difference
+ * that matters here: a wake returns nothing, and its callers need to know
+ * whether it found anyone (wake.c, wake_one: a wake that found nobody clears
+ * wake_pending itself and looks again; one that reports a wake it did not
+ * make leaves wake_pending set and loses later wakes; one that always reports
+ * nobody makes the waker spin). So every thread inside fj__os_futex_wait*
+ * stands in a list of waiters kept per address, and a wake reports how many
+ * it found there (at most n).
+ *
+ * The lists: one per stripe of a small table keyed by the address's hash, each
+ * under a slim reader-writer lock; a waiter's node is on its own stack (no
+ * allocation, no limit). Only waits take the lock exclusively; wakes take it
+ * shared.
+ *
+ * Why the count is honest (the caller of a wake changed *addr before it,
+ * as every caller of fj__os_futex_wake does):
+ *  - A waiter W counted by a wake is in the list, between its insertion and
+ *    its removal, so it has not yet returned from fj__os_futex_wait. Either it
+ *    sleeps in WaitOnAddress (WakeByAddress wakes a sleeper on addr: it or
+ *    another counted one, and that one returns), or it has not slept yet (its
+ *    insertion came first in the lock's order, but WaitOnAddress compares
+ *    *addr atomically with going to sleep, as a futex does: it sees the new
+ *    value, or sleeps before our WakeByAddress and is woken by it), or it is
+ *    leaving already. In every case a counted waiter returns after the wake's
+ *    count, which is what wake.c needs: whoever returns clears wake_pending
+ *    after that return, so after the waker set it.
+ *  - A waiter not counted inserted itself after the wake's count: its lock
+ *    acquisition follows the wake's unlock, which follows the caller's change
+ *    of *addr, so its WaitOnAddress sees the changed value and returns at
+ *    once. Returning 0 then loses nothing, and skipping the system call is
+ *    safe.
+ * Several counted waiters and n == 1: WakeByAddressSingle wakes one sleeper;
+ * the report is 1. A wake of n > 1 wakes all sleepers (WakeByAddressAll): the
+ * only such caller, fj__notify_all, wants all.
+ */
+typedef struct futex_node {
+    const volatile void *addr;
+    struct futex_node *prev, *next;
+} futex_node;
+
+typedef struct futex_stripe {
+    SRWLOCK lock;
+    futex_node *head;
+    char pad[64 - sizeof(SRWLOCK) - sizeof(futex_node *)];
+} futex_stripe;
+
+#define FUTEX_STRIPES 64
+static futex_stripe futex_waiters[FUTEX_STRIPES];   /* zero is SRWLOCK_INIT */
+
+static futex_stripe *stripe_of(const void *addr)
+{
+    uintptr_t a = (uintptr_t)addr >> 2;
+    a ^= a >> 7;
+    a *= (uintptr_t)0x9e3779b97f4a7c15u;
+    return &futex_waiters[(a >> 32) % FUTEX_STRIPES];
+}
+
+/* Wait on addr for at most ms milliseconds (INFINITE: no limit); false when
+ * the time ran out. */
+static bool futex_wait_ms(uint32_t *addr, uint32_t expected, DWORD ms)
+{
+    futex_stripe *st = stripe_of(addr);
+    futex_node node = { addr, NULL, NULL };
+    AcquireSRWLockExclusive(&st->lock);
+    node.next = st->head;
+    if (st->head)
+        st->head->prev = &node;
+    st->head = &node;
+    ReleaseSRWLockExclusive(&st->lock);
+
+    BOOL woke = WaitOnAddress(addr, &expected, sizeof expected, ms);
+    bool timed_out = !woke && GetLastError() == ERROR_TIMEOUT;
+
+    AcquireSRWLockExclusive(&st->lock);
+    if (node.prev)
+        node.prev->next = node.next;
+    else
+        st->head = node.next;
+    if (node.next)
+        node.next->prev = node.prev;
+    ReleaseSRWLockExclusive(&st->lock);
+    return !timed_out;
+}
+
+void fj__os_futex_wait(uint32_t *addr, uint32_t expected)
+{
+    futex_wait_ms(addr, expected, INFINITE);
+}
+
+bool fj__os_futex_wait_ns(uint32_t *addr, uint32_t expected, uint64_t ns)
+{
+    /* WaitOnAddress counts whole milliseconds: round up, never wait for less
+     * than asked (a return before the limit is allowed, as a spurious one). */
+    uint64_t ms = (ns + 999999u) / 1000000u;
+    if (ms >= INFINITE)
+        ms = INFINITE - 1;
+    return futex_wait_ms(addr, expected, (DWORD)ms);
+}
+
+int fj__os_futex_wake(uint32_t *addr, int n)
+{
+    if (n <= 0)
+        return 0;
+    futex_stripe *st = stripe_of(addr);
+    int found = 0;
+    AcquireSRWLockShared(&st->lock);
+    for (const futex_node *p = st->head; p && found < n; p = p->next)
+        found += p->addr == addr;
+    ReleaseSRWLockShared(&st->lock);
+    if (found == 0)
+        return 0;
+    if (n == 1)
+        WakeByAddressSingle(addr);
+    else
+        WakeByAddressAll(addr);
+    return found;
+}
+
+/* ------------------------------------------------------------ memory */
+
+size_t fj__os_page_size(void)
+{
+    /* Any thread may be first here: every one stores the same value. */
+    static size_t page;
+    size_t p = fj_load_relaxed(&page);
+    if (!p) {
+        SYSTEM_INFO si;
+        GetSystemInfo(&si);
+        p = si.dwPageSize;
+        fj_store_relaxed(&page, p);
+    }
+    return p;
+}
+
+bool fj__os_mappings_fit(uint64_t need)
+{
+    (void)need;   /* Windows has no limit on the number of regions like vm.max_map_count */
+    return true;
+}
+
+void *fj__os_reserve(size_t size)
+{
+    return VirtualAlloc(NULL, size, MEM_RESERVE, PAGE_NOACCESS);
+}
+
+/* Committed at once (charged against the commit limit), though Windows
+ * too gives a page physical memory only when it is first touched. */
+int fj__os_commit(void *lo, size_t size)
+{
+    return VirtualAlloc(lo, size, MEM_COMMIT, PAGE_READWRITE) ? 0 : -ENOMEM;
+}
+
+void *fj__os_map(size_t size)
+{
+    return VirtualAlloc(NULL, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+}
+
+void fj__os_release(void *p, size_t size)
+{
+    (void)size;   /* MEM_RELEASE frees the whole reservation p starts */
+    VirtualFree(p, 0, MEM_RELEASE);
+}
+
+void *fj__os_aligned_alloc(size_t align, size_t size)
+{
+    return _aligned_malloc(size, align);   /* the C runtime has no aligned_alloc */
+}
+
+void fj__os_aligned_free(void *p)
+{
+    _aligned_free(p);
+}
+
+/* ------------------------------------------------------------ time */
+
+uint64_t fj__os_now_ns(void)
+{
+    static uint64_t freq;
+    uint64_t f = fj_load_relaxed(&freq);
+    if (!f) {
+        LARGE_INTEGER q;
+        QueryPerformanceFrequency(&q);   /* fixed at boot; never fails since Windows XP */
+        f = (uint64_t)q.QuadPart;
+        fj_store_relaxed(&freq, f);
+    }
+    LARGE_INTEGER c;
+    QueryPerformanceCounter(&c);
+    uint64_t t = (uint64_t)c.QuadPart;
+    return t / f * 1000000000u + t % f * 1000000000u / f;
+}
+
+#ifndef CREATE_WAITABLE_TIMER_HIGH_RESOLUTION
+#define CREATE_WAITABLE_TIMER_HIGH_RESOLUTION 0x00000002
+#endif
+
+/* Sleep on a waitable timer, high-resolution where Windows has them (10 1803
+ * and later: sub-millisecond sleeps); where it does not, a plain one (the
+ * system tick, about 1 to 16 ms), and Sleep if no timer can be made. */
+void fj__os_sleep_ns(uint64_t ns)
+{
+    static uint32_t no_high_res;
+    HANDLE timer = NULL;
+    if (!fj_load_relaxed(&no_high_res)) {
+        timer = CreateWaitableTimerExW(NULL, NULL, CREATE_WAITABLE_TIMER_HIGH_RESOLUTION, TIMER_ALL_ACCESS);
+        if (!timer)
+            fj_store_relaxed(&no_high_res, 1);
+    }
+    if (!timer)
+        timer = CreateWaitableTimerExW(NULL, NULL, 0, TIMER_ALL_ACCESS);
+    if (timer) {
+        LARGE_INTEGER due;
+        uint64_t units = (ns + 99) / 100;   /* 100 ns units; negative: relative */
+        due.QuadPart = -(LONGLONG)(units ? units : 1);
+        if (SetWaitableTimer(timer, &due, 0, NULL, NULL, FALSE)) {
+            WaitForSingleObject(timer, INFINITE);
+            CloseHandle(timer);
+            return;
+        }
+        CloseHandle(timer);
+    }
+    uint64_t ms = (ns + 999999u) / 1000000u;
+    Sleep(ms >= INFINITE ? INFINITE - 1 : (DWORD)ms);
+}
+
+void fj__os_yield(void)
+{
+    SwitchToThread();
+}
+
+/* ------------------------------------------------------------ stacks and affinity */
+
+bool fj__os_thread_stack(void **lo, size_t *size)
+{
+    /* The whole reservation, from the thread information block: the fiber
+     * switch keeps those fields right for the stack it runs on. */
+    ULONG_PTR low = 0, high = 0;
+    GetCurrentThreadStackLimits(&low, &high);
+    if (high <= low)
+        return false;
+    *lo = (void *)low;
+    *size = (size_t)(high - low);
+    return true;
+}
+
+/* bits[0]: the processor mask, bits[1]: its group. A thread of Windows 11
+ * running in several groups at once is saved as its primary group. */
+bool fj__os_affinity_save(fj__os_affinity *out)
+{
+    GROUP_AFFINITY ga;
+    if (!GetThreadGroupAffinity(GetCurrentThread(), &ga))
+        return false;
+    memset(out, 0, sizeof *out);
+    out->bits[0] = ga.Mask;
+    out->bits[1] = ga.Group;
+    return true;
+}
+
+void fj__os_affinity_restore(const fj__os_affinity *saved)
+{
+    GROUP_AFFINITY ga;
+    memset(&ga, 0, sizeof ga);
+    ga.Mask = (KAFFINITY)saved->bits[0];
+    ga.Group = (WORD)saved->bits[1];
+    SetThreadGroupAffinity(GetCurrentThread(), &ga, NULL);
+}
+
+/* ------------------------------------------------------------ topology */
+
+static void mark_cpus(const GROUP_AFFINITY *ga, const int *cpus, int n, int *field, int value, bool lowest)
+{
+    for (int i = 0; i < n; i++) {
+        int g = cpus[i] / GROUP_CPUS, bit = cpus[i] % GROUP_CPUS;
+        if (g == ga->Group && (ga->Mask & ((KAFFINITY)1 << bit)) && (!lowest || field[i] < 0 || value < field[i]))
+            field[i] = value;
+    }
+}
+
+/* The lowest CPU of a group mask. */
+static int first_cpu(const GROUP_AFFINITY *ga)
+{
+    for (int bit = 0; bit < GROUP_CPUS; bit++)
+        if (ga->Mask & ((KAFFINITY)1 << bit))
+            return cpu_of(ga->Group, bit);
+    return -1;
+}
+
+bool fj__os_topology(const int *cpus, int n, fj__os_cpu_place *out)
+{
+    DWORD len;
+    SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX *info = processor_info(RelationAll, &len);
+    if (!info)
+        return false;
+    for (int i = 0; i < n; i++)
+        out[i] = (fj__os_cpu_place){ .core = cpus[i], .llc = -1, .package = 0, .perf = 0 };
+    /* Scratch columns, one int per CPU asked about. */
+    int *core = HeapAlloc(GetProcessHeap(), 0, sizeof(int) * 4 * (size_t)(n ? n : 1));
+    if (!core) {
+        HeapFree(GetProcessHeap(), 0, info);
+        return false;
+    }
+    int *llc_level = core + n, *llc = core + 2 * n, *package = core + 3 * n;
+    for (int i = 0; i < n; i++)
+        core[i] = llc_level[i] = llc[i] = package[i] = -1;
+    const char *end = (const char *)info + len;
+    int npackage = 0;
+    for (SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX *p = info; (const char *)p < end && p->Size; p = NEXT_INFO(p)) {
+        if (p->Relationship == RelationProcessorCore) {
+            /* EfficiencyClass (the byte after Flags; older headers call it
+             * Reserved[0]): higher is faster, 0 everywhere on a machine that
+             * is not hybrid, as topology.c's perf. */
+            int perf = p->Processor.Reserved[0];
+            int rep = -1;
+            for (WORD k = 0; k < p->Processor.GroupCount; k++) {
+                int c = first_cpu(&p->Processor.GroupMask[k]);
+                if (c >= 0 && (rep < 0 || c < rep))
+                    rep = c;
+            }
+            for (WORD k = 0; k < p->Processor.GroupCount; k++) {
+                mark_cpus(&p->Processor.GroupMask[k], cpus, n, core, rep, false);
+                for (int i = 0; i < n; i++)
+                    if (core[i] == rep)
+                        out[i].perf = perf;
+            }
+        } else if (p->Relationship == RelationProcessorPackage) {
+            for (WORD k = 0; k < p->Processor.GroupCount; k++)
+                mark_cpus(&p->Processor.GroupMask[k], cpus, n, package, npackage, false);
+            npackage++;
+        } else if (p->Relationship == RelationCache && p->Cache.Type != CacheInstruction) {
+            /* The last level: the highest level holding the CPU. */
+            const GROUP_AFFINITY *ga = &p->Cache.GroupMask;
+            int rep = first_cpu(ga);
+            for (int i = 0; i < n; i++) {
+                int g = cpus[i] / GROUP_CPUS, bit = cpus[i] % GROUP_CPUS;
+                if (g == ga->Group && (ga->Mask & ((KAFFINITY)1 << bit)) && p->Cache.Level > llc_level[i]) {
+                    llc_level[i] = p->Cache.Level;
+                    llc[i] = rep;
+                }
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (core[i] >= 0)
+            out[i].core = core[i];
+        out[i].llc = llc[i];
+        out[i].package = package[i] < 0 ? 0 : package[i];
+    }
+    HeapFree(GetProcessHeap(), 0, core);
+    HeapFree(GetProcessHeap(), 0, info);
+    return true;
+}
+
+/* ------------------------------------------------------------ alternate stacks */
+
+/* Windows has no signals and no sigaltstack: the stack a thread's fault
+ * handler should run on is only recorded here, per thread (the vectored
+ * handler below still runs on the faulting stack, as Windows dispatches
+ * exceptions there; switching it onto this stack is to come, see
+ * fault_handler). */
+static __thread void *alt_base;
+static __thread size_t alt_size;
+
+int fj__os_altstack_enter(fj__os_altstack *a)
+{
+    a->prev_base = alt_base;
+    a->prev_size = alt_size;
+    a->prev_flags = 0;
+    alt_base = a->base;
+    alt_size = a->size;
+    a->active = true;
+    return 0;
+}
+
+void fj__os_altstack_leave(fj__os_altstack *a)
+{
+    if (!a->active)
+        return;
+    alt_base = a->prev_base;
+    alt_size = a->prev_size;
+    a->active = false;
+}
+
+/* ------------------------------------------------------------ faults */
+
+/* Written once, before the first install; read by the handler on any thread. */
+static fj__os_fault_fn fault_fn;
+static PVOID fault_veh;
+static int fault_refs;
+static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The vectored exception handler: first in line for every exception of the
+ * process, before any frame's __try or SEH handler. An access violation
+ * passes its address (ExceptionInformation[1]); a stack overflow (Windows'
+ * own guard page of a thread's stack used up) passes an address just below
+ * the stack's committed limit. A handler that returns sends the exception on
+ * its way (EXCEPTION_CONTINUE_SEARCH): the program's handlers, or Windows'
+ * default, which ends the process.
+ *
+ * Not yet: this runs on the faulting thread's stack, where Windows put the
+ * exception record; an overflowed fiber stack has little room left. Running
+ * fn on the stack fj__os_altstack_enter recorded (alt_base, alt_size) is the
+ * next step (the lead engineer's, with the Windows context switch).
+ */
+/* NT_TIB.StackLimit of the running thread: the lowest committed address of
+ * the stack it runs on (gs:0x10 on x64; NtCurrentTeb()->StackLimit, which
+ * gcc 12 inlines into a false -Warray-bounds). */
+static void *stack_limit(void)
+{
+    void *limit;
+    __asm__("movq %%gs:0x10, %0" : "=r"(limit));
+    return limit;
+}
+
+static LONG CALLBACK fault_handler(EXCEPTION_POINTERS *ep)
+{
+    fj__os_fault_fn fn = fj_load_relaxed(&fault_fn);
+    const EXCEPTION_RECORD *er = ep->ExceptionRecord;
+    if (!fn)
+        return EXCEPTION_CONTINUE_SEARCH;
+    if (er->ExceptionCode == EXCEPTION_ACCESS_VIOLATION && er->NumberParameters >= 2)
+        fn((void *)er->ExceptionInformation[1]);
+    else if (er->ExceptionCode == EXCEPTION_STACK_OVERFLOW)
+        fn((char *)stack_limit() - 1);
+    return EXCEPTION_CONTINUE_SEARCH;
+}
+
+int fj__os_fault_install(fj__os_fault_fn fn)
+{
+    int rc = 0;
+    pthread_mutex_lock(&fault_lock);
+    if (fault_refs++ == 0) {
+        fj_store_relaxed(&fault_fn, fn);
+        fault_veh = AddVectoredExceptionHandler(1, fault_handler);
+        if (!fault_veh)
+            rc = -ENOMEM;
+    }
+    pthread_mutex_unlock(&fault_lock);
+    return rc;
+}
+
+void fj__os_fault_uninstall(void)
+{
+    pthread_mutex_lock(&fault_lock);
+    if (--fault_refs == 0 && fault_veh) {
+        RemoveVectoredExceptionHandler(fault_veh);
+        fault_veh = NULL;
+    }
+    pthread_mutex_unlock(&fault_lock);
+}
+
+void fj__os_write_stderr(const char *s)
+{
+    DWORD written;
+    HANDLE h = GetStdHandle(STD_ERROR_HANDLE);
+    if (h && h != INVALID_HANDLE_VALUE)
+        WriteFile(h, s, (DWORD)strlen(s), &written, NULL);
+}
+
+void fj__os_abort(void)
+{
+    /* What abort() does on Windows, without its message box or message:
+     * the process ends at once with exit code 3. */
+    for (;;)
+        TerminateProcess(GetCurrentProcess(), 3);
+}

@@ -26,13 +26,14 @@
  *     16-byte aligned).
  *   Windows x64 (ctx_win64.S, the Microsoft convention): the switch pushes rbp,
  *     rbx, rdi, rsi, r12-r15, then the thread information block's
- *     DeallocationStack, StackLimit and StackBase, and stores xmm6-xmm15 below
- *     them, so
- *       xmm6 +0 ... xmm15 +144 (16 each), StackBase +160, StackLimit +168,
- *       DeallocationStack +176, r15 +184, r14 +192, r13 +200, r12 +208,
- *       rsi +216, rdi +224, rbx +232, rbp +240, resume +248 (256 bytes);
- *     with FJ_SAVE_FPU 16 bytes more below these (x87 control word +0, MXCSR
- *     +4, a pad), so the saved sp stays 16-byte aligned for movaps.
+ *     DeallocationStack, StackLimit, StackBase and ExceptionList, reserves a
+ *     word for the FP control words and stores xmm6-xmm15 below, so
+ *       xmm6 +0 ... xmm15 +144 (16 each), x87 control word +160, MXCSR +164
+ *       (written only with FJ_SAVE_FPU; the word also keeps sp 16-byte
+ *       aligned for movaps), ExceptionList +168, StackBase +176,
+ *       StackLimit +184, DeallocationStack +192, r15 +200, r14 +208,
+ *       r13 +216, r12 +224, rsi +232, rdi +240, rbx +248, rbp +256,
+ *       resume +264 (272 bytes).
  *
  * A new context starts in fj__ctx_trampoline, which finds the entry function and
  * its argument in two callee-saved registers (x86-64 and Windows x64: r12, r13;
@@ -91,25 +92,27 @@
 
 /* Windows x64, the order of the pushes and stores in ctx_win64.S (which checks it). */
 #define FJ_CTX_WIN64_XMM6 0         /* xmm6 + 16 * (n - 6) for xmm<n>, up to xmm15 +144 */
-#define FJ_CTX_WIN64_STACK_BASE 160
-#define FJ_CTX_WIN64_STACK_LIMIT 168
-#define FJ_CTX_WIN64_DEALLOC 176
-#define FJ_CTX_WIN64_R15 184
-#define FJ_CTX_WIN64_R14 192
-#define FJ_CTX_WIN64_R13 200
-#define FJ_CTX_WIN64_R12 208
-#define FJ_CTX_WIN64_RSI 216
-#define FJ_CTX_WIN64_RDI 224
-#define FJ_CTX_WIN64_RBX 232
-#define FJ_CTX_WIN64_RBP 240
-#define FJ_CTX_WIN64_RESUME 248
-#define FJ_CTX_WIN64_REGS 256       /* bytes, resume address included */
-/* FJ_SAVE_FPU: the 16 bytes below the registers. */
-#define FJ_CTX_WIN64_FCW 0
-#define FJ_CTX_WIN64_MXCSR 4
-#define FJ_CTX_WIN64_FPU 16         /* bytes */
+#define FJ_CTX_WIN64_FCW 160        /* FJ_SAVE_FPU only */
+#define FJ_CTX_WIN64_MXCSR 164      /* FJ_SAVE_FPU only */
+#define FJ_CTX_WIN64_EXCEPTION_LIST 168
+#define FJ_CTX_WIN64_STACK_BASE 176
+#define FJ_CTX_WIN64_STACK_LIMIT 184
+#define FJ_CTX_WIN64_DEALLOC 192
+#define FJ_CTX_WIN64_R15 200
+#define FJ_CTX_WIN64_R14 208
+#define FJ_CTX_WIN64_R13 216
+#define FJ_CTX_WIN64_R12 224
+#define FJ_CTX_WIN64_RSI 232
+#define FJ_CTX_WIN64_RDI 240
+#define FJ_CTX_WIN64_RBX 248
+#define FJ_CTX_WIN64_RBP 256
+#define FJ_CTX_WIN64_RESUME 264
+#define FJ_CTX_WIN64_REGS 272       /* bytes, resume address included */
 /* The thread information block (NT_TIB at the start of the TEB, gs:0): its
- * stack fields, and the TEB's DeallocationStack. */
+ * exception list, stack fields and own address, and the TEB's
+ * DeallocationStack. */
+#define FJ_CTX_WIN64_TEB_EXCEPTION_LIST 0x00
+#define FJ_CTX_WIN64_TEB_SELF 0x30        /* NT_TIB.Self: the TEB's linear address */
 #define FJ_CTX_WIN64_TEB_STACK_BASE 0x08
 #define FJ_CTX_WIN64_TEB_STACK_LIMIT 0x10
 #define FJ_CTX_WIN64_TEB_DEALLOC 0x1478
@@ -149,18 +152,18 @@ fj__ctx *fj__ctx_switch(fj__ctx *from, fj__ctx *to);
 /* A suspended frame as the switch leaves it (ctx_make.c builds the first one). */
 typedef struct fj__ctx_frame {
     uint64_t xmm[10][2];      /* xmm6..xmm15, low quadword first */
-    uint64_t stack_base, stack_limit, dealloc;
+    uint16_t fcw;             /* FJ_SAVE_FPU: the x87 control word */
+    uint16_t pad;
+    uint32_t mxcsr;           /* FJ_SAVE_FPU */
+    uint64_t exception_list, stack_base, stack_limit, dealloc;
     uint64_t r15, r14, r13, r12, rsi, rdi, rbx, rbp;
     uint64_t resume;
 } fj__ctx_frame;
-typedef struct fj__ctx_fpu {
-    uint16_t fcw;
-    uint16_t pad;
-    uint32_t mxcsr;
-    uint64_t pad2;
-} fj__ctx_fpu;
 _Static_assert(offsetof(fj__ctx_frame, xmm) == FJ_CTX_WIN64_XMM6, "ctx.h: xmm6");
 _Static_assert(offsetof(fj__ctx_frame, xmm[9]) == FJ_CTX_WIN64_XMM6 + 9 * 16, "ctx.h: xmm15");
+_Static_assert(offsetof(fj__ctx_frame, fcw) == FJ_CTX_WIN64_FCW, "ctx.h: x87 control word");
+_Static_assert(offsetof(fj__ctx_frame, mxcsr) == FJ_CTX_WIN64_MXCSR, "ctx.h: MXCSR");
+_Static_assert(offsetof(fj__ctx_frame, exception_list) == FJ_CTX_WIN64_EXCEPTION_LIST, "ctx.h: ExceptionList");
 _Static_assert(offsetof(fj__ctx_frame, stack_base) == FJ_CTX_WIN64_STACK_BASE, "ctx.h: StackBase");
 _Static_assert(offsetof(fj__ctx_frame, stack_limit) == FJ_CTX_WIN64_STACK_LIMIT, "ctx.h: StackLimit");
 _Static_assert(offsetof(fj__ctx_frame, dealloc) == FJ_CTX_WIN64_DEALLOC, "ctx.h: DeallocationStack");
@@ -175,9 +178,6 @@ _Static_assert(offsetof(fj__ctx_frame, rbp) == FJ_CTX_WIN64_RBP, "ctx.h: rbp");
 _Static_assert(offsetof(fj__ctx_frame, resume) == FJ_CTX_WIN64_RESUME, "ctx.h: resume address");
 _Static_assert(sizeof(fj__ctx_frame) == FJ_CTX_WIN64_REGS, "ctx.h: Windows x64 frame size");
 _Static_assert(FJ_CTX_WIN64_REGS % 16 == 0, "ctx.h: the saved sp stays 16-byte aligned");
-_Static_assert(offsetof(fj__ctx_fpu, fcw) == FJ_CTX_WIN64_FCW, "ctx.h: x87 control word");
-_Static_assert(offsetof(fj__ctx_fpu, mxcsr) == FJ_CTX_WIN64_MXCSR, "ctx.h: MXCSR");
-_Static_assert(sizeof(fj__ctx_fpu) == FJ_CTX_WIN64_FPU, "ctx.h: Windows x64 FP control words");
 #elif !defined(FJ_CTX_USE_UCONTEXT) && defined(__x86_64__)
 /* A suspended frame as the switch leaves it (ctx_make.c builds the first one). */
 typedef struct fj__ctx_frame {

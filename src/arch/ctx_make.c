@@ -28,31 +28,28 @@ void fj__ctx_trampoline(void);
  * unwinding the trampoline puts rsp on StackBase, where the unwinders stop.
  * So StackBase is 8 (or 16) bytes below the top of the memory given, which
  * stays unused. The frame carries the fiber's thread-information-block
- * values, which the switch pops into gs: before the trampoline runs:
+ * values, which the switch pops into the TEB before the trampoline runs:
  * StackLimit the stack's lowest address, DeallocationStack the lowest address
- * of the guard gap below it. */
+ * of the guard gap below it, ExceptionList empty. */
 void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, size_t guard, fj__ctx_entry fn, void *arg)
 {
     uintptr_t ret = ((uintptr_t)stack_lo + size - 8) & ~(uintptr_t)15;
     fj__ctx_frame *frame = (fj__ctx_frame *)ret - 1;
     memset(frame, 0, ret + 8 - (uintptr_t)frame);
+    frame->exception_list = UINT64_MAX;     /* the empty list: see ctx_win64.S */
     frame->stack_base = (uint64_t)(ret + 8);
     frame->stack_limit = (uint64_t)(uintptr_t)stack_lo;
     frame->dealloc = (uint64_t)((uintptr_t)stack_lo - guard);
     frame->r12 = (uint64_t)(uintptr_t)fn;
     frame->r13 = (uint64_t)(uintptr_t)arg;
     frame->resume = (uint64_t)(uintptr_t)fj__ctx_trampoline;
-    void *sp = frame;
 #ifdef FJ_SAVE_FPU
-    fj__ctx_fpu *fpu = (fj__ctx_fpu *)(void *)frame - 1;
     fj__fpu_state st;
     fj__fpu_capture(&st);
-    memset(fpu, 0, sizeof *fpu);
-    fpu->mxcsr = st.mxcsr;
-    fpu->fcw = st.cw;
-    sp = fpu;
+    frame->mxcsr = st.mxcsr;
+    frame->fcw = st.cw;
 #endif
-    c->sp = sp;
+    c->sp = frame;
 }
 #elif defined(__x86_64__)
 void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, size_t guard, fj__ctx_entry fn, void *arg)

@@ -6,10 +6,21 @@
  * went through stealing and waking), and after a burst submitted from
  * outside. This measures CPU time used, not speed.
  */
-#include <sys/resource.h>
 #include <time.h>
 
 #include "test.h"
+
+#if TEST_WINDOWS
+static long long cpu_us(void)
+{
+    FILETIME created, exited, kernel, user;   /* 100 ns units */
+    CHECK(GetProcessTimes(GetCurrentProcess(), &created, &exited, &kernel, &user));
+    ULARGE_INTEGER k = { { kernel.dwLowDateTime, kernel.dwHighDateTime } };
+    ULARGE_INTEGER u = { { user.dwLowDateTime, user.dwHighDateTime } };
+    return (long long)((k.QuadPart + u.QuadPart) / 10);
+}
+#else
+#include <sys/resource.h>
 
 static long long cpu_us(void)
 {
@@ -18,6 +29,7 @@ static long long cpu_us(void)
     return (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
            ru.ru_stime.tv_usec;
 }
+#endif
 
 static void sleep_ms(long ms)
 {

@@ -15,7 +15,7 @@
 
 #include "test.h"
 
-#define NEAR (128u * 1024u)
+#define NEAR_BYTES (128u * 1024u)
 
 typedef struct child_arg {
     uintptr_t waiter_sp;   /* the waiting job's local */
@@ -23,7 +23,7 @@ typedef struct child_arg {
     int ran;
 } child_arg;
 
-static bool below(uintptr_t waiter, uintptr_t mine) { return mine < waiter && waiter - mine < NEAR; }
+static bool below(uintptr_t waiter, uintptr_t mine) { return mine < waiter && waiter - mine < NEAR_BYTES; }
 
 static void child(void *p)
 {

@@ -19,10 +19,19 @@ static void *counted_alloc(std::size_t size, std::size_t align)
     if (size == 0)
         size = 1;
     void *p = nullptr;
+#ifdef _WIN32
+    // Aligned blocks must go back through _aligned_free: every aligned new
+    // takes one, whatever its alignment.
+    if (align == 0)
+        p = std::malloc(size);
+    else
+        p = _aligned_malloc(size, align);
+#else
     if (align <= alignof(std::max_align_t))
         p = std::malloc(size);
     else if (posix_memalign(&p, align, size) != 0)
         p = nullptr;
+#endif
     if (!p)
         throw std::bad_alloc();
     return p;
@@ -42,14 +51,20 @@ void *operator new[](std::size_t size, const std::nothrow_t &) noexcept
     news.fetch_add(1, std::memory_order_relaxed);
     return std::malloc(size ? size : 1);
 }
+#ifdef _WIN32
+static void aligned_free(void *p) { _aligned_free(p); }
+#else
+static void aligned_free(void *p) { std::free(p); }
+#endif
+
 void operator delete(void *p) noexcept { std::free(p); }
 void operator delete[](void *p) noexcept { std::free(p); }
 void operator delete(void *p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void *p, std::size_t) noexcept { std::free(p); }
-void operator delete(void *p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void *p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void *p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void *p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void *p, std::align_val_t) noexcept { aligned_free(p); }
+void operator delete[](void *p, std::align_val_t) noexcept { aligned_free(p); }
+void operator delete(void *p, std::size_t, std::align_val_t) noexcept { aligned_free(p); }
+void operator delete[](void *p, std::size_t, std::align_val_t) noexcept { aligned_free(p); }
 void operator delete(void *p, const std::nothrow_t &) noexcept { std::free(p); }
 void operator delete[](void *p, const std::nothrow_t &) noexcept { std::free(p); }
 

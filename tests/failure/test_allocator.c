@@ -230,7 +230,9 @@ static void test_every_byte(void)
     fj_scheduler *warm = fj_create(NULL);
     CHECK(warm != NULL);
     fj_destroy(warm);
-    char json[] = "/tmp/fj_alloc_XXXXXX", svg[] = "/tmp/fj_alloc_XXXXXX";
+    char json[512], svg[512];
+    snprintf(json, sizeof json, "%s/fj_alloc_XXXXXX", test_tmp_dir());
+    snprintf(svg, sizeof svg, "%s/fj_alloc_XXXXXX", test_tmp_dir());
     int fd1 = mkstemp(json), fd2 = mkstemp(svg);
     CHECK(fd1 >= 0 && fd2 >= 0);
     close(fd1);
@@ -381,7 +383,8 @@ static void test_trace_writers_fail(void)
     fj_scheduler *s = fj_create(&cfg);
     CHECK(s != NULL);
     CHECK_EQ(fj_main(s, root_small, NULL), 0);
-    char path[] = "/tmp/fj_alloc_XXXXXX";
+    char path[512];
+    snprintf(path, sizeof path, "%s/fj_alloc_XXXXXX", test_tmp_dir());
     int fd = mkstemp(path);
     CHECK(fd >= 0);
     close(fd);

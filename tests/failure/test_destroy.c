@@ -211,15 +211,55 @@ static void *d1_outside(void *arg)
     return NULL;
 }
 
-static void d1_child(void *arg)
+/* Hold thread T up for a while (d1_usr1's sleep) while this thread goes on:
+ * on Linux a signal whose handler sleeps; Windows sends no signals to a
+ * thread, so a helper thread suspends T for the same time. */
+#if TEST_WINDOWS
+static pthread_t d1_holder;
+static bool d1_holding;
+
+static void *d1_hold(void *t)
 {
-    (void)arg;
+    HANDLE h = t;
+    SuspendThread(h);
+    d1_usr1(0);
+    ResumeThread(h);
+    return NULL;
+}
+
+static void d1_hold_up(pthread_t t)
+{
+    CHECK_EQ(pthread_create(&d1_holder, NULL, d1_hold, pthread_gethandle(t)), 0);
+    d1_holding = true;
+}
+
+static void d1_hold_done(void)
+{
+    if (d1_holding)
+        CHECK_EQ(pthread_join(d1_holder, NULL), 0);
+    d1_holding = false;
+}
+
+static void d1_hold_setup(void) {}
+#else
+static void d1_hold_up(pthread_t t) { pthread_kill(t, SIGUSR1); }
+static void d1_hold_done(void) {}
+
+static void d1_hold_setup(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = d1_usr1;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+}
+#endif
+
+static void d1_child(void *arg)
+{
+    (void)arg;
+    d1_hold_setup();
     for (int round = 0; round < D1_ROUNDS; round++) {
         T_STORE(&d1_round, round);
         T_STORE(&d1_submitted, 0);
@@ -234,12 +274,13 @@ static void d1_child(void *arg)
             sched_yield();
         T_STORE(&d1_destroying, 1);
         if (round % 4 == 1)
-            pthread_kill(t, SIGUSR1);   /* T is held up while the drain runs its jobs */
+            d1_hold_up(t);   /* T is held up while the drain runs its jobs */
         fj_destroy(d1_s);
         if (round % 4 == 2)
-            pthread_kill(t, SIGUSR1);   /* T is held up just after fj_destroy returned */
+            d1_hold_up(t);   /* T is held up just after fj_destroy returned */
         d1_scribble();
         CHECK_EQ(pthread_join(t, NULL), 0);
+        d1_hold_done();
         d1_check_blocks(round);
     }
 }
@@ -348,8 +389,13 @@ static void *d4_io_thread(void *arg)
 {
     bool never = arg != NULL;
     if (never) {
-        for (;;)
+        for (;;) {
+#if TEST_WINDOWS
+            Sleep(INFINITE);
+#else
             pause();
+#endif
+        }
     }
     usleep(100000);
     fj_counter_done(&d4_io, 1);

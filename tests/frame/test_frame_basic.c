@@ -161,7 +161,7 @@ static const size_t k_sizes[] = { 1, 2, 3, 7, 8, 15, 16, 17, 100, 255, 256, 1000
 static void sizes_job(void *arg)
 {
     fj_frame_heap *h = arg;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = test_page_size();
     size_t aligns[] = { 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, page, BLOCK };
     for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++)
         for (size_t k = 0; k < sizeof k_sizes / sizeof k_sizes[0]; k++)

@@ -7,13 +7,16 @@
  * frames in flight), then 100 wakes of a waiting job by a thread outside the
  * scheduler, must make no call at all.
  */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
 #include <stdint.h>
 
 #include "test.h"
+
+#if !TEST_WINDOWS
+#include <dlfcn.h>
+#endif
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
@@ -203,6 +206,21 @@ static void root(void *arg)
     fj_frame_free_tag(g_heap, frame - 1);
 }
 
+/* The start of the program or library that holds code address p, or 0. */
+static uintptr_t module_base(void *p)
+{
+#if TEST_WINDOWS
+    HMODULE m;
+    if (GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                           (LPCSTR)p, &m))
+        return (uintptr_t)m;
+    return 0;
+#else
+    Dl_info info;
+    return dladdr(p, &info) ? (uintptr_t)info.dli_fbase : 0;
+#endif
+}
+
 int main(int argc, char **argv)
 {
     fj_config cfg = test_config(argc, argv);
@@ -224,8 +242,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%llu allocator calls in %d frames of %d jobs after warm-up; the first of them:\n",
                 (unsigned long long)calls, FRAMES, JOBS_PER_FRAME);
         for (uint64_t i = 0; i < calls && i < 16; i++) {
-            Dl_info info;
-            uintptr_t base = dladdr(g_callers[i], &info) ? (uintptr_t)info.dli_fbase : 0;
+            uintptr_t base = module_base(g_callers[i]);
             fprintf(stderr, "  %s from %p (offset 0x%llx)\n", g_kinds[i] ? g_kinds[i] : "?", g_callers[i],
                     (unsigned long long)((uintptr_t)g_callers[i] - base));
         }

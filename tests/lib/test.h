@@ -5,36 +5,59 @@
  *
  *   CHECK, CHECK_EQ, CHECK_STREQ   stop the test at the first failed check;
  *   FAIL_SOFT, test_finish         report a failure and go on, fail at exit;
- *   run_in_child                   run a function in a forked child, stderr
- *                                  captured, killed by SIGALRM if it hangs;
+ *   run_in_child                   run a function in a child process, stderr
+ *                                  captured, killed if it hangs;
  *   EXPECT_ABORT_LINE / _MATCH /   the child must die of SIGABRT and print
  *   _CONTAINS                      the line (exact, by parts, or a substring);
  *   EXPECT_CHILD_OK                the child must exit 0 (a hang is a soft
  *                                  failure);
  *   test_rand                      a cheap deterministic generator;
  *   test_block_*                   patterned blocks checked for overlap;
+ *   test_pid, test_tmp_dir         names of files shared with a child;
  *   test::expect_abort, test::config, test::panic_log   the same for C++.
  *
- * Fork only while the parent has no scheduler (no threads besides main), so
- * the child starts from a clean, single-threaded copy.
+ * Call run_in_child only while the process has no scheduler (no threads
+ * besides main), so that a forked child starts from a clean, single-threaded
+ * copy. How children are made (fork, or the spawn-and-replay of Windows and
+ * of FJ_TEST_SPAWN=1) is explained at run_in_child.
  */
 #ifndef FJ_TEST_H
 #define FJ_TEST_H
 
-#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef _WIN32
+#define TEST_WINDOWS 1
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+#include <io.h>
+#include <pthread.h>
+#include <sched.h>
+#else
+#define TEST_WINDOWS 0
+#include <dirent.h>
+#include <sched.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#endif
 
 #include "fiberjob.h"
 
@@ -112,6 +135,134 @@ static inline fj_config test_config(int argc, char **argv)
     return c;
 }
 
+/* ------------------------------------------------------------ portability */
+
+/* What the tests need of POSIX that Windows (mingw-w64) spells otherwise or
+ * lacks. Children's results keep waitpid's encoding on every platform (see
+ * test_status_from_exit_code_ for Windows), so the W* macros below read
+ * them, and the signal numbers Windows lacks get their Linux values. */
+#if TEST_WINDOWS
+#ifndef SIGTRAP
+#define SIGTRAP 5
+#endif
+#ifndef SIGBUS
+#define SIGBUS 7
+#endif
+#ifndef SIGKILL
+#define SIGKILL 9
+#endif
+#ifndef SIGALRM
+#define SIGALRM 14
+#endif
+#define WIFEXITED(s) (((s) & 0x7f) == 0)
+#define WEXITSTATUS(s) (((s) >> 8) & 0xff)
+#define WIFSIGNALED(s) (((s) & 0x7f) != 0)
+#define WTERMSIG(s) ((s) & 0x7f)
+#define TEST_NULL_DEVICE "NUL"
+#define test_mkdir(path) mkdir(path)
+static inline int setenv(const char *name, const char *value, int overwrite)
+{
+    if (!overwrite && getenv(name))
+        return 0;
+    return _putenv_s(name, value) == 0 ? 0 : -1;
+}
+static inline int unsetenv(const char *name) { return _putenv_s(name, "") == 0 ? 0 : -1; }
+
+/* CPU affinity as Linux spells it, over processor group 0 (64 CPUs: all
+ * that the tests' machines have). pid 0 and pthread_self() only. */
+#define CPU_SETSIZE 64
+typedef struct { uint64_t bits; } cpu_set_t;
+#define CPU_ZERO(s) ((s)->bits = 0)
+#define CPU_SET(c, s) ((s)->bits |= (uint64_t)1 << (c))
+#define CPU_CLR(c, s) ((s)->bits &= ~((uint64_t)1 << (c)))
+#define CPU_ISSET(c, s) ((c) >= 0 && (c) < CPU_SETSIZE && (((s)->bits >> (c)) & 1))
+#define CPU_COUNT(s) __builtin_popcountll((s)->bits)
+#define CPU_EQUAL(a, b) ((a)->bits == (b)->bits)
+/* Windows reads a thread's mask only by setting another one: set the
+ * process's mask and put the old one back at once. */
+static inline int test_thread_affinity_(HANDLE thread, cpu_set_t *set)
+{
+    DWORD_PTR proc, sys;
+    if (!GetProcessAffinityMask(GetCurrentProcess(), &proc, &sys))
+        return -1;
+    DWORD_PTR old = SetThreadAffinityMask(thread, proc);
+    if (!old)
+        return -1;
+    SetThreadAffinityMask(thread, old);
+    set->bits = (uint64_t)old;
+    return 0;
+}
+static inline int sched_getaffinity(int pid, size_t size, cpu_set_t *set)
+{
+    (void)size;
+    return pid == 0 ? test_thread_affinity_(GetCurrentThread(), set) : -1;
+}
+static inline int sched_setaffinity(int pid, size_t size, const cpu_set_t *set)
+{
+    (void)size;
+    return pid == 0 && SetThreadAffinityMask(GetCurrentThread(), (DWORD_PTR)set->bits) ? 0 : -1;
+}
+static inline int pthread_getaffinity_np(pthread_t t, size_t size, cpu_set_t *set)
+{
+    (void)size;
+    return test_thread_affinity_(pthread_gethandle(t), set) == 0 ? 0 : EINVAL;
+}
+static inline int sched_getcpu(void) { return (int)GetCurrentProcessorNumber(); }
+
+static inline size_t test_page_size(void)
+{
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    return si.dwPageSize;
+}
+/* Fresh zeroed pages, read-write (stacks for the context switch tests). */
+static inline void *test_pages_alloc(size_t size)
+{
+    return VirtualAlloc(NULL, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+}
+static inline void test_pages_free(void *p, size_t size)
+{
+    (void)size;
+    VirtualFree(p, 0, MEM_RELEASE);
+}
+#else
+#define TEST_NULL_DEVICE "/dev/null"
+#define test_mkdir(path) mkdir(path, 0755)
+static inline size_t test_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+static inline void *test_pages_alloc(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+static inline void test_pages_free(void *p, size_t size) { munmap(p, size); }
+#endif
+
+/* The process id that names this test's files: the parent's in a spawned
+ * child, which replays the parent's steps and must find the same files. */
+static inline int test_pid(void)
+{
+    const char *p = getenv("FJ_TEST_PARENT_PID");
+    return p ? atoi(p) : (int)getpid();
+}
+
+/* The folder for temporary files, without a trailing separator. */
+static inline const char *test_tmp_dir(void)
+{
+#if TEST_WINDOWS
+    static char dir[MAX_PATH + 1];
+    if (!dir[0]) {
+        DWORD n = GetTempPathA(sizeof dir, dir);
+        if (n == 0 || n >= sizeof dir)
+            snprintf(dir, sizeof dir, ".");
+        else if (dir[n - 1] == '\\' || dir[n - 1] == '/')
+            dir[n - 1] = '\0';
+    }
+    return dir;
+#else
+    return "/tmp";
+#endif
+}
+
 /* ------------------------------------------------------------ child processes */
 
 /* Sanitizer builds run several times slower: stretch the time limits of
@@ -148,19 +299,411 @@ static inline fj_config test_config(int argc, char **argv)
 
 /* The time limit of a child that must abort (before TEST_TIME_SCALE). */
 #define TEST_ABORT_TIMEOUT 30
+/* A spawned child's limit for replaying the parent's steps up to its call. */
+#define TEST_REPLAY_TIMEOUT 120
 
 typedef struct child_result {
-    int status;        /* as from waitpid */
+    int status;        /* as from waitpid (on Windows: see test_status_from_exit_code_) */
     char err[16384];   /* what the child wrote on stderr (NUL-terminated, may be cut) */
     size_t err_len;
 } child_result;
 
 /*
- * Run fn(arg) in a forked child with stderr captured. The child exits 0 when fn
- * returns, and is killed by SIGALRM after timeout_s seconds (times
- * TEST_TIME_SCALE): a hang is then reported as death by SIGALRM instead of
- * hanging the test.
+ * Children are made one of two ways.
+ *
+ * fork (Linux's default): the child is a copy of the parent at the call; it
+ * runs fn(arg) with stderr on a pipe the parent reads, and SIGALRM ends it
+ * after the time limit.
+ *
+ * spawn and replay (always on Windows, which has no fork; on Linux with
+ * FJ_TEST_SPAWN=1, so that the path is checked natively): the k-th
+ * run_in_child call of the process starts the test's own program again with
+ * the same command line and FJ_TEST_CHILD=k in its environment. The child
+ * runs main from the start with its output discarded; its calls before the
+ * k-th do not run anything but return the results the parent got for them
+ * (the parent logs each child's result to a file, FJ_TEST_CHILD_LOG), so it
+ * takes the same steps as the parent did; the k-th call runs fn(arg) with
+ * stderr sent to a file the parent reads (FJ_TEST_CHILD_ERR) and exits 0
+ * when fn returns. This needs the steps of main between children to be the
+ * same on every run: fixed seeds, no decision on timing, and file names made
+ * with test_pid() (the parent's id in a child). A child that ends before its
+ * call says so on its stderr and exits 125. Its stdout is discarded.
+ * The time limit: on Linux, SIGALRM as with fork (the replay has its own,
+ * TEST_REPLAY_TIMEOUT); on Windows a watchdog thread of the child ends it
+ * with the exit code TEST_EXIT_TIMEOUT, read as SIGALRM, and the parent ends
+ * a child that outlives both limits the same way.
+ *
+ * On Windows the exit code is put in waitpid's form: 3 (what abort() and
+ * fiberjob's fatal path exit with) as SIGABRT, an exception code as the
+ * signal Linux raises for it (access violation and stack overflow: SIGSEGV),
+ * anything else as an exit with that code.
  */
+#define TEST_EXIT_TIMEOUT 0x7E57A1A
+#define TEST_EXIT_DIVERGED 125
+
+static struct test_child_state {
+    unsigned calls;        /* run_in_child calls made so far */
+    /* In a spawned child: FJ_TEST_CHILD, the calls it enters (a child's
+     * child runs its parent's call on to reach its own: "7,9") and last the
+     * call it runs for its parent; target 0 in the top process. */
+    char path[256];
+    unsigned enter[16], nenter, target;
+    bool ran;              /* the target call was reached */
+    FILE *replay;          /* a child: its parent's log, being read */
+    FILE *log;             /* results of this process's children, for theirs */
+    char log_path[512];
+} test_child_;
+
+static inline bool test_spawn_mode_(void)
+{
+#if TEST_WINDOWS
+    return true;
+#else
+    const char *s = getenv("FJ_TEST_SPAWN");
+    return s && *s && strcmp(s, "0") != 0;
+#endif
+}
+
+/* In a spawned child: send stderr to the parent's file from now on. */
+static inline void test_child_capture_stderr_(void)
+{
+    const char *path = getenv("FJ_TEST_CHILD_ERR");
+    fflush(stderr);
+    int fd = path ? open(path, O_WRONLY | O_TRUNC) : -1;
+    if (fd >= 0) {
+        dup2(fd, 2);
+        close(fd);
+#if TEST_WINDOWS
+        SetStdHandle(STD_ERROR_HANDLE, (HANDLE)_get_osfhandle(2));
+#endif
+    }
+}
+
+static void test_child_at_exit_(void)
+{
+    if (test_child_.ran)
+        return;
+    test_child_capture_stderr_();
+    fprintf(stderr,
+            "test.h: the spawned child ended after %u of the %u run_in_child calls it had to replay: "
+            "the test's steps before that call differ between runs\n",
+            test_child_.calls, test_child_.target - 1);
+    fflush(stderr);
+    _exit(TEST_EXIT_DIVERGED);
+}
+
+#if TEST_WINDOWS
+/* No crash dialog and no debugger (Wine would start winedbg): an unhandled
+ * exception ends the process with its code. */
+static LONG WINAPI test_unhandled_exception_(EXCEPTION_POINTERS *e)
+{
+    TerminateProcess(GetCurrentProcess(), (UINT)e->ExceptionRecord->ExceptionCode);
+    return EXCEPTION_CONTINUE_SEARCH;
+}
+
+static DWORD WINAPI test_child_watchdog_(LPVOID ms)
+{
+    Sleep((DWORD)(uintptr_t)ms);
+    TerminateProcess(GetCurrentProcess(), TEST_EXIT_TIMEOUT);
+    return 0;
+}
+#endif
+
+/* Before main: a spawned child discards its output until its own call. */
+__attribute__((constructor)) static void test_child_init_(void)
+{
+#if TEST_WINDOWS
+    SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX | SEM_NOOPENFILEERRORBOX);
+    SetUnhandledExceptionFilter(test_unhandled_exception_);
+#endif
+    const char *k = getenv("FJ_TEST_CHILD");
+    if (!k)
+        return;
+    snprintf(test_child_.path, sizeof test_child_.path, "%s", k);
+    for (char *p = test_child_.path, *end; *p; p = *end ? end + 1 : end) {
+        unsigned v = (unsigned)strtoul(p, &end, 10);
+        if (test_child_.target && test_child_.nenter < 16)
+            test_child_.enter[test_child_.nenter++] = test_child_.target;
+        test_child_.target = v;
+        if (end == p)
+            break;
+    }
+    int fd = open(TEST_NULL_DEVICE, O_WRONLY);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+    }
+    atexit(test_child_at_exit_);
+#if !TEST_WINDOWS
+    alarm(TEST_REPLAY_TIMEOUT * TEST_TIME_SCALE);
+#endif
+}
+
+/* Drop '\r' before '\n' (Windows' text mode), in place. */
+static inline size_t test_drop_cr_(char *s, size_t n)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(s[i] == '\r' && i + 1 < n && s[i + 1] == '\n'))
+            s[j++] = s[i];
+    s[j] = '\0';
+    return j;
+}
+
+/* The parent: append a child's result to the log its later children replay. */
+static void test_child_log_remove_(void)
+{
+    if (test_child_.log)
+        fclose(test_child_.log);
+    test_child_.log = NULL;
+    remove(test_child_.log_path);
+}
+
+static inline void test_child_log_(const child_result *r)
+{
+    if (!test_child_.log) {
+        snprintf(test_child_.log_path, sizeof test_child_.log_path, "%s/fj_test_children_%d.log",
+                 test_tmp_dir(), (int)getpid());
+        test_child_.log = fopen(test_child_.log_path, "w+b");
+        if (!test_child_.log) {
+            fprintf(stderr, "test.h: cannot create %s\n", test_child_.log_path);
+            exit(1);
+        }
+        atexit(test_child_log_remove_);
+        /* A child's children replay its parent's results first. */
+        if (test_child_.replay) {
+            long n = ftell(test_child_.replay);
+            char buf[4096];
+            rewind(test_child_.replay);
+            for (long done = 0; done < n;) {
+                size_t want = (size_t)(n - done) < sizeof buf ? (size_t)(n - done) : sizeof buf;
+                size_t got = fread(buf, 1, want, test_child_.replay);
+                if (got == 0 || fwrite(buf, 1, got, test_child_.log) != got)
+                    break;
+                done += (long)got;
+            }
+        }
+    }
+    uint32_t head[2] = { (uint32_t)r->status, (uint32_t)r->err_len };
+    if (fwrite(head, sizeof head, 1, test_child_.log) != 1 ||
+        fwrite(r->err, 1, r->err_len, test_child_.log) != r->err_len || fflush(test_child_.log) != 0) {
+        fprintf(stderr, "test.h: cannot write %s\n", test_child_.log_path);
+        exit(1);
+    }
+}
+
+/* The child, at a call before its own: the parent's result for it. */
+static inline void test_child_replay_(child_result *out)
+{
+    if (!test_child_.replay) {
+        const char *path = getenv("FJ_TEST_CHILD_LOG");
+        test_child_.replay = path ? fopen(path, "rb") : NULL;
+    }
+    uint32_t head[2];
+    if (!test_child_.replay || fread(head, sizeof head, 1, test_child_.replay) != 1 ||
+        head[1] >= sizeof out->err || fread(out->err, 1, head[1], test_child_.replay) != head[1]) {
+        test_child_capture_stderr_();
+        fprintf(stderr, "test.h: the spawned child cannot read the result of call %u from FJ_TEST_CHILD_LOG\n",
+                test_child_.calls);
+        fflush(stderr);
+        _exit(TEST_EXIT_DIVERGED);
+    }
+    out->status = (int)head[0];
+    out->err_len = head[1];
+    out->err[out->err_len] = '\0';
+}
+
+static inline bool test_child_enters_(unsigned k)
+{
+    for (unsigned i = 0; i < test_child_.nenter; i++)
+        if (test_child_.enter[i] == k)
+            return true;
+    return false;
+}
+
+/* The child, at its own call: run fn(arg) and exit 0. */
+static inline void test_child_run_(void (*fn)(void *), void *arg, unsigned limit_s)
+{
+    fflush(stdout);
+    test_child_capture_stderr_();
+#if TEST_WINDOWS
+    HANDLE t = CreateThread(NULL, 0, test_child_watchdog_, (LPVOID)(uintptr_t)(limit_s * 1000u), 0, NULL);
+    if (t)
+        CloseHandle(t);
+#else
+    signal(SIGABRT, SIG_DFL);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);   /* no core dump: see run_in_child */
+    alarm(limit_s);
+#endif
+    fn(arg);
+    fflush(stdout);
+    fflush(stderr);
+    _exit(0);
+}
+
+#if TEST_WINDOWS
+static inline int test_status_from_exit_code_(DWORD code)
+{
+    switch (code) {
+    case 3:            /* abort(), fiberjob's fatal path */
+    case 0xC0000409:   /* __fastfail (the UCRT's abort) */
+    case 0x40000015:   /* STATUS_FATAL_APP_EXIT */
+        return SIGABRT;
+    case TEST_EXIT_TIMEOUT:
+        return SIGALRM;
+    case 0xC0000005:   /* access violation */
+    case 0xC0000006:   /* in-page error */
+    case 0xC00000FD:   /* stack overflow */
+    case 0x80000002:   /* misaligned data */
+        return SIGSEGV;
+    case 0xC000001D:   /* illegal instruction (ud2, __builtin_trap) */
+    case 0xC0000096:   /* privileged instruction */
+        return SIGILL;
+    case 0xC000008E: case 0xC000008F: case 0xC0000090: case 0xC0000091:
+    case 0xC0000092: case 0xC0000093: case 0xC0000094: case 0xC0000095:
+        return SIGFPE;
+    case 0x80000003:   /* breakpoint */
+        return SIGTRAP;
+    default:
+        return (int)((code & 0xff) << 8);
+    }
+}
+
+/* Start the k-th child (see above); fill out. */
+static inline void test_spawn_child_(unsigned k, unsigned limit_s, child_result *out)
+{
+    char errpath[MAX_PATH], exe[MAX_PATH], val[64];
+    CHECK(GetTempFileNameA(test_tmp_dir(), "fjt", 0, errpath) != 0);
+    CHECK(GetModuleFileNameA(NULL, exe, sizeof exe) < sizeof exe);
+    char *cmdline = _strdup(GetCommandLineA());
+    CHECK(cmdline);
+    char path[sizeof test_child_.path + 16];
+    snprintf(path, sizeof path, "%s%s%u", test_child_.path, test_child_.target ? "," : "", k);
+    SetEnvironmentVariableA("FJ_TEST_CHILD", path);
+    SetEnvironmentVariableA("FJ_TEST_CHILD_ERR", errpath);
+    SetEnvironmentVariableA("FJ_TEST_CHILD_LOG", test_child_.log ? test_child_.log_path : NULL);
+    snprintf(val, sizeof val, "%d", test_pid());
+    SetEnvironmentVariableA("FJ_TEST_PARENT_PID", val);
+    snprintf(val, sizeof val, "%u", limit_s);
+    SetEnvironmentVariableA("FJ_TEST_CHILD_TIMEOUT", val);
+
+    SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, TRUE };
+    HANDLE nul = CreateFileA("NUL", GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa,
+                             OPEN_EXISTING, 0, NULL);
+    CHECK(nul != INVALID_HANDLE_VALUE);
+    STARTUPINFOA si;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = si.hStdOutput = si.hStdError = nul;
+    PROCESS_INFORMATION pi;
+    fflush(stdout);
+    fflush(stderr);
+    BOOL ok = CreateProcessA(exe, cmdline, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
+    DWORD err = GetLastError();
+    CloseHandle(nul);
+    free(cmdline);
+    SetEnvironmentVariableA("FJ_TEST_CHILD", NULL);
+    SetEnvironmentVariableA("FJ_TEST_CHILD_ERR", NULL);
+    SetEnvironmentVariableA("FJ_TEST_CHILD_LOG", NULL);
+    SetEnvironmentVariableA("FJ_TEST_CHILD_TIMEOUT", NULL);
+    if (!getenv("FJ_TEST_PARENT_PID"))
+        SetEnvironmentVariableA("FJ_TEST_PARENT_PID", NULL);
+    if (!ok) {
+        fprintf(stderr, "test.h: CreateProcess(%s) failed: error %lu\n", exe, (unsigned long)err);
+        exit(1);
+    }
+    CloseHandle(pi.hThread);
+    /* The backstop: the child's watchdog should have ended it long before. */
+    DWORD limit_ms = (limit_s + TEST_REPLAY_TIMEOUT * TEST_TIME_SCALE + 10) * 1000u;
+    if (WaitForSingleObject(pi.hProcess, limit_ms) != WAIT_OBJECT_0) {
+        TerminateProcess(pi.hProcess, TEST_EXIT_TIMEOUT);
+        WaitForSingleObject(pi.hProcess, INFINITE);
+    }
+    DWORD code = 0;
+    CHECK(GetExitCodeProcess(pi.hProcess, &code));
+    CloseHandle(pi.hProcess);
+    out->status = test_status_from_exit_code_(code);
+
+    FILE *f = fopen(errpath, "rb");
+    out->err_len = f ? fread(out->err, 1, sizeof out->err - 1, f) : 0;
+    if (f)
+        fclose(f);
+    out->err_len = test_drop_cr_(out->err, out->err_len);
+    DeleteFileA(errpath);
+}
+#else
+extern char **environ;
+
+/* Start the k-th child (see above); fill out. */
+static inline void test_spawn_child_(unsigned k, unsigned limit_s, child_result *out)
+{
+    char errpath[256];
+    snprintf(errpath, sizeof errpath, "%s/fj_test_child_%d_%u.err", test_tmp_dir(), (int)getpid(), k);
+    FILE *ef = fopen(errpath, "w");
+    CHECK(ef);
+    fclose(ef);
+
+    /* The same command line (/proc/self/cmdline: NUL-separated arguments). */
+    static char cmd[65536];
+    char *argv[256];
+    FILE *cf = fopen("/proc/self/cmdline", "rb");
+    CHECK(cf);
+    size_t len = fread(cmd, 1, sizeof cmd - 1, cf);
+    fclose(cf);
+    cmd[len] = '\0';
+    size_t argc = 0;
+    for (size_t i = 0; i < len && argc < 255; i += strlen(cmd + i) + 1)
+        argv[argc++] = cmd + i;
+    argv[argc] = NULL;
+
+    /* This environment with the child's variables first (getenv takes the first). */
+    char vars[5][640];
+    size_t nv = 0;
+    snprintf(vars[nv++], sizeof vars[0], "FJ_TEST_CHILD=%s%s%u", test_child_.path, test_child_.target ? "," : "",
+             k);
+    snprintf(vars[nv++], sizeof vars[0], "FJ_TEST_CHILD_ERR=%s", errpath);
+    snprintf(vars[nv++], sizeof vars[0], "FJ_TEST_CHILD_TIMEOUT=%u", limit_s);
+    snprintf(vars[nv++], sizeof vars[0], "FJ_TEST_PARENT_PID=%d", test_pid());
+    if (test_child_.log)
+        snprintf(vars[nv++], sizeof vars[0], "FJ_TEST_CHILD_LOG=%s", test_child_.log_path);
+    size_t ne = 0;
+    while (environ[ne])
+        ne++;
+    char **envp = (char **)calloc(ne + nv + 1, sizeof *envp);
+    CHECK(envp);
+    for (size_t i = 0; i < nv; i++)
+        envp[i] = vars[i];
+    for (size_t i = 0, j = nv; i < ne; i++)   /* a child's own variables are replaced */
+        if (strncmp(environ[i], "FJ_TEST_CHILD", 13) != 0 && strncmp(environ[i], "FJ_TEST_PARENT_PID=", 19) != 0)
+            envp[j++] = environ[i];
+
+    posix_spawn_file_actions_t fa;
+    CHECK(posix_spawn_file_actions_init(&fa) == 0);
+    for (int fd = 0; fd < 3; fd++)
+        CHECK(posix_spawn_file_actions_addopen(&fa, fd, TEST_NULL_DEVICE, O_RDWR, 0) == 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid;
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    free(envp);
+    if (rc != 0) {
+        fprintf(stderr, "test.h: posix_spawn(/proc/self/exe) failed: %s\n", strerror(rc));
+        exit(1);
+    }
+    while (waitpid(pid, &out->status, 0) < 0)
+        CHECK(errno == EINTR);
+
+    FILE *f = fopen(errpath, "rb");
+    out->err_len = f ? fread(out->err, 1, sizeof out->err - 1, f) : 0;
+    if (f)
+        fclose(f);
+    out->err[out->err_len] = '\0';
+    unlink(errpath);
+}
+
 /*
  * Threads of the process right now (/proc/self/task), 0 if unreadable.
  * Before a fork the tests let threads that are still winding down finish:
@@ -191,7 +734,8 @@ static inline void test_settle_before_fork(void)
     }
 }
 
-static inline void run_in_child(void (*fn)(void *), void *arg, unsigned timeout_s, child_result *out)
+/* The fork path of run_in_child. */
+static inline void test_fork_child_(void (*fn)(void *), void *arg, unsigned limit_s, child_result *out)
 {
     int fds[2];
     CHECK(pipe(fds) == 0);
@@ -209,7 +753,7 @@ static inline void run_in_child(void (*fn)(void *), void *arg, unsigned timeout_
          * thread is still inside sched_setaffinity (pinning itself just after
          * fj_create) never finishes, and the child hangs in state D. */
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-        alarm(timeout_s * TEST_TIME_SCALE);
+        alarm(limit_s);
         fn(arg);
         fflush(stderr);
         _exit(0);
@@ -232,6 +776,54 @@ static inline void run_in_child(void (*fn)(void *), void *arg, unsigned timeout_
     while (waitpid(pid, &out->status, 0) < 0)
         CHECK(errno == EINTR);
 }
+#endif
+
+/*
+ * Run fn(arg) in a child process with stderr captured (see above for how the
+ * child is made). The child exits 0 when fn returns, and is ended after
+ * timeout_s seconds (times TEST_TIME_SCALE), reported as death by SIGALRM,
+ * so that a hang is reported instead of hanging the test.
+ */
+static inline void run_in_child(void (*fn)(void *), void *arg, unsigned timeout_s, child_result *out)
+{
+    unsigned k = ++test_child_.calls;
+    unsigned limit_s = timeout_s * TEST_TIME_SCALE;
+    if (test_child_.target && !test_child_.ran) {
+        if (k < test_child_.target && test_child_enters_(k)) {
+            fn(arg);   /* on to the nested call this child runs */
+            test_child_at_exit_();
+        }
+        if (k < test_child_.target) {
+            test_child_replay_(out);
+            return;
+        }
+        test_child_.ran = true;
+        test_child_run_(fn, arg, limit_s);
+    }
+    if (test_spawn_mode_()) {
+        test_spawn_child_(k, limit_s, out);
+        test_child_log_(out);
+        return;
+    }
+#if !TEST_WINDOWS
+    test_fork_child_(fn, arg, limit_s, out);
+#endif
+}
+
+/* A test (or part) that cannot run on this platform: say why and exit 77,
+ * which ctest reports as skipped (cmake/testing.cmake sets SKIP_RETURN_CODE
+ * where a platform needs it). */
+#define TEST_SKIP_CODE 77
+static inline void test_skip(const char *name, const char *why)
+{
+    printf("%s: SKIP: %s\n", name, why);
+    fflush(stdout);
+    exit(TEST_SKIP_CODE);
+}
+
+/* Is this a spawned child replaying its parent's steps (see run_in_child)?
+ * For the rare step that must differ, e.g. reading a file a child wrote. */
+static inline bool test_replaying(void) { return test_child_.target && !test_child_.ran; }
 
 /* The signal that killed the child, or 0. */
 static inline int child_signal(const child_result *r)
@@ -245,12 +837,29 @@ static inline int child_exit_code(const child_result *r)
     return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
 }
 
+static inline const char *test_signal_name(int sig)
+{
+#if TEST_WINDOWS
+    switch (sig) {
+    case SIGABRT: return "Aborted (exit code 3)";
+    case SIGALRM: return "Alarm clock (time limit)";
+    case SIGSEGV: return "Segmentation fault (access violation or stack overflow)";
+    case SIGILL: return "Illegal instruction";
+    case SIGFPE: return "Floating point exception";
+    case SIGTRAP: return "Trace/breakpoint trap";
+    default: return "?";
+    }
+#else
+    return strsignal(sig);
+#endif
+}
+
 static inline const char *child_status_text(int status, char *buf, size_t n)
 {
     if (WIFEXITED(status))
         snprintf(buf, n, "exited with %d", WEXITSTATUS(status));
     else if (WIFSIGNALED(status))
-        snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(status), test_signal_name(WTERMSIG(status)));
     else
         snprintf(buf, n, "status %#x", status);
     return buf;
@@ -481,7 +1090,7 @@ static inline void test_write_file(const char *path, size_t keep, const char *te
     for (char *p = dir + keep + 1; *p; p++) {
         if (*p == '/') {
             *p = 0;
-            mkdir(dir, 0755);
+            test_mkdir(dir);
             *p = '/';
         }
     }

@@ -107,8 +107,8 @@ int main(int argc, char **argv)
     (void)argc;
     (void)argv;
     unsetenv("FIBERJOB_TRACE");
-    char path[64];
-    snprintf(path, sizeof path, "/tmp/fj_trace_window_%d.json", (int)getpid());
+    char path[512];
+    snprintf(path, sizeof path, "%s/fj_trace_window_%d.json", test_tmp_dir(), test_pid());
     scenario(false, path);
     scenario(true, path);
     return test_finish();

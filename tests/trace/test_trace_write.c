@@ -168,10 +168,10 @@ int main(int argc, char **argv)
     bool cut = argc > 3 && strcmp(argv[3], "--cut") == 0;
     cfg.trace_events = cut ? 64 : 1u << 16;
     cfg.panic_hook = quiet_panic;
-    char tmp[64];
+    char tmp[512];
     const char *prefix = argc > 2 ? argv[2] : NULL;
     if (!prefix) {
-        snprintf(tmp, sizeof tmp, "/tmp/fj_trace_write_%d", (int)getpid());
+        snprintf(tmp, sizeof tmp, "%s/fj_trace_write_%d", test_tmp_dir(), test_pid());
         prefix = tmp;
     }
 
@@ -191,7 +191,7 @@ int main(int argc, char **argv)
     if (prefix == tmp) {
         static const char *const parts[] = { ".json", ".svg", ".empty.json", ".empty.svg", ".expect" };
         for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-            char path[128];
+            char path[640];
             snprintf(path, sizeof path, "%s%s", prefix, parts[i]);
             unlink(path);
         }

@@ -16,7 +16,6 @@
  *    leaves it changed is reported by name.
  */
 #include <fenv.h>
-#include <sys/mman.h>
 
 #include "arch/ctx.h"
 #include "test.h"
@@ -207,8 +206,8 @@ static void entry_b(fj__ctx *from, void *arg)
 
 static void *stack_new(void)
 {
-    void *p = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    CHECK(p != MAP_FAILED);
+    void *p = test_pages_alloc(STACK);
+    CHECK(p);
     return p;
 }
 
@@ -227,8 +226,8 @@ static void test_register_preservation(void)
     }
     /* main: ROUNDS; A: ROUNDS - 1 (its first entry is not a return); B likewise. */
     CHECK_EQ(switches_checked, 3ull * ROUNDS - 2);
-    munmap(sa, STACK);
-    munmap(sb, STACK);
+    test_pages_free(sa, STACK);
+    test_pages_free(sb, STACK);
 }
 
 /* Plain C use of the switch, as the scheduler uses it: values in locals that
@@ -261,7 +260,7 @@ static void test_locals_survive(void)
         CHECK(a == a0 && b == b0 && c == c0 && d == d0 && e == e0 && f == f0);
         a = mix(a + i), b = mix(b ^ a), c = mix(c + b), d = mix(d ^ c), e = mix(e + d), f = mix(f ^ e);
     }
-    munmap(sc, STACK);
+    test_pages_free(sc, STACK);
 }
 #endif /* NREGS */
 

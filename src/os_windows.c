@@ -180,6 +180,13 @@ typedef HRESULT(WINAPI *set_description_fn)(HANDLE, PCWSTR);
 
 void fj__os_thread_name_self(const char *name)
 {
+    char narrow[16];   /* 15 characters, as on Linux, and the terminator */
+    size_t len = strlen(name) < 15 ? strlen(name) : 15;
+    memcpy(narrow, name, len);
+    narrow[len] = 0;
+    /* winpthreads keeps its own copy (pthread_getname_np reads it, and it
+     * tells an attached debugger); Windows' own is the thread description. */
+    (void)pthread_setname_np(pthread_self(), narrow);
     /* SetThreadDescription is Windows 10 1607 and later (and recent Wine):
      * looked up, so that the program still starts where it is missing. */
     static set_description_fn set_description;
@@ -195,10 +202,10 @@ void fj__os_thread_name_self(const char *name)
     set_description_fn f = fj_load_relaxed(&set_description);
     if (!f)
         return;
-    wchar_t kept[16];   /* 15 characters, as on Linux, and the terminator */
+    wchar_t kept[16];
     size_t i = 0;
-    for (; i < 15 && name[i]; i++)
-        kept[i] = (wchar_t)(unsigned char)name[i];
+    for (; narrow[i]; i++)
+        kept[i] = (wchar_t)(unsigned char)narrow[i];
     kept[i] = 0;
     (void)f(GetCurrentThread(), kept);
 }

@@ -70,11 +70,14 @@ int fj__os_allowed_cpus(int *cpus, int max)
     WORD active = GetActiveProcessorGroupCount();
     bool have_mask = GetProcessAffinityMask(GetCurrentProcess(), &proc, &sys) && proc != 0;
     int n = 0;
-    if (have_mask && (active <= 1 || proc != sys) &&
-        GetProcessGroupAffinity(GetCurrentProcess(), &ngroups, groups) && ngroups == 1) {
+    if (have_mask && (active <= 1 || proc != sys)) {
+        /* The mask is of the process's (one) group: which one it is. */
+        WORD group = 0;
+        if (GetProcessGroupAffinity(GetCurrentProcess(), &ngroups, groups) && ngroups == 1)
+            group = groups[0];
         for (int bit = 0; bit < GROUP_CPUS && n < max; bit++)
             if (proc & ((DWORD_PTR)1 << bit))
-                cpus[n++] = cpu_of(groups[0], bit);
+                cpus[n++] = cpu_of(group, bit);
         return n;
     }
     DWORD len;
@@ -85,7 +88,7 @@ int fj__os_allowed_cpus(int *cpus, int max)
             for (int bit = 0; bit < GROUP_CPUS && n < max; bit++)
                 if (g->GroupInfo[k].ActiveProcessorMask & ((KAFFINITY)1 << bit))
                     cpus[n++] = cpu_of(k, bit);
-    } else if (have_mask) {   /* no group information: the process mask in group 0 */
+    } else if (have_mask) {   /* no group information: the process mask, group 0 */
         for (int bit = 0; bit < GROUP_CPUS && n < max; bit++)
             if (proc & ((DWORD_PTR)1 << bit))
                 cpus[n++] = bit;
@@ -177,6 +180,13 @@ typedef HRESULT(WINAPI *set_description_fn)(HANDLE, PCWSTR);
 
 void fj__os_thread_name_self(const char *name)
 {
+    char narrow[16];   /* 15 characters, as on Linux, and the terminator */
+    size_t len = strlen(name) < 15 ? strlen(name) : 15;
+    memcpy(narrow, name, len);
+    narrow[len] = 0;
+    /* winpthreads keeps its own copy (pthread_getname_np reads it, and it
+     * tells an attached debugger); Windows' own is the thread description. */
+    (void)pthread_setname_np(pthread_self(), narrow);
     /* SetThreadDescription is Windows 10 1607 and later (and recent Wine):
      * looked up, so that the program still starts where it is missing. */
     static set_description_fn set_description;
@@ -192,10 +202,10 @@ void fj__os_thread_name_self(const char *name)
     set_description_fn f = fj_load_relaxed(&set_description);
     if (!f)
         return;
-    wchar_t kept[16];   /* 15 characters, as on Linux, and the terminator */
+    wchar_t kept[16];
     size_t i = 0;
-    for (; i < 15 && name[i]; i++)
-        kept[i] = (wchar_t)(unsigned char)name[i];
+    for (; narrow[i]; i++)
+        kept[i] = (wchar_t)(unsigned char)narrow[i];
     kept[i] = 0;
     (void)f(GetCurrentThread(), kept);
 }
@@ -434,14 +444,21 @@ void fj__os_yield(void)
 
 /* ------------------------------------------------------------ stacks and affinity */
 
+/* The bottom of a thread's reservation that code cannot use: Windows' guard
+ * page and the room it keeps to report a stack overflow (a few pages, more
+ * after SetThreadStackGuarantee). Left out of the stack reported, so that a
+ * caller measuring what is left (worker.c, fits_here) never counts it. */
+#define STACK_RESERVED_BOTTOM ((ULONG_PTR)64 * 1024)
+
 bool fj__os_thread_stack(void **lo, size_t *size)
 {
-    /* The whole reservation, from the thread information block: the fiber
-     * switch keeps those fields right for the stack it runs on. */
+    /* From the thread information block (DeallocationStack, StackBase): the
+     * fiber switch keeps those fields right for the stack it runs on. */
     ULONG_PTR low = 0, high = 0;
     GetCurrentThreadStackLimits(&low, &high);
-    if (high <= low)
+    if (high <= low + STACK_RESERVED_BOTTOM)
         return false;
+    low += STACK_RESERVED_BOTTOM;
     *lo = (void *)low;
     *size = (size_t)(high - low);
     return true;

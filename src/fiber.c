@@ -274,10 +274,11 @@ void fj__pool_put(fj_scheduler *s, uint64_t *head, fj__fiber *f)
  * up to two mappings: fj_create refuses pools the kernel's limit cannot hold. */
 static void fiber_prepare(fj_scheduler *s, fj__fiber *f)
 {
-    if (fj__os_commit(f->stack_lo, f->stack_size) != 0)
+    size_t below = 0;   /* of the gap, what the OS counts as the stack's (os.h) */
+    if (fj__os_commit(f->stack_lo, f->stack_size) != 0 || fj__os_stack_guard(f->stack_lo, &below) != 0)
         fj__fatal("fiber pool", "could not map a %zu KiB fiber stack (mprotect failed: too many "
                   "mappings, or out of memory)", f->stack_size / 1024);
-    fj__ctx_make(&f->ctx, f->stack_lo, f->stack_size, f->guard_size, s->fiber_entry, f);
+    fj__ctx_make(&f->ctx, f->stack_lo, f->stack_size, below, s->fiber_entry, f);
     fj__san_fiber_create(&f->san, f->stack_lo, f->stack_size, f->kind == FJ_KIND_LARGE ? "large fiber" : "fiber");
     f->prepared = true;
 }

@@ -42,6 +42,17 @@ bool fj__os_futex_wait_ns(uint32_t *addr, uint32_t expected, uint64_t ns);
 void *fj__os_reserve(size_t size);
 /* Make part of a reservation read-write (committed as it is touched); 0 or a negative errno. */
 int fj__os_commit(void *lo, size_t size);
+/* Arm the page right below a stack made usable with fj__os_commit, so that a
+ * use of the stack past its end is caught, with room left for the report; 0 or
+ * a negative errno. *below is set to how many bytes under lo the thread
+ * information block must count as the stack's (its DeallocationStack is lo -
+ * *below: fj__ctx_make's guard argument). Linux: nothing to do and 0 (the gap
+ * below stays inaccessible and the fault handler runs on the alternate signal
+ * stack). Windows: a guard page (PAGE_GUARD) under lo and two reserved pages
+ * under it, which the system's stack growth sees as the end of the stack: the
+ * first touch of the guard page raises its stack overflow exception, with the
+ * guard page as room to deliver it (os_windows.c). */
+int fj__os_stack_guard(void *lo, size_t *below);
 /* Map read-write memory, committed as it is touched; NULL on failure. */
 void *fj__os_map(size_t size);
 /* Unmap the whole of what fj__os_reserve or fj__os_map returned. */
@@ -54,9 +65,11 @@ size_t fj__os_page_size(void);
 void *fj__os_aligned_alloc(size_t align, size_t size);
 void fj__os_aligned_free(void *p);
 
-/* An alternate signal stack: where the fault handler runs when a thread's own
- * stack is used up. The caller maps it (fj__os_map) and sets base and size;
- * enter and leave fill in the rest, keeping the thread's previous one. */
+/* An alternate stack: where the fault handler runs when a thread's own stack
+ * is used up (Linux: the alternate signal stack; Windows: the vectored
+ * exception handler switches onto it). The caller maps it (fj__os_map) and
+ * sets base and size; enter and leave fill in the rest, keeping the thread's
+ * previous one. */
 typedef struct fj__os_altstack {
     void *base;
     size_t size;
@@ -64,6 +77,9 @@ typedef struct fj__os_altstack {
     size_t prev_size;
     int prev_flags;
     bool active;                /* entered and not yet left */
+    bool in_handler;            /* Windows: the fault handler runs on it now */
+    void *fault_sp[2];          /* Windows: the switch onto it and back (os_windows.c) */
+    struct fj__os_altstack *prev; /* Windows: the thread's one before enter */
 } fj__os_altstack;
 /* Make a's stack the calling thread's alternate signal stack; 0 or a negative errno. */
 int fj__os_altstack_enter(fj__os_altstack *a);

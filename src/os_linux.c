@@ -175,6 +175,13 @@ int fj__os_commit(void *lo, size_t size)
     return mprotect(lo, size, PROT_READ | PROT_WRITE) == 0 ? 0 : -errno;
 }
 
+int fj__os_stack_guard(void *lo, size_t *below)
+{
+    (void)lo;   /* the gap below the stack stays PROT_NONE: that is the guard */
+    *below = 0;
+    return 0;
+}
+
 void *fj__os_map(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

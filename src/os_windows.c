@@ -14,6 +14,7 @@
  */
 #include "os.h"
 #include "atomics.h"
+#include "arch/ctx.h"
 
 #include <errno.h>
 #include <string.h>
@@ -353,9 +354,14 @@ bool fj__os_mappings_fit(uint64_t need)
     return true;
 }
 
+/* Reserved read-write though nothing is committed yet (reserved memory is
+ * inaccessible whatever its protection): when a fiber's stack grows through
+ * its guard page (fj__os_stack_guard), Wine commits the next page with the
+ * reservation's protection, and PAGE_NOACCESS there would turn the growth
+ * into an access violation on a stack with no room left to report it. */
 void *fj__os_reserve(size_t size)
 {
-    return VirtualAlloc(NULL, size, MEM_RESERVE, PAGE_NOACCESS);
+    return VirtualAlloc(NULL, size, MEM_RESERVE, PAGE_READWRITE);
 }
 
 /* Committed at once (charged against the commit limit), though Windows
@@ -363,6 +369,33 @@ void *fj__os_reserve(size_t size)
 int fj__os_commit(void *lo, size_t size)
 {
     return VirtualAlloc(lo, size, MEM_COMMIT, PAGE_READWRITE) ? 0 : -ENOMEM;
+}
+
+/*
+ * The page below a fiber's stack becomes a guard page, and the two pages
+ * under it (reserved, never committed) the bottom of the stack as the system
+ * sees it: DeallocationStack is lo - 3 pages (*below; arch/ctx_win64.S
+ * switches it with the fiber, with StackLimit = lo and StackBase). A touch of
+ * a guard page inside a stack's limits is the stack growing: the system
+ * commits the next page down as the new guard and goes on, unless that would
+ * leave less than its stack guarantee (at least two pages on x64) above
+ * DeallocationStack; then it raises EXCEPTION_STACK_OVERFLOW, delivered on
+ * the page just unguarded (4 KiB: the exception record and context take
+ * about 1.5). With the guard page right at that limit, the first touch below
+ * lo is reported, as on Linux: a job gets its whole stack from lo up and not
+ * a page more (no growth into the gap, which stays reserved). The vectored
+ * handler (fault_handler) then reports the overflow from the alternate stack.
+ * Without the guard page, a touch of the gap would be an access violation on
+ * a stack with no room below it for the exception: the process ends with no
+ * word (Windows), or Wine's own handler faults. Checked under Wine 8
+ * (tests/failure: test_failures, test_stack_promise); Windows itself uses the
+ * same rule for its threads' stacks (its guarantee can only be larger).
+ */
+int fj__os_stack_guard(void *lo, size_t *below)
+{
+    size_t page = fj__os_page_size();
+    *below = 3 * page;
+    return VirtualAlloc((char *)lo - page, page, MEM_COMMIT, PAGE_READWRITE | PAGE_GUARD) ? 0 : -ENOMEM;
 }
 
 void *fj__os_map(size_t size)
@@ -573,21 +606,20 @@ bool fj__os_topology(const int *cpus, int n, fj__os_cpu_place *out)
 
 /* ------------------------------------------------------------ alternate stacks */
 
-/* Windows has no signals and no sigaltstack: the stack a thread's fault
- * handler should run on is only recorded here, per thread (the vectored
- * handler below still runs on the faulting stack, as Windows dispatches
- * exceptions there; switching it onto this stack is to come, see
- * fault_handler). */
-static __thread void *alt_base;
-static __thread size_t alt_size;
+/* Windows has no signals and no sigaltstack: a thread's alternate stack is
+ * recorded here (a pointer to the caller's record, which holds the switch
+ * contexts too, so the handler touches no thread-local storage of its own
+ * but this pointer: mingw's thread-locals are allocated on first use). */
+static __thread fj__os_altstack *alt_cur;
 
 int fj__os_altstack_enter(fj__os_altstack *a)
 {
-    a->prev_base = alt_base;
-    a->prev_size = alt_size;
+    a->prev = alt_cur;
+    a->prev_base = alt_cur ? alt_cur->base : NULL;
+    a->prev_size = alt_cur ? alt_cur->size : 0;
     a->prev_flags = 0;
-    alt_base = a->base;
-    alt_size = a->size;
+    a->in_handler = false;
+    alt_cur = a;
     a->active = true;
     return 0;
 }
@@ -596,8 +628,7 @@ void fj__os_altstack_leave(fj__os_altstack *a)
 {
     if (!a->active)
         return;
-    alt_base = a->prev_base;
-    alt_size = a->prev_size;
+    alt_cur = a->prev;
     a->active = false;
 }
 
@@ -609,20 +640,6 @@ static PVOID fault_veh;
 static int fault_refs;
 static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/*
- * The vectored exception handler: first in line for every exception of the
- * process, before any frame's __try or SEH handler. An access violation
- * passes its address (ExceptionInformation[1]); a stack overflow (Windows'
- * own guard page of a thread's stack used up) passes an address just below
- * the stack's committed limit. A handler that returns sends the exception on
- * its way (EXCEPTION_CONTINUE_SEARCH): the program's handlers, or Windows'
- * default, which ends the process.
- *
- * Not yet: this runs on the faulting thread's stack, where Windows put the
- * exception record; an overflowed fiber stack has little room left. Running
- * fn on the stack fj__os_altstack_enter recorded (alt_base, alt_size) is the
- * next step (the lead engineer's, with the Windows context switch).
- */
 /* NT_TIB.StackLimit of the running thread: the lowest committed address of
  * the stack it runs on (gs:0x10 on x64; NtCurrentTeb()->StackLimit, which
  * gcc 12 inlines into a false -Warray-bounds). */
@@ -633,16 +650,68 @@ static void *stack_limit(void)
     return limit;
 }
 
+/* What the handler passes to the code it runs on the alternate stack. */
+typedef struct fault_call {
+    fj__os_fault_fn fn;
+    void *addr;
+} fault_call;
+
+_Static_assert(sizeof(fj__ctx) == sizeof(void *), "fj__os_altstack.fault_sp holds an fj__ctx");
+
+/* First code on the alternate stack: the handler's call, then back to the
+ * handler (which resumes in its fj__ctx_switch) if fn returned. The context
+ * made on the alternate stack is never resumed: the next fault makes it anew. */
+static void fault_on_altstack(fj__ctx *from, void *arg)
+{
+    fault_call *call = arg;
+    call->fn(call->addr);
+    fj__ctx_switch((fj__ctx *)(void *)&alt_cur->fault_sp[1], from);
+    __builtin_unreachable();
+}
+
+/*
+ * The vectored exception handler: first in line for every exception of the
+ * process, before any frame's __try or SEH handler. An access violation
+ * passes its address (ExceptionInformation[1]); a stack overflow (a stack's
+ * guard pages used up: fj__os_stack_guard) passes an address just below the
+ * stack's committed limit, inside the gap below a fiber's stack when a job
+ * overflowed it. A guard page touched outside a stack's limits (a guard page
+ * the system did not see as a stack's) passes its address too. fn runs on the
+ * thread's alternate stack when it has one (a worker's: overflow.c), as the
+ * signal handler does on Linux: Windows dispatches the exception on the
+ * faulting stack, which after an overflow has only the guarantee's few pages
+ * left, too little for the report's formatting. If fn returns, the exception
+ * goes on its way (EXCEPTION_CONTINUE_SEARCH): the program's handlers, or
+ * Windows' default, which ends the process. A fault inside fn itself (the
+ * alternate stack is in use) is passed on at once.
+ */
 static LONG CALLBACK fault_handler(EXCEPTION_POINTERS *ep)
 {
     fj__os_fault_fn fn = fj_load_relaxed(&fault_fn);
     const EXCEPTION_RECORD *er = ep->ExceptionRecord;
     if (!fn)
         return EXCEPTION_CONTINUE_SEARCH;
-    if (er->ExceptionCode == EXCEPTION_ACCESS_VIOLATION && er->NumberParameters >= 2)
-        fn((void *)er->ExceptionInformation[1]);
+    fault_call call = { fn, NULL };
+    if ((er->ExceptionCode == EXCEPTION_ACCESS_VIOLATION || er->ExceptionCode == EXCEPTION_GUARD_PAGE) &&
+        er->NumberParameters >= 2)
+        call.addr = (void *)er->ExceptionInformation[1];
     else if (er->ExceptionCode == EXCEPTION_STACK_OVERFLOW)
-        fn((char *)stack_limit() - 1);
+        call.addr = (char *)stack_limit() - 1;
+    else
+        return EXCEPTION_CONTINUE_SEARCH;
+    fj__os_altstack *a = alt_cur;
+    if (!a || !a->base || a->size == 0) {
+        fn(call.addr);
+        return EXCEPTION_CONTINUE_SEARCH;
+    }
+    if (a->in_handler)
+        return EXCEPTION_CONTINUE_SEARCH;
+    a->in_handler = true;
+    fj__ctx *back = (fj__ctx *)(void *)&a->fault_sp[0];
+    fj__ctx *alt = (fj__ctx *)(void *)&a->fault_sp[1];
+    fj__ctx_make(alt, a->base, a->size, 0, fault_on_altstack, &call);
+    fj__ctx_switch(back, alt);
+    a->in_handler = false;
     return EXCEPTION_CONTINUE_SEARCH;
 }
 

@@ -12,4 +12,13 @@
 #define FJ_NOINLINE __attribute__((noinline))
 #define FJ_CACHE_PAD 128 /* adjacent-line prefetch pairs lines: pad contended data to 128 */
 
+/* A pointer in a message: "%p" prints 0x... with glibc, but bare hex digits
+ * with mingw-w64's printf; every message writes pointers the same way on
+ * both (used as "counter " FJ_PTR " overflows"). */
+#ifdef _WIN32
+#define FJ_PTR "0x%p"
+#else
+#define FJ_PTR "%p"
+#endif
+
 #endif

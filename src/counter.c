@@ -132,7 +132,7 @@ void fj__counter_add(fj_counter *c, size_t n, const char *call)
     uint64_t old = fj_fetch_add_acq_rel(&c->fj__word, (uint64_t)n << FJ_VALUE_SHIFT);
     int64_t now = (int64_t)fj__word_value(old) + (int64_t)n;
     if (now > FJ_COUNTER_MAX)
-        fj__fatal(call, "counter %p overflows (%lld + %zu > %d)", (void *)c,
+        fj__fatal(call, "counter " FJ_PTR " overflows (%lld + %zu > %d)", (void *)c,
                   (long long)fj__word_value(old), n, FJ_COUNTER_MAX);
 }
 
@@ -320,10 +320,10 @@ void fj__counter_finish(fj_counter *c, int64_t k, const char *call, const char *
         int64_t v = (int64_t)fj__word_value(w) - k;
         if (FJ_UNLIKELY(v < 0)) {
             if (job_name)
-                fj__fatal(call, "counter %p went below zero (%lld - %lld) after job '%s': "
+                fj__fatal(call, "counter " FJ_PTR " went below zero (%lld - %lld) after job '%s': "
                           "more jobs finished than were counted on it",
                           (void *)c, (long long)fj__word_value(w), (long long)k, job_name);
-            fj__fatal(call, "counter %p went below zero (%lld - %lld): more finished than were added",
+            fj__fatal(call, "counter " FJ_PTR " went below zero (%lld - %lld): more finished than were added",
                       (void *)c, (long long)fj__word_value(w), (long long)k);
         }
         uint32_t head = fj__word_head(w);
@@ -384,7 +384,7 @@ static void outside_hold(fj_counter *c, int64_t n, const char *call)
     uint32_t held = fj_fetch_add_seq_cst(&c->fj__outside, (uint32_t)n);
     if ((int64_t)held + n > FJ_COUNTER_MAX) {
         fj_fetch_sub_seq_cst(&c->fj__outside, (uint32_t)n);
-        fj__fatal(call, "counter %p holds more counts outside than it can (%u + %lld > %d)", (void *)c, held,
+        fj__fatal(call, "counter " FJ_PTR " holds more counts outside than it can (%u + %lld > %d)", (void *)c, held,
                   (long long)n, FJ_COUNTER_MAX);
     }
     fj__counter_add(c, (size_t)n, call);

@@ -75,7 +75,7 @@ static size_t report_waiter(char *buf, size_t len, size_t cap, const char *name,
 {
     if (len + 200 > cap)
         return len;
-    int n = c ? snprintf(buf + len, cap - len, "  job '%s' waits on counter %p (value %d, target %lld)%s\n",
+    int n = c ? snprintf(buf + len, cap - len, "  job '%s' waits on counter " FJ_PTR " (value %d, target %lld)%s\n",
                          fj__job_name(name), (void *)c, fj__word_value(fj_load_acquire(&c->fj__word)),
                          (long long)target, how)
               : snprintf(buf + len, cap - len, "  job '%s' waits%s\n", fj__job_name(name), how);
@@ -96,7 +96,7 @@ static size_t report_mutex_waiter(char *buf, size_t len, size_t cap, const fj__f
                                           fj__job_name(fj_load_relaxed(&((fj__fiber *)(uintptr_t)o)->job_name))),
                                  job)
                               : "nobody yet (being unlocked or handed over)";
-    int n = snprintf(buf + len, cap - len, "  job '%s' waits to lock mutex %p, held by %s%s\n",
+    int n = snprintf(buf + len, cap - len, "  job '%s' waits to lock mutex " FJ_PTR ", held by %s%s\n",
                      fj__job_name(fj_load_relaxed(&f->job_name)), (void *)m, holder, how);
     return n > 0 ? len + (size_t)n : len;
 }
@@ -107,9 +107,9 @@ static size_t report_cond_waiter(char *buf, size_t len, size_t cap, const char *
 {
     if (len + 300 > cap)
         return len;
-    int n = job ? snprintf(buf + len, cap - len, "  job '%s' waits on condition variable %p (mutex %p)%s\n",
+    int n = job ? snprintf(buf + len, cap - len, "  job '%s' waits on condition variable " FJ_PTR " (mutex " FJ_PTR ")%s\n",
                            fj__job_name(job), (const void *)cv, (void *)fj_load_relaxed(&cv->fj__mutex), how)
-                : snprintf(buf + len, cap - len, "  an outside thread waits on condition variable %p (mutex %p)\n",
+                : snprintf(buf + len, cap - len, "  an outside thread waits on condition variable " FJ_PTR " (mutex " FJ_PTR ")\n",
                            (const void *)cv, (void *)fj_load_relaxed(&cv->fj__mutex));
     return n > 0 ? len + (size_t)n : len;
 }
@@ -122,7 +122,7 @@ static size_t report_outside(char *buf, size_t len, size_t cap, const fj__fiber 
     if (cv)
         return report_cond_waiter(buf, len, cap, NULL, cv, "");
     fj_counter *c = fj_load_relaxed(&r->wait_counter);
-    int n = snprintf(buf + len, cap - len, "  %s waits on counter %p (value %d, target %lld)\n",
+    int n = snprintf(buf + len, cap - len, "  %s waits on counter " FJ_PTR " (value %d, target %lld)\n",
                      fj_load_relaxed(&r->kind) == FJ_KIND_NATIVE ? "the thread in fj_enter" : "an outside thread", (void *)c, c ? fj__word_value(fj_load_acquire(&c->fj__word)) : 0,
                      (long long)fj_load_relaxed(&r->wait_target));
     return n > 0 ? len + (size_t)n : len;
@@ -420,15 +420,15 @@ void fj__report_stranded(fj_scheduler *s)
         fj__fiber *f = &s->fibers[i];
         if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING && fj_load_relaxed(&f->wait_cond)) {
             if (stranded++ < 32)
-                fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits on condition variable %p\n",
+                fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits on condition variable " FJ_PTR "\n",
                         fj__job_name(fj_load_relaxed(&f->job_name)), (void *)fj_load_relaxed(&f->wait_cond));
         } else if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING && !fj_load_relaxed(&f->wait_counter)) {
             if (stranded++ < 32)
-                fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits to lock mutex %p\n",
+                fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits to lock mutex " FJ_PTR "\n",
                         fj__job_name(fj_load_relaxed(&f->job_name)), (void *)fj_load_relaxed(&f->wait_mutex));
         } else if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING) {
             if (stranded++ < 32)
-                fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits on counter %p (value %lld, target %lld)\n",
+                fprintf(stderr, "fiberjob: fj_destroy: job '%s' still waits on counter " FJ_PTR " (value %lld, target %lld)\n",
                         fj__job_name(fj_load_relaxed(&f->job_name)), (void *)fj_load_relaxed(&f->wait_counter),
                         (long long)fj__word_value(fj_load_acquire(&fj_load_relaxed(&f->wait_counter)->fj__word)),
                         (long long)fj_load_relaxed(&f->wait_target));

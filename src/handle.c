@@ -156,7 +156,7 @@ static FJ_NOINLINE fj__handle_slot *pool_grow(struct fj__handle_pool *p, const c
         if (!c)
             fj__fatal(call, "out of memory for %u more handle slots (%u in use)", n, n * k);
         if (((uintptr_t)c + sizeof *c * n) >> FJ_HANDLE_ADDR_BITS)
-            fj__fatal(call, "handle slots at %p are above the 48-bit addresses a handle holds", (void *)c);
+            fj__fatal(call, "handle slots at " FJ_PTR " are above the 48-bit addresses a handle holds", (void *)c);
         memset(c, 0, sizeof *c * n);
         for (uint32_t i = 0; i < n; i++) {
             c[i].pool = p;

@@ -114,7 +114,7 @@ static inline bool try_take(fj_mutex *m)
 static void check_alive(fj_mutex *m, uint32_t word, const char *call)
 {
     if (FJ_UNLIKELY(word & MUTEX_DEAD))
-        fj__fatal(call, "mutex %p was destroyed (fj_mutex_destroy); fj_mutex_init it to use it again", (void *)m);
+        fj__fatal(call, "mutex " FJ_PTR " was destroyed (fj_mutex_destroy); fj_mutex_init it to use it again", (void *)m);
 }
 
 void fj_mutex_init(fj_mutex *m)
@@ -134,7 +134,7 @@ void fj_mutex_destroy(fj_mutex *m)
     if (!fj_cas_strong_acq_rel(&m->fj__word, &word, MUTEX_DEAD)) {
         check_alive(m, word, "fj_mutex_destroy");
         char who[160];
-        fj__fatal("fj_mutex_destroy", "mutex %p is locked, held by %s%s", (void *)m,
+        fj__fatal("fj_mutex_destroy", "mutex " FJ_PTR " is locked, held by %s%s", (void *)m,
                   owner_text(fj_load_relaxed(&m->fj__owner), who, sizeof who),
                   (word & MUTEX_HEAD) || fj_load_relaxed(&m->fj__queue) ? ", and jobs wait for it" : "");
     }
@@ -249,7 +249,7 @@ FJ_NOINLINE static void lock_slow(fj_mutex *m, fj__worker *w, uint64_t me)
     uint32_t word = fj_load_relaxed(&m->fj__word);
     check_alive(m, word, "fj_mutex_lock");
     if (fj_load_relaxed(&m->fj__owner) == me)
-        fj__fatal("fj_mutex_lock", "mutex %p is held by this job already (locked twice, or this job runs "
+        fj__fatal("fj_mutex_lock", "mutex " FJ_PTR " is held by this job already (locked twice, or this job runs "
                   "nested on the stack of the holder while it waits): it would never be unlocked", (void *)m);
     unsigned spin = w ? MUTEX_SPIN : MUTEX_SPIN_OUTSIDE;
     for (unsigned i = 0; i < spin && word == MUTEX_LOCKED; i++) {
@@ -341,9 +341,9 @@ void fj_mutex_unlock(fj_mutex *m)
     if (FJ_UNLIKELY(!(word & MUTEX_LOCKED) || owner != self_tag(fj__current_worker()))) {
         check_alive(m, word, "fj_mutex_unlock");
         if (!(word & MUTEX_LOCKED))
-            fj__fatal("fj_mutex_unlock", "mutex %p is not locked", (void *)m);
+            fj__fatal("fj_mutex_unlock", "mutex " FJ_PTR " is not locked", (void *)m);
         char who[160];
-        fj__fatal("fj_mutex_unlock", "mutex %p is held by %s, not by the caller", (void *)m,
+        fj__fatal("fj_mutex_unlock", "mutex " FJ_PTR " is held by %s, not by the caller", (void *)m,
                   owner_text(owner, who, sizeof who));
     }
     release(m);
@@ -395,7 +395,7 @@ static void cond_check(fj_cond *c, const char *call)
     if (!c)
         fj__fatal(call, "condition variable is NULL");
     if (FJ_UNLIKELY(fj_load_relaxed(&c->fj__flags) & COND_DEAD))
-        fj__fatal(call, "condition variable %p was destroyed (fj_cond_destroy); fj_cond_init it to use it again",
+        fj__fatal(call, "condition variable " FJ_PTR " was destroyed (fj_cond_destroy); fj_cond_init it to use it again",
                   (void *)c);
 }
 
@@ -415,7 +415,7 @@ void fj_cond_destroy(fj_cond *c)
     uint32_t head = fj_load_acquire(&c->fj__head);
     if (head) {
         fj__fiber *f = fj__waiter_of(head);
-        fj__fatal("fj_cond_destroy", "condition variable %p has waiters (the oldest: %s%s%s)", (void *)c,
+        fj__fatal("fj_cond_destroy", "condition variable " FJ_PTR " has waiters (the oldest: %s%s%s)", (void *)c,
                   f->kind == FJ_KIND_SMALL || f->kind == FJ_KIND_LARGE ? "job '" : "",
                   f->kind == FJ_KIND_SMALL || f->kind == FJ_KIND_LARGE
                       ? fj__job_name(fj_load_relaxed(&f->job_name)) : "a thread outside the schedulers",
@@ -516,15 +516,15 @@ void fj_cond_wait(fj_cond *c, fj_mutex *m)
     uint64_t owner = fj_load_relaxed(&m->fj__owner);
     if (FJ_UNLIKELY(!(word & MUTEX_LOCKED) || owner != self_tag(w))) {
         if (!(word & MUTEX_LOCKED))
-            fj__fatal("fj_cond_wait", "mutex %p is not locked: lock it before waiting", (void *)m);
+            fj__fatal("fj_cond_wait", "mutex " FJ_PTR " is not locked: lock it before waiting", (void *)m);
         char who[160];
-        fj__fatal("fj_cond_wait", "mutex %p is held by %s, not by the caller: lock it before waiting", (void *)m,
+        fj__fatal("fj_cond_wait", "mutex " FJ_PTR " is held by %s, not by the caller: lock it before waiting", (void *)m,
                   owner_text(owner, who, sizeof who));
     }
     fj_mutex *bound = fj_load_relaxed(&c->fj__mutex);
     if (FJ_UNLIKELY(bound != m)) {
         if (bound)
-            fj__fatal("fj_cond_wait", "condition variable %p is used with mutex %p, not with mutex %p: one "
+            fj__fatal("fj_cond_wait", "condition variable " FJ_PTR " is used with mutex " FJ_PTR ", not with mutex " FJ_PTR ": one "
                       "condition variable serves one mutex (until fj_cond_init)", (void *)c, (void *)bound, (void *)m);
         /* Bound by its first wait, under m; signals read it with acquire. */
         fj_store_release(&c->fj__mutex, m);

@@ -42,7 +42,7 @@ FJ_NORETURN static void report_overflow(const fj__worker *w, const fj__fiber *f,
     char line[512];
     snprintf(line, sizeof line,
              "fiberjob: stack overflow in job '%s' on worker %u: it used all of its %zu KiB %s stack "
-             "(fault at %p, in the %zu KiB guard gap below %p); %s\n",
+             "(fault at " FJ_PTR ", in the %zu KiB guard gap below " FJ_PTR "); %s\n",
              fj__job_name(f->job_name), w->index,
              (large ? c->large_stack_size : c->small_stack_size) / 1024, large ? "large" : "small",
              (void *)addr, f->guard_size / 1024, f->stack_lo, advice);

@@ -101,8 +101,8 @@ void fj__check_live(const char *call, const fj_scheduler *s)
     if (live)
         return;
     if (dead)
-        fj__fatal(call, "scheduler %p was destroyed already (fj_destroy freed it)", (const void *)s);
-    fj__fatal(call, "%p is not a scheduler made by fj_create (or it was destroyed long ago)", (const void *)s);
+        fj__fatal(call, "scheduler " FJ_PTR " was destroyed already (fj_destroy freed it)", (const void *)s);
+    fj__fatal(call, FJ_PTR " is not a scheduler made by fj_create (or it was destroyed long ago)", (const void *)s);
 }
 
 void fj__registry_retire(fj_scheduler *s)
@@ -208,7 +208,7 @@ static void libc_free(void *p, size_t size, size_t align, void *user)
 
 static void mem_misaligned(const void *p, size_t size, size_t align)
 {
-    fj__fatal("fj_config.allocator", "alloc returned %p for %zu bytes, which is not aligned to %zu as asked", p,
+    fj__fatal("fj_config.allocator", "alloc returned " FJ_PTR " for %zu bytes, which is not aligned to %zu as asked", p,
               size, align);
 }
 

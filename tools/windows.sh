@@ -140,10 +140,39 @@ for ex in "$out"/examples/example_*.exe; do
   run_program "$(basename "$ex" .exe)" 0 "$ex"
 done
 run_program bench-switch 0 "$out/bench/fiberjob-bench.exe" run switch fiberjob --smoke
+
+# The switch's own check (tools/windows_regcheck.c): callee-saved registers,
+# the TIB's stack fields, stack walks, C++ exceptions inside fibers, deep
+# recursion, MXCSR; built as its header says, once without and once with the
+# FP control words in the switch.
+for fpu in 0 1; do
+  rc_dir=$out/regcheck$fpu
+  mkdir -p "$rc_dir"
+  defs=()
+  [ $fpu = 1 ] && defs=(-DFJ_SAVE_FPU=1)
+  if x86_64-w64-mingw32-g++-posix -O2 -DRC_CXX -x c++ -c "$root/tools/windows_regcheck.c" -o "$rc_dir/rc_cxx.o" \
+       >"$out/windows-regcheck$fpu-build.log" 2>&1 &&
+     (for f in tools/windows_regcheck.c src/arch/ctx_make.c src/arch/ctx_win64.S; do
+       $cc -O2 -std=c11 -Wall -Wextra -Wpedantic -Werror -D__USE_MINGW_ANSI_STDIO=1 "${defs[@]}" -I "$root/src" \
+         -c "$root/$f" -o "$rc_dir/$(basename "${f%.*}").o" || exit 1
+     done) >>"$out/windows-regcheck$fpu-build.log" 2>&1 &&
+     x86_64-w64-mingw32-g++-posix -static -o "$rc_dir/windows_regcheck.exe" "$rc_dir/windows_regcheck.o" \
+       "$rc_dir/ctx_make.o" "$rc_dir/ctx_win64.o" "$rc_dir/rc_cxx.o" >>"$out/windows-regcheck$fpu-build.log" 2>&1; then
+    run_program "regcheck$fpu" 0 "$rc_dir/windows_regcheck.exe"
+    if ! grep -qE '^regcheck: [0-9]+ passed, 0 failed' "$out/windows-regcheck$fpu.log"; then
+      say "  FAIL: regcheck$fpu printed no clean summary"
+      fail=$((fail + 1))
+    fi
+  else
+    fail=$((fail + 1))
+    say "  FAIL: regcheck$fpu did not build:"
+    tail -n 20 "$out/windows-regcheck$fpu-build.log" | sed 's/^/    /'
+  fi
+done
 if [ $fail -eq $f0 ]; then
-  note ok "demo, examples and bench smoke: $((pass - p0)) passed"
+  note ok "demo, examples, bench smoke and regcheck: $((pass - p0)) passed"
 else
-  note FAIL "demo, examples and bench smoke: $((pass - p0)) passed, $((fail - f0)) failed"
+  note FAIL "demo, examples, bench smoke and regcheck: $((pass - p0)) passed, $((fail - f0)) failed"
 fi
 
 # ---------------------------------------------------------------- ctest

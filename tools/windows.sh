@@ -38,7 +38,7 @@ cc=x86_64-w64-mingw32-gcc-posix
 toolchain=$root/cmake/toolchain-mingw64.cmake
 run=$root/tools/wine-run.sh
 export WINEPREFIX=$out/wineprefix FJ_WINEPREFIX=$out/wineprefix
-export WINEDEBUG=-all WINEDLLOVERRIDES=mscoree,mshtml=
+export WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=;winedbg.exe=d"
 
 say() { printf '%s\n' "$*"; }
 now() { date +%s; }

@@ -16,7 +16,7 @@ if [ "${1:-}" = --prefix ]; then
 fi
 export WINEDEBUG=${FJ_WINEDEBUG:--all}
 # No Mono or Gecko installer dialogs when a prefix is created; no display.
-export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-mscoree,mshtml=}
+export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-"mscoree,mshtml=;winedbg.exe=d"}
 unset DISPLAY WAYLAND_DISPLAY
 wine=$(command -v wine64 || true)
 [ -n "$wine" ] || { [ -x /usr/lib/wine/wine64 ] && wine=/usr/lib/wine/wine64; }

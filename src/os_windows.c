@@ -183,7 +183,9 @@ void fj__os_mutex_lock(fj__os_mutex *m) { AcquireSRWLockExclusive((PSRWLOCK)(voi
 void fj__os_mutex_unlock(fj__os_mutex *m) { ReleaseSRWLockExclusive((PSRWLOCK)(void *)m); }
 
 /* The Win32 TLS index of each fj__os_tls_slot, taken by a constructor, before
- * main and so before any use (written once, then only read). An index below
+ * main and so before any use (written once, then only read): of the
+ * earliest priority, so that it runs before a program's own constructors
+ * (a C++ static object that makes a scheduler). An index below
  * 64 is one of the thread information block's TlsSlots (at gs:0x1480 on x64),
  * read and written here directly: TlsGetValue would be a call into kernel32
  * that also clears the thread's last error (the fault handler reads
@@ -192,7 +194,7 @@ void fj__os_mutex_unlock(fj__os_mutex *m) { ReleaseSRWLockExclusive((PSRWLOCK)(v
  * TlsSetValue. */
 static DWORD tls_index[FJ__TLS_COUNT];
 
-__attribute__((constructor)) static void tls_init(void)
+__attribute__((constructor(101))) static void tls_init(void)
 {
     for (int i = 0; i < FJ__TLS_COUNT; i++) {
         tls_index[i] = TlsAlloc();

@@ -46,7 +46,7 @@ fj__fiber *fj__waiter_table[FJ_WAITER_ID_MAX + 1];
 static uint16_t ids_free[FJ_WAITER_ID_MAX];
 static uint32_t ids_nfree;
 static bool ids_ready;
-static pthread_mutex_t ids_lock = PTHREAD_MUTEX_INITIALIZER;
+static fj__os_mutex ids_lock = FJ__OS_MUTEX_INIT;
 
 static void ids_init_locked(void)
 {
@@ -62,7 +62,7 @@ static void ids_init_locked(void)
 /* Give n records ids (all or none); false when the process has not that many left. */
 static bool ids_take(fj__fiber *recs, uint32_t n)
 {
-    pthread_mutex_lock(&ids_lock);
+    fj__os_mutex_lock(&ids_lock);
     ids_init_locked();
     bool ok = n <= ids_nfree;
     for (uint32_t i = 0; ok && i < n; i++) {
@@ -70,7 +70,7 @@ static bool ids_take(fj__fiber *recs, uint32_t n)
         recs[i].id = id;
         fj__waiter_table[id] = &recs[i];
     }
-    pthread_mutex_unlock(&ids_lock);
+    fj__os_mutex_unlock(&ids_lock);
     return ok;
 }
 
@@ -81,7 +81,7 @@ fj__record *fj__record_table[FJ_WAITER_ID_MAX + 1];
 
 bool fj__ids_take_records(fj__record *recs, uint32_t n)
 {
-    pthread_mutex_lock(&ids_lock);
+    fj__os_mutex_lock(&ids_lock);
     ids_init_locked();
     bool ok = n <= ids_nfree;
     for (uint32_t i = 0; ok && i < n; i++) {
@@ -89,13 +89,13 @@ bool fj__ids_take_records(fj__record *recs, uint32_t n)
         recs[i].id = id;
         fj__record_table[id] = &recs[i];
     }
-    pthread_mutex_unlock(&ids_lock);
+    fj__os_mutex_unlock(&ids_lock);
     return ok;
 }
 
 static void ids_give_back(fj__fiber *recs, uint32_t n)
 {
-    pthread_mutex_lock(&ids_lock);
+    fj__os_mutex_lock(&ids_lock);
     for (uint32_t i = n; i-- > 0;) {
         if (!recs[i].id)
             continue;
@@ -103,7 +103,7 @@ static void ids_give_back(fj__fiber *recs, uint32_t n)
         ids_free[ids_nfree++] = (uint16_t)recs[i].id;
         recs[i].id = 0;
     }
-    pthread_mutex_unlock(&ids_lock);
+    fj__os_mutex_unlock(&ids_lock);
 }
 
 /*
@@ -122,7 +122,7 @@ static char (*fiber_names)[FIBER_NAME_LEN];
 int fj__fiber_names_make(fj_scheduler *s)
 {
     int rc = 0;
-    pthread_mutex_lock(&ids_lock);
+    fj__os_mutex_lock(&ids_lock);
     if (!fiber_names)
         fiber_names = calloc(FJ_WAITER_ID_MAX + 1, FIBER_NAME_LEN);
     if (!fiber_names)
@@ -132,7 +132,7 @@ int fj__fiber_names_make(fj_scheduler *s)
         if (!name[0])
             snprintf(name, FIBER_NAME_LEN, "fj-fiber-%u", (unsigned)s->fibers[i].id);
     }
-    pthread_mutex_unlock(&ids_lock);
+    fj__os_mutex_unlock(&ids_lock);
     return rc;
 }
 
@@ -160,12 +160,12 @@ typedef struct outside_group {
 
 static outside_group *outside_groups;
 static fj__fiber *outside_free;
-static pthread_mutex_t outside_lock = PTHREAD_MUTEX_INITIALIZER;
+static fj__os_mutex outside_lock = FJ__OS_MUTEX_INIT;
 uint32_t fj__outside_waiting;   /* outside records in the WAITING state */
 
 fj__fiber *fj__outside_take(void)
 {
-    pthread_mutex_lock(&outside_lock);
+    fj__os_mutex_lock(&outside_lock);
     if (!outside_free) {
         size_t page = fj__os_page_size(), bytes = (sizeof(outside_group) + page - 1) & ~(page - 1);
         outside_group *g = fj__os_map(bytes);   /* zeroed, page-aligned */
@@ -189,7 +189,7 @@ fj__fiber *fj__outside_take(void)
     fj__fiber *r = outside_free;
     if (r)
         outside_free = r->free_rec;
-    pthread_mutex_unlock(&outside_lock);
+    fj__os_mutex_unlock(&outside_lock);
     if (r)
         fj_store_relaxed(&r->wake, 0);   /* a record comes back woken from its last wait */
     return r;
@@ -197,16 +197,16 @@ fj__fiber *fj__outside_take(void)
 
 void fj__outside_put(fj__fiber *r)
 {
-    pthread_mutex_lock(&outside_lock);
+    fj__os_mutex_lock(&outside_lock);
     r->free_rec = outside_free;
     outside_free = r;
-    pthread_mutex_unlock(&outside_lock);
+    fj__os_mutex_unlock(&outside_lock);
 }
 
 size_t fj__outside_report(char *buf, size_t len, size_t cap,
                           size_t (*line)(char *, size_t, size_t, const fj__fiber *), unsigned *count)
 {
-    pthread_mutex_lock(&outside_lock);
+    fj__os_mutex_lock(&outside_lock);
     for (outside_group *g = outside_groups; g; g = g->next) {
         for (uint32_t i = 0; i < OUTSIDE_GROUP; i++) {
             fj__fiber *r = &g->recs[i];
@@ -222,7 +222,7 @@ size_t fj__outside_report(char *buf, size_t len, size_t cap,
             ++*count;
         }
     }
-    pthread_mutex_unlock(&outside_lock);
+    fj__os_mutex_unlock(&outside_lock);
     return len;
 }
 

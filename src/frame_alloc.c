@@ -150,7 +150,7 @@ struct fj_frame_heap {
     char *tables;
     frame_block *blocks;     /* one descriptor per block of the cap */
     size_t blocks_map_size;
-    pthread_mutex_t outside_lock;
+    fj__os_mutex outside_lock;
 
     _Alignas(FJ_CACHE_PAD) uint64_t free_singles;   /* Treiber head: aba << 32 | index + 1 */
     _Alignas(FJ_CACHE_PAD) uint32_t committed;      /* usable blocks from base */
@@ -158,13 +158,13 @@ struct fj_frame_heap {
     _Alignas(FJ_CACHE_PAD) uint64_t free_runs[NCLASSES];
 };
 
-static __thread int tls_frame_error;
+FJ__OS_THREAD_LOCAL(int, tls_frame_error, FJ__TLS_FRAME_ERROR)
 
-int fj_frame_last_error(void) { return tls_frame_error; }
+int fj_frame_last_error(void) { return tls_frame_error_get(); }
 
 static void *fail(int err)
 {
-    tls_frame_error = err;
+    tls_frame_error_set(err);
     return NULL;
 }
 
@@ -483,7 +483,7 @@ static void *table_alloc(fj_frame_heap *h, frame_table *t, uint64_t tag, size_t 
 FJ_NOINLINE static void *alloc_outside(fj_frame_heap *h, uint64_t tag, size_t size, size_t align)
 {
     frame_table *t = table_at(h, h->nworkers);
-    pthread_mutex_lock(&h->outside_lock);
+    fj__os_mutex_lock(&h->outside_lock);
     unsigned i = t->hint;
     void *p = NULL;
     if (fj_load_relaxed(&t->keys[i]) == tag)
@@ -492,7 +492,7 @@ FJ_NOINLINE static void *alloc_outside(fj_frame_heap *h, uint64_t tag, size_t si
         p = handed_out(p, size, &t->keys[i], tag);
     else
         p = table_alloc(h, t, tag, size, align);
-    pthread_mutex_unlock(&h->outside_lock);
+    fj__os_mutex_unlock(&h->outside_lock);
     return p;
 }
 
@@ -591,7 +591,7 @@ fj_frame_heap *fj_frame_heap_create(fj_scheduler *s, const fj_frame_config *cfg)
     h->cap_blocks = (uint32_t)cap;
     h->nworkers = nworkers;
     h->max_tags = max_tags;
-    pthread_mutex_init(&h->outside_lock, NULL);
+    fj__os_mutex_init(&h->outside_lock);
 
     /* One reservation for the cap (plus a block, to align the base): nothing
      * is accessible until grow() makes it so, and nothing is committed. */
@@ -648,7 +648,7 @@ void fj_frame_heap_destroy(fj_frame_heap *h)
     fj__mem mem = h->mem;
     if (h->tables)
         fj__mem_free(&mem, h->tables, h->table_stride * (h->nworkers + 1), FJ_CACHE_PAD);
-    pthread_mutex_destroy(&h->outside_lock);
+    fj__os_mutex_destroy(&h->outside_lock);
     fj__mem_free(&mem, h, sizeof *h, FJ_CACHE_PAD);
 }
 

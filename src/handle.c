@@ -69,7 +69,7 @@ typedef struct fj__handle_slot {
 
 struct fj__handle_pool {
     _Alignas(FJ_CACHE_PAD) uint64_t free_head;  /* tag << 32 | index + 1 */
-    _Alignas(FJ_CACHE_PAD) pthread_mutex_t grow_lock;
+    _Alignas(FJ_CACHE_PAD) fj__os_mutex grow_lock;
     uint32_t chunk_size;
     uint32_t nchunks;                 /* written under grow_lock */
     const fj__mem *mem;               /* the scheduler's allocator */
@@ -86,7 +86,7 @@ int fj__handles_create(fj_scheduler *s)
         return FJ_ENOMEM;
     memset(p, 0, sizeof *p);
     p->mem = &s->mem;
-    pthread_mutex_init(&p->grow_lock, NULL);
+    fj__os_mutex_init(&p->grow_lock);
     p->chunk_size = n;
     s->handles = p;
     return 0;
@@ -99,7 +99,7 @@ void fj__handles_destroy(fj_scheduler *s)
         return;
     for (uint32_t i = 0; i < p->nchunks; i++)
         fj__mem_free(p->mem, p->chunks[i], sizeof(fj__handle_slot) * p->chunk_size, FJ_CACHE_PAD);
-    pthread_mutex_destroy(&p->grow_lock);
+    fj__os_mutex_destroy(&p->grow_lock);
     fj__mem_free(&s->mem, p, sizeof *p, FJ_CACHE_PAD);
     s->handles = NULL;
 }
@@ -145,7 +145,7 @@ static void chain_push(struct fj__handle_pool *p, fj__handle_slot *first, fj__ha
  * rest. A failure here would lose the job: stop, naming the call. */
 static FJ_NOINLINE fj__handle_slot *pool_grow(struct fj__handle_pool *p, const char *call)
 {
-    pthread_mutex_lock(&p->grow_lock);
+    fj__os_mutex_lock(&p->grow_lock);
     fj__handle_slot *slot = slot_pop(p);    /* another spawner may have grown it meanwhile */
     if (!slot) {
         uint32_t n = p->chunk_size, k = p->nchunks;
@@ -170,7 +170,7 @@ static FJ_NOINLINE fj__handle_slot *pool_grow(struct fj__handle_pool *p, const c
         if (n > 1)
             chain_push(p, &c[1], &c[n - 1]);   /* its release publishes chunks[k] and the slots */
     }
-    pthread_mutex_unlock(&p->grow_lock);
+    fj__os_mutex_unlock(&p->grow_lock);
     return slot;
 }
 

@@ -2,7 +2,6 @@
 #ifndef FJ_INTERNAL_H
 #define FJ_INTERNAL_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -223,7 +222,7 @@ typedef struct fj__worker {
     unsigned index;
     int cpu;                    /* pinned CPU or -1 */
     int llc;                    /* last-level cache group (for the steal order) */
-    pthread_t thread;
+    fj__os_thread thread;
     fj__ctx thread_ctx;         /* the OS thread's own stack: start and stop */
     fj__san_ctx thread_san;
     fj__fiber *current;
@@ -281,7 +280,7 @@ typedef struct fj__worker {
      * owner takes. pin_count (own line: others write it) lets the owner
      * skip the lock when there is none. */
     _Alignas(FJ_CACHE_PAD) uint32_t pin_count;
-    pthread_mutex_t pin_lock;
+    fj__os_mutex pin_lock;
     fj__pin_fifo pinq[1 + FJ_NQ];  /* woken pinned fibers first, then by priority */
     uint32_t pin_live;          /* pinned jobs started here and not finished (owner only) */
     /* Parking (fj_set_active_workers; idle.c, "Parking"): `parked` while the
@@ -334,16 +333,16 @@ struct fj_scheduler {
     /* Large-stack jobs that found no large fiber: shared, so any worker that
      * is on a large fiber or finds one free can run them. A rare path, hence
      * a mutex; deferred_total lets everyone else skip it without locking. */
-    pthread_mutex_t deferred_lock;
+    fj__os_mutex deferred_lock;
     fj__task *deferred;
     size_t ndeferred, deferred_cap;
     struct fj__handle_pool *handles;             /* fj_spawn's counter slots (handle.c) */
     /* Timed waits (timer.c): a heap of proxies by deadline and the thread
      * that fires them, started by the first timed wait. */
-    pthread_mutex_t timer_lock;
+    fj__os_mutex timer_lock;
     struct fj__record **timer_heap;
     size_t ntimers, timer_cap, timer_reserved;
-    pthread_t timer_thread;
+    fj__os_thread timer_thread;
     bool timer_started;
     uint32_t timer_word;                         /* futex the timer thread sleeps on */
     uint32_t timer_stop;

@@ -87,11 +87,10 @@
 #define MUTEX_SPIN_OUTSIDE 1024
 
 /* The owner tag of the caller: its fiber inside a job (or the record of a
- * thread in fj_enter), else the address of a thread-local, odd. */
-static _Thread_local char thread_tag;
+ * thread in fj_enter), else the thread's own tag from the OS, odd. */
 static inline uint64_t self_tag(fj__worker *w)
 {
-    return w && w->current ? (uint64_t)(uintptr_t)w->current : (uint64_t)(uintptr_t)&thread_tag | 1;
+    return w && w->current ? (uint64_t)(uintptr_t)w->current : fj__os_thread_tag();
 }
 
 /* Who holds a mutex, for messages: "job 'NAME'" or what else it is. */

@@ -2,8 +2,14 @@
  * The operating system behind one small contract: threads and affinity, futexes,
  * memory mappings, alternate signal stacks and the fault handler, topology, and
  * time. One implementation file per OS (os_linux.c, os_windows.c: Windows x64
- * with mingw-w64 and winpthreads); no other file of the library includes an OS
- * header (pthread's portable types and mutexes excepted).
+ * with mingw-w64); no other file of the library includes an OS header.
+ *
+ * Threads, mutexes and thread-locals come from here too, not from <pthread.h>
+ * and __thread: on Windows those allocate with the C library's malloc behind
+ * the library's back (winpthreads' thread records and mutexes, libgcc's
+ * emulated TLS), which fj_config.allocator and the frame allocator's "nothing
+ * after warm-up" promise forbid. On Linux they are pthread's and __thread
+ * themselves, inline (nothing changes there).
  *
  * Return convention: a call that can fail returns 0 or a negative errno, unless
  * its comment says otherwise (a pointer is NULL on failure, a bool false).
@@ -14,16 +20,87 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#ifndef _WIN32
 #include <pthread.h>
+#endif
+
+/* A mutex for the library's own short critical sections (not fj_mutex: it
+ * blocks the OS thread). Linux: pthread_mutex_t; Windows: an SRWLOCK (one
+ * pointer, statically initialised to zero, never allocates: os_windows.c
+ * checks the size). Not recursive. FJ__OS_MUTEX_INIT initialises a static
+ * one; fj__os_mutex_init one in other memory. */
+#ifdef _WIN32
+typedef struct fj__os_mutex {
+    void *srw;
+} fj__os_mutex;
+#define FJ__OS_MUTEX_INIT { 0 }
+void fj__os_mutex_lock(fj__os_mutex *m);
+void fj__os_mutex_unlock(fj__os_mutex *m);
+static inline void fj__os_mutex_init(fj__os_mutex *m) { m->srw = 0; }
+static inline void fj__os_mutex_destroy(fj__os_mutex *m) { (void)m; }
+#else
+typedef pthread_mutex_t fj__os_mutex;
+#define FJ__OS_MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
+static inline void fj__os_mutex_init(fj__os_mutex *m) { pthread_mutex_init(m, NULL); }
+static inline void fj__os_mutex_destroy(fj__os_mutex *m) { pthread_mutex_destroy(m); }
+static inline void fj__os_mutex_lock(fj__os_mutex *m) { pthread_mutex_lock(m); }
+static inline void fj__os_mutex_unlock(fj__os_mutex *m) { pthread_mutex_unlock(m); }
+#endif
+
+/* A thread-local variable of the library: a pointer or an integer, zero in
+ * every thread at first. FJ__OS_THREAD_LOCAL(type, name, slot) defines, in the
+ * file that uses it, name_get() and name_set(v). Linux: a plain `static
+ * __thread type name` (the gdb extension finds tls_worker by that name).
+ * Windows: slot `slot` of fj__os_tls_slot, a Win32 TLS index taken when the
+ * program starts (os_windows.c), read from the thread information block. */
+#ifdef _WIN32
+typedef enum fj__os_tls_slot {
+    FJ__TLS_WORKER,         /* runtime.c: the worker running on this thread */
+    FJ__TLS_LAST_ERROR,     /* runtime.c: fj_last_error */
+    FJ__TLS_FRAME_ERROR,    /* frame_alloc.c: fj_frame_last_error */
+    FJ__TLS_ALTSTACK,       /* os_windows.c: the thread's alternate stack */
+    FJ__TLS_COUNT
+} fj__os_tls_slot;
+void *fj__os_tls_get(fj__os_tls_slot slot);
+void fj__os_tls_set(fj__os_tls_slot slot, void *v);
+#define FJ__OS_THREAD_LOCAL(type, name, slot)                                                                  \
+    static inline type name##_get(void) { return (type)(uintptr_t)fj__os_tls_get(slot); }                      \
+    static inline void name##_set(type v) { fj__os_tls_set(slot, (void *)(uintptr_t)v); }
+#else
+#define FJ__OS_THREAD_LOCAL(type, name, slot)                                                                  \
+    static __thread type name;                                                                                 \
+    static inline type name##_get(void) { return name; }                                                       \
+    static inline void name##_set(type v) { name = v; }
+#endif
+/* The calling thread's identity while it lives, odd (never a pointer to an
+ * aligned object) and not 0: mutex.c's owner tag of a thread outside the
+ * scheduler. */
+uint64_t fj__os_thread_tag(void);
 
 /* CPUs the process may run on, in ascending order; returns their number (<= max).
  * Windows numbers CPU k as processor k % 64 of processor group k / 64. */
 int fj__os_allowed_cpus(int *cpus, int max);
 /* Pin the calling thread to one CPU; 0 or a negative errno. */
 int fj__os_pin_self(int cpu);
+/* A thread of the library (workers, the timer thread). All zero: not
+ * started. Windows: the thread's handle, and its function and argument, read
+ * by the new thread when it starts (so *t stays in place until the join). */
+#ifdef _WIN32
+typedef struct fj__os_thread {
+    void *handle;
+    void *(*fn)(void *);
+    void *arg;
+} fj__os_thread;
+#else
+typedef pthread_t fj__os_thread;
+#endif
 /* Start a thread with a small stack (the worker's loop runs on fibers), pinned
- * from birth to `cpu` unless it is negative; 0 or a negative errno. */
-int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu);
+ * from birth to `cpu` unless it is negative; 0 or a negative errno, and then
+ * *t is all zero. */
+int fj__os_thread_start(fj__os_thread *t, void *(*fn)(void *), void *arg, int cpu);
+/* Wait for a thread fj__os_thread_start started to end, and release it;
+ * nothing for one all zero (never started). */
+void fj__os_thread_join(fj__os_thread *t);
 /* Name the calling thread for debuggers and profilers (at most 15 characters
  * are kept); a name the OS refuses is left out silently. */
 void fj__os_thread_name_self(const char *name);

@@ -44,8 +44,9 @@ int fj__os_pin_self(int cpu)
     return -pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
-int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu)
+int fj__os_thread_start(fj__os_thread *t, void *(*fn)(void *), void *arg, int cpu)
 {
+    *t = 0;
     pthread_attr_t attr;
     if (pthread_attr_init(&attr) != 0)
         return -ENOMEM;
@@ -67,8 +68,22 @@ int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu)
     }
     int rc = pthread_create(t, &attr, fn, arg);
     pthread_attr_destroy(&attr);
+    if (rc != 0)
+        *t = 0;
     return -rc;
 }
+
+void fj__os_thread_join(fj__os_thread *t)
+{
+    if (*t)
+        pthread_join(*t, NULL);
+    *t = 0;
+}
+
+/* The address of a thread-local byte, odd: distinct for every live thread. */
+static _Thread_local char thread_tag;
+
+uint64_t fj__os_thread_tag(void) { return (uint64_t)(uintptr_t)&thread_tag | 1; }
 
 void fj__os_thread_name_self(const char *name)
 {
@@ -260,7 +275,7 @@ void fj__os_altstack_leave(fj__os_altstack *a)
 static fj__os_fault_fn fault_fn;
 static struct sigaction saved_segv, saved_bus;
 static int fault_refs;
-static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
+static fj__os_mutex fault_lock = FJ__OS_MUTEX_INIT;
 
 static void set_default_action(int sig)
 {
@@ -309,7 +324,7 @@ static void fault_handler(int sig, siginfo_t *si, void *uctx)
 int fj__os_fault_install(fj__os_fault_fn fn)
 {
     int rc = 0;
-    pthread_mutex_lock(&fault_lock);
+    fj__os_mutex_lock(&fault_lock);
     if (fault_refs++ == 0) {
         fj_store_relaxed(&fault_fn, fn);
         struct sigaction sa;
@@ -320,7 +335,7 @@ int fj__os_fault_install(fj__os_fault_fn fn)
         if (sigaction(SIGSEGV, &sa, &saved_segv) != 0 || sigaction(SIGBUS, &sa, &saved_bus) != 0)
             rc = -errno;
     }
-    pthread_mutex_unlock(&fault_lock);
+    fj__os_mutex_unlock(&fault_lock);
     return rc;
 }
 
@@ -335,12 +350,12 @@ static void restore_if_ours(int sig, const struct sigaction *saved)
 
 void fj__os_fault_uninstall(void)
 {
-    pthread_mutex_lock(&fault_lock);
+    fj__os_mutex_lock(&fault_lock);
     if (--fault_refs == 0) {
         restore_if_ours(SIGSEGV, &saved_segv);
         restore_if_ours(SIGBUS, &saved_bus);
     }
-    pthread_mutex_unlock(&fault_lock);
+    fj__os_mutex_unlock(&fault_lock);
 }
 
 void fj__os_write_stderr(const char *s)

@@ -1,6 +1,7 @@
 /*
- * Windows x64 implementation of os.h (mingw-w64 with winpthreads: pthread_t
- * is winpthreads', everything else is the Win32 API). The only file of the
+ * Windows x64 implementation of os.h (mingw-w64), on the Win32 API alone:
+ * no winpthreads and no emulated __thread, which allocate with the C
+ * library's malloc (os.h says why that matters). The only file of the
  * library that includes <windows.h>. Process-wide state: the page size and the
  * performance counter's frequency (relaxed atomics, written with the same
  * value by any thread), the vectored exception handler (installed and removed
@@ -115,66 +116,113 @@ int fj__os_pin_self(int cpu)
     return pin_handle(GetCurrentThread(), cpu);
 }
 
-/* The start of a pinned thread: winpthreads cannot create a thread suspended,
- * so the new thread waits at a gate until its creator has set its affinity
- * (on the thread's handle), and only then runs fn: fn never runs on another
- * CPU. The gate lives in the creator's frame: the creator waits until the
- * thread has taken fn and arg (GATE_TAKEN) before it returns. */
-enum { GATE_WAIT, GATE_GO, GATE_STOP, GATE_TAKEN };
-typedef struct pinned_start {
-    void *(*fn)(void *);
-    void *arg;
-    uint32_t gate;
-} pinned_start;
-
-static void *pinned_main(void *p)
+/* The first code of a thread fj__os_thread_start made: fn(arg), unless the
+ * creator cleared fn (it could not pin the thread). */
+static DWORD WINAPI thread_main(LPVOID p)
 {
-    pinned_start *ps = p;
-    uint32_t g;
-    while ((g = fj_load_acquire(&ps->gate)) == GATE_WAIT)
-        fj__os_futex_wait(&ps->gate, GATE_WAIT);
-    void *(*fn)(void *) = ps->fn;
-    void *arg = ps->arg;
-    /* The last access to ps: the creator's frame may be gone after it. The
-     * wake only uses the address as a key (at worst a spurious wake of some
-     * later wait at that address, which every caller allows). */
-    fj_store_release(&ps->gate, GATE_TAKEN);
-    fj__os_futex_wake(&ps->gate, 1);
-    return g == GATE_GO ? fn(arg) : NULL;
+    fj__os_thread *t = p;
+    void *(*fn)(void *) = t->fn;
+    if (fn)
+        fn(t->arg);
+    return 0;
 }
 
-int fj__os_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, int cpu)
+/* CreateThread, not winpthreads (its thread record is malloc'd) nor
+ * _beginthreadex (the C runtime's thread data is made on demand anyway). The
+ * thread is created suspended, so it is pinned before it runs a single
+ * instruction of its own. */
+int fj__os_thread_start(fj__os_thread *t, void *(*fn)(void *), void *arg, int cpu)
 {
-    pthread_attr_t attr;
-    if (pthread_attr_init(&attr) != 0)
-        return -ENOMEM;
-    /* The thread's own stack only runs the worker's start-up and shut-down;
-     * jobs run on fibers. */
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    if (cpu < 0) {
-        int rc = pthread_create(t, &attr, fn, arg);
-        pthread_attr_destroy(&attr);
-        return -rc;
-    }
-    if (cpu >= GROUP_CPUS * MAX_GROUPS) {
-        pthread_attr_destroy(&attr);
+    memset(t, 0, sizeof *t);
+    if (cpu >= GROUP_CPUS * MAX_GROUPS)
         return -EINVAL;
+    t->fn = fn;
+    t->arg = arg;
+    /* The thread's own stack only runs the worker's start-up and shut-down;
+     * jobs run on fibers. 256 KiB committed, as winpthreads asked for. */
+    HANDLE h = CreateThread(NULL, 256 * 1024, thread_main, t, CREATE_SUSPENDED, NULL);
+    if (!h) {
+        memset(t, 0, sizeof *t);
+        return GetLastError() == ERROR_NOT_ENOUGH_MEMORY ? -ENOMEM : -EAGAIN;
     }
-    pinned_start ps = { fn, arg, GATE_WAIT };
-    int rc = pthread_create(t, &attr, pinned_main, &ps);
-    pthread_attr_destroy(&attr);
+    int rc = cpu >= 0 ? pin_handle(h, cpu) : 0;
     if (rc != 0)
-        return -rc;
-    HANDLE h = pthread_gethandle(*t);
-    int pin = h ? pin_handle(h, cpu) : -EINVAL;
-    fj_store_release(&ps.gate, pin == 0 ? (uint32_t)GATE_GO : (uint32_t)GATE_STOP);
-    fj__os_futex_wake(&ps.gate, 1);
-    uint32_t g;
-    while ((g = fj_load_acquire(&ps.gate)) != GATE_TAKEN)
-        fj__os_futex_wait(&ps.gate, g);
-    if (pin != 0)
-        pthread_join(*t, NULL);
-    return pin;
+        t->fn = NULL;   /* it starts, sees no fn, and ends at once */
+    ResumeThread(h);
+    if (rc != 0) {
+        WaitForSingleObject(h, INFINITE);
+        CloseHandle(h);
+        memset(t, 0, sizeof *t);
+        return rc;
+    }
+    t->handle = h;
+    return 0;
+}
+
+void fj__os_thread_join(fj__os_thread *t)
+{
+    if (!t->handle)
+        return;
+    WaitForSingleObject(t->handle, INFINITE);
+    CloseHandle(t->handle);
+    memset(t, 0, sizeof *t);
+}
+
+uint64_t fj__os_thread_tag(void)
+{
+    /* Thread ids are unique among live threads (and below 2^32). */
+    return (uint64_t)GetCurrentThreadId() << 1 | 1;
+}
+
+/* ------------------------------------------------------------ mutexes and thread-locals */
+
+_Static_assert(sizeof(fj__os_mutex) == sizeof(SRWLOCK), "fj__os_mutex holds an SRWLOCK");
+_Static_assert(_Alignof(fj__os_mutex) >= _Alignof(SRWLOCK), "fj__os_mutex holds an SRWLOCK");
+
+void fj__os_mutex_lock(fj__os_mutex *m) { AcquireSRWLockExclusive((PSRWLOCK)(void *)m); }
+void fj__os_mutex_unlock(fj__os_mutex *m) { ReleaseSRWLockExclusive((PSRWLOCK)(void *)m); }
+
+/* The Win32 TLS index of each fj__os_tls_slot, taken by a constructor, before
+ * main and so before any use (written once, then only read): of the
+ * earliest priority, so that it runs before a program's own constructors
+ * (a C++ static object that makes a scheduler). An index below
+ * 64 is one of the thread information block's TlsSlots (at gs:0x1480 on x64),
+ * read and written here directly: TlsGetValue would be a call into kernel32
+ * that also clears the thread's last error (the fault handler reads
+ * FJ__TLS_ALTSTACK), and nothing in either allocates. An index of 64 and up
+ * (only when the program took most slots first) goes through TlsGetValue and
+ * TlsSetValue. */
+static DWORD tls_index[FJ__TLS_COUNT];
+
+__attribute__((constructor(101))) static void tls_init(void)
+{
+    for (int i = 0; i < FJ__TLS_COUNT; i++) {
+        tls_index[i] = TlsAlloc();
+        if (tls_index[i] == TLS_OUT_OF_INDEXES) {
+            fj__os_write_stderr("fiberjob: no thread-local storage index left (TlsAlloc)\n");
+            fj__os_abort();
+        }
+    }
+}
+
+void *fj__os_tls_get(fj__os_tls_slot slot)
+{
+    DWORD i = tls_index[slot];
+    if (i < 64) {
+        void *v;
+        __asm__ __volatile__("movq %%gs:0x1480(,%1,8), %0" : "=r"(v) : "r"((uint64_t)i));
+        return v;
+    }
+    return TlsGetValue(i);
+}
+
+void fj__os_tls_set(fj__os_tls_slot slot, void *v)
+{
+    DWORD i = tls_index[slot];
+    if (i < 64)
+        __asm__ __volatile__("movq %0, %%gs:0x1480(,%1,8)" ::"r"(v), "r"((uint64_t)i) : "memory");
+    else
+        TlsSetValue(i, v);
 }
 
 typedef HRESULT(WINAPI *set_description_fn)(HANDLE, PCWSTR);
@@ -185,9 +233,9 @@ void fj__os_thread_name_self(const char *name)
     size_t len = strlen(name) < 15 ? strlen(name) : 15;
     memcpy(narrow, name, len);
     narrow[len] = 0;
-    /* winpthreads keeps its own copy (pthread_getname_np reads it, and it
-     * tells an attached debugger); Windows' own is the thread description. */
-    (void)pthread_setname_np(pthread_self(), narrow);
+    /* Windows' own name of a thread is its description (not winpthreads'
+     * copy: our threads are not winpthreads', and pthread_self would make
+     * them a record with malloc). */
     /* SetThreadDescription is Windows 10 1607 and later (and recent Wine):
      * looked up, so that the program still starts where it is missing. */
     static set_description_fn set_description;
@@ -609,17 +657,18 @@ bool fj__os_topology(const int *cpus, int n, fj__os_cpu_place *out)
 /* Windows has no signals and no sigaltstack: a thread's alternate stack is
  * recorded here (a pointer to the caller's record, which holds the switch
  * contexts too, so the handler touches no thread-local storage of its own
- * but this pointer: mingw's thread-locals are allocated on first use). */
-static __thread fj__os_altstack *alt_cur;
+ * but this pointer, a TLS slot read from the thread information block). */
+FJ__OS_THREAD_LOCAL(fj__os_altstack *, alt_cur, FJ__TLS_ALTSTACK)
 
 int fj__os_altstack_enter(fj__os_altstack *a)
 {
-    a->prev = alt_cur;
-    a->prev_base = alt_cur ? alt_cur->base : NULL;
-    a->prev_size = alt_cur ? alt_cur->size : 0;
+    fj__os_altstack *cur = alt_cur_get();
+    a->prev = cur;
+    a->prev_base = cur ? cur->base : NULL;
+    a->prev_size = cur ? cur->size : 0;
     a->prev_flags = 0;
     a->in_handler = false;
-    alt_cur = a;
+    alt_cur_set(a);
     a->active = true;
     return 0;
 }
@@ -628,7 +677,7 @@ void fj__os_altstack_leave(fj__os_altstack *a)
 {
     if (!a->active)
         return;
-    alt_cur = a->prev;
+    alt_cur_set(a->prev);
     a->active = false;
 }
 
@@ -638,7 +687,7 @@ void fj__os_altstack_leave(fj__os_altstack *a)
 static fj__os_fault_fn fault_fn;
 static PVOID fault_veh;
 static int fault_refs;
-static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
+static fj__os_mutex fault_lock = FJ__OS_MUTEX_INIT;
 
 /* NT_TIB.StackLimit of the running thread: the lowest committed address of
  * the stack it runs on (gs:0x10 on x64; NtCurrentTeb()->StackLimit, which
@@ -665,7 +714,7 @@ static void fault_on_altstack(fj__ctx *from, void *arg)
 {
     fault_call *call = arg;
     call->fn(call->addr);
-    fj__ctx_switch((fj__ctx *)(void *)&alt_cur->fault_sp[1], from);
+    fj__ctx_switch((fj__ctx *)(void *)&alt_cur_get()->fault_sp[1], from);
     __builtin_unreachable();
 }
 
@@ -699,7 +748,7 @@ static LONG CALLBACK fault_handler(EXCEPTION_POINTERS *ep)
         call.addr = (char *)stack_limit() - 1;
     else
         return EXCEPTION_CONTINUE_SEARCH;
-    fj__os_altstack *a = alt_cur;
+    fj__os_altstack *a = alt_cur_get();
     if (!a || !a->base || a->size == 0) {
         fn(call.addr);
         return EXCEPTION_CONTINUE_SEARCH;
@@ -718,25 +767,25 @@ static LONG CALLBACK fault_handler(EXCEPTION_POINTERS *ep)
 int fj__os_fault_install(fj__os_fault_fn fn)
 {
     int rc = 0;
-    pthread_mutex_lock(&fault_lock);
+    fj__os_mutex_lock(&fault_lock);
     if (fault_refs++ == 0) {
         fj_store_relaxed(&fault_fn, fn);
         fault_veh = AddVectoredExceptionHandler(1, fault_handler);
         if (!fault_veh)
             rc = -ENOMEM;
     }
-    pthread_mutex_unlock(&fault_lock);
+    fj__os_mutex_unlock(&fault_lock);
     return rc;
 }
 
 void fj__os_fault_uninstall(void)
 {
-    pthread_mutex_lock(&fault_lock);
+    fj__os_mutex_lock(&fault_lock);
     if (--fault_refs == 0 && fault_veh) {
         RemoveVectoredExceptionHandler(fault_veh);
         fault_veh = NULL;
     }
-    pthread_mutex_unlock(&fault_lock);
+    fj__os_mutex_unlock(&fault_lock);
 }
 
 void fj__os_write_stderr(const char *s)

@@ -152,7 +152,7 @@ typedef struct hook_call {
 } hook_call;
 
 static hook_call *hook_calls;
-static pthread_mutex_t hook_calls_lock = PTHREAD_MUTEX_INITIALIZER;
+static fj__os_mutex hook_calls_lock = FJ__OS_MUTEX_INIT;
 
 static bool in_panic_hook(const fj__fiber *f)
 {
@@ -160,10 +160,10 @@ static bool in_panic_hook(const fj__fiber *f)
     if (!fj_load_relaxed(&hook_calls))
         return false;
     bool found = false;
-    pthread_mutex_lock(&hook_calls_lock);
+    fj__os_mutex_lock(&hook_calls_lock);
     for (const hook_call *c = hook_calls; c && !found; c = c->next)
         found = c->fiber == f && c->job_depth == f->job_depth;
-    pthread_mutex_unlock(&hook_calls_lock);
+    fj__os_mutex_unlock(&hook_calls_lock);
     return found;
 }
 
@@ -178,17 +178,17 @@ static void panic_report(fj__worker *w, fj__fiber *self)
         return;
     }
     hook_call me = { .fiber = self, .job_depth = self->job_depth, .next = NULL };
-    pthread_mutex_lock(&hook_calls_lock);
+    fj__os_mutex_lock(&hook_calls_lock);
     me.next = hook_calls;
     fj_store_relaxed(&hook_calls, &me);
-    pthread_mutex_unlock(&hook_calls_lock);
+    fj__os_mutex_unlock(&hook_calls_lock);
     s->cfg.panic_hook(&info, s->cfg.panic_hook_arg);
-    pthread_mutex_lock(&hook_calls_lock);
+    fj__os_mutex_lock(&hook_calls_lock);
     hook_call **pp = &hook_calls;
     while (*pp != &me)
         pp = &(*pp)->next;
     fj_store_relaxed(pp, me.next);
-    pthread_mutex_unlock(&hook_calls_lock);
+    fj__os_mutex_unlock(&hook_calls_lock);
 }
 
 void fj_panic(const char *fmt, ...)

@@ -26,14 +26,14 @@
 
 void fj__pin_init(fj__worker *w)
 {
-    pthread_mutex_init(&w->pin_lock, NULL);
+    fj__os_mutex_init(&w->pin_lock);
 }
 
 void fj__pin_free(fj__worker *w)
 {
     for (int k = 0; k <= FJ_NQ; k++)
         fj__mem_free(&w->s->mem, w->pinq[k].buf, w->pinq[k].cap * sizeof(fj__task), _Alignof(fj__task));
-    pthread_mutex_destroy(&w->pin_lock);
+    fj__os_mutex_destroy(&w->pin_lock);
 }
 
 static bool fifo_push(const fj__mem *m, fj__pin_fifo *f, const fj__task *t)
@@ -62,9 +62,9 @@ void fj__pin_push(fj_scheduler *s, unsigned to, const fj__task *t, const char *c
                   fj__job_name(t->name), to, s->nworkers, s->nworkers - 1);
     fj__worker *w = &s->workers[to];
     int k = t->fn ? 1 + fj__task_queue(t) : 0;
-    pthread_mutex_lock(&w->pin_lock);
+    fj__os_mutex_lock(&w->pin_lock);
     bool ok = fifo_push(&s->mem, &w->pinq[k], t);
-    pthread_mutex_unlock(&w->pin_lock);
+    fj__os_mutex_unlock(&w->pin_lock);
     if (!ok)
         fj__fatal(call, "out of memory queueing job '%s' pinned to worker %u", fj__job_name(t->name), to);
     fj_fetch_add_seq_cst(&w->pin_count, 1);
@@ -85,9 +85,9 @@ bool fj__pins_queued(fj_scheduler *s)
 
 bool fj__pin_fibers_queued(fj__worker *w)
 {
-    pthread_mutex_lock(&w->pin_lock);
+    fj__os_mutex_lock(&w->pin_lock);
     bool any = w->pinq[0].len != 0;
-    pthread_mutex_unlock(&w->pin_lock);
+    fj__os_mutex_unlock(&w->pin_lock);
     return any;
 }
 
@@ -95,7 +95,7 @@ bool fj__pin_fibers_queued(fj__worker *w)
 static bool take_classes(fj__worker *w, int first, int last, fj__task *out)
 {
     bool got = false;
-    pthread_mutex_lock(&w->pin_lock);
+    fj__os_mutex_lock(&w->pin_lock);
     for (int k = first; k <= last && !got; k++) {
         fj__pin_fifo *f = &w->pinq[k];
         if (f->len) {
@@ -105,7 +105,7 @@ static bool take_classes(fj__worker *w, int first, int last, fj__task *out)
             got = true;
         }
     }
-    pthread_mutex_unlock(&w->pin_lock);
+    fj__os_mutex_unlock(&w->pin_lock);
     if (got)
         fj_fetch_sub_seq_cst(&w->pin_count, 1);
     return got;

@@ -42,7 +42,7 @@ typedef struct rec_group {
 
 static rec_group *rec_groups;
 static fj__record *rec_free;
-static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
+static fj__os_mutex rec_lock = FJ__OS_MUTEX_INIT;
 
 /* With rec_lock held: a new group onto the free list. */
 static int group_add(void)
@@ -72,7 +72,7 @@ fj__record *fj__record_take(fj__worker *w, int *err)
         w->nrec_cache--;
         return r;
     }
-    pthread_mutex_lock(&rec_lock);
+    fj__os_mutex_lock(&rec_lock);
     int e = rec_free ? 0 : group_add();
     fj__record *r = rec_free;
     if (r) {
@@ -86,7 +86,7 @@ fj__record *fj__record_take(fj__worker *w, int *err)
             w->nrec_cache++;
         }
     }
-    pthread_mutex_unlock(&rec_lock);
+    fj__os_mutex_unlock(&rec_lock);
     if (!r)
         *err = e;
     return r;
@@ -116,16 +116,16 @@ void fj__record_put(fj__worker *w, fj__record *r)
             last = last->free_next;
         w->rec_cache = last->free_next;
         w->nrec_cache -= REC_MOVE;
-        pthread_mutex_lock(&rec_lock);
+        fj__os_mutex_lock(&rec_lock);
         last->free_next = rec_free;
         rec_free = first;
-        pthread_mutex_unlock(&rec_lock);
+        fj__os_mutex_unlock(&rec_lock);
         return;
     }
-    pthread_mutex_lock(&rec_lock);
+    fj__os_mutex_lock(&rec_lock);
     r->free_next = rec_free;
     rec_free = r;
-    pthread_mutex_unlock(&rec_lock);
+    fj__os_mutex_unlock(&rec_lock);
 }
 
 void fj__records_give_back(fj__worker *w)
@@ -137,10 +137,10 @@ void fj__records_give_back(fj__worker *w)
         last = last->free_next;
     w->rec_cache = NULL;
     w->nrec_cache = 0;
-    pthread_mutex_lock(&rec_lock);
+    fj__os_mutex_lock(&rec_lock);
     last->free_next = rec_free;
     rec_free = first;
-    pthread_mutex_unlock(&rec_lock);
+    fj__os_mutex_unlock(&rec_lock);
 }
 
 /* Push r's tasks onto w's deques (w is one of r->s's workers); false when a
@@ -234,7 +234,7 @@ int64_t fj__records_pending(fj_scheduler *s)
 unsigned fj__records_each(fj_scheduler *s, void (*line)(const fj__record *r, void *arg), void *arg)
 {
     unsigned n = 0;
-    pthread_mutex_lock(&rec_lock);
+    fj__os_mutex_lock(&rec_lock);
     for (rec_group *g = rec_groups; g; g = g->next) {
         for (uint32_t i = 0; i < REC_GROUP; i++) {
             const fj__record *r = &g->recs[i];
@@ -245,6 +245,6 @@ unsigned fj__records_each(fj_scheduler *s, void (*line)(const fj__record *r, voi
                 line(r, arg);
         }
     }
-    pthread_mutex_unlock(&rec_lock);
+    fj__os_mutex_unlock(&rec_lock);
     return n;
 }

@@ -29,7 +29,7 @@
 
 #include "internal.h"
 
-static __thread fj__worker *tls_worker;
+FJ__OS_THREAD_LOCAL(fj__worker *, tls_worker, FJ__TLS_WORKER)
 /* Submissions from outside threads go to the newest live scheduler that is
  * not being destroyed. The registry changes only in fj_create and fj_destroy
  * (under the lock); readers load default_sched atomically. A scheduler stays in
@@ -38,7 +38,7 @@ static __thread fj__worker *tls_worker;
  * including one whose fj_destroy is still running what is queued. */
 static fj_scheduler *default_sched;
 static fj_scheduler *registry;   /* newest first, linked through `older` */
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static fj__os_mutex registry_lock = FJ__OS_MUTEX_INIT;
 
 #define FJ_SCHED_LIVE 0x6a6f6273u   /* "jobs" */
 
@@ -58,17 +58,17 @@ static void default_update_locked(void)
 
 void fj__registry_add(fj_scheduler *s)
 {
-    pthread_mutex_lock(&registry_lock);
+    fj__os_mutex_lock(&registry_lock);
     s->older = registry;
     registry = s;
     s->magic = FJ_SCHED_LIVE;
     default_update_locked();
-    pthread_mutex_unlock(&registry_lock);
+    fj__os_mutex_unlock(&registry_lock);
 }
 
 void fj__registry_remove(fj_scheduler *s)
 {
-    pthread_mutex_lock(&registry_lock);
+    fj__os_mutex_lock(&registry_lock);
     for (fj_scheduler **p = &registry; *p; p = &(*p)->older) {
         if (*p == s) {
             *p = s->older;
@@ -81,7 +81,7 @@ void fj__registry_remove(fj_scheduler *s)
             quarantine[i] = NULL;
     quarantine[quarantine_next++ % FJ_QUARANTINE] = s;
     default_update_locked();
-    pthread_mutex_unlock(&registry_lock);
+    fj__os_mutex_unlock(&registry_lock);
 }
 
 /* Stop with a plain line unless s is a live scheduler. Cheap enough for the
@@ -91,13 +91,13 @@ void fj__check_live(const char *call, const fj_scheduler *s)
 {
     if (!s)
         fj__fatal(call, "scheduler is NULL");
-    pthread_mutex_lock(&registry_lock);
+    fj__os_mutex_lock(&registry_lock);
     bool live = false, dead = false;
     for (fj_scheduler *r = registry; r && !live; r = r->older)
         live = r == s;
     for (unsigned i = 0; i < FJ_QUARANTINE && !live; i++)
         dead |= quarantine[i] == s;
-    pthread_mutex_unlock(&registry_lock);
+    fj__os_mutex_unlock(&registry_lock);
     if (live)
         return;
     if (dead)
@@ -107,34 +107,34 @@ void fj__check_live(const char *call, const fj_scheduler *s)
 
 void fj__registry_retire(fj_scheduler *s)
 {
-    pthread_mutex_lock(&registry_lock);
+    fj__os_mutex_lock(&registry_lock);
     s->destroying = true;
     default_update_locked();
-    pthread_mutex_unlock(&registry_lock);
+    fj__os_mutex_unlock(&registry_lock);
 }
 
 fj_scheduler *fj__registry_lock(void)
 {
-    pthread_mutex_lock(&registry_lock);
+    fj__os_mutex_lock(&registry_lock);
     return registry;
 }
 
-void fj__registry_unlock(void) { pthread_mutex_unlock(&registry_lock); }
+void fj__registry_unlock(void) { fj__os_mutex_unlock(&registry_lock); }
 
 fj_scheduler *fj__default_scheduler(void) { return fj_load_acquire(&default_sched); }
-static __thread int tls_last_error;
+FJ__OS_THREAD_LOCAL(int, tls_last_error, FJ__TLS_LAST_ERROR)
 
-void fj__set_last_error(int code) { tls_last_error = code; }
+void fj__set_last_error(int code) { tls_last_error_set(code); }
 
 FJ_NOINLINE fj__worker *fj__current_worker(void)
 {
     /* The empty asm makes the function opaque, so the compiler cannot treat it
      * as pure and reuse a result from before a switch. */
     __asm__ __volatile__("" ::: "memory");
-    return tls_worker;
+    return tls_worker_get();
 }
 
-void fj__set_current_worker(fj__worker *w) { tls_worker = w; }
+void fj__set_current_worker(fj__worker *w) { tls_worker_set(w); }
 
 const char *fj__job_name(const char *name) { return name ? name : "(unnamed)"; }
 
@@ -145,7 +145,7 @@ void fj__fatal(const char *call, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fj__worker *w = tls_worker;
+    fj__worker *w = tls_worker_get();
     if (w && w->current && w->current->job_name)
         fprintf(stderr, "fiberjob: %s: %s (in job '%s' on worker %u)\n", call, msg,
                 w->current->job_name, w->index);
@@ -173,7 +173,7 @@ const char *fj_strerror(int code)
     }
 }
 
-int fj_last_error(void) { return tls_last_error; }
+int fj_last_error(void) { return tls_last_error_get(); }
 
 void fj__push_or_die(fj__deque *d, const fj__task *t, size_t n, const char *call)
 {

@@ -231,8 +231,8 @@ static void sched_free(fj_scheduler *s)
     fj__fibers_destroy(s);
     fj__handles_destroy(s);
     fj__mem_free(&mem, s->deferred, s->deferred_cap * sizeof *s->deferred, FJ_MEM_ALIGN);
-    pthread_mutex_destroy(&s->deferred_lock);
-    pthread_mutex_destroy(&s->timer_lock);
+    fj__os_mutex_destroy(&s->deferred_lock);
+    fj__os_mutex_destroy(&s->timer_lock);
     if (s->signals_installed)
         fj__signals_uninstall();
     if (s->cpus)
@@ -270,8 +270,7 @@ static void sched_stop_threads(fj_scheduler *s)
     for (unsigned i = 1; i < s->nworkers; i++)
         fj__park_kick(&s->workers[i]);
     for (unsigned i = 1; i < s->nworkers; i++)
-        if (s->workers[i].thread)
-            pthread_join(s->workers[i].thread, NULL);
+        fj__os_thread_join(&s->workers[i].thread);
 }
 
 fj_scheduler *fj_create(const fj_config *config)
@@ -297,8 +296,8 @@ fj_scheduler *fj_create(const fj_config *config)
     memset(s, 0, sizeof *s);
     static uint32_t serial;   /* numbers the schedulers of the process, from 1 */
     s->serial = fj_fetch_add_relaxed(&serial, 1) + 1;
-    pthread_mutex_init(&s->deferred_lock, NULL);
-    pthread_mutex_init(&s->timer_lock, NULL);
+    fj__os_mutex_init(&s->deferred_lock);
+    fj__os_mutex_init(&s->timer_lock);
     s->mem = mem;
     s->cfg = c;
     s->cpus = cpus;
@@ -370,7 +369,6 @@ fj_scheduler *fj_create(const fj_config *config)
     for (unsigned i = 1; i < n; i++) {
         rc = fj__os_thread_start(&s->workers[i].thread, fj__worker_thread, &s->workers[i], s->workers[i].cpu);
         if (rc != 0) {
-            s->workers[i].thread = 0;
             sched_stop_threads(s);
             hooks_pool(s, false);
             sched_free(s);

@@ -135,7 +135,7 @@ static void *timer_main(void *arg)
 {
     fj_scheduler *s = arg;
     fj__os_thread_name_self("fj-timer");
-    pthread_mutex_lock(&s->timer_lock);
+    fj__os_mutex_lock(&s->timer_lock);
     while (!fj_load_acquire(&s->timer_stop)) {
         uint64_t now = fj__os_now_ns();
         while (s->ntimers && s->timer_heap[0]->deadline <= now) {
@@ -149,17 +149,17 @@ static void *timer_main(void *arg)
         }
         uint64_t wait = s->ntimers ? s->timer_heap[0]->deadline - now : UINT64_C(1000000000);
         uint32_t seen = fj_load_acquire(&s->timer_word);
-        pthread_mutex_unlock(&s->timer_lock);
+        fj__os_mutex_unlock(&s->timer_lock);
         fj__os_futex_wait_ns(&s->timer_word, seen, wait);
-        pthread_mutex_lock(&s->timer_lock);
+        fj__os_mutex_lock(&s->timer_lock);
     }
-    pthread_mutex_unlock(&s->timer_lock);
+    fj__os_mutex_unlock(&s->timer_lock);
     return NULL;
 }
 
 bool fj__timer_reserve(fj_scheduler *s)
 {
-    pthread_mutex_lock(&s->timer_lock);
+    fj__os_mutex_lock(&s->timer_lock);
     bool ok = true;
     if (!s->timer_started) {
         ok = fj__os_thread_start(&s->timer_thread, timer_main, s, -1) == 0;
@@ -180,13 +180,13 @@ bool fj__timer_reserve(fj_scheduler *s)
     }
     if (ok)
         s->timer_reserved++;
-    pthread_mutex_unlock(&s->timer_lock);
+    fj__os_mutex_unlock(&s->timer_lock);
     return ok;
 }
 
 void fj__timer_add(fj_scheduler *s, fj__record *r)
 {
-    pthread_mutex_lock(&s->timer_lock);
+    fj__os_mutex_lock(&s->timer_lock);
     s->timer_reserved--;
     bool first = false, skip = false;
     fj__record *r_skipped = r;
@@ -204,7 +204,7 @@ void fj__timer_add(fj_scheduler *s, fj__record *r)
         if (first)
             fj_fetch_add_acq_rel(&s->timer_word, 1);
     }
-    pthread_mutex_unlock(&s->timer_lock);
+    fj__os_mutex_unlock(&s->timer_lock);
     if (first)
         fj__os_futex_wake(&s->timer_word, 1);
     if (skip)
@@ -213,25 +213,25 @@ void fj__timer_add(fj_scheduler *s, fj__record *r)
 
 void fj__timer_cancel(fj_scheduler *s, fj__record *r)
 {
-    pthread_mutex_lock(&s->timer_lock);
+    fj__os_mutex_lock(&s->timer_lock);
     bool held = r->heap_index != FJ__NO_HEAP;
     if (held)
         heap_remove(s, r->heap_index);
-    pthread_mutex_unlock(&s->timer_lock);
+    fj__os_mutex_unlock(&s->timer_lock);
     if (held)
         fj__proxy_release(r);   /* the timer's */
 }
 
 void fj__timers_stop(fj_scheduler *s)
 {
-    pthread_mutex_lock(&s->timer_lock);
+    fj__os_mutex_lock(&s->timer_lock);
     bool started = s->timer_started;
     fj_store_release(&s->timer_stop, 1u);
     fj_fetch_add_acq_rel(&s->timer_word, 1);
-    pthread_mutex_unlock(&s->timer_lock);
+    fj__os_mutex_unlock(&s->timer_lock);
     if (started) {
         fj__os_futex_wake(&s->timer_word, 1);
-        pthread_join(s->timer_thread, NULL);
+        fj__os_thread_join(&s->timer_thread);
     }
     /* Nothing waits any more (the drain is over), and a waiter cancels its
      * entry before it returns: normally nothing is left. Kept for safety. */

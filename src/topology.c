@@ -33,7 +33,6 @@
  * fj_create (read every time, never kept); fj__topology_read_at takes the
  * root as an argument.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,7 +157,7 @@ static void read_this_machine(const int *cpus, int n, fj__cpu_info *out)
  * few files per CPU (about 4 us each here). A CPU not asked about before, as
  * one brought online later, is read when first asked about. */
 enum { KEPT_CPUS = 1024 };
-static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static fj__os_mutex kept_lock = FJ__OS_MUTEX_INIT;
 static fj__cpu_info kept[KEPT_CPUS];
 static bool kept_known[KEPT_CPUS];
 
@@ -174,7 +173,7 @@ void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
         fj__topology_read_at(root, cpus, n, out);
         return;
     }
-    pthread_mutex_lock(&kept_lock);
+    fj__os_mutex_lock(&kept_lock);
     int nnew = 0;
     for (int i = 0; i < n; i++)
         if (!is_kept(cpus[i]))
@@ -184,7 +183,7 @@ void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
     if (nnew && (!fresh || !got)) {   /* no memory: read them all, keep nothing */
         free(fresh);
         free(got);
-        pthread_mutex_unlock(&kept_lock);
+        fj__os_mutex_unlock(&kept_lock);
         read_this_machine(cpus, n, out);
         return;
     }
@@ -212,7 +211,7 @@ void fj__topology_read(const int *cpus, int n, fj__cpu_info *out)
     }
     free(fresh);
     free(got);
-    pthread_mutex_unlock(&kept_lock);
+    fj__os_mutex_unlock(&kept_lock);
 }
 
 /* Whether info[i] is the CPU that stands for its physical core: its

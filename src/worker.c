@@ -438,7 +438,7 @@ static void hand_back_private(fj__worker *w, const char *call)
 
 static void deferred_put(fj_scheduler *s, const fj__task *t)
 {
-    pthread_mutex_lock(&s->deferred_lock);
+    fj__os_mutex_lock(&s->deferred_lock);
     if (s->ndeferred == s->deferred_cap) {
         /* The job has no fiber to run on now and must not be lost. */
         size_t cap = s->deferred_cap ? s->deferred_cap * 2 : 16;
@@ -453,19 +453,19 @@ static void deferred_put(fj_scheduler *s, const fj__task *t)
     s->deferred[s->ndeferred++] = *t;
     fj_fetch_add_seq_cst(&s->deferred_total, 1);
     fj_fence_seq_cst();   /* the other half of the hand-shake in after_switch */
-    pthread_mutex_unlock(&s->deferred_lock);
+    fj__os_mutex_unlock(&s->deferred_lock);
 }
 
 static bool deferred_take(fj_scheduler *s, fj__task *out)
 {
     bool got = false;
-    pthread_mutex_lock(&s->deferred_lock);
+    fj__os_mutex_lock(&s->deferred_lock);
     if (s->ndeferred) {
         *out = s->deferred[--s->ndeferred];
         fj_fetch_sub_seq_cst(&s->deferred_total, 1);
         got = true;
     }
-    pthread_mutex_unlock(&s->deferred_lock);
+    fj__os_mutex_unlock(&s->deferred_lock);
     return got;
 }
 

@@ -33,13 +33,31 @@ enum {
     SVG_LEGEND_ROW = 20,
 };
 
-/* Whether text on colour c ("#rrggbb") reads better white than black. */
+/* The value of two hex digits, or -1. */
+static int hex2(const char *c)
+{
+    int v = 0;
+    for (int i = 0; i < 2; i++) {
+        char d = c[i];
+        int x = d >= '0' && d <= '9' ? d - '0' : d >= 'a' && d <= 'f' ? d - 'a' + 10 : d >= 'A' && d <= 'F' ? d - 'A' + 10 : -1;
+        if (x < 0)
+            return -1;
+        v = v * 16 + x;
+    }
+    return v;
+}
+
+/* Whether text on colour c ("#rrggbb") reads better white than black.
+ * Parsed by hand: mingw-w64's sscanf allocates with realloc (the allocator
+ * promise of fj_config.allocator). */
 static bool dark(const char *c)
 {
-    unsigned r, g, b;
-    if (sscanf(c, "#%2x%2x%2x", &r, &g, &b) != 3)
+    if (c[0] != '#')
         return false;
-    return 299u * r + 587u * g + 114u * b < 135000u;
+    int r = hex2(c + 1), g = r < 0 ? -1 : hex2(c + 3), b = g < 0 ? -1 : hex2(c + 5);
+    if (b < 0)
+        return false;
+    return 299u * (unsigned)r + 587u * (unsigned)g + 114u * (unsigned)b < 135000u;
 }
 
 typedef struct tw_svg {

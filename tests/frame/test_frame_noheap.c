@@ -195,6 +195,10 @@ static void run_frame(uint64_t frame)
 #define OUTSIDE_WAKES 100
 static fj_counter g_gates[OUTSIDE_WAKES];
 static int g_gate_ready;   /* how many gates the root has armed */
+/* Set once the root has read the count: the waker ends only then, because a
+ * thread's end frees memory of the threads library's own (winpthreads frees
+ * its thread record when the thread ends), which is not the runtime's. */
+static int g_counted;
 
 static void *outside_waker(void *arg)
 {
@@ -206,6 +210,8 @@ static void *outside_waker(void *arg)
         nanosleep(&ts, NULL);
         fj_counter_done(&g_gates[i], 1);
     }
+    while (!__atomic_load_n(&g_counted, __ATOMIC_ACQUIRE))
+        sched_yield();
     return NULL;
 }
 
@@ -233,6 +239,7 @@ static void root(void *arg)
         run_frame(frame);
     outside_wakes();
     *calls = __atomic_load_n(&g_calls, __ATOMIC_RELAXED) - before;
+    __atomic_store_n(&g_counted, 1, __ATOMIC_RELEASE);
     fj_frame_free_tag(g_heap, frame - 1);
 }
 

@@ -200,11 +200,12 @@ if [ "$tests" != 0 ]; then
   fi
   ct_skipped=$(grep -cE 'Test +#[0-9]+: .*\*\*\*Skipped' "$out/windows-ctest.log")
   ct_time=$(grep -E '^Total Test time' "$out/windows-ctest.log" | sed -E 's/.*= *//')
-  pass=$((pass + ct_total - ct_failed))
+  ct_passed=$((ct_total - ct_failed - ct_skipped))
+  pass=$((pass + ct_passed))
   fail=$((fail + ct_failed))
   status=ok
   [ "$ct_failed" -eq 0 ] || status=FAIL
-  note $status "ctest $((ct_total - ct_failed)) passed, $ct_failed failed of $ct_total ($ct_skipped skipped) [$what] in ${ct_time:-?}"
+  note $status "ctest $ct_passed passed, $ct_failed failed, $ct_skipped skipped of $ct_total [$what] in ${ct_time:-?}"
 else
   note ok "ctest not run (FJ_WINDOWS_TESTS=0: built without tests)"
 fi

@@ -227,7 +227,7 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
     static deadlock_hook_call hooks[32];
     uint32_t expected = 0;
     if (!fj_cas_strong_seq_cst(&busy, &expected, 1))
-        return FJ__VERDICT_NONE;
+        return FJ__VERDICT_LATER;   /* another judge is at it: look again later */
     /* An outside add or done half done: no verdict now (counter.c). */
     uint64_t calls = fj_load_seq_cst(&fj__outside_calls);
     if ((uint32_t)calls != 0) {
@@ -374,7 +374,16 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
     }
     if (!judge) {
         fj_store_seq_cst(&busy, 0);
-        return FJ__VERDICT_NONE;
+        /* Something moved during the grace period while jobs waited and every
+         * worker was idle. It may have settled back by now with no one left
+         * awake to judge: the judging worker must not sleep without a limit
+         * (a hang seen under ThreadSanitizer in failure.failures: both
+         * workers asleep, the root waiting, the deadlock hook never called;
+         * a worker woken spuriously during this grace period, which then
+         * lost the race to judge, explains it). Look again later; a real
+         * change of state ends that sleep anyway. */
+        return idle && (waiting || outside || deferred) && (driven || outside) ? FJ__VERDICT_LATER
+                                                                                : FJ__VERDICT_NONE;
     }
     fj_deadlock_info info = { .waiting_fibers = waiting, .report = report };
     bool keep = false;

@@ -697,9 +697,10 @@ FJ__SHARED bool fj__has_work(fj__worker *w);
 FJ__SHARED bool fj__deques_hold_work(fj_scheduler *s);
 
 /* --- deadlock.c: judging and reporting ------------------------------------- */
-/* The judge's verdicts short of aborting: no deadlock (or another judge is
- * at it); a hook said to keep waiting; or look again later (counts held
- * outside, or an outside add or done under way): sleep with a limit. */
+/* The judge's verdicts short of aborting: no deadlock; a hook said to keep
+ * waiting; or look again later (counts held outside, an outside add or done
+ * under way, another judge at it, or something moved while jobs waited on
+ * idle workers): sleep with a limit. */
 enum { FJ__VERDICT_NONE = 0, FJ__VERDICT_KEEP, FJ__VERDICT_LATER };
 /* Judge over every live scheduler; abort with the report unless a hook says
  * to keep waiting or counts held outside are awaited (FJ__VERDICT_...).

@@ -279,8 +279,37 @@ static void fiber_prepare(fj_scheduler *s, fj__fiber *f)
         fj__fatal("fiber pool", "could not map a %zu KiB fiber stack (mprotect failed: too many "
                   "mappings, or out of memory)", f->stack_size / 1024);
     fj__ctx_make(&f->ctx, f->stack_lo, f->stack_size, below, s->fiber_entry, f);
-    fj__san_fiber_create(&f->san, f->stack_lo, f->stack_size, f->kind == FJ_KIND_LARGE ? "large fiber" : "fiber");
+    /* The sanitizers and Valgrind are told of the whole range a small fiber's
+     * segments span (gaps included, never touched): moving to another
+     * segment is then a deep call on the same stack, not a switch. */
+    size_t span = f->stack_size;
+    char *lo = f->stack_lo;
+    if (f->kind == FJ_KIND_SMALL && s->nseg > 1) {
+        lo = fj__seg_lo(f, s->nseg - 1);
+        span = (size_t)((char *)f->stack_lo + f->stack_size - lo);
+    }
+    fj__san_fiber_create(&f->san, lo, span, f->kind == FJ_KIND_LARGE ? "large fiber" : "fiber");
+    f->seg_lo = f->stack_lo;
+    f->seg = 0;
+    f->seg_ready = 1;
     f->prepared = true;
+}
+
+/* Make segment k of small fiber f usable (its first use). False when the
+ * kernel refuses (out of mappings or memory): the fiber then uses no segment
+ * from k on, and waiters call their children on fibers of their own. */
+bool fj__seg_prepare(fj__fiber *f, uint32_t k)
+{
+    if (k < f->seg_ready)
+        return true;
+    if (k != f->seg_ready || k >= f->s->nseg)
+        return false;
+    if (fj__os_commit(fj__seg_lo(f, k), f->s->seg_size) != 0) {
+        f->seg_ready = f->s->nseg + 1;   /* never again: k > nseg fails the test above */
+        return false;
+    }
+    f->seg_ready = k + 1;
+    return true;
 }
 
 int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *))
@@ -298,10 +327,27 @@ int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *))
     size_t gap = (FJ_GUARD_GAP + page - 1) & ~(page - 1);
     size_t sizes[2] = { s->cfg.small_stack_size * FJ_SAN_STACK_SCALE, s->cfg.large_stack_size * FJ_SAN_STACK_SCALE };
     uint32_t counts[2] = { s->nsmall, s->nlarge };
+    /* Small fibers: FJ_STACK_SEGMENTS segments each where the switch can
+     * call on another stack and the kernel's mapping limit holds two more
+     * mappings per segment; else the fiber's own stack only. Each extra
+     * segment holds a small job's whole need (s->stack_need[0]). */
+    s->nseg = 1;
+    s->seg_size = (s->stack_need[0] + page - 1) & ~(page - 1);
+    s->seg_stride = s->seg_size + gap;
+    if (FJ_CTX_HAS_CALL_ON && FJ_STACK_SEGMENTS > 1 &&
+        fj__os_mappings_fit(2 * ((uint64_t)s->nsmall * FJ_STACK_SEGMENTS + s->nlarge) + 2 * s->nworkers + 16))
+        s->nseg = FJ_STACK_SEGMENTS;
     for (int k = 0; k < 2; k++) {
         sizes[k] = (sizes[k] + page - 1) & ~(page - 1);
-        s->stack_region_size[k] = (size_t)counts[k] * (sizes[k] + gap);
+        size_t per = sizes[k] + gap + (k == 0 ? (size_t)(s->nseg - 1) * s->seg_stride : 0);
+        s->stack_region_size[k] = (size_t)counts[k] * per;
         s->stack_region[k] = fj__os_reserve(s->stack_region_size[k]);
+        if (!s->stack_region[k] && k == 0 && s->nseg > 1) {
+            /* No room in the address space for the segments: none. */
+            s->nseg = 1;
+            k--;
+            continue;
+        }
         if (!s->stack_region[k])
             return FJ_ENOMEM;   /* fj__fibers_destroy frees what was made */
     }
@@ -312,9 +358,13 @@ int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *))
         f->kind = i < s->nsmall ? FJ_KIND_SMALL : FJ_KIND_LARGE;
         int k = f->kind == FJ_KIND_LARGE;
         uint32_t j = k ? i - s->nsmall : i;
+        /* Low to high: the segments' gaps and stacks, lowest segment first,
+         * then the fiber's own gap and stack at the top. */
+        size_t extra = k == 0 ? (size_t)(s->nseg - 1) * s->seg_stride : 0;
         f->guard_size = gap;
         f->stack_size = sizes[k];
-        f->stack_lo = (char *)s->stack_region[k] + (size_t)j * (sizes[k] + gap) + gap;
+        f->stack_lo = (char *)s->stack_region[k] + (size_t)j * (sizes[k] + gap + extra) + extra + gap;
+        f->seg_lo = f->stack_lo;
     }
     /* Push in reverse so the lowest indices are taken first. */
     for (uint32_t i = n; i-- > 0;)

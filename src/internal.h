@@ -90,6 +90,11 @@ typedef enum {
  * overflow, instead of writing into the neighbouring stack. */
 #define FJ_GUARD_GAP (256u * 1024u)
 
+/* Stack segments per small fiber (worker.c, "Stack segments"): the fiber's
+ * own stack and FJ_STACK_SEGMENTS - 1 more below it, each above a guard gap,
+ * reserved with the pool and made usable the first time each is used. */
+#define FJ_STACK_SEGMENTS 8u
+
 /* Free small fibers a worker keeps off the shared pool (fiber.c). */
 #define FJ_SPARES 8
 
@@ -124,6 +129,17 @@ typedef struct fj__fiber {
     void *stack_lo;
     size_t stack_size;
     size_t guard_size;
+    void *seg_lo;               /* low end of the stack segment running now (stack_left): stack_lo on segment 0 */
+    uint32_t seg;               /* segment running now: 0 is the fiber's own stack (worker.c, "Stack segments") */
+    uint32_t seg_ready;         /* segments made usable (its runner only; 1 once prepared) */
+    /* For the debugger (tools/gdb): slot k names the job waiting on segment
+     * k - 1 under the job on segment k, and what it waits for (its own
+     * wait_counter and wait_target then hold the job above's). */
+    struct {
+        const char *job;
+        fj_counter *counter;
+        int64_t target;
+    } seg_caller[FJ_STACK_SEGMENTS];
     uint32_t index;             /* in fj_scheduler.fibers (UINT32_MAX: an outside record) */
     uint32_t id;                /* process-wide waiter id (fiber.c): what wait lists hold */
     struct fj_scheduler *s;     /* the scheduler it belongs to (NULL: an outside record) */
@@ -301,6 +317,12 @@ struct fj_scheduler {
     int *cpus;                  /* CPU of each worker, or NULL when not pinning */
     void *stack_region[2];      /* small and large stacks, reserved in one mapping each */
     size_t stack_region_size[2];
+    /* Stack segments of small fibers (worker.c, "Stack segments"): how many
+     * per fiber (1: none beyond the fiber's own stack), the size of each
+     * extra one, and the distance from one segment's low end to the next's. */
+    uint32_t nseg;
+    size_t seg_size;
+    size_t seg_stride;
     void (*fiber_entry)(fj__ctx *, void *);
     bool signals_installed;
     /* Stack a job needs below a waiter to run nested there, by flags & 3
@@ -473,6 +495,13 @@ void fj__altstack_leave(fj__worker *w);
 
 /* Fiber pool (fiber.c). */
 int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *));
+/* Low end of segment k of small fiber f (0: its own stack); segment k > 0
+ * spans s->seg_size bytes from there, above a guard gap of its own. */
+static inline char *fj__seg_lo(const fj__fiber *f, uint32_t k)
+{
+    return (char *)f->stack_lo - (size_t)k * f->s->seg_stride;
+}
+FJ__SHARED bool fj__seg_prepare(fj__fiber *f, uint32_t k);
 void fj__fibers_destroy(fj_scheduler *s);
 FJ__SHARED fj__fiber *fj__pool_take(fj_scheduler *s, uint64_t *head);
 FJ__SHARED void fj__pool_put(fj_scheduler *s, uint64_t *head, fj__fiber *f);
@@ -756,6 +785,11 @@ FJ__SHARED void fj__stack_needs(fj_scheduler *s);
 FJ__SHARED bool fj__fits_here(const fj__worker *w, const fj__fiber *self, uintptr_t flags);
 /* Run t on `child`, a fiber of its own, and come back when it returned. */
 FJ__SHARED fj__worker *fj__call_child(fj__worker *w, fj__fiber *self, fj__fiber *child, const fj__task *t);
+/* Can a job of `flags` run on self's next stack segment (worker.c, "Stack
+ * segments")? Makes the segment usable on first use. */
+FJ__SHARED bool fj__seg_next(fj__fiber *self, uintptr_t flags);
+/* Run t on self's next stack segment and come back when it returned. */
+FJ__SHARED fj__worker *fj__run_on_seg(fj__worker *w, fj__fiber *self, const fj__task *t);
 FJ__SHARED void fj__fiber_entry(fj__ctx *from, void *arg);
 /* Run the calling thread as worker w until it leaves (first: the root job). */
 FJ__SHARED void fj__worker_enter(fj__worker *w, const fj__task *first);

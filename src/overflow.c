@@ -27,7 +27,7 @@
 /* Each worker's signal stack: room for the report's snprintf. */
 #define FJ_ALTSTACK_SIZE ((size_t)64 * 1024)
 
-FJ_NORETURN static void report_overflow(const fj__worker *w, const fj__fiber *f, uintptr_t addr)
+FJ_NORETURN static void report_overflow(const fj__worker *w, const fj__fiber *f, const void *lo, uintptr_t addr)
 {
     const fj_config *c = &w->s->cfg;
     bool large = f->kind == FJ_KIND_LARGE;
@@ -45,7 +45,7 @@ FJ_NORETURN static void report_overflow(const fj__worker *w, const fj__fiber *f,
              "(fault at " FJ_PTR ", in the %zu KiB guard gap below " FJ_PTR "); %s\n",
              fj__job_name(f->job_name), w->index,
              (large ? c->large_stack_size : c->small_stack_size) / 1024, large ? "large" : "small",
-             (void *)addr, f->guard_size / 1024, f->stack_lo, advice);
+             (void *)addr, f->guard_size / 1024, lo, advice);
     fj__os_write_stderr(line);
     fj__os_abort();
 }
@@ -61,11 +61,17 @@ static void overflow_check(void *fault)
     fj_scheduler *s = w->s;
     for (uint32_t i = 0; i < s->nsmall + s->nlarge; i++) {
         const fj__fiber *f = &s->fibers[i];
-        uintptr_t lo = (uintptr_t)f->stack_lo;
-        /* Exactly the gap: below it is another fiber's stack (or another
-         * mapping), where a fault is a bad pointer, not an overflow. */
-        if (addr < lo && lo - addr <= f->guard_size)
-            report_overflow(w, f, addr);
+        /* Each segment of a small fiber has a gap of its own below it
+         * (worker.c, "Stack segments"); the job running there is the one
+         * named on the fiber (a job on a segment is its innermost). */
+        uint32_t nseg = f->kind == FJ_KIND_SMALL ? s->nseg : 1;
+        for (uint32_t k = 0; k < nseg; k++) {
+            uintptr_t lo = (uintptr_t)fj__seg_lo(f, k);
+            /* Exactly the gap: below it is another stack (or another
+             * mapping), where a fault is a bad pointer, not an overflow. */
+            if (addr < lo && lo - addr <= f->guard_size)
+                report_overflow(w, f, (const void *)lo, addr);
+        }
     }
 }
 

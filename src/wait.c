@@ -86,13 +86,17 @@ static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
         if (in_chunk)
             tflags = w->chunk->flags;   /* batched jobs: small stack, or shallow */
         fj__fiber *child = NULL;
+        bool seg = false;
         if (!fj__fits_here(w, self, tflags)) {
-            /* A pinned waiter is never called back from another fiber: the
-             * child could end on another worker, and the waiter with it. */
-            if (self->pin1)
+            /* On the next segment of our own stack where there is one (a
+             * nested run with a whole stack of its own, worker.c); else on a
+             * fiber of its own. A pinned waiter is never called back from
+             * another fiber: the child could end on another worker, and the
+             * waiter with it. */
+            seg = fj__seg_next(self, tflags);
+            if (!seg && self->pin1)
                 return false;
-            child = fj__fiber_take(w, tflags);
-            if (!child)
+            if (!seg && !(child = fj__fiber_take(w, tflags)))
                 return false;
         }
         bool took = in_chunk ? fj__chunk_take(w, &t) : fj__deque_take(&w->q[q], &t);
@@ -110,8 +114,10 @@ static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
             fj__range_open(w, &t);
         if (child)
             *wp = fj__call_child(w, self, child, &t);
+        else if (seg)
+            *wp = fj__run_on_seg(w, self, &t);
         else
-            fj__run_nested(w, self, &t);
+            *wp = fj__run_nested(w, self, &t);
         return true;
     }
     return false;

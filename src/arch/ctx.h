@@ -148,6 +148,21 @@ void fj__ctx_make(fj__ctx *c, void *stack_lo, size_t size, size_t guard, fj__ctx
 
 fj__ctx *fj__ctx_switch(fj__ctx *from, fj__ctx *to);
 
+/* Call fn(arg) with the stack pointer moved to `top` (16-byte aligned, the
+ * high end of another stack segment of the same fiber) and come back to the
+ * caller's stack when fn returns: an ordinary call and return on another
+ * stack, not a context switch (worker.c, "Stack segments"). The frame keeps
+ * the caller's stack pointer in the frame pointer register with call frame
+ * information, so debuggers and unwinders walk from fn's frames to the
+ * caller's. Not on Windows (the thread information block's stack fields
+ * would have to follow) nor with the ucontext switch: FJ_CTX_HAS_CALL_ON 0. */
+#if !defined(FJ_CTX_WIN64) && !defined(FJ_CTX_USE_UCONTEXT)
+#define FJ_CTX_HAS_CALL_ON 1
+void fj__ctx_call_on(void *arg, void (*fn)(void *), void *top);
+#else
+#define FJ_CTX_HAS_CALL_ON 0
+#endif
+
 #if defined(FJ_CTX_WIN64)
 /* A suspended frame as the switch leaves it (ctx_make.c builds the first one). */
 typedef struct fj__ctx_frame {

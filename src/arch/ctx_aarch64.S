@@ -75,6 +75,34 @@ fj__ctx_trampoline:
     .cfi_endproc
     .size fj__ctx_trampoline, .-fj__ctx_trampoline
 
+    .globl fj__ctx_call_on
+    .hidden fj__ctx_call_on
+    .type fj__ctx_call_on, %function
+    .p2align 4
+/* void fj__ctx_call_on(void *arg [x0], void (*fn)(void *) [x1], void *top [x2])
+ * fn(arg) on the stack below `top` (16-byte aligned), then back. x29 holds our
+ * frame (callee-saved, so fn gives it back) and is the CFA register. */
+fj__ctx_call_on:
+    hint #34
+    .cfi_startproc
+    stp x29, x30, [sp, #-16]!
+    .cfi_def_cfa_offset 16
+    .cfi_offset x29, -16
+    .cfi_offset x30, -8
+    mov x29, sp
+    .cfi_def_cfa_register x29
+    mov sp, x2
+    blr x1
+    mov sp, x29
+    .cfi_def_cfa_register sp
+    ldp x29, x30, [sp], #16
+    .cfi_def_cfa_offset 0
+    .cfi_restore x29
+    .cfi_restore x30
+    ret
+    .cfi_endproc
+    .size fj__ctx_call_on, .-fj__ctx_call_on
+
 #endif
     .section .note.GNU-stack, "", %progbits
 

@@ -73,5 +73,31 @@ fj__ctx_trampoline:
     .cfi_endproc
     .size fj__ctx_trampoline, .-fj__ctx_trampoline
 
+    .globl fj__ctx_call_on
+    .hidden fj__ctx_call_on
+    .type fj__ctx_call_on, @function
+    .p2align 4
+/* void fj__ctx_call_on(void *arg [rdi], void (*fn)(void *) [rsi], void *top [rdx])
+ * fn(arg) on the stack below `top`, then back. rbp holds our frame (callee-
+ * saved, so fn gives it back) and is the CFA register for unwinders. top is
+ * 16-byte aligned, so rsp is 8 mod 16 at fn's entry, as the ABI wants. */
+fj__ctx_call_on:
+    .cfi_startproc
+    endbr64
+    pushq %rbp
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbp, -16
+    movq %rsp, %rbp
+    .cfi_def_cfa_register %rbp
+    movq %rdx, %rsp
+    callq *%rsi
+    movq %rbp, %rsp
+    .cfi_def_cfa_register %rsp
+    popq %rbp
+    .cfi_def_cfa_offset 8
+    ret
+    .cfi_endproc
+    .size fj__ctx_call_on, .-fj__ctx_call_on
+
 #endif
     .section .note.GNU-stack, "", @progbits

@@ -14,7 +14,8 @@
  *  5. A single frame larger than the stack (76 KiB and 200 KiB arrays on a
  *     64 KiB stack, the lowest element written first, as code built without
  *     -fstack-clash-protection does) stops the process with the stack-overflow
- *     report, while other jobs are suspended on the fibers next to it.
+ *     report, while other jobs are suspended on the fibers next to it; also
+ *     in a child its waiting parent runs on a stack segment of its fiber.
  *  6. A fiber pool the kernel could not map (2 mappings per fiber in use, more
  *     than /proc/sys/vm/max_map_count) is refused by fj_create with FJ_ELIMIT;
  *     one that fits works with 4,000 jobs suspended at once.
@@ -296,7 +297,21 @@ static void gate_waiter(void *arg)
  * big frame runs on are held by suspended jobs), then run the big frame. */
 typedef struct big_case {
     fj_job_fn fn;
+    int nested;   /* run by a waiting small job: on its fiber's next stack segment */
 } big_case;
+
+/* A small job that runs the big frame as its child and waits: the child does
+ * not fit under it, so it runs on the next stack segment of the same fiber
+ * (worker.c, "Stack segments"; or on a fiber of its own when another worker
+ * steals it first), and must be reported all the same. */
+static void big_frame_parent(void *arg)
+{
+    fj_counter done;
+    fj_counter_init(&done, 0);
+    fj_job j = { .fn = (fj_job_fn)(uintptr_t)arg, .name = "big_frame" };
+    fj_run_jobs(&j, 1, &done);
+    fj_wait(&done, 0);
+}
 
 static void big_frame_root(void *arg)
 {
@@ -313,6 +328,8 @@ static void big_frame_root(void *arg)
     /* Not counted on a counter the root waits on, so not run on the root's
      * own (large) stack. */
     fj_job j = { .fn = big, .name = "big_frame" };
+    if (((const big_case *)arg)->nested)
+        j = (fj_job){ .fn = big_frame_parent, .arg = (void *)(uintptr_t)big, .name = "big_frame_parent" };
     fj_run_jobs(&j, 1, NULL);
     while (!T_LOAD(&g_big_done))
         fj_yield();
@@ -458,10 +475,15 @@ int main(int argc, char **argv)
     (void)big_frame_200k;
     (void)expect_abort_match_soft_;
 #else
-    static big_case big76 = { big_frame_76k }, big200 = { big_frame_200k };
+    static big_case big76 = { big_frame_76k, 0 }, big200 = { big_frame_200k, 0 };
+    static big_case nested76 = { big_frame_76k, 1 }, nested200 = { big_frame_200k, 1 };
     EXPECT_ABORT_MATCH_SOFT(child_big_frame, &big76, "76 KiB frame on a 64 KiB stack",
                             "fiberjob: stack overflow in job 'big_frame' on worker ", "64 KiB small stack");
     EXPECT_ABORT_MATCH_SOFT(child_big_frame, &big200, "200 KiB frame on a 64 KiB stack",
+                            "fiberjob: stack overflow in job 'big_frame' on worker ", "64 KiB small stack");
+    EXPECT_ABORT_MATCH_SOFT(child_big_frame, &nested76, "76 KiB frame in a child on a stack segment",
+                            "fiberjob: stack overflow in job 'big_frame' on worker ", "64 KiB small stack");
+    EXPECT_ABORT_MATCH_SOFT(child_big_frame, &nested200, "200 KiB frame in a child on a stack segment",
                             "fiberjob: stack overflow in job 'big_frame' on worker ", "64 KiB small stack");
 #endif
 

@@ -9,8 +9,12 @@
  *   1 x "waiting_large"     large fiber (FJ_JOB_LARGE_STACK), waits for gate
  *   1 x "calling_parent"    small fiber, starts "called_child" (waiting_on_gate's
  *                           function) and waits for it: in fj_wait it runs the
- *                           child on a fiber of its own (FJ_FIBER_CALLING) unless
- *                           another worker stole the child first (then it waits)
+ *                           child on the next stack segment of its own fiber
+ *                           (nested, worker.c "Stack segments") unless another
+ *                           worker stole the child first (then it waits)
+ *   1 x "calling_parent_big" the same with a large-stack child, "called_big",
+ *                           which it runs on a large fiber of its own
+ *                           (FJ_FIBER_CALLING) unless stolen first
  * and a thread outside the scheduler blocks in fj_wait(&gate, 0) (a process-wide
  * waiter record). Every waiting job runs waiting_job_function, which calls
  * fj_wait through waiting_job_inner.
@@ -39,8 +43,9 @@ unsigned gdb_target_listed_waiters(fj_counter *c);
 
 #define N_GATE 4
 #define N_WAITERS (N_GATE + 2)      /* the jobs the root starts that wait themselves */
-#define N_ON_GATE (N_GATE + 4)      /* gate's waiters: N_GATE, waiting_large, called_child, outside,
-                                     * and a launch record (launch_after_gate, fj_run_jobs_after) */
+#define N_CALLING 2                 /* calling_parent and calling_parent_big */
+#define N_ON_GATE (N_GATE + 5)      /* gate's waiters: N_GATE, waiting_large, called_child, called_big,
+                                     * outside, and a launch record (launch_after_gate, fj_run_jobs_after) */
 
 typedef struct wait_spec {
     fj_counter *counter;
@@ -72,13 +77,14 @@ __attribute__((noinline)) void waiting_job_function(void *arg)
     __atomic_fetch_add(&resumed, 1, __ATOMIC_RELAXED);
 }
 
-/* Starts one child that waits on gate, and waits for it. */
+/* Starts one child that waits on gate, and waits for it (arg non-NULL: a
+ * large-stack child). */
 __attribute__((noinline)) void calling_job_function(void *arg)
 {
-    (void)arg;
     fj_counter child_done;
     fj_counter_init(&child_done, 0);
-    fj_job child = { .fn = waiting_job_function, .arg = (void *)&on_gate, .name = "called_child" };
+    fj_job child = { .fn = waiting_job_function, .arg = (void *)&on_gate, .name = arg ? "called_big" : "called_child",
+                     .flags = arg ? FJ_JOB_LARGE_STACK : 0u };
     fj_run_jobs(&child, 1, &child_done);
     fj_wait(&child_done, 0);
     __atomic_fetch_add(&resumed, 1, __ATOMIC_RELAXED);
@@ -110,14 +116,15 @@ static void launched_job(void *arg) { (void)arg; }
 static void root_job(void *arg)
 {
     (void)arg;
-    fj_job jobs[N_WAITERS + 1];
+    fj_job jobs[N_WAITERS + N_CALLING];
     for (int i = 0; i < N_GATE; i++)
         jobs[i] = (fj_job){ .fn = waiting_job_function, .arg = (void *)&on_gate, .name = "waiting_on_gate" };
     jobs[N_GATE] = (fj_job){ .fn = waiting_job_function, .arg = (void *)&on_pair, .name = "waiting_on_pair" };
     jobs[N_GATE + 1] = (fj_job){ .fn = waiting_job_function, .arg = (void *)&on_gate, .name = "waiting_large",
                                  .flags = FJ_JOB_LARGE_STACK };
     jobs[N_WAITERS] = (fj_job){ .fn = calling_job_function, .name = "calling_parent" };
-    fj_run_jobs(jobs, N_WAITERS + 1, &finished);
+    jobs[N_WAITERS + 1] = (fj_job){ .fn = calling_job_function, .arg = (void *)1, .name = "calling_parent_big" };
+    fj_run_jobs(jobs, N_WAITERS + N_CALLING, &finished);
     /* A job launched when gate opens: on gate's list as a launch record. */
     fj_job later = { .fn = launched_job, .name = "launch_after_gate" };
     if (fj_run_jobs_after(&(fj_after){ &gate, 0 }, 1, &later, 1, &finished) != 0) {
@@ -126,7 +133,7 @@ static void root_job(void *arg)
     }
 
     double deadline = now_s() + 60;
-    /* gate: N_GATE small waiters, the large one, called_child and the outside thread; pair: one. */
+    /* gate: N_GATE small waiters, the large one, the called children and the outside thread; pair: one. */
     while (fj_counter_value(&arrived) > 0 || gdb_target_listed_waiters(&gate) < N_ON_GATE ||
            gdb_target_listed_waiters(&pair) < 1) {
         if (now_s() > deadline) {
@@ -153,7 +160,7 @@ int main(int argc, char **argv)
     unsigned workers = argc > 1 ? (unsigned)atoi(argv[1]) : 2;
     fj_counter_init(&gate, 1);
     fj_counter_init(&pair, 3);
-    fj_counter_init(&arrived, N_WAITERS + 1);   /* and called_child */
+    fj_counter_init(&arrived, N_WAITERS + N_CALLING);   /* and the called children */
     fj_counter_init(&finished, 0);
     fj_config cfg = fj_config_default();
     cfg.workers = workers;
@@ -171,8 +178,9 @@ int main(int argc, char **argv)
     pthread_join(outside, NULL);
     fj_destroy(sched);
     int n = __atomic_load_n(&resumed, __ATOMIC_RELAXED);
-    /* Two per waiting_job_function (called_child too), the outside thread, calling_parent. */
-    int want = 2 * (N_WAITERS + 1) + 2;
+    /* Two per waiting_job_function (the called children too), the outside
+     * thread, one per calling job. */
+    int want = 2 * (N_WAITERS + N_CALLING) + 1 + N_CALLING;
     if (rc != 0 || n != want) {
         fprintf(stderr, "gdb_target: fj_main returned %d, %d of %d resumptions\n", rc, n, want);
         return 1;

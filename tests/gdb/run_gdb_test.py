@@ -89,6 +89,7 @@ python fjt("bt-pair-full", "eval \"fj bt %d full\", $fj_pick_pair")
 python fjt("bt-large", "fj bt waiting_large")
 python fjt("bt-root", "eval \"fj bt %d\", $fj_pick_root")
 python fjt("bt-calling", "fj bt calling_parent")
+python fjt("bt-calling-big", "fj bt calling_parent_big")
 python fjt("bt-external", "fj bt '(outside thread)'")
 python fjt("workers", "fj workers")
 python fjt("counter-gate", "fj counter &gate")
@@ -108,6 +109,7 @@ python fjt("bt-gate", "eval \"fj bt %d\", $fj_pick_gate")
 python fjt("regs-after", "info registers")
 python fjt("bt-external", "fj bt '(outside thread)'")
 python fjt("bt-calling", "fj bt calling_parent")
+python fjt("bt-calling-big", "fj bt calling_parent_big")
 python fjt("counter-gate", "fj counter &gate")
 python fjt("workers", "fj workers")
 '''
@@ -230,38 +232,75 @@ def check_fibers(sec, gate, pair, workers, where):
     check(any(re.search(r"\s+large\s+running\s+w\d+\s+fj_main root\s", l) for l in rows),
           "%s: the root job runs on a large fiber" % where)
     check_calling(sec, gate, workers, where)
-    check(summary is not None and int(summary.group(2)) == len(rows),
+    check(summary is not None and int(summary.group(2)) == len([l for l in rows if not re.search(r"\s+nested\s+", l)]),
           "%s: the summary counts the fibers listed" % where)
 
 
 def check_bt_calling(bt, where):
-    m = re.search(r"^fiber #\d+ \(small, (calling|waiting), job 'calling_parent'\)", bt, re.M)
-    check(m is not None, "%s: fj bt calling_parent names the fiber (calling or waiting)" % where)
+    """fj bt calling_parent: its fiber, where called_child runs on the next
+    stack segment above it (nested), or its own fiber when the child was
+    stolen (waiting); either way its own frames, which in the nested case the
+    unwinder reaches through fj__ctx_call_on's call frame information."""
+    nested = re.search(r"^fiber #\d+ \(small, waiting, job 'called_child'\).*\n\(nested: 'calling_parent' waits in "
+                       r"fj_wait on stack segment 0 under 'called_child'; their frames are below fj__ctx_call_on\)$",
+                       bt, re.M)
+    own = re.search(r"^fiber #\d+ \(small, waiting, job 'calling_parent'\)", bt, re.M)
+    check(nested is not None or own is not None,
+          "%s: fj bt calling_parent finds its fiber (nested under called_child, or waiting)" % where)
+    check(re.search(r"\bcalling_job_function\b", bt) is not None and re.search(r"\bfj_wait\b", bt) is not None,
+          "%s: fj bt calling_parent shows its own frames (calling_job_function, fj_wait)" % where)
+    if nested is not None:
+        def frame_at(name):
+            m = re.search(r"^#\d+\s.*\b%s\b" % name, bt, re.M)
+            return m.start() if m else -1
+        pos = [frame_at(n) for n in ("waiting_job_function", "fj__ctx_call_on", "calling_job_function")]
+        check(min(pos) >= 0 and pos[0] < pos[1] < pos[2],
+              "%s: the nested backtrace runs from called_child's frames through fj__ctx_call_on to "
+              "calling_parent's" % where)
+
+
+def check_bt_calling_big(bt, where):
+    m = re.search(r"^fiber #\d+ \(small, (calling|waiting), job 'calling_parent_big'\)", bt, re.M)
+    check(m is not None, "%s: fj bt calling_parent_big names the fiber (calling or waiting)" % where)
     if m is not None and m.group(1) == "calling":
-        check(re.search(r"^\(calling: in fj_wait, it runs child job 'called_child' on fiber #(\d+); `fj bt \1` "
+        check(re.search(r"^\(calling: in fj_wait, it runs child job 'called_big' on fiber #(\d+); `fj bt \1` "
                         r"shows that one\)$", bt, re.M) is not None,
               "%s: fj bt of a calling fiber names the fiber running its child" % where)
     check(re.search(r"\bcalling_job_function\b", bt) is not None and re.search(r"\bfj_wait\b", bt) is not None,
-          "%s: fj bt calling_parent shows its own frames (calling_job_function, fj_wait)" % where)
+          "%s: fj bt calling_parent_big shows its own frames (calling_job_function, fj_wait)" % where)
 
 
 def check_calling(sec, gate, workers, where):
-    """calling_parent runs called_child on a fiber of its own from fj_wait
-    (calling), or waits for it when another worker stole it first (never with
-    one worker)."""
-    child = re.search(r"^\s*#(\d+)\s+small\s+waiting\s+-\s+called_child\s+counter %s value 1 target 0$" % gate,
+    """calling_parent runs called_child on the next stack segment of its own
+    fiber (a "nested" row under the child's), and calling_parent_big runs
+    called_big on a large fiber of its own (calling); each waits instead when
+    another worker stole its child first (never with one worker)."""
+    child = re.search(r"^\s*(#\d+)\s+small\s+waiting\s+-\s+called_child\s+counter %s value 1 target 0$" % gate,
                       sec, re.M)
     check(child is not None, "%s: called_child waits on gate" % where)
-    m = re.search(r"^\s*#\d+\s+small\s+(calling|waiting)\s+-\s+calling_parent\s+counter 0x[0-9a-f]+ value 1 "
+    m = re.search(r"^\s*(#\d+)\s+small\s+(nested|waiting)\s+-\s+calling_parent\s+counter 0x[0-9a-f]+ value 1 "
+                  r"target 0(?:; in fj_wait under 'called_child' \(stack segment 0\))?$", sec, re.M)
+    if check(m is not None, "%s: calling_parent is nested under (or waiting for) its child" % where):
+        if workers == 1:
+            check(m.group(2) == "nested", "%s: with one worker, calling_parent runs its child nested" % where)
+        if m.group(2) == "nested":
+            check(child is not None and m.group(1) == child.group(1),
+                  "%s: the nested row is on called_child's fiber" % where)
+        print("(%s: calling_parent is %s)" % (where, m.group(2)))
+    big = re.search(r"^\s*#(\d+)\s+large\s+waiting\s+-\s+called_big\s+counter %s value 1 target 0$" % gate,
+                    sec, re.M)
+    check(big is not None, "%s: called_big waits on gate on a large fiber" % where)
+    m = re.search(r"^\s*#\d+\s+small\s+(calling|waiting)\s+-\s+calling_parent_big\s+counter 0x[0-9a-f]+ value 1 "
                   r"target 0(?:; runs a child on #(\d+))?$", sec, re.M)
-    if not check(m is not None, "%s: calling_parent is calling (or waiting) for its child" % where):
+    if not check(m is not None, "%s: calling_parent_big is calling (or waiting) for its child" % where):
         return
     if workers == 1:
-        check(m.group(1) == "calling", "%s: with one worker, calling_parent is calling (runs its child itself)" % where)
+        check(m.group(1) == "calling", "%s: with one worker, calling_parent_big is calling (runs its child itself)"
+              % where)
     if m.group(1) == "calling":
-        check(child is not None and m.group(2) == child.group(1),
-              "%s: the calling fiber names the fiber running its child (called_child's)" % where)
-    print("(%s: calling_parent is %s)" % (where, m.group(1)))
+        check(big is not None and m.group(2) == big.group(1),
+              "%s: the calling fiber names the fiber running its child (called_big's)" % where)
+    print("(%s: calling_parent_big is %s)" % (where, m.group(1)))
 
 
 def main():
@@ -375,6 +414,7 @@ def main():
           "fj bt of the outside record finds its thread and shows its backtrace (fj_wait, outside_thread)")
 
     check_bt_calling(sec.get("bt-calling", ""), "live")
+    check_bt_calling_big(sec.get("bt-calling-big", ""), "live")
 
     wk = sec.get("workers", "")
     rows = [l for l in wk.splitlines() if re.match(r"^\s+\d+\s+\S+\s+\d+ \(LWP \d+\)\s", l)]
@@ -388,12 +428,12 @@ def main():
           "fj counter &gate shows the value and the waiters' largest target")
     check(len(re.findall(r"waiting\s+waiting_on_gate\s+0$", cg, re.M)) == N_GATE
           and re.search(r"waiting_large\s+0$", cg, re.M) and re.search(r"\(outside thread\)\s+0$", cg, re.M)
-          and re.search(r"\bcalled_child\s+0$", cg, re.M),
-          "fj counter &gate lists its %d waiters" % (N_GATE + 3))
+          and re.search(r"\bcalled_child\s+0$", cg, re.M) and re.search(r"\bcalled_big\s+0$", cg, re.M),
+          "fj counter &gate lists its %d waiters" % (N_GATE + 4))
     check(outside_id is not None and re.search(r"^\s*%s\s+outside\s+-\s+external\s+waiting\s+\(outside thread\)\s+0$"
                                                % outside_id.group(1), cg, re.M) is not None,
           "fj counter &gate names the outside record by the waiter id fj fibers shows")
-    check(len(re.findall(r"^\s*\d+\s+#\d+\s+0x[0-9a-f]+\s+(small|large)\s+waiting\s", cg, re.M)) == N_GATE + 2,
+    check(len(re.findall(r"^\s*\d+\s+#\d+\s+0x[0-9a-f]+\s+(small|large)\s+waiting\s", cg, re.M)) == N_GATE + 3,
           "fj counter &gate shows the fibers' ids, indices and scheduler")
     check(re.search(r"^counter %s: value 3, waiters up to target 1" % pair, sec.get("counter-pair", ""), re.M)
           is not None, "fj counter pair (a struct, not a pointer) works")
@@ -416,9 +456,10 @@ def main():
             check(re.search(r"^It is thread \d+ \(LWP \d+\):$", sec.get("bt-external", ""), re.M) is not None
                   and "outside_thread" in sec.get("bt-external", ""),
                   "core: fj bt of the outside record finds its thread")
-            check(len(re.findall(r"^\s*\d+\s+(#\d+|outside)\s", sec.get("counter-gate", ""), re.M)) == N_GATE + 3,
-                  "core: fj counter &gate lists its %d waiters" % (N_GATE + 3))
+            check(len(re.findall(r"^\s*\d+\s+(#\d+|outside)\s", sec.get("counter-gate", ""), re.M)) == N_GATE + 4,
+                  "core: fj counter &gate lists its %d waiters" % (N_GATE + 4))
             check_bt_calling(sec.get("bt-calling", ""), "core")
+            check_bt_calling_big(sec.get("bt-calling-big", ""), "core")
             check(len([l for l in sec.get("workers", "").splitlines() if re.match(r"^\s+\d+\s+\S+\s+\d+ \(LWP", l)])
                   == args.workers, "core: fj workers lists the workers")
             if not failures:

@@ -331,6 +331,22 @@ class Fiber(object):
         self.wait_counter = int(value["wait_counter"])
         self.wait_target = int(value["wait_target"])
         self.sp = int(value["ctx"]["sp"])
+        # Stack segments (worker.c): the jobs waiting in fj_wait on the lower
+        # segments of this fiber's stack, under the job named above, lowest
+        # first, as (job name pointer, counter, target).
+        self.callers = []
+        self.span_lo = self.stack_lo
+        if not self.outside and self.kind == "small":
+            try:
+                nseg = int(sched["nseg"])
+                seg = int(value["seg"])
+                if nseg > 1:
+                    self.span_lo = self.stack_lo - (nseg - 1) * int(sched["seg_stride"])
+                for k in range(1, min(seg, nseg - 1) + 1):
+                    c = value["seg_caller"][k]
+                    self.callers.append((c["job"], int(c["counter"]), int(c["target"])))
+            except gdb.error:
+                pass            # a library without stack segments
         self.worker = None      # index of the worker whose current fiber this is
         self.thread = None      # gdb thread running on its stack
         self._name = False
@@ -347,7 +363,11 @@ class Fiber(object):
         return self._name
 
     def in_stack(self, addr):
-        return self.stack_size > 0 and self.stack_lo <= addr < self.stack_lo + self.stack_size
+        return self.stack_size > 0 and self.span_lo <= addr < self.stack_lo + self.stack_size
+
+    def caller_names(self):
+        """Names of the jobs waiting under this fiber's job, on its lower stack segments."""
+        return [_cstr(c[0]) for c in self.callers]
 
 
 def _read_fibers(types, s, include_free=False):
@@ -609,6 +629,18 @@ def _fiber_rows(view, s):
         if state == "running" and f.thread is not None:
             detail = "thread %s" % _thread_label(f.thread)
         rows.append((f.label, f.kind, state + note, where, name, detail))
+        # Jobs waiting under it on lower stack segments of the same fiber: a
+        # row each, nearest first, in the state "nested".
+        above = name
+        for k in range(len(f.callers), 0, -1):
+            job, counter, target = f.callers[k - 1]
+            cname = _cstr(job) or "-"
+            text = "in fj_wait under '%s' (stack segment %d)" % (above, k - 1)
+            if counter:
+                cw = _counter_word(counter)
+                text = ("counter 0x%x value %s target %d; " % (counter, "?" if cw is None else cw[0], target)) + text
+            rows.append((f.label, f.kind, "nested", where, cname, text))
+            above = cname
     return rows
 
 
@@ -1226,6 +1258,16 @@ def _backtrace(view, f, bt_args):
                   "is likely garbage. If the library was built with%s FIBERJOB_SAVE_FPU, say `set fiberjob "
                   "save-fpu %s`\n" % (pc, "out" if fpu else "", "off" if fpu else "on"))
     gdb.write(_fiber_header(f, regs, arch))
+    names = f.caller_names()
+    if names:
+        # Jobs under it on lower stack segments: their frames follow the top
+        # job's, past fj__ctx_call_on.
+        chain = []
+        above = f.job_name or "-"
+        for k in range(len(names), 0, -1):
+            chain.append("'%s' waits in fj_wait on stack segment %d under '%s'" % (names[k - 1] or "-", k - 1, above))
+            above = names[k - 1] or "-"
+        gdb.write("(nested: %s; their frames are below fj__ctx_call_on)\n" % "; ".join(chain))
     if f.state == "calling":
         # Suspended in fj_wait while one of its children runs on another fiber,
         # which switches straight back to it when the child returns.
@@ -1303,7 +1345,8 @@ def bt_command(arg):
         if which == "all":
             chosen = [f for s in scheds for f in view.fibers[int(s)]]
         else:
-            chosen = [f for s in scheds for f in view.fibers[int(s)] if f.job_name == which]
+            chosen = [f for s in scheds for f in view.fibers[int(s)]
+                      if f.job_name == which or which in f.caller_names()]
             chosen += [f for f in view.outside if f.job_name == which]
             if not chosen:
                 _err("no fiber runs or waits in a job named '%s'" % which)

@@ -335,8 +335,13 @@ int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *))
     s->seg_size = (s->stack_need[0] + page - 1) & ~(page - 1);
     s->seg_stride = s->seg_size + gap;
     if (FJ_CTX_HAS_CALL_ON && FJ_STACK_SEGMENTS > 1 &&
-        fj__os_mappings_fit(2 * ((uint64_t)s->nsmall * FJ_STACK_SEGMENTS + s->nlarge) + 2 * s->nworkers + 16))
-        s->nseg = FJ_STACK_SEGMENTS;
+        fj__os_mappings_fit(2 * ((uint64_t)s->nsmall * FJ_STACK_SEGMENTS + s->nlarge) + 2 * s->nworkers + 16)) {
+        /* At most FJ_SEGMENTS_SPAN of address space per fiber for them (a
+         * pool of huge small stacks gets fewer, or none): the sanitizers
+         * shadow the whole span of a fiber it is told of. */
+        size_t fit = FJ_SEGMENTS_SPAN / s->seg_stride;
+        s->nseg = 1 + (uint32_t)(fit < FJ_STACK_SEGMENTS - 1 ? fit : FJ_STACK_SEGMENTS - 1);
+    }
     for (int k = 0; k < 2; k++) {
         sizes[k] = (sizes[k] + page - 1) & ~(page - 1);
         size_t per = sizes[k] + gap + (k == 0 ? (size_t)(s->nseg - 1) * s->seg_stride : 0);

@@ -94,6 +94,8 @@ typedef enum {
  * own stack and FJ_STACK_SEGMENTS - 1 more below it, each above a guard gap,
  * reserved with the pool and made usable the first time each is used. */
 #define FJ_STACK_SEGMENTS 8u
+/* The most address space a small fiber's extra segments may take. */
+#define FJ_SEGMENTS_SPAN ((size_t)16 << 20)
 
 /* Free small fibers a worker keeps off the shared pool (fiber.c). */
 #define FJ_SPARES 8

@@ -583,6 +583,15 @@ static inline void fj__fold_add(fj__worker *w, fj_counter *c, const char *name)
     w->fold_name = name;
 }
 
+/* --- cancel.c: fj_counter_cancel and the skip of a cancelled job ---------- */
+/* Is t counted on a cancelled counter (cancel.c, "Ordering")? Then its start
+ * is skipped: fj__skip_job counts it and finishes it as if it had run. */
+static inline bool fj__task_cancelled(const fj__task *t)
+{
+    return t->counter && fj_load_relaxed(&t->counter->fj__cancel) != 0;
+}
+FJ__SHARED FJ_NOINLINE __attribute__((cold)) void fj__skip_job(fj__worker *w, const fj__task *t);
+
 /* --- batch.c: job batches and a worker's chunk ------------------------------ */
 /* The next job of the worker's chunk; false when it has none. */
 FJ__SHARED bool fj__chunk_take(fj__worker *w, fj__task *out);

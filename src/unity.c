@@ -42,6 +42,7 @@
 #include "record.c"
 #include "timer.c"
 #include "counter.c"
+#include "cancel.c"
 #include "batch.c"
 #include "steal.c"
 #include "deadlock.c"

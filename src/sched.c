@@ -44,7 +44,8 @@
  *
  * Where each part lives (lowest layer first: a file calls only files above
  * it in this list, and upward only through s->fiber_entry, set here):
- *   os_linux.c, arch/   the OS and CPU contract (os.h, arch/ctx.h, arch/fpu.h)
+ *   os_linux.c, arch/   the OS and CPU contract (os.h, arch/ctx.h, arch/fpu.h;
+ *                       Windows: os_windows.c, os_windows_fault.c)
  *   deque.c             the Chase-Lev deque of tasks
  *   topology.c          CPU topology (from /sys)
  *   runtime.c           current worker, fatal errors, error strings, registry
@@ -53,7 +54,9 @@
  *   panic.c             job boundaries, fj_panic, stack-overflow reports
  *   pinned.c            tasks pinned to one worker (FJ_JOB_ON_WORKER)
  *   wake.c              waking sleepers, the injection queue, resuming waiters
+ *   record.c, timer.c   launch records (fj_run_jobs_after), timed waits (record.h)
  *   counter.c           counters, wait lists, folded finishes
+ *   cancel.c            fj_counter_cancel, skipping cancelled jobs
  *   batch.c             job batches and chunks
  *   steal.c             finding work: local, injected, stolen, yielded
  *   deadlock.c          deadlock judgement and reports

@@ -15,15 +15,21 @@
  */
 #define FJ_UNITY_BUILD 1
 
-/* The OS layer, below every other file: one file per OS (os.h). Named through
- * a macro so that the list of #include lines below, which CMakeLists.txt and
- * tools/check_layers.sh read, is the same on every OS. */
+/* The OS layer, below every other file: one or two files per OS (os.h; on
+ * Windows the crash path has a file of its own). Named through macros so that
+ * the list of #include lines below, which CMakeLists.txt and
+ * tools/check_layers.sh read, is the same on every OS; CMakeLists.txt checks
+ * the macros' files too. */
 #if defined(_WIN32)
 #define FJ_OS_SOURCE "os_windows.c"
+#define FJ_OS_SOURCE2 "os_windows_fault.c"
 #else
 #define FJ_OS_SOURCE "os_linux.c"
 #endif
 #include FJ_OS_SOURCE
+#ifdef FJ_OS_SOURCE2
+#include FJ_OS_SOURCE2
+#endif
 #include "deque.c"
 #include "topology.c"
 #include "runtime.c"
@@ -36,6 +42,7 @@
 #include "record.c"
 #include "timer.c"
 #include "counter.c"
+#include "cancel.c"
 #include "batch.c"
 #include "steal.c"
 #include "deadlock.c"

@@ -2,8 +2,8 @@
  * Workers and the fiber loop: what a worker does with its fibers. It owns
  *   - switching: the post-switch action (after_switch, see sched.c's top
  *     comment) and the one annotated context switch;
- *   - running a job (run_job, the one place a job is called), and the
- *     whole-stack promise: a job runs on a fiber of its own class, or nested
+ *   - running a job (run_job, the one place a job is called, which skips a
+ *     cancelled one: cancel.c), and the whole-stack promise: a job runs on a fiber of its own class, or nested
  *     only where its whole class fits (fj__fits_here, fj__call_child);
  *   - the fiber loop every fiber runs: hand-offs, large-stack jobs
  *     (deferred while no large fiber is free), resuming woken fibers, giving
@@ -180,80 +180,6 @@ void fj__fpu_check(const fj__worker *w, const char *when, const char *job)
 }
 
 /*
- * Cancellation (fj_counter_cancel). A job counted on a cancelled counter is
- * skipped where it would start (run_job, and before a large-stack job takes
- * a large fiber or a pinned one travels back to its worker): its function,
- * its hooks and its trace events do not run; it counts once in fj__skipped
- * and finishes its count as a job that ran does (the fold), exactly once,
- * since the skip replaces the call. Every job start goes through those
- * places: the fiber loop (own deques, the chunk, the pinned queue, the
- * injection queue, steals, hand-offs, deferred large-stack jobs) and nested
- * runs (fj__run_nested: fj_wait's children, run_now).
- *
- * Cost per job: one relaxed load of fj__cancel, which shares the counter's
- * line with the word the finish writes, and a predicted branch.
- *
- * Ordering. The cancel is a release store of 1; the check a relaxed load.
- * What a start is guaranteed to see: by coherence, a load that happens after
- * a store to the same object reads it (or a later value). So a job is skipped
- * if its start happens after fj_counter_cancel returned: a later start on
- * the same thread, a job queued after it (the queue's release/acquire carry
- * the happens-before to whoever takes the job), or a start on a worker that
- * resumed the cancelling fiber (the resume is a release/acquire too). A job
- * that another worker starts at the same moment, with no such edge, may
- * still run: best effort, with no fence on the per-job path; the store
- * reaches the other core in the time a cache line takes to move. The
- * skipped count is a relaxed add sequenced before the finish's release CAS,
- * so a waiter that returned reads it (acquire, as fj_counter_panics).
- * fj_cancelled loads with acquire, so a job that sees the cancel also sees
- * what the canceller wrote before it (a reason, say). The clearing of a
- * cancel when a new round starts is argued in counter.c (fj__counter_add).
- */
-static inline bool task_cancelled(const fj__task *t)
-{
-    return t->counter && fj_load_relaxed(&t->counter->fj__cancel) != 0;
-}
-
-static FJ_NOINLINE __attribute__((cold)) void skip_job(fj__worker *w, const fj__task *t)
-{
-    fj_fetch_add_relaxed(&t->counter->fj__skipped, 1);
-    FJ__STAT_INC(w, jobs_skipped);
-    fj__fold_add(w, t->counter, t->name);
-}
-
-void fj_counter_cancel(fj_counter *c)
-{
-    if (!c)
-        fj__fatal("fj_counter_cancel", "counter is NULL");
-    fj_store_release(&c->fj__cancel, 1u);
-}
-
-uint32_t fj_counter_cancelled(const fj_counter *c)
-{
-    if (!c)
-        fj__fatal("fj_counter_cancelled", "counter is NULL");
-    return fj_load_acquire(&((fj_counter *)c)->fj__skipped);
-}
-
-int fj_counter_is_cancelled(const fj_counter *c)
-{
-    if (!c)
-        fj__fatal("fj_counter_is_cancelled", "counter is NULL");
-    return fj_load_acquire(&((fj_counter *)c)->fj__cancel) != 0;
-}
-
-int fj_cancelled(void)
-{
-    fj__worker *w = fj__current_worker();
-    fj__fiber *f = w ? w->current : NULL;
-    /* job_depth: inside a job (not the thread's own code in fj_enter, not a
-     * hook around a job). The counter outlives the job counted on it. */
-    if (!f || !f->job_depth || !f->job_counter)
-        return 0;
-    return fj_load_acquire(&f->job_counter->fj__cancel) != 0;
-}
-
-/*
  * The one place a job is called: at its fiber's base (the fiber loop), or
  * nested above a waiter whose stack has room for the job's whole class
  * (fj_wait, fj_run_jobs when a queue cannot grow). Folded finishes of another
@@ -286,8 +212,8 @@ static inline __attribute__((always_inline)) bool run_job(fj__worker **wp, fj__f
                                                           bool nested)
 {
     fj__worker *w = *wp;
-    if (FJ_UNLIKELY(task_cancelled(t))) {
-        skip_job(w, t);
+    if (FJ_UNLIKELY(fj__task_cancelled(t))) {
+        fj__skip_job(w, t);
         return false;
     }
     if (w->fold_counter != t->counter)
@@ -603,8 +529,8 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
         if (FJ_UNLIKELY(t.flags & FJ_JOB_PINNED) && fj__pin_worker(t.flags) != w->index) {
             /* Pinned elsewhere (a deferred large-stack job taken here): back
              * to its own worker, unless cancelled (skipped here). */
-            if (task_cancelled(&t)) {
-                skip_job(w, &t);
+            if (fj__task_cancelled(&t)) {
+                fj__skip_job(w, &t);
                 continue;
             }
             fj__pin_push(w->s, fj__pin_worker(t.flags), &t, "fj_run_jobs");
@@ -614,8 +540,8 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
         if ((t.flags & FJ_JOB_LARGE_STACK) && self->kind != FJ_KIND_LARGE) {
             /* Never a called child (fj__call_child takes a large fiber for
              * one), so a skip here owes no return to a waiter. */
-            if (task_cancelled(&t)) {
-                skip_job(w, &t);
+            if (fj__task_cancelled(&t)) {
+                fj__skip_job(w, &t);
                 continue;
             }
             fj__fiber *big = fj__pool_take(w->s, &w->s->free_large);

@@ -4,7 +4,8 @@
 # src/unity.c, which lists them lowest layer first. A call upward must go
 # through a function pointer (none shows as a symbol). Symbols defined in none
 # of the listed files are the platform below them all (arch/, the C++
-# boundary). Reads the objects of a
+# boundary, the OS files that unity.c names through FJ_OS_SOURCE and
+# FJ_OS_SOURCE2, which no #include "x.c" line lists). Reads the objects of a
 # build made file by file (-DFIBERJOB_UNITY=OFF).
 #
 #   bash tools/check_layers.sh src/unity.c OBJECT_DIR

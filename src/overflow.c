@@ -62,7 +62,7 @@ static void overflow_check(void *fault)
     for (uint32_t i = 0; i < s->nsmall + s->nlarge; i++) {
         const fj__fiber *f = &s->fibers[i];
         /* Each segment of a small fiber has a gap of its own below it
-         * (worker.c, "Stack segments"); the job running there is the one
+         * (segment.c); the job running there is the one
          * named on the fiber (a job on a segment is its innermost). */
         uint32_t nseg = f->kind == FJ_KIND_SMALL ? s->nseg : 1;
         for (uint32_t k = 0; k < nseg; k++) {

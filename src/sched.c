@@ -50,7 +50,7 @@
  *   topology.c          CPU topology (from /sys)
  *   runtime.c           current worker, fatal errors, error strings, registry
  *   trace.c             event rings (the writers are in trace/)
- *   fiber.c             the fiber pool, waiter ids, outside records, spares
+ *   fiber.c             the fiber pool, waiter ids, outside records, spares (fiber.h)
  *   panic.c             job boundaries, fj_panic, stack-overflow reports
  *   pinned.c            tasks pinned to one worker (FJ_JOB_ON_WORKER)
  *   wake.c              waking sleepers, the injection queue, resuming waiters
@@ -62,6 +62,7 @@
  *   deadlock.c          deadlock judgement and reports
  *   idle.c              spinning, sleeping, quiescence
  *   worker.c            switching, running a job, the fiber loop, enter/leave
+ *   segment.c           a waiter's child run on the next stack segment of its fiber
  *   wait.c              fj_wait, fj_yield
  *   mutex.c             fj_mutex: locks that park fibers (handover, FIFO)
  *   submit.c            fj_run_jobs, fj_run_jobs_on

@@ -48,6 +48,7 @@
 #include "deadlock.c"
 #include "idle.c"
 #include "worker.c"
+#include "segment.c"
 #include "wait.c"
 #include "mutex.c"
 #include "submit.c"

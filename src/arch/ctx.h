@@ -151,7 +151,7 @@ fj__ctx *fj__ctx_switch(fj__ctx *from, fj__ctx *to);
 /* Call fn(arg) with the stack pointer moved to `top` (16-byte aligned, the
  * high end of another stack segment of the same fiber) and come back to the
  * caller's stack when fn returns: an ordinary call and return on another
- * stack, not a context switch (worker.c, "Stack segments"). The frame keeps
+ * stack, not a context switch (segment.c). The frame keeps
  * the caller's stack pointer in the frame pointer register with call frame
  * information, so debuggers and unwinders walk from fn's frames to the
  * caller's. Not on Windows (the thread information block's stack fields

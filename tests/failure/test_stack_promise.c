@@ -302,7 +302,7 @@ typedef struct big_case {
 
 /* A small job that runs the big frame as its child and waits: the child does
  * not fit under it, so it runs on the next stack segment of the same fiber
- * (worker.c, "Stack segments"; or on a fiber of its own when another worker
+ * (segment.c; or on a fiber of its own when another worker
  * steals it first), and must be reported all the same. */
 static void big_frame_parent(void *arg)
 {

@@ -10,7 +10,7 @@
  *   1 x "calling_parent"    small fiber, starts "called_child" (waiting_on_gate's
  *                           function) and waits for it: in fj_wait it runs the
  *                           child on the next stack segment of its own fiber
- *                           (nested, worker.c "Stack segments") unless another
+ *                           (nested, src/segment.c) unless another
  *                           worker stole the child first (then it waits)
  *   1 x "calling_parent_big" the same with a large-stack child, "called_big",
  *                           which it runs on a large fiber of its own

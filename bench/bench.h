@@ -120,6 +120,8 @@ int fjb_graph_wait(const bench_args *a);
 int fjb_graph_after(const bench_args *a);
 int tbbb_graph(const bench_args *a);
 int bench_graph_serial(const bench_args *a);
+/* frame (frame_graph.h) on one thread: the baseline of the two-core limit. */
+int bench_frame_serial(const bench_args *a);
 
 /* Shared by every parallel-for implementation: the map and the sum of one
  * chunk, written once so that every runtime runs the same inner loops. The sum

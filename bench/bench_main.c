@@ -17,6 +17,7 @@
  *   fib        n of fib(n), one job per call, parent waits                    30
  *   pfor       floats mapped then summed                              64 Mi
  *   frame      frames of the ~10,400-job graph in frame_graph.h              500
+ *              (impl serial: the same jobs in order on one thread)
  *   graph      frames of the 10,000-node random DAG in dag_graph.h            200
  *              (impl fiberjob: launch-when-done; fiberjob-wait: a job per node
  *              waiting on its predecessors; tbb: flow graph; serial: one thread)
@@ -62,6 +63,7 @@ static const entry table[] = {
     { "fib", "fiberjob-shallow", fjb_fib_shallow },
     { "pfor", "fiberjob", fjb_pfor },
     { "frame", "fiberjob", fjb_frame },
+    { "frame", "serial", bench_frame_serial },
     { "wake", "fiberjob", fjb_wake },
     { "startup", "fiberjob", fjb_startup },
     { "mutex", "fiberjob", fjb_mutex },

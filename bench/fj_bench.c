@@ -357,6 +357,38 @@ int fjb_frame(const bench_args *a)
     return rc;
 }
 
+/* The baseline: the same frames on the calling thread, the jobs in the
+ * order the graph allows (the two-core limit is half its time). */
+int bench_frame_serial(const bench_args *a)
+{
+    double *us = calloc((size_t)a->size, sizeof *us);
+    if (!us)
+        return bench_fail("frame: out of memory");
+    const long warm = 10;
+    for (long f = 0; f < warm + a->size; f++) {
+        uint64_t t0 = bench_now_ns();
+        fg_w.frame = (uint32_t)f;
+        for (uint32_t i = 0; i < FG_ANIM; i++)
+            fg_animate(i);
+        for (uint32_t i = 0; i < FG_ISLANDS; i++) {
+            for (uint32_t k = 0; k < FG_CONSTRAINTS; k++)
+                fg_constraint(i, k);
+            fg_island_done(i);
+        }
+        for (uint32_t i = 0; i < FG_VIS; i++)
+            fg_cull(i);
+        for (uint32_t i = 0; i < FG_RENDER; i++)
+            fg_render(i);
+        uint64_t t1 = bench_now_ns();
+        if (f >= warm)
+            us[f - warm] = (double)(t1 - t0) / 1e3;
+    }
+    bench_emit("frame-median", bench_percentile(us, (size_t)a->size, 50), "us", BENCH_LOWER);
+    bench_emit("frame-p99", bench_percentile(us, (size_t)a->size, 99), "us", BENCH_LOWER);
+    free(us);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- wake latency */
 
 typedef struct wake_ctx {

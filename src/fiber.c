@@ -278,7 +278,7 @@ static void fiber_prepare(fj_scheduler *s, fj__fiber *f)
     if (fj__os_commit(f->stack_lo, f->stack_size) != 0 || fj__os_stack_guard(f->stack_lo, &below) != 0)
         fj__fatal("fiber pool", "could not map a %zu KiB fiber stack (mprotect failed: too many "
                   "mappings, or out of memory)", f->stack_size / 1024);
-    fj__ctx_make(&f->ctx, f->stack_lo, f->stack_size, below, s->fiber_entry, f);
+    fj__ctx_make(&f->ctx, f->stack_lo, f->stack_size - fj__seg_colour(f, 0), below, s->fiber_entry, f);
     /* The sanitizers and Valgrind are told of the whole range a small fiber's
      * segments span (gaps included, never touched): moving to another
      * segment is then a deep call on the same stack, not a switch. */
@@ -332,7 +332,7 @@ int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *))
      * mappings per segment; else the fiber's own stack only. Each extra
      * segment holds a small job's whole need (s->stack_need[0]). */
     s->nseg = 1;
-    s->seg_size = (s->stack_need[0] + page - 1) & ~(page - 1);
+    s->seg_size = (s->stack_need[0] + FJ_SEG_COLOUR_SPAN + page - 1) & ~(page - 1);
     s->seg_stride = s->seg_size + gap;
     if (FJ_CTX_HAS_CALL_ON && FJ_STACK_SEGMENTS > 1 &&
         fj__os_mappings_fit(2 * ((uint64_t)s->nsmall * FJ_STACK_SEGMENTS + s->nlarge) + 2 * s->nworkers + 16)) {
@@ -343,7 +343,8 @@ int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *))
         s->nseg = 1 + (uint32_t)(fit < FJ_STACK_SEGMENTS - 1 ? fit : FJ_STACK_SEGMENTS - 1);
     }
     for (int k = 0; k < 2; k++) {
-        sizes[k] = (sizes[k] + page - 1) & ~(page - 1);
+        /* Room for the fiber's colour (fj__seg_colour) on top of its class. */
+        sizes[k] = (sizes[k] + FJ_SEG_COLOUR_SPAN + page - 1) & ~(page - 1);
         size_t per = sizes[k] + gap + (k == 0 ? (size_t)(s->nseg - 1) * s->seg_stride : 0);
         s->stack_region_size[k] = (size_t)counts[k] * per;
         s->stack_region[k] = fj__os_reserve(s->stack_region_size[k]);

@@ -20,6 +20,14 @@ static inline char *fj__seg_lo(const fj__fiber *f, uint32_t k)
 {
     return (char *)f->stack_lo - (size_t)k * f->s->seg_stride;
 }
+/* How far below its top segment k of f starts (its own stack: k = 0): the
+ * fibers' and segments' first frames spread over the cache's sets instead of
+ * all sitting at the same offset in a page, where an 8-way set holds only 8
+ * of them (fib: 25% slower without it). */
+static inline size_t fj__seg_colour(const fj__fiber *f, uint32_t k)
+{
+    return (size_t)((f->index + k) % 8u) * FJ_SEG_COLOUR;
+}
 FJ__SHARED bool fj__seg_prepare(fj__fiber *f, uint32_t k);
 void fj__fibers_destroy(fj_scheduler *s);
 FJ__SHARED fj__fiber *fj__pool_take(fj_scheduler *s, uint64_t *head);

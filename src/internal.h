@@ -96,6 +96,10 @@ typedef enum {
 #define FJ_STACK_SEGMENTS 8u
 /* The most address space a small fiber's extra segments may take. */
 #define FJ_SEGMENTS_SPAN ((size_t)16 << 20)
+/* Each fiber stack and stack segment starts a multiple of FJ_SEG_COLOUR
+ * below its top (fj__seg_colour, fiber.h); the room for it is added to each. */
+#define FJ_SEG_COLOUR 512u
+#define FJ_SEG_COLOUR_SPAN (8u * FJ_SEG_COLOUR)
 
 /* Free small fibers a worker keeps off the shared pool (fiber.c). */
 #define FJ_SPARES 8

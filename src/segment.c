@@ -60,7 +60,7 @@ fj__worker *fj__run_on_seg(fj__worker *w, fj__fiber *self, const fj__task *t)
     self->seg = k;
     self->seg_lo = lo;
     seg_call a = { w, self, t };
-    fj__ctx_call_on(&a, seg_entry, lo + w->s->seg_size);
+    fj__ctx_call_on(&a, seg_entry, lo + w->s->seg_size - fj__seg_colour(self, k));
     self->seg = k - 1;
     self->seg_lo = saved_lo;
     /* The job above may have waited: what we wait for, for reports again. */

@@ -83,7 +83,9 @@ static void deep_chain_small_pool(void *arg)
 {
     fj_config cfg = fj_config_default();
     cfg.workers = 1;
-    cfg.small_fibers = 32;
+    /* Each fiber holds a few dozen links at most, on its own stack and its
+     * stack segments (src/segment.c): 4 cannot hold 1,000. */
+    cfg.small_fibers = 4;
     cfg.large_fibers = 1;
     /* A root stack no larger than a small one: no child's whole stack fits
      * below it either, so none runs there (whatever the frame sizes). */

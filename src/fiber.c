@@ -295,6 +295,7 @@ static void fiber_prepare(fj_scheduler *s, fj__fiber *f)
     f->prepared = true;
 }
 
+#if FJ_CTX_HAS_CALL_ON
 /* Make segment k of small fiber f usable (its first use). False when the
  * kernel refuses (out of mappings or memory): the fiber then uses no segment
  * from k on, and waiters call their children on fibers of their own. */
@@ -311,6 +312,7 @@ bool fj__seg_prepare(fj__fiber *f, uint32_t k)
     f->seg_ready = k + 1;
     return true;
 }
+#endif
 
 int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *))
 {

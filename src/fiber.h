@@ -28,7 +28,9 @@ static inline size_t fj__seg_colour(const fj__fiber *f, uint32_t k)
 {
     return (size_t)((f->index + k) % 8u) * FJ_SEG_COLOUR;
 }
+#if FJ_CTX_HAS_CALL_ON
 FJ__SHARED bool fj__seg_prepare(fj__fiber *f, uint32_t k);
+#endif
 void fj__fibers_destroy(fj_scheduler *s);
 FJ__SHARED fj__fiber *fj__pool_take(fj_scheduler *s, uint64_t *head);
 FJ__SHARED void fj__pool_put(fj_scheduler *s, uint64_t *head, fj__fiber *f);

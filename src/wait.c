@@ -115,9 +115,9 @@ static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
         if (child)
             *wp = fj__call_child(w, self, child, &t);
         else if (seg)
-            *wp = fj__run_on_seg(w, self, &t);
+            fj__run_on_seg(w, self, &t);   /* the caller reads the worker again */
         else
-            *wp = fj__run_nested(w, self, &t);
+            fj__run_nested(w, self, &t);
         return true;
     }
     return false;

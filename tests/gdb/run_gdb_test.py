@@ -253,7 +253,8 @@ def check_bt_calling(bt, where):
         def frame_at(name):
             m = re.search(r"^#\d+\s.*\b%s\b" % name, bt, re.M)
             return m.start() if m else -1
-        pos = [frame_at(n) for n in ("waiting_job_function", "fj__ctx_call_on", "calling_job_function")]
+        # The sanitizer builds show the assembly's fj__ names as fj.ctx_...
+        pos = [frame_at(n) for n in ("waiting_job_function", r"fj(?:__|\.)ctx_call_on", "calling_job_function")]
         check(min(pos) >= 0 and pos[0] < pos[1] < pos[2],
               "%s: the nested backtrace runs from called_child's frames through fj__ctx_call_on to "
               "calling_parent's" % where)

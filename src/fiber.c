@@ -299,14 +299,16 @@ static void fiber_prepare(fj_scheduler *s, fj__fiber *f)
 /* Make segment k of small fiber f usable (its first use). False when the
  * kernel refuses (out of mappings or memory): the fiber then uses no segment
  * from k on, and waiters call their children on fibers of their own. */
+#define FJ__SEG_REFUSED (1u << 31)   /* in seg_ready: the kernel refused one */
 bool fj__seg_prepare(fj__fiber *f, uint32_t k)
 {
-    if (k < f->seg_ready)
+    uint32_t ready = f->seg_ready & ~FJ__SEG_REFUSED;
+    if (k < ready)
         return true;
-    if (k != f->seg_ready || k >= f->s->nseg)
+    if ((f->seg_ready & FJ__SEG_REFUSED) || k != ready || k >= f->s->nseg)
         return false;
     if (fj__os_commit(fj__seg_lo(f, k), f->s->seg_size) != 0) {
-        f->seg_ready = f->s->nseg + 1;   /* never again: k > nseg fails the test above */
+        f->seg_ready |= FJ__SEG_REFUSED;   /* the ones made stay usable; no more */
         return false;
     }
     f->seg_ready = k + 1;
@@ -344,9 +346,10 @@ int fj__fibers_create(fj_scheduler *s, void (*entry)(fj__ctx *, void *))
         size_t fit = FJ_SEGMENTS_SPAN / s->seg_stride;
         s->nseg = 1 + (uint32_t)(fit < FJ_STACK_SEGMENTS - 1 ? fit : FJ_STACK_SEGMENTS - 1);
     }
-    for (int k = 0; k < 2; k++) {
-        /* Room for the fiber's colour (fj__seg_colour) on top of its class. */
+    /* Room for the fiber's colour (fj__seg_colour) on top of its class. */
+    for (int k = 0; k < 2; k++)
         sizes[k] = (sizes[k] + FJ_SEG_COLOUR_SPAN + page - 1) & ~(page - 1);
+    for (int k = 0; k < 2; k++) {
         size_t per = sizes[k] + gap + (k == 0 ? (size_t)(s->nseg - 1) * s->seg_stride : 0);
         s->stack_region_size[k] = (size_t)counts[k] * per;
         s->stack_region[k] = fj__os_reserve(s->stack_region_size[k]);

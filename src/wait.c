@@ -2,9 +2,10 @@
  * Waiting and yielding: fj_wait and fj_yield.
  *
  * A job that waits first runs its own children still queued on its worker
- * (each on a fiber of its own, or nested where its whole stack class fits;
- * worker.c), then parks: it switches to a woken fiber or a fresh one, and the
- * post-switch action publishes it on the counter (worker.c, counter.c). With
+ * (nested where its whole stack class fits, else on the next stack segment
+ * of its fiber, segment.c, else on a fiber of its own, worker.c), then
+ * parks: it switches to a woken fiber or a fresh one, and the post-switch
+ * action publishes it on the counter (worker.c, counter.c). With
  * every fiber taken it runs queued jobs nested while they fit, else spins,
  * counted as `stuck`, and after a while asks whether the pool is deadlocked
  * (deadlock.c). A thread outside every scheduler blocks on a futex in a
@@ -70,9 +71,10 @@ static void wait_external(fj_counter *c, int64_t target)
 }
 
 /* Run one of our own children of c that is still queued on this worker (the
- * chunk or the bottom of a deque), on a fiber of its own (fj__call_child), or
- * here when its whole stack class fits. False when there is none, or no fiber
- * and no room: then the caller parks. */
+ * chunk or the bottom of a deque): here when its whole stack class fits, on
+ * our fiber's next stack segment (fj__run_on_seg), or on a fiber of its own
+ * (fj__call_child). False when there is none, or no segment, no fiber and no
+ * room: then the caller parks. */
 static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
 {
     fj__worker *w = *wp;
@@ -89,7 +91,7 @@ static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
         bool seg = false;
         if (!fj__fits_here(w, self, tflags)) {
             /* On the next segment of our own stack where there is one (a
-             * nested run with a whole stack of its own, worker.c); else on a
+             * nested run with a whole stack of its own, segment.c); else on a
              * fiber of its own. A pinned waiter is never called back from
              * another fiber: the child could end on another worker, and the
              * waiter with it. */

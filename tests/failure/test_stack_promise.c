@@ -19,6 +19,9 @@
  *  6. A fiber pool the kernel could not map (2 mappings per fiber in use, more
  *     than /proc/sys/vm/max_map_count) is refused by fj_create with FJ_ELIMIT;
  *     one that fits works with 4,000 jobs suspended at once.
+ *  7. With the process's mappings used up, every new stack segment is
+ *     refused: chains of waits still complete (their children run on fibers
+ *     of their own), twice, and again once the mappings are back.
  *
  * Every scenario runs in a child process with a time limit (a failure is
  * recorded and the others still run). Depths are measured with frame
@@ -35,6 +38,21 @@
 #if __has_feature(address_sanitizer)
 #define SP_ASAN 1
 #endif
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define SP_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SP_TSAN 1
+#endif
+#endif
+
+/* Scenario 7 uses up the process's mappings: only natively on x86-64 Linux
+ * (the sanitizers' runtimes and an emulator need mappings of their own). */
+#if defined(__x86_64__) && defined(__linux__) && !defined(SP_ASAN) && !defined(SP_TSAN) && !TEST_WINDOWS
+#define SP_HOG 1
+#include <sys/mman.h>
 #endif
 
 #define KiB ((size_t)1024)
@@ -452,6 +470,132 @@ static void expect_abort_match_soft_(const char *file, int ln, const char *what,
     test_soft_failures++;
 }
 
+/* ------------------------------------------------------------ 7. a stack segment the kernel refuses */
+
+#ifdef SP_HOG
+/* A chain of waits: each link runs the next as its child and waits for it.
+ * The children do not fit under their waiters, so each runs on its waiter's
+ * next stack segment (src/segment.c), or on a fiber of its own when the
+ * kernel refuses to make that segment usable. */
+static int g_links;
+
+static void link_job(void *arg)
+{
+    uintptr_t depth = (uintptr_t)arg;
+    T_ADD(&g_links, 1);
+    if (depth == 0)
+        return;
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_job j = { .fn = link_job, .arg = (void *)(depth - 1), .name = "link" };
+    fj_run_jobs(&j, 1, &c);
+    fj_wait(&c, 0);
+}
+
+static int run_chain(uintptr_t depth)
+{
+    g_links = 0;
+    link_job((void *)depth);
+    return T_LOAD(&g_links) == (int)depth + 1;
+}
+
+static fj_counter g_hog_gate, g_hog_started;
+
+static void hog_parker(void *arg)
+{
+    (void)arg;
+    fj_counter_done(&g_hog_started, 1);
+    fj_wait(&g_hog_gate, 0);
+}
+
+/* Split a reserved region page by page until the kernel refuses another
+ * mapping (vm.max_map_count): from then on no stack segment can be made
+ * usable. Returns the region to unmap. */
+static char *hog_mappings(size_t *len)
+{
+    long max = read_max_map_count();
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (max <= 0 || max > 1000000)
+        return NULL;
+    size_t pages = (size_t)max + 256;
+    char *p = mmap(NULL, pages * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    size_t i = 1;
+    for (; i < pages; i += 2)
+        if (mprotect(p + i * page, page, PROT_READ) != 0)
+            break;
+    *len = pages * page;
+    return i < pages ? p : NULL;   /* NULL: never refused (a limit beyond what we split) */
+}
+
+static int g_hog_ok;
+
+static void hog_then_chains(void *arg)
+{
+    (void)arg;
+    size_t len = 0;
+    char *hog = hog_mappings(&len);
+    if (!hog) {
+        g_hog_ok = -1;
+        return;
+    }
+    /* Every nested child's segment is refused: the children run on the
+     * fibers the warm-up made usable, and the chain completes; the second
+     * chain meets fibers whose refusal is remembered. */
+    int ok = run_chain(4) && run_chain(4);
+    munmap(hog, len);
+    ok = ok && run_chain(4);   /* and with mappings to spare again */
+    g_hog_ok = ok ? 1 : 0;
+}
+
+static void filler_job(void *arg) { (void)arg; }
+
+static void refused_root(void *arg)
+{
+    (void)arg;
+    /* Make 8 small fibers usable first: 8 jobs parked at once on a gate. */
+    enum { PARKERS = 8 };
+    fj_counter_init(&g_hog_gate, 1);
+    fj_counter_init(&g_hog_started, PARKERS);
+    fj_counter parked;
+    fj_counter_init(&parked, 0);
+    fj_job p = { .fn = hog_parker, .name = "parker" };
+    for (int i = 0; i < PARKERS; i++)
+        fj_run_jobs(&p, 1, &parked);
+    fj_wait(&g_hog_started, 0);
+    fj_counter_done(&g_hog_gate, 1);
+    fj_wait(&parked, 0);
+    /* The chains start at the base of a small fiber: a job of another
+     * counter on top of ours makes the root park instead of running it. */
+    fj_counter done;
+    fj_counter_init(&done, 0);
+    fj_job j = { .fn = hog_then_chains, .name = "hog_then_chains" };
+    fj_job f = { .fn = filler_job, .name = "filler" };
+    fj_run_jobs(&j, 1, &done);
+    fj_run_jobs(&f, 1, NULL);
+    fj_wait(&done, 0);
+}
+
+static void child_refused_segment(void *a)
+{
+    (void)a;
+    fj_config c = base_cfg();
+    c.workers = 1;
+    run_root(&c, refused_root, NULL);
+    if (g_hog_ok < 0) {
+        printf("max_map_count not reached by splitting a region: nothing refused, nothing checked\n");
+        fflush(stdout);
+        _exit(0);
+    }
+    if (g_hog_ok != 1) {
+        fprintf(stderr, "a chain of waits lost a link while stack segments were refused\n");
+        fflush(stderr);
+        _exit(2);
+    }
+}
+#endif
+
 int main(int argc, char **argv)
 {
     g_workers = test_workers(argc, argv);
@@ -505,6 +649,14 @@ int main(int argc, char **argv)
                "that check skipped\n", maps);
     }
     EXPECT_CHILD_OK(child_many_waiters, NULL, 60, "5000 small fibers, 4000 jobs suspended at once on one gate");
+
+    /* 7: a stack segment the kernel refuses to make usable. */
+#ifdef SP_HOG
+    EXPECT_CHILD_OK(child_refused_segment, NULL, 60,
+                    "chains of waits while every new stack segment is refused (max_map_count used up)");
+#else
+    printf("refused-segment check skipped (needs native x86-64 Linux without a sanitizer)\n");
+#endif
 
     return test_finish();
 }

@@ -331,7 +331,7 @@ class Fiber(object):
         self.wait_counter = int(value["wait_counter"])
         self.wait_target = int(value["wait_target"])
         self.sp = int(value["ctx"]["sp"])
-        # Stack segments (worker.c): the jobs waiting in fj_wait on the lower
+        # Stack segments (src/segment.c): the jobs waiting in fj_wait on the lower
         # segments of this fiber's stack, under the job named above, lowest
         # first, as (job name pointer, counter, target).
         self.callers = []
@@ -1404,7 +1404,9 @@ Per live scheduler a summary line (workers, fibers in use), then per fiber its
 index, kind (small/large), state (running/waiting/calling/ready/yielded), the
 worker it runs on, its job's name, and for a waiting fiber the counter's address,
 current value and the target it waits for (a calling fiber: also the fiber that
-runs its child). Then the process-wide records of threads outside every
+runs its child). Under a fiber's row, a `nested` row for each job waiting in
+fj_wait on a lower stack segment of that fiber, under the job above it (`fj bt
+NAME` finds those too). Then the process-wide records of threads outside every
 scheduler blocked in fj_wait, by waiter id. `all` lists free fibers and idle
 outside records too.""")
 _Cmd("info fibers", fibers_command, """List every fiber in use (same as `fj fibers`).""", gdb.COMMAND_STATUS)

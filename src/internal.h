@@ -531,6 +531,8 @@ extern uint64_t fj__outside_calls;
 #define FJ_VALUE_SHIFT 32
 #define FJ_MAXT_SHIFT 16
 static inline int32_t fj__word_value(uint64_t w) { return (int32_t)(uint32_t)(w >> FJ_VALUE_SHIFT); }
+/* fj_counter_value without its NULL check, inline (fj_wait's loop). */
+static inline int64_t fj__counter_now(fj_counter *c) { return fj__word_value(fj_load_acquire(&c->fj__word)); }
 static inline uint32_t fj__word_maxt(uint64_t w) { return (uint32_t)(w >> FJ_MAXT_SHIFT) & 0xffffu; }
 static inline uint32_t fj__word_head(uint64_t w) { return (uint32_t)w & 0xffffu; }
 static inline uint64_t fj__word_make(int32_t value, uint32_t maxt, uint32_t head)

@@ -184,7 +184,7 @@ void fj_wait(fj_counter *c, int64_t target)
     for (;;) {
         int64_t pending = w->fold_counter == c ? w->fold_k : 0;
         /* Over fj_set_active_workers' limit: start nothing (idle.c, "Parking"). */
-        if (fj_counter_value(c) - pending <= target || FJ_UNLIKELY(fj__over_limit(w)) || !run_child(&w, self, c))
+        if (fj__counter_now(c) - pending <= target || FJ_UNLIKELY(fj__over_limit(w)) || !run_child(&w, self, c))
             break;
         w = fj__current_worker();
     }
@@ -192,7 +192,7 @@ void fj_wait(fj_counter *c, int64_t target)
     unsigned stuck = 0;
     uint64_t stuck_since = 0;
     for (;;) {
-        if (fj_counter_value(c) <= target) {
+        if (fj__counter_now(c) <= target) {
             if (stuck >= 1000)
                 fj_fetch_sub_seq_cst(&w->s->stuck, 1);
             return;

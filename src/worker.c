@@ -297,7 +297,7 @@ static bool take_sibling(fj__worker *w, const fj__fiber *self, const fj__fiber *
     if (!c)
         return false;
     int64_t pending = w->fold_counter == c ? w->fold_k : 0;
-    if (fj_counter_value(c) - pending <= fj_load_relaxed(&parent->wait_target))
+    if (fj__counter_now(c) - pending <= fj_load_relaxed(&parent->wait_target))
         return false;
     for (int q = 0; q < FJ_NQ; q++) {
         fj_counter *tc;

@@ -46,7 +46,7 @@ bool fj__seg_next(fj__fiber *self, uintptr_t flags)
 #endif
 }
 
-fj__worker *fj__run_on_seg(fj__worker *w, fj__fiber *self, const fj__task *t)
+FJ_NOINLINE fj__worker *fj__run_on_seg(fj__worker *w, fj__fiber *self, const fj__task *t)
 {
 #if FJ_CTX_HAS_CALL_ON
     uint32_t k = self->seg + 1;

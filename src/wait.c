@@ -73,8 +73,9 @@ static void wait_external(fj_counter *c, int64_t target)
 /* Run one of our own children of c that is still queued on this worker (the
  * chunk or the bottom of a deque): here when its whole stack class fits, on
  * our fiber's next stack segment (fj__run_on_seg), or on a fiber of its own
- * (fj__call_child). False when there is none, or no segment, no fiber and no
- * room: then the caller parks. */
+ * (fj__call_child). *wp is then the worker we are on when it returned (the
+ * fiber may have moved). False when there is none, or no segment, no fiber
+ * and no room: then the caller parks. */
 static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
 {
     fj__worker *w = *wp;
@@ -117,9 +118,9 @@ static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
         if (child)
             *wp = fj__call_child(w, self, child, &t);
         else if (seg)
-            fj__run_on_seg(w, self, &t);   /* the caller reads the worker again */
+            *wp = fj__run_on_seg(w, self, &t);
         else
-            fj__run_nested(w, self, &t);
+            *wp = fj__run_nested(w, self, &t);
         return true;
     }
     return false;
@@ -184,9 +185,9 @@ void fj_wait(fj_counter *c, int64_t target)
     for (;;) {
         int64_t pending = w->fold_counter == c ? w->fold_k : 0;
         /* Over fj_set_active_workers' limit: start nothing (idle.c, "Parking"). */
+        /* run_child leaves w the worker we are on when the child returned. */
         if (fj__counter_now(c) - pending <= target || FJ_UNLIKELY(fj__over_limit(w)) || !run_child(&w, self, c))
             break;
-        w = fj__current_worker();
     }
     fj__fold_flush(w);
     unsigned stuck = 0;

@@ -17,16 +17,22 @@ files=$(sed -n 's/^#include "\([a-z_/]*\)\.c"$/\1/p' "$unity")
 defined_below=""
 status=0
 n=0
+# Every listed file's defined symbols, once: "symbol file.c" lines (nm once
+# per file; looking each symbol up in every object again took most of a
+# minute).
+owners=""
+for g in $files; do
+  [ -f "$objdir/$g.c.o" ] || continue
+  owners+=$(nm --defined-only "$objdir/$g.c.o" | awk -v f="$g.c" '$3 ~ /^fj__/ { print $3 " " f }')
+  owners+=$'\n'
+done
 for f in $files; do
   o=$objdir/$f.c.o
   [ -f "$o" ] || { echo "check_layers: $o is missing (build with -DFIBERJOB_UNITY=OFF)" >&2; exit 1; }
   mine=$(nm --defined-only "$o" | awk '$3 ~ /^fj__/ { print $3 }' | sort -u)
   for sym in $(nm --undefined-only "$o" | awk '$2 ~ /^fj__/ { print $2 }' | sort -u); do
     if ! grep -qx "$sym" <<<"$defined_below"; then
-      owner=""
-      for g in $files; do
-        if nm --defined-only "$objdir/$g.c.o" 2>/dev/null | awk '{ print $3 }' | grep -qx "$sym"; then owner=$g.c; fi
-      done
+      owner=$(awk -v s="$sym" '$1 == s { o = $2 } END { print o }' <<<"$owners")
       # Defined in none of them: the platform below them all (the context
       # switch, the C++ boundary), built on its own.
       if [ -n "$owner" ]; then

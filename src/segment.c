@@ -63,9 +63,8 @@ FJ_NOINLINE fj__worker *fj__run_on_seg(fj__worker *w, fj__fiber *self, const fj_
     fj__ctx_call_on(&a, seg_entry, lo + w->s->seg_size - fj__seg_colour(self, k));
     self->seg = k - 1;
     self->seg_lo = saved_lo;
-    /* The job above may have waited: what we wait for, for reports again. */
-    fj_store_relaxed(&self->wait_counter, wc);
-    fj_store_relaxed(&self->wait_target, wt);
+    /* wait_counter and wait_target are ours again: run_job's nested path
+     * restored them. */
     return a.w;
 #else
     (void)self;

@@ -65,6 +65,56 @@ static void deadlock_root(void *arg)
 }
 static void child_deadlock(void *a) { (void)a; fj_main(make(0), deadlock_root, NULL); }
 
+/* --- deadlock after a nested wait: the root waits on c1 (one count nobody
+ * finishes, job 'nested_waiter' and large-stack job 'stuck_large'). With
+ * one worker the root runs 'nested_waiter' nested on its own stack, and that
+ * job waits on a counter of its own, c2 (its child runs nested too); then
+ * the root calls 'stuck_large' on a large fiber (a large job's whole class
+ * does not fit under it), which waits for ever. The report must name c1 for
+ * the calling root, not the nested job's c2, dead by then (it was on that
+ * job's frame): the root's wait_counter is its own again after a nested job
+ * (run_job). */
+static void nested_leaf(void *arg) { (void)arg; }
+static void nested_waiter_job(void *arg)
+{
+    (void)arg;
+    fj_counter c2;
+    fj_counter_init(&c2, 0);
+    fj_job k = { .fn = nested_leaf, .name = "nested_leaf" };
+    fj_run_jobs(&k, 1, &c2);
+    fj_wait(&c2, 0);
+}
+static void stuck_large_job(void *arg)
+{
+    (void)arg;
+    fj_counter never;
+    fj_counter_init(&never, 1);
+    fj_wait(&never, 0);
+}
+static void nested_deadlock_root(void *arg)
+{
+    (void)arg;
+    fj_counter c1;
+    fj_counter_init(&c1, 1);
+    fprintf(stderr, "c1 is " FJ_TEST_PTR "\n", (void *)&c1);
+    /* Pushed first, taken last (the root takes its own jobs newest first). */
+    fj_job big = { .fn = stuck_large_job, .name = "stuck_large", .flags = FJ_JOB_LARGE_STACK };
+    fj_run_jobs(&big, 1, &c1);
+    fj_job j = { .fn = nested_waiter_job, .name = "nested_waiter" };
+    fj_run_jobs(&j, 1, &c1);
+    fj_wait(&c1, 0);
+}
+static void child_nested_deadlock(void *a)
+{
+    (void)a;
+    fj_config c = fj_config_default();
+    c.workers = 1;
+    fj_scheduler *s = fj_create(&c);
+    if (!s)
+        abort();
+    fj_main(s, nested_deadlock_root, NULL);
+}
+
 /* --- deadlock with a full pool: every job waits for a counter only the last
  * job would finish, and there are more jobs than fibers */
 static fj_counter g_gate;
@@ -160,6 +210,20 @@ int main(int argc, char **argv)
     r = EXPECT_ABORT_CONTAINS(child_deadlock, NULL, "fiberjob: deadlock: every worker is idle and nothing is queued, and 1 jobs wait");
     CHECK(strstr(r->err, "job 'fj_main root' waits on counter"));
     CHECK(strstr(r->err, "(value 1, target 0)"));
+
+    r = EXPECT_ABORT_CONTAINS(child_nested_deadlock, NULL, "fiberjob: deadlock: every worker is idle and nothing is queued, and 2 jobs wait");
+    {
+        char want[128];
+        const char *at = strstr(r->err, "c1 is ");
+        CHECK(at);
+        if (at) {
+            void *c1 = NULL;
+            CHECK_EQ(sscanf(at, "c1 is " FJ_TEST_PTR, &c1), 1);
+            snprintf(want, sizeof want,
+                     "job 'fj_main root' waits on counter " FJ_TEST_PTR " (value 2, target 0) [running one of its jobs", c1);
+            CHECK(strstr(r->err, want));
+        }
+    }
 
     r = EXPECT_ABORT_CONTAINS(child_pool_deadlock, NULL, "fiberjob: deadlock: ");
     CHECK(strstr(r->err, "job 'gate_waiter' waits on counter"));

@@ -116,6 +116,13 @@ static inline int test_finish(void)
     return 0;
 }
 
+/* A pointer as the library's messages write it (src/compiler.h, FJ_PTR). */
+#ifdef _WIN32
+#define FJ_TEST_PTR "0x%p"
+#else
+#define FJ_TEST_PTR "%p"
+#endif
+
 /* Relaxed atomics on plain ints shared between jobs. */
 #define T_LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define T_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)

@@ -39,10 +39,13 @@ static void print_stats(fj_scheduler *s)
     fj_worker_stats st[64];
     unsigned n = fj_stats(s, st, 64);
     for (unsigned i = 0; i < n && i < 64; i++)
-        fprintf(stderr, "worker %u: jobs %llu steals %llu steal_failures %llu switches %llu sleeps %llu wakes %llu\n", i,
-                (unsigned long long)st[i].jobs, (unsigned long long)st[i].steals,
+        fprintf(stderr,
+                "worker %u: jobs %llu steals %llu steal_failures %llu switches %llu sleeps %llu wakes %llu "
+                "home_resumes %llu\n",
+                i, (unsigned long long)st[i].jobs, (unsigned long long)st[i].steals,
                 (unsigned long long)st[i].steal_failures, (unsigned long long)st[i].switches,
-                (unsigned long long)st[i].sleeps, (unsigned long long)st[i].wakes);
+                (unsigned long long)st[i].sleeps, (unsigned long long)st[i].wakes,
+                (unsigned long long)st[i].home_resumes);
 }
 
 int fjb_run_root_from(const bench_args *a, fj_config c, fj_job_fn fn, void *arg)

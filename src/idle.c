@@ -38,6 +38,18 @@ bool fj__should_leave(fj__worker *w)
  * skipped every other wake while this one was pending). Without any one of
  * them, N jobs that spin until all N have started, submitted at once to N
  * workers, never finish (verify/wake.pml, tests/core/test_wake.c). */
+/* A woken fiber put in our mailbox while we searched (wake.c, "Resuming at
+ * home"): take it while still `searching`, so no thief takes it (steal_any
+ * leaves a searching owner's mailbox alone), and hand it to our loop. */
+static bool take_home(fj__worker *w)
+{
+    if (w->has_handoff || !fj__take_mail(w, &w->handoff))
+        return false;
+    w->has_handoff = true;
+    FJ__STAT_INC(w, home_resumes);
+    return true;
+}
+
 bool fj__worker_idle(fj__worker *w)
 {
     fj_scheduler *s = w->s;
@@ -46,8 +58,10 @@ bool fj__worker_idle(fj__worker *w)
     for (;;) {
         unsigned spins = s->cfg.spin_before_sleep;
         fj_fetch_add_seq_cst(&s->spinning, 1);
+        fj_store_relaxed(&w->searching, 1);
         for (unsigned i = 0; i < spins; i++) {
             if (fj__should_leave(w)) {
+                fj_store_relaxed(&w->searching, 0);
                 fj_fetch_sub_seq_cst(&s->spinning, 1);
                 /* Worker 0 leaving fj_main while others run on: pass on a
                  * wake skipped for it (the fence: as in fj__worker_park). */
@@ -57,18 +71,21 @@ bool fj__worker_idle(fj__worker *w)
                 return false;
             }
             if (FJ_UNLIKELY(fj__over_limit(w))) {
+                fj_store_relaxed(&w->searching, 0);
                 fj_fetch_sub_seq_cst(&s->spinning, 1);
                 return true;   /* the caller parks (and passes the wake on) */
             }
-            if (fj__has_work(w)) {
+            if (take_home(w) || fj__has_work(w)) {
                 /* Found work: if we were the last searcher, wake the next sleeper
                  * so parallelism ramps up while there is work. */
+                fj_store_relaxed(&w->searching, 0);
                 fj_fetch_sub_seq_cst(&s->spinning, 1);
                 fj__notify(s, 1);
                 return true;
             }
             fj_cpu_relax();
         }
+        fj_store_relaxed(&w->searching, 0);
         fj_fetch_sub_seq_cst(&s->spinning, 1);
         uint32_t e = fj_load_acquire(&s->epoch);
         uint64_t gen = fj_load_seq_cst(&s->idle_gen);
@@ -207,6 +224,10 @@ void fj__park_give_back(fj__worker *w, const fj__task *t)
         moved++;
     }
     fj__task y;
+    if (fj__take_mail(w, &y)) {   /* woken fibers put here: where others steal them */
+        fj__push_or_die(&w->ready, &y, 1, "fj_set_active_workers");
+        moved++;
+    }
     bool pinned = false;
     while (fj__take_yielded(w, &y)) {
         fj__fiber *f = y.arg;

@@ -170,6 +170,7 @@ typedef struct fj__fiber {
     bool prepared;              /* stack committed and context made (on first use) */
     uint32_t job_depth;         /* jobs running on this fiber (inline runs nest) */
     uint32_t pin1;              /* worker + 1 its pinned job runs on (pinned.c); 0: none */
+    uint32_t home;              /* worker + 1 it last parked on in fj_wait (a hint for its resume: wake.c); 0: none */
     uint64_t wait_deadline;     /* in fj_wait_until (timer.c): its deadline (relaxed atomic: the judge); else 0 */
     uint32_t timed_out;         /* set by the proxy's claimer before the resume */
     /* Its resume task when a thread outside the scheduler wakes it: queued
@@ -272,6 +273,13 @@ typedef struct fj__worker {
      * Own line: others read and kick them. */
     _Alignas(FJ_CACHE_PAD) uint32_t parked;
     uint32_t park_word;
+    /* The mailbox (wake.c, "Resuming at home"): a woken fiber that parked
+     * here, put by the worker that finished its count while this one was
+     * `searching` (idle and spinning; the owner writes it). Own line: the
+     * finisher reads `searching` and puts, the owner polls and takes,
+     * thieves take. */
+    _Alignas(FJ_CACHE_PAD) fj__fiber *mailbox;
+    uint32_t searching;
 } __attribute__((aligned(FJ_CACHE_PAD))) fj__worker;
 
 struct fj_scheduler {
@@ -603,6 +611,9 @@ FJ__SHARED void fj__batches_free(fj__worker *w);
 /* --- steal.c: where a worker finds work ------------------------------------ */
 FJ__SHARED bool fj__try_find(fj__worker *w, fj__task *out);
 FJ__SHARED bool fj__take_yielded(fj__worker *w, fj__task *out);
+/* Take the fiber in o's mailbox (wake.c, "Resuming at home"), if any: o's
+ * owner or a thief. */
+FJ__SHARED bool fj__take_mail(fj__worker *o, fj__task *out);
 /* Hints (racy, never blocking): is there anything w could take? Does any
  * deque of s hold a task? */
 FJ__SHARED bool fj__has_work(fj__worker *w);

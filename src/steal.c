@@ -76,6 +76,19 @@ static bool take_injected(fj__worker *w)
     return moved > 0;
 }
 
+/* A fiber put in o's mailbox (wake.c, "Resuming at home"); acquire: its
+ * putter's CAS released it. */
+bool fj__take_mail(fj__worker *o, fj__task *out)
+{
+    if (!fj_load_relaxed(&o->mailbox))
+        return false;
+    fj__fiber *f = fj_exchange_acq_rel(&o->mailbox, NULL);
+    if (!f)
+        return false;
+    *out = fj__resume_task(f);
+    return true;
+}
+
 /* After stealing a job from d: while d still holds two or more, steal up to
  * FJ_STEAL_MORE more into our own deque. Each is an ordinary steal; in a row
  * they find d's lines already in our cache, where one steal per job would
@@ -123,6 +136,12 @@ static bool steal_any(fj__worker *w, fj__task *out)
             bool near = s->workers[v].llc == w->llc;
             if (v == w->index || near != (k < n))
                 continue;
+            /* A mailbox only when its owner is not searching: one that
+             * is will take it at once (wake.c, "Resuming at home"). */
+            if (q < 0 && !fj_load_relaxed(&s->workers[v].searching) && fj__take_mail(&s->workers[v], out)) {
+                FJ__STAT_INC(w, steals);
+                return true;
+            }
             fj__deque *d = q < 0 ? &s->workers[v].ready : &s->workers[v].q[q];
             /* Looks empty: skip the fence and the loads of the protocol. */
             if (fj__deque_size_hint(d) <= 0)
@@ -152,6 +171,10 @@ static bool take_local(fj__worker *w, fj__task *out)
     /* Pinned here (pinned.c): only this worker can run them. */
     if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take(w, out))
         return true;
+    if (fj__take_mail(w, out)) {
+        FJ__STAT_INC(w, home_resumes);
+        return true;
+    }
     if (fj__deque_size_hint(&w->ready) > 0 && fj__deque_take(&w->ready, out))
         return true;
     if ((++w->pick_tick & 31) == 0 && fj__take_yielded(w, out))
@@ -187,7 +210,7 @@ bool fj__deques_hold_work(fj_scheduler *s)
 {
     for (unsigned v = 0; v < s->nworkers; v++) {
         fj__worker *o = &s->workers[v];
-        if (fj__deque_size_hint(&o->ready) > 0)
+        if (fj__deque_size_hint(&o->ready) > 0 || fj_load_acquire(&o->mailbox))
             return true;
         for (int q = 0; q < FJ_NQ; q++)
             if (fj__deque_size_hint(&o->q[q]) > 0)

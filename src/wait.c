@@ -276,7 +276,7 @@ void fj_yield(void)
         for (int q = 0; q < FJ_NQ && !other; q++)
             other = fj__deque_size_hint(&w->q[q]) > 0;
         for (unsigned v = 0; v < w->s->nworkers && !other; v++)
-            other = fj__deque_size_hint(&w->s->workers[v].ready) > 0;
+            other = fj__deque_size_hint(&w->s->workers[v].ready) > 0 || fj_load_relaxed(&w->s->workers[v].mailbox);
         if (!other)
             return;   /* nothing else is ready: carry on */
         next = fj__fiber_take_small(w);

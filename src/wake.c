@@ -125,6 +125,50 @@ void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count, cons
 }
 
 /*
+ * Resuming at home. A fiber woken by a worker other than the one it parked
+ * on would run there with a cold stack: its frames, its saved registers and
+ * the waiter's locals all sit in the cache of the core it parked on. When
+ * that worker is searching for work (idle, spinning in fj__worker_idle,
+ * `searching` set), the finisher puts the fiber in the worker's mailbox, a
+ * single slot on a line of its own, instead of on its own ready deque. The
+ * owner's spin loop takes it (take_home in idle.c) and resumes it where its
+ * stack is warm: the wake bench went from 770 to 525 ns (BENCHMARKS.md).
+ *
+ * Who takes it. The slot is filled only by a CAS from NULL and emptied only
+ * by an exchange to NULL, so each fiber put is taken exactly once, by
+ * whoever exchanges first (verify/mailbox.pml). The owner looks first
+ * whenever it looks for work (take_local, and its spin loop). A thief
+ * (steal_any) takes from a mailbox only while its owner is not searching:
+ * the finisher itself, idle right after the put, would otherwise win the
+ * race against the owner it meant to hand the fiber to (it did, more often
+ * than not, before that rule). A fiber is never stranded by that rule: the
+ * owner clears `searching` only on its way to look at its queues (it saw
+ * work: take_local looks at the mailbox first), to its registration as a
+ * sleeper (whose last look, fj__has_work, sees the mailbox, so it does not
+ * sleep), to park (fj__park_give_back moves the fiber to its ready deque),
+ * or to leave; and from then on thieves take it. `searching` is only a
+ * hint for the putter: the put is visible as work to every look that
+ * counts (fj__has_work, fj__deques_hold_work), and the caller notifies
+ * after it as after any push, so the sleep protocol (verify/wake.pml) is
+ * unchanged: the mailboxes are queues like the deques.
+ *
+ * Ordering: the fiber was saved and published by the worker it parked on
+ * (release) and taken off the list by us (acquire); our CAS is seq_cst (a
+ * release: the fiber's state and the finished children's writes go with
+ * it, and the store side of the store-buffering pair with a sleeper's
+ * registration, as a deque push is), and every take is an acq_rel
+ * exchange. tests/core/test_wake_home.c reads the children's plain writes
+ * after the resume: with the CAS or the exchange relaxed, ThreadSanitizer
+ * reports the race (tried). */
+static bool mail_home(fj__worker *h, fj__fiber *f)
+{
+    if (f->kind > FJ_KIND_LARGE || !fj_load_relaxed(&h->searching) || fj_load_relaxed(&h->mailbox))
+        return false;
+    fj__fiber *expected = NULL;
+    return fj_cas_strong_seq_cst(&h->mailbox, &expected, f);
+}
+
+/*
  * Resume a waiter that a finisher took off a wait list. A thread outside every
  * scheduler is woken through its futex word. A fiber goes to its own
  * scheduler: onto the ready deque of the worker that finished its count when
@@ -166,6 +210,8 @@ bool fj__resume_waiter(fj__fiber *f)
     }
     if (w && w->s == s) {
         fj_store_relaxed(&f->state, (int)FJ_FIBER_READY);
+        if (f->home && f->home - 1 != w->index && mail_home(&s->workers[f->home - 1], f))
+            return true;
         fj__push_or_die(&w->ready, &t, 1, "waking a waiting job");
         return true;
     }
@@ -179,4 +225,3 @@ bool fj__resume_waiter(fj__fiber *f)
     fj__inflight_leave(s);
     return false;
 }
-

@@ -46,6 +46,7 @@ static void after_switch(fj__worker *w, fj__fiber *self)
         break;
     case FJ_POST_WAIT: {
         fj__fiber *f = w->post_fiber;
+        f->home = w->index + 1;   /* read by its resumer after the publish (wake.c) */
         if (!fj__counter_publish(w->post_counter, f, w->post_target)) {
             /* Reached while we were switching: queue it to run again. */
             fj_store_relaxed(&f->state, (int)(FJ_FIBER_READY));

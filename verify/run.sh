@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every spin model check of fiberjob and every seeded bug; print a table.
-# Models: counter.pml, deque.pml, sched2.pml, held.pml, mutex.pml, wake.pml (see verify/README.md).
+# Models: counter.pml, deque.pml, sched2.pml, held.pml, mutex.pml, wake.pml, mailbox.pml (see verify/README.md).
 #
 #   bash verify/run.sh            (what `make verify` runs)
 #   VERIFY_JOBS=1 bash verify/run.sh     run the checks one at a time
@@ -106,6 +106,13 @@ rows=(
 "BUG_PENDING_NO_RELOOK|wake.pml|-DW=4 -DBUG_PENDING_NO_RELOOK|catch:assertion violated \\(\\(jobs==0\\)"
 "witness wake 1|wake.pml|-DWITNESS=1|catch:assertion violated +!\\("
 "witness wake 2|wake.pml|-DWITNESS=2|catch:assertion violated +!\\("
+"mailbox|mailbox.pml||pass"
+"BUG_PUT_NO_CAS|mailbox.pml|-DBUG_PUT_NO_CAS|catch:assertion violated \\(+resumed\\[1\\]==1"
+"BUG_TAKE_NO_XCHG|mailbox.pml|-DBUG_TAKE_NO_XCHG|catch:assertion violated \\(resumed\\[got\\]==0\\)"
+"BUG_LOOK_NO_MAIL|mailbox.pml|-DBUG_LOOK_NO_MAIL|catch:assertion violated \\(+resumed\\[1\\]==1"
+"witness mailbox 1|mailbox.pml|-DWITNESS=1|catch:assertion violated +!\\("
+"witness mailbox 2|mailbox.pml|-DWITNESS=2|catch:assertion violated +!\\("
+"witness mailbox 3|mailbox.pml|-DWITNESS=3|catch:assertion violated +!\\("
 )
 
 # One check in its own directory: spin -a, compile pan, search.

@@ -744,7 +744,9 @@ def workers_command(arg):
             else:
                 fib = "0x%x" % cur
             q = w["q"]
-            queued = "%d/%d/%d/%d" % (_deque_size(w["ready"]), _deque_size(q[0]), _deque_size(q[1]),
+            # A woken fiber in the mailbox (wake.c) counts as ready too.
+            mail = 1 if int(w["mailbox"]) else 0
+            queued = "%d/%d/%d/%d" % (_deque_size(w["ready"]) + mail, _deque_size(q[0]), _deque_size(q[1]),
                                       _deque_size(q[2]))
             # Jobs of a batch taken by this worker and not started yet.
             held = int(w["chunk_hi"]) - int(w["chunk_lo"]) if int(w["chunk"]) else 0

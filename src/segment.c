@@ -63,8 +63,6 @@ FJ_NOINLINE fj__worker *fj__run_on_seg(fj__worker *w, fj__fiber *self, const fj_
     fj__ctx_call_on(&a, seg_entry, lo + w->s->seg_size - fj__seg_colour(self, k));
     self->seg = k - 1;
     self->seg_lo = saved_lo;
-    /* wait_counter and wait_target are ours again: run_job's nested path
-     * restored them. */
     return a.w;
 #else
     (void)self;

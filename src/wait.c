@@ -75,8 +75,15 @@ static void wait_external(fj_counter *c, int64_t target)
  * our fiber's next stack segment (fj__run_on_seg), or on a fiber of its own
  * (fj__call_child). *wp is then the worker we are on when it returned (the
  * fiber may have moved). False when there is none, or no segment, no fiber
- * and no room: then the caller parks. */
-static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
+ * and no room: then the caller parks.
+ *
+ * What we wait for (wait_counter, wait_target) is recorded for reports, the
+ * debugger and take_sibling just before a child runs on a segment or on
+ * another fiber, where they look for it (a CALLING fiber, a segment's
+ * caller); a nested child that waits in turn overwrites them, so they are
+ * written each time, not once per fj_wait. A parked waiter's are written
+ * by its publish (counter.c). */
+static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c, int64_t target)
 {
     fj__worker *w = *wp;
     for (int q = 0; q < FJ_NQ; q++) { /* high, normal, low: priority order holds here too */
@@ -115,6 +122,10 @@ static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c)
         }
         if (!in_chunk && fj__is_range(&t))
             fj__range_open(w, &t);
+        if (child || seg) {
+            fj_store_relaxed(&self->wait_counter, c);
+            fj_store_relaxed(&self->wait_target, target);
+        }
         if (child)
             *wp = fj__call_child(w, self, child, &t);
         else if (seg)
@@ -177,16 +188,12 @@ void fj_wait(fj_counter *c, int64_t target)
     if (FJ__CHECKS_FPU && !FJ__SAVES_FPU)
         fj__fpu_check(w, "fj_wait", self->job_name);
     /* Run our own children that are still in our deque before parking. Their
-     * finishes collect in the worker's fold; the value we compare counts them.
-     * The counter and target are recorded for reports (and the debugger) while
-     * a child runs on another fiber (fj__call_child). */
-    fj_store_relaxed(&self->wait_counter, c);
-    fj_store_relaxed(&self->wait_target, target);
+     * finishes collect in the worker's fold; the value we compare counts them. */
     for (;;) {
         int64_t pending = w->fold_counter == c ? w->fold_k : 0;
         /* Over fj_set_active_workers' limit: start nothing (idle.c, "Parking"). */
         /* run_child leaves w the worker we are on when the child returned. */
-        if (fj__counter_now(c) - pending <= target || FJ_UNLIKELY(fj__over_limit(w)) || !run_child(&w, self, c))
+        if (fj__counter_now(c) - pending <= target || FJ_UNLIKELY(fj__over_limit(w)) || !run_child(&w, self, c, target))
             break;
     }
     fj__fold_flush(w);
@@ -216,6 +223,9 @@ void fj_wait(fj_counter *c, int64_t target)
                 fj_fetch_sub_seq_cst(&w->s->stuck, 1);
             w->post_counter = c;
             w->post_target = target;
+            /* Before the state: a judge that sees WAITING reads them. */
+            fj_store_relaxed(&self->wait_counter, c);
+            fj_store_relaxed(&self->wait_target, target);
             fj_store_relaxed(&self->state, (int)(FJ_FIBER_WAITING));
             FJ_TRACE(w, FJ_EV_SUSPEND, self->index, self->job_name, c);
             w = fj__switch_to(w, self, next, FJ_POST_WAIT);

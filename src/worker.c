@@ -221,11 +221,6 @@ static inline __attribute__((always_inline)) bool run_job(fj__worker **wp, fj__f
         fj__fold_flush(w);
     const char *saved = nested ? self->job_name : NULL;
     fj_counter *saved_counter = nested ? self->job_counter : NULL;
-    /* A nested job that waits in turn writes the fiber's wait_counter and
-     * wait_target: the waiter below gets its own back, so that reports and
-     * the debugger name what it waits for, not what the job above did. */
-    fj_counter *saved_wait = nested ? fj_load_relaxed(&self->wait_counter) : NULL;
-    int64_t saved_target = nested ? fj_load_relaxed(&self->wait_target) : 0;
     /* job_name is read by reports on other threads: relaxed atomic stores.
      * job_counter only by this fiber (fj_cancelled): a plain store, left
      * behind after the job (fj_cancelled looks only inside a job). */
@@ -243,11 +238,8 @@ static inline __attribute__((always_inline)) bool run_job(fj__worker **wp, fj__f
     if (FJ__CHECKS_FPU && !(nested && FJ__SAVES_FPU))
         fj__fpu_check(w, "job return", t->name);
     fj_store_relaxed(&self->job_name, saved);
-    if (nested) {
+    if (nested)
         self->job_counter = saved_counter;
-        fj_store_relaxed(&self->wait_counter, saved_wait);
-        fj_store_relaxed(&self->wait_target, saved_target);
-    }
     if (FJ_UNLIKELY(panicked) && t->counter)
         fj_fetch_add_relaxed(&t->counter->fj__panics, 1);
     fj__fold_add(w, t->counter, t->name);

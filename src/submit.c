@@ -44,6 +44,18 @@ static inline fj__task task_of(const fj_job *j, fj_counter *c)
                        .counter = c, .flags = j->flags | ((uintptr_t)fj__prio_queue(j->priority) << FJ_TASK_Q_SHIFT) };
 }
 
+/* fj_run_jobs' path for a few jobs: every one valid, plain (no flag but
+ * its stack class), of the first one's priority, and the worker not traced.
+ * Anything else takes the path of runs, which names a bad job. */
+static inline bool few_plain(const fj__worker *w, const fj_job *jobs, size_t count)
+{
+    fj_priority p = jobs[0].priority;
+    bool ok = (unsigned)p <= FJ_PRIORITY_LOW && !w->trace;
+    for (size_t k = 0; k < count; k++)
+        ok &= jobs[k].fn != NULL && jobs[k].priority == p && !fj__not_plain(jobs[k].flags);
+    return ok;
+}
+
 static void run_jobs_external(const char *call, fj_scheduler *s, const fj_job *jobs, size_t count,
                               fj_counter *counter)
 {
@@ -186,6 +198,27 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
             w = run_now(w, &t);
         }
         fj__notify(w->s, 1);
+        return;
+    }
+    if (count < FJ_BATCH_MIN && FJ_LIKELY(few_plain(w, jobs, count))) {
+        /* A few plain jobs of one priority (a fork of two, a handful of
+         * stages): one pass, straight into the deque's slots, without the
+         * grouping by priority below. */
+        if (counter)
+            fj__counter_add(counter, (int64_t)count, "fj_run_jobs");
+        int q = fj__prio_queue(jobs[0].priority);
+        int64_t b;
+        fj__deque_array *a = fj__deque_reserve(&w->q[q], count, &b);
+        for (size_t k = 0; k < count; k++) {
+            fj__task t = task_of(&jobs[k], counter);
+            if (FJ_LIKELY(a != NULL))
+                fj__deque_write(a, b + (int64_t)k, &t);
+            else
+                w = run_now(w, &t);
+        }
+        if (FJ_LIKELY(a != NULL))
+            fj__deque_publish(&w->q[q], b + (int64_t)count);
+        fj__notify(w->s, count);
         return;
     }
     if (counter)

@@ -155,6 +155,32 @@ static void bad_priority_root(void *a)
 }
 static void bad_priority(void *a) { (void)a; as_root(bad_priority_root); }
 
+/* A few jobs (fj_run_jobs' path for fewer than a batch): a bad one after good
+ * ones is still named. */
+static void few_bad_priority_root(void *a)
+{
+    (void)a;
+    fj_job j[3] = { { .fn = noop, .name = "a" }, { .fn = noop, .name = "b" },
+                    { .fn = noop, .name = "p", .priority = (fj_priority)7 } };
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_run_jobs(j, 3, &c);
+    fj_wait(&c, 0);
+}
+static void few_bad_priority(void *a) { (void)a; as_root(few_bad_priority_root); }
+
+static void few_bad_flags_root(void *a)
+{
+    (void)a;
+    fj_job j[4] = { { .fn = noop, .name = "a" }, { .fn = noop, .name = "b" }, { .fn = noop, .name = "c" },
+                    { .fn = noop, .name = "flagged", .flags = 0x10000 } };
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_run_jobs(j, 4, &c);
+    fj_wait(&c, 0);
+}
+static void few_bad_flags(void *a) { (void)a; as_root(few_bad_flags_root); }
+
 static void wait_target_high_root(void *a)
 {
     (void)a;
@@ -430,6 +456,11 @@ int main(int argc, char **argv)
     EXPECT_ABORT_LINE(null_fn_in_job, NULL, "fiberjob: fj_run_jobs: job 1 of 2 ('bad') has a NULL function" ROOT_SUFFIX);
     EXPECT_ABORT_LINE(bad_priority, NULL,
                       "fiberjob: fj_run_jobs: job 0 ('p') has priority 7, not an fj_priority" ROOT_SUFFIX);
+    EXPECT_ABORT_LINE(few_bad_priority, NULL,
+                      "fiberjob: fj_run_jobs: job 2 ('p') has priority 7, not an fj_priority" ROOT_SUFFIX);
+    EXPECT_ABORT_LINE(few_bad_flags, NULL,
+                      "fiberjob: fj_run_jobs: job 3 of 4 ('flagged') has undefined flag bits 0x10000 (only "
+                      "FJ_JOB_LARGE_STACK, FJ_JOB_SHALLOW and FJ_JOB_ON_WORKER(n) are defined)" ROOT_SUFFIX);
     EXPECT_ABORT_LINE(wait_target_high, NULL, "fiberjob: fj_wait: target 65536 is outside 0..65535" ROOT_SUFFIX);
     EXPECT_ABORT_LINE(wait_target_negative, NULL, "fiberjob: fj_wait: target -1 is outside 0..65535" ROOT_SUFFIX);
     EXPECT_ABORT_LINE(wait_null, NULL, "fiberjob: fj_wait: counter is NULL" ROOT_SUFFIX);

@@ -15,7 +15,6 @@
  * checked only against what cannot happen (more home resumes than parks;
  * any with one worker).
  */
-#include <sched.h>
 
 #include "test.h"
 

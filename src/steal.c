@@ -210,7 +210,7 @@ bool fj__deques_hold_work(fj_scheduler *s)
 {
     for (unsigned v = 0; v < s->nworkers; v++) {
         fj__worker *o = &s->workers[v];
-        if (fj__deque_size_hint(&o->ready) > 0 || fj_load_acquire(&o->mailbox))
+        if (fj__deque_size_hint(&o->ready) > 0 || fj_load_relaxed(&o->mailbox))
             return true;
         for (int q = 0; q < FJ_NQ; q++)
             if (fj__deque_size_hint(&o->q[q]) > 0)

@@ -156,6 +156,31 @@ static FJ_NOINLINE fj__worker *push_run_with_pinned(fj__worker *w, const fj_job 
     return w;
 }
 
+/* Jobs i..i+n-1 of a call, of queue q, written straight into the deque's
+ * slots and made visible with one release store of bottom; each run now if
+ * the deque cannot grow. Unless `checked` (few_plain), each is checked first
+ * and a bad one is named (check_jobs). Returns the worker we are on after. */
+static inline __attribute__((always_inline)) fj__worker *push_run(fj__worker *w, const fj_job *jobs, size_t count,
+                                                                  size_t i, size_t n, int q, fj_counter *counter,
+                                                                  bool checked)
+{
+    int64_t b;
+    fj__deque_array *a = fj__deque_reserve(&w->q[q], n, &b);
+    for (size_t k = 0; k < n; k++) {
+        const fj_job *j = &jobs[i + k];
+        if (!checked && FJ_UNLIKELY(!j->fn || (unsigned)j->priority > FJ_PRIORITY_LOW || fj__not_plain(j->flags)))
+            check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
+        fj__task t = task_of(j, counter);
+        if (FJ_LIKELY(a != NULL))
+            fj__deque_write(a, b + (int64_t)k, &t);
+        else
+            w = run_now(w, &t);
+    }
+    if (FJ_LIKELY(a != NULL))
+        fj__deque_publish(&w->q[q], b + (int64_t)n);
+    return w;
+}
+
 void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
 {
     fj__worker *w = fj__current_worker();
@@ -206,18 +231,7 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
          * grouping by priority below. */
         if (counter)
             fj__counter_add(counter, (int64_t)count, "fj_run_jobs");
-        int q = fj__prio_queue(jobs[0].priority);
-        int64_t b;
-        fj__deque_array *a = fj__deque_reserve(&w->q[q], count, &b);
-        for (size_t k = 0; k < count; k++) {
-            fj__task t = task_of(&jobs[k], counter);
-            if (FJ_LIKELY(a != NULL))
-                fj__deque_write(a, b + (int64_t)k, &t);
-            else
-                w = run_now(w, &t);
-        }
-        if (FJ_LIKELY(a != NULL))
-            fj__deque_publish(&w->q[q], b + (int64_t)count);
+        w = push_run(w, jobs, count, 0, count, fj__prio_queue(jobs[0].priority), counter, true);
         fj__notify(w->s, count);
         return;
     }
@@ -264,20 +278,7 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
             i += n;
             continue;
         }
-        int64_t b;
-        fj__deque_array *a = fj__deque_reserve(&w->q[q], n, &b);
-        for (size_t k = 0; k < n; k++) {
-            const fj_job *j = &jobs[i + k];
-            if (FJ_UNLIKELY(!j->fn || (unsigned)j->priority > FJ_PRIORITY_LOW || fj__not_plain(j->flags)))
-                check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
-            fj__task t = task_of(j, counter);
-            if (FJ_LIKELY(a != NULL))
-                fj__deque_write(a, b + (int64_t)k, &t);
-            else
-                w = run_now(w, &t);
-        }
-        if (FJ_LIKELY(a != NULL))
-            fj__deque_publish(&w->q[q], b + (int64_t)n);
+        w = push_run(w, jobs, count, i, n, q, counter, false);
         i += n;
     }
     fj__notify(w->s, count);

@@ -132,7 +132,7 @@ void fj__inject_tasks(fj_scheduler *s, const fj__task *tasks, size_t count, cons
  * `searching` set), the finisher puts the fiber in the worker's mailbox, a
  * single slot on a line of its own, instead of on its own ready deque. The
  * owner's spin loop takes it (take_home in idle.c) and resumes it where its
- * stack is warm: the wake bench went from 770 to 525 ns (BENCHMARKS.md).
+ * stack is warm: the wake bench went from 766 to 511 ns (BENCHMARKS.md).
  *
  * Who takes it. The slot is filled only by a CAS from NULL and emptied only
  * by an exchange to NULL, so each fiber put is taken exactly once, by

@@ -82,13 +82,16 @@ static size_t report_waiter(char *buf, size_t len, size_t cap, const char *name,
     return n > 0 ? len + (size_t)n : len;
 }
 
-/* A job parked in fj_mutex_lock (wait_mutex set, no counter), and who holds
- * the mutex (its owner tag: a fiber, or odd for an outside thread; mutex.c). */
-static size_t report_mutex_waiter(char *buf, size_t len, size_t cap, const fj__fiber *f, const char *how)
+/* A job parked in fj_mutex_lock on m, and who holds the mutex (its owner
+ * tag: a fiber, or odd for an outside thread; mutex.c). m is the judge's
+ * own read of f->wait_mutex, never read again here: the job may be resumed
+ * meanwhile and clear it (a second read found NULL and crashed the judge,
+ * under qemu, in cxx.mutex). */
+static size_t report_mutex_waiter(char *buf, size_t len, size_t cap, const fj__fiber *f, fj_mutex *m,
+                                  const char *how)
 {
     if (len + 300 > cap)
         return len;
-    fj_mutex *m = fj_load_relaxed(&f->wait_mutex);
     uint64_t o = fj_load_relaxed(&m->fj__owner);
     char job[96];
     const char *holder = o & 1 ? "a thread outside the schedulers"
@@ -285,7 +288,7 @@ int fj__deadlock_judge(fj_scheduler *s, const char *why, fj__fiber *stuck_fiber,
                 uint64_t o = fj_load_relaxed(&m->fj__owner);
                 if (o == 0 || (o & 1))
                     mutex_held++;
-                len = report_mutex_waiter(report, len, cap, f, pin);
+                len = report_mutex_waiter(report, len, cap, f, m, pin);
                 continue;
             }
             len = report_waiter(report, len, cap, fj_load_relaxed(&f->job_name), c, fj_load_relaxed(&f->wait_target),

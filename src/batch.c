@@ -154,7 +154,7 @@ static int range_push(fj__worker *w, fj__batch *b, uint32_t lo, uint32_t hi, int
 }
 
 /* Done with the chunk: count the jobs started from it off the batch. */
-static void chunk_close(fj__worker *w)
+void fj__chunk_close(fj__worker *w)
 {
     fj__batch *b = w->chunk;
     int64_t k = w->chunk_taken;
@@ -169,38 +169,28 @@ void fj__chunk_hand_back(fj__worker *w)
         fj__fatal("fj_run_jobs", "out of memory (the allocator returned NULL for %zu bytes) queueing job '%s' "
                   "and the %u after it", w->q[w->chunk_q].failed_bytes,
                   fj__job_name(w->chunk->jobs[w->chunk_lo].name), w->chunk_hi - w->chunk_lo - 1);
-    chunk_close(w);
+    fj__chunk_close(w);
 }
 
-bool fj__chunk_take(fj__worker *w, fj__task *out)
+/* Workers are idle (fj__chunk_take saw them): keep our share of the chunk,
+ * give them the rest as one entry (the thief splits it again while others
+ * are idle). If the deque cannot grow, keep it all: not lost, only not
+ * shared. */
+void fj__chunk_split(fj__worker *w)
 {
-    fj__batch *b = w->chunk;
-    if (!b)
-        return false;
-    uint32_t lo = w->chunk_lo, hi = w->chunk_hi;
     fj_scheduler *s = w->s;
-    uint32_t idle;
-    /* Relaxed loads: a heuristic. A stale count only splits once too many
-     * (the entry is stolen back or taken by us later) or one job later. */
-    if (hi - lo >= 2 && FJ_UNLIKELY(idle = fj_load_relaxed(&s->spinning) + fj_load_relaxed(&s->sleepers))) {
-        /* Workers are idle: keep our share, give them the rest as one entry
-         * (the thief splits it again while others are idle). If the deque
-         * cannot grow, keep it all: not lost, only not shared. */
-        uint32_t mid = lo + ((hi - lo) / (idle + 1) > 0 ? (hi - lo) / (idle + 1) : 1);
-        if (range_push(w, b, mid, hi, w->chunk_q) == 0) {
-            w->chunk_hi = hi = mid;
-            fj__notify(s, 1);
-        }
+    uint32_t lo = w->chunk_lo, hi = w->chunk_hi;
+    uint32_t idle = fj_load_relaxed(&s->spinning) + fj_load_relaxed(&s->sleepers);
+    if (idle == 0)
+        return;   /* they found work meanwhile */
+    uint32_t mid = lo + ((hi - lo) / (idle + 1) > 0 ? (hi - lo) / (idle + 1) : 1);
+    if (range_push(w, w->chunk, mid, hi, w->chunk_q) == 0) {
+        w->chunk_hi = mid;
+        fj__notify(s, 1);
     }
-    const fj_job *j = &b->jobs[lo];
-    *out = (fj__task){ .fn = j->fn, .arg = j->arg, .name = fj__job_name(j->name), .counter = b->counter,
-                       .flags = (uintptr_t)w->chunk_q << FJ_TASK_Q_SHIFT | b->flags };
-    w->chunk_lo = lo + 1;
-    w->chunk_taken++;
-    if (lo + 1 == hi)
-        chunk_close(w);
-    return true;
 }
+
+bool fj__chunk_take(fj__worker *w, fj__task *out) { return fj__chunk_take_inline(w, out); }
 
 /* A chunk already open goes back to the deque first. */
 void fj__range_open(fj__worker *w, fj__task *t)

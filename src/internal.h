@@ -400,8 +400,6 @@ static inline void fj__check_not_in_hook(const fj__worker *w, const char *call)
     if (__builtin_expect(w->in_hook != NULL, 0))
         fj__fatal(call, "called inside the %s hook: a hook must not wait, yield or panic", w->in_hook);
 }
-/* A job's name for messages: "(unnamed)" for NULL. */
-const char *fj__job_name(const char *name);
 /* Push, or stop naming the call, the size refused and the job: a task is
  * never dropped. */
 void fj__push_or_die(fj__deque *d, const fj__task *t, size_t n, const char *call);
@@ -596,8 +594,33 @@ static inline bool fj__task_cancelled(const fj__task *t)
 FJ__SHARED FJ_NOINLINE __attribute__((cold)) void fj__skip_job(fj__worker *w, const fj__task *t);
 
 /* --- batch.c: job batches and a worker's chunk ------------------------------ */
-/* The next job of the worker's chunk; false when it has none. */
+FJ__SHARED void fj__chunk_split(fj__worker *w);
+FJ__SHARED void fj__chunk_close(fj__worker *w);
+/* The next job of the worker's chunk; false when it has none (batch.c,
+ * "Lazy splitting": with workers idle, the rest is shared first). */
 FJ__SHARED bool fj__chunk_take(fj__worker *w, fj__task *out);
+/* The same, inline, for the loop that drains a chunk (fj__drain_chunk):
+ * the split and the close stay out of line. */
+static inline __attribute__((always_inline)) bool fj__chunk_take_inline(fj__worker *w, fj__task *out)
+{
+    fj__batch *b = w->chunk;
+    if (!b)
+        return false;
+    /* Relaxed loads: a heuristic. A stale count only splits once too many
+     * (the entry is stolen back or taken by us later) or one job later. */
+    if (w->chunk_hi - w->chunk_lo >= 2 &&
+        FJ_UNLIKELY(fj_load_relaxed(&w->s->spinning) + fj_load_relaxed(&w->s->sleepers)))
+        fj__chunk_split(w);
+    uint32_t lo = w->chunk_lo;
+    const fj_job *j = &b->jobs[lo];
+    *out = (fj__task){ .fn = j->fn, .arg = j->arg, .name = fj__job_name(j->name), .counter = b->counter,
+                       .flags = (uintptr_t)w->chunk_q << FJ_TASK_Q_SHIFT | b->flags };
+    w->chunk_lo = lo + 1;
+    w->chunk_taken++;
+    if (lo + 1 == w->chunk_hi)
+        fj__chunk_close(w);
+    return true;
+}
 /* Put the chunk's jobs not yet started back in the deque, as one entry. */
 FJ__SHARED void fj__chunk_hand_back(fj__worker *w);
 /* A range entry was taken or stolen: make it the chunk, *t its first job. */
@@ -673,6 +696,12 @@ FJ__SHARED fj__worker *fj__switch_to(fj__worker *w, fj__fiber *self, fj__fiber *
 /* Run t on self, nested above a waiter whose stack has room for t's whole
  * class; returns the worker it returned on. */
 FJ__SHARED fj__worker *fj__run_nested(fj__worker *w, fj__fiber *self, const fj__task *t);
+/* After `first`, a job of c run nested or on a segment by fj_wait(c, target):
+ * run the jobs of c left in the worker's chunk in the same place while
+ * fj_wait would still pick them. The caller calls it only when the worker
+ * has a chunk open (the test stays on its side). */
+FJ__SHARED fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *first, fj_counter *c,
+                                       int64_t target);
 /* Fill s->stack_need from the configuration (fj_create). */
 FJ__SHARED void fj__stack_needs(fj_scheduler *s);
 /* Does the whole stack class of `flags` fit below this point of self's stack? */

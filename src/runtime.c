@@ -136,7 +136,7 @@ FJ_NOINLINE fj__worker *fj__current_worker(void)
 
 void fj__set_current_worker(fj__worker *w) { tls_worker_set(w); }
 
-const char *fj__job_name(const char *name) { return name ? name : "(unnamed)"; }
+const char fj__unnamed[] = "(unnamed)";
 
 void fj__fatal(const char *call, const char *fmt, ...)
 {

@@ -16,7 +16,9 @@
  * fiber. The waiter is below the child on the same fiber, as for a nested
  * run (fj__run_nested): if the child parks, the fiber parks with both, and
  * the waiter goes on once the child has returned. Segments are reserved with
- * the pool and made usable on first use (fj__seg_prepare); an overflow faults
+ * the pool and made usable on first use (fj__seg_prepare). The jobs of the
+ * same counter left in the worker's chunk run on the same segment after the
+ * first, one after another (fj__drain_chunk). An overflow faults
  * in the segment's own gap and is reported with the job's name (overflow.c).
  * self->seg is the segment running now, self->seg_lo its low end
  * (stack_left); both are the fiber's runner's alone.
@@ -26,12 +28,16 @@ typedef struct seg_call {
     fj__worker *w;
     fj__fiber *self;
     const fj__task *t;
+    fj_counter *c;      /* what the waiter waits for: the rest of a chunk */
+    int64_t target;     /* of c's jobs runs here too (fj__drain_chunk) */
 } seg_call;
 
 static void seg_entry(void *p)
 {
     seg_call *a = p;
     a->w = fj__run_nested(a->w, a->self, a->t);
+    if (a->w->chunk)
+        a->w = fj__drain_chunk(a->w, a->self, a->t, a->c, a->target);
 }
 #endif
 
@@ -59,7 +65,7 @@ FJ_NOINLINE fj__worker *fj__run_on_seg(fj__worker *w, fj__fiber *self, const fj_
     self->seg_caller[k].target = wt;
     self->seg = k;
     self->seg_lo = lo;
-    seg_call a = { w, self, t };
+    seg_call a = { w, self, t, wc, wt };
     fj__ctx_call_on(&a, seg_entry, lo + w->s->seg_size - fj__seg_colour(self, k));
     self->seg = k - 1;
     self->seg_lo = saved_lo;

@@ -91,8 +91,11 @@ typedef struct fj__trace_snapshot {
  * On success the caller frees *out with fj__trace_snapshot_free; on failure
  * *out holds nothing to free. */
 int fj__trace_snapshot_take(const struct fj_scheduler *s, fj__trace_snapshot *out);
-/* A job's name as every report shows it: "(unnamed)" for NULL (runtime.c). */
-const char *fj__job_name(const char *name);
+/* A job's name as every report shows it: "(unnamed)" for NULL (the string
+ * is runtime.c's). Inline: the per-job paths (a chunk's take) call it for
+ * every job. */
+extern const char fj__unnamed[];
+static inline const char *fj__job_name(const char *name) { return name ? name : fj__unnamed; }
 void fj__trace_snapshot_free(fj__trace_snapshot *snap);
 
 /* Set up rings for every worker when the configuration or the environment asks

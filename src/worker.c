@@ -253,6 +253,48 @@ fj__worker *fj__run_nested(fj__worker *w, fj__fiber *self, const fj__task *t)
 }
 
 /*
+ * A waiter's children, one after another on the same stack: after `first`,
+ * a job of c that run_child (wait.c) ran nested or on a stack segment
+ * (segment.c), its caller runs the jobs of c left in the worker's chunk
+ * here, in the same place, for as long as fj_wait(c, target) would have picked
+ * them one at a time: the count is not reached, the worker is not over its
+ * active limit, the chunk (of the worker we are on now: a job that waits
+ * may bring us back on another) is still of c with the flags of `first` (so
+ * their stack class fits where that of `first` did), and no job of c sits
+ * at the bottom of a deque of higher priority (run_child looks at those
+ * before a chunk of lower priority). Each job starts at the same depth as
+ * `first`, with the whole stack its class promises. The loop saves, per job
+ * of a batch, the return through run_child and fj_wait, run_child's search
+ * and stack checks, and the calls of the take and the run: callgrind per
+ * job of the frame workload 1,592 -> 1,536 (BENCHMARKS.md).
+ */
+fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *first, fj_counter *c, int64_t target)
+{
+    uintptr_t flags = first->flags & ~((uintptr_t)0xff << FJ_TASK_Q_SHIFT);   /* the batch's own */
+    for (;;) {
+        fj__batch *b = w->chunk;
+        if (!b || b->counter != c || b->flags != flags)
+            break;
+        int64_t pending = w->fold_counter == c ? w->fold_k : 0;
+        if (fj__counter_now(c) - pending <= target || FJ_UNLIKELY(fj__over_limit(w)))
+            break;
+        bool higher = false;
+        for (int q = 0; q < w->chunk_q && !higher; q++) {
+            fj_counter *tc;
+            uintptr_t tflags;
+            higher = fj__deque_peek_bottom_counter(&w->q[q], &tc, &tflags) && tc == c;
+        }
+        if (higher)
+            break;
+        fj__task t;
+        if (!fj__chunk_take_inline(w, &t))
+            break;   /* cannot happen: a chunk is open only while it holds a job */
+        run_job(&w, self, &t, true);
+    }
+    return w;
+}
+
+/*
  * Every job gets the whole stack its class promises (small_stack_size, or
  * large_stack_size with FJ_JOB_LARGE_STACK). So a waiter never runs a child
  * on what is left of its own stack unless the whole class fits there

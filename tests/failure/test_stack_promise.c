@@ -6,9 +6,13 @@
  *  1. A small-stack parent about 28 KiB deep runs a child counted on a counter
  *     and waits for it; the child uses about 56 KiB of its own stack. Once,
  *     and 64 parents with 2 children each at once.
+ *     Also with a batch of 16 children using 62 KiB (one chunk): the parent
+ *     runs them one after another on the same stack segment
+ *     (fj__drain_chunk), and each has its whole stack there (a loop that
+ *     kept 12 KiB more of the segment per child faults).
  *  2. The same with large stacks: a parent 400 KiB deep, children using 480 KiB.
- *  3. The root job (a large fiber) 480 KiB deep waits for small children that
- *     use 56 KiB each.
+ *  3. The root job (a large fiber) 480 KiB deep waits for 16 small children
+ *     (a batch it runs nested, one after another) that use 56 KiB each.
  *  4. A small fiber pool (workers + 3 small, 2 large): 200 parents 20 KiB deep,
  *     each waiting for one child that uses 56 KiB. All run exactly once.
  *  5. A single frame larger than the stack (76 KiB and 200 KiB arrays on a
@@ -92,7 +96,7 @@ static __attribute__((noinline)) int dig(uintptr_t top, size_t bytes, void (*fn)
 
 /* ------------------------------------------------------------ parents and kids */
 
-enum { MAX_KIDS = 4 };
+enum { MAX_KIDS = 16 };   /* 8 or more: fj_run_jobs queues them as one batch */
 
 typedef struct kid {
     size_t bytes; /* stack the kid uses */
@@ -106,7 +110,17 @@ typedef struct parent {
     kid kids[MAX_KIDS];
     fj_counter *done;    /* hand-managed: the parent finishes one count */
     int ran;
+    bool warm;           /* first run WARM_JOBS empty jobs (see run_kids_and_wait) */
 } parent;
+
+/* More jobs than a worker's deque holds at first (256): fj_run_jobs then
+ * takes batches for them, which stay with the worker as spares, so the
+ * kids after them go out as one batch as well (a worker with no spare batch
+ * queues a few jobs one by one instead). */
+enum { WARM_JOBS = 600 };
+static fj_job warm_jobs[WARM_JOBS];
+
+static void warm_job(void *arg) { (void)arg; }
 
 static void kid_job(void *arg)
 {
@@ -119,6 +133,12 @@ static void kid_job(void *arg)
 static void run_kids_and_wait(void *arg)
 {
     parent *p = arg;
+    if (p->warm) {
+        fj_counter w;
+        fj_counter_init(&w, 0);
+        fj_run_jobs(warm_jobs, WARM_JOBS, &w);
+        fj_wait(&w, 0);
+    }
     fj_job jobs[MAX_KIDS];
     for (int i = 0; i < p->nkids; i++)
         jobs[i] = (fj_job){ .fn = kid_job, .arg = &p->kids[i], .name = "kid", .flags = p->kid_flags };
@@ -171,12 +191,17 @@ static void family_root(void *arg)
 /* Run nparents parents (depth, flags) each with nkids kids (bytes, flags) on a
  * scheduler with cfg, then check that everything ran exactly once. Runs in a
  * child: any failure exits nonzero or aborts. */
+static bool g_warm;   /* the parents of run_family warm their worker's batches first */
+
 static void run_family(const fj_config *cfg, int nparents, size_t depth, unsigned parent_flags, int nkids,
                        size_t kid_bytes, unsigned kid_flags)
 {
     parent *ps = calloc((size_t)nparents, sizeof *ps);
     CHECK(ps);
+    for (int i = 0; i < WARM_JOBS; i++)
+        warm_jobs[i] = (fj_job){ .fn = warm_job, .name = "warm" };
     for (int i = 0; i < nparents; i++) {
+        ps[i].warm = g_warm;
         ps[i].depth = depth;
         ps[i].kid_flags = kid_flags;
         ps[i].nkids = nkids;
@@ -220,6 +245,14 @@ static void child_small_many(void *a)
     run_family(&c, 64, 28 * KiB, 0, 2, 56 * KiB, 0);
 }
 
+static void child_small_batch(void *a)
+{
+    (void)a;
+    fj_config c = base_cfg();
+    g_warm = true;
+    run_family(&c, 8, 28 * KiB, 0, MAX_KIDS, 62 * KiB, 0);
+}
+
 /* 2. Large parents 400 KiB deep, large kids using 480 KiB. */
 static void child_large_one(void *a)
 {
@@ -249,6 +282,9 @@ static void child_deep_root(void *a)
     memset(&p, 0, sizeof p);
     p.depth = 480 * KiB;
     p.nkids = MAX_KIDS;
+    p.warm = true;
+    for (int i = 0; i < WARM_JOBS; i++)
+        warm_jobs[i] = (fj_job){ .fn = warm_job, .name = "warm" };
     for (int k = 0; k < MAX_KIDS; k++)
         p.kids[k].bytes = 56 * KiB;
     run_root(&c, deep_root, &p);
@@ -603,9 +639,10 @@ int main(int argc, char **argv)
     /* 1-4: the whole stack of the class, however deep the waiting job is. */
     EXPECT_CHILD_OK(child_small_one, NULL, 30, "small parent 28 KiB deep waits for a kid using 56 KiB");
     EXPECT_CHILD_OK(child_small_many, NULL, 30, "64 small parents 28 KiB deep, 2 kids using 56 KiB each");
+    EXPECT_CHILD_OK(child_small_batch, NULL, 30, "8 small parents 28 KiB deep, a batch of 16 kids using 62 KiB each");
     EXPECT_CHILD_OK(child_large_one, NULL, 30, "large parent 400 KiB deep waits for a large kid using 480 KiB");
     EXPECT_CHILD_OK(child_large_many, NULL, 30, "8 large parents 400 KiB deep, 2 large kids using 480 KiB each");
-    EXPECT_CHILD_OK(child_deep_root, NULL, 30, "root 480 KiB deep waits for small kids using 56 KiB");
+    EXPECT_CHILD_OK(child_deep_root, NULL, 30, "root 480 KiB deep waits for a batch of 16 small kids using 56 KiB");
     EXPECT_CHILD_OK(child_small_pool, NULL, 60,
                     "small pool (workers+3 small, 2 large): 200 parents 20 KiB deep, a kid using 56 KiB each");
 

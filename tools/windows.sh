@@ -58,7 +58,9 @@ missing=()
 command -v $cc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix)
 command -v x86_64-w64-mingw32-g++-posix >/dev/null 2>&1 || missing+=(g++-mingw-w64-x86-64-posix)
 [ -n "$(wine_bin)" ] || missing+=(wine64)
-command -v wineserver >/dev/null 2>&1 || missing+=(wine64)
+# wineserver (and wine) on the PATH come with the package wine, which wine64
+# only recommends: an install without recommends has them in /usr/lib/wine.
+command -v wineserver >/dev/null 2>&1 || missing+=(wine64 wine)
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "${FJ_WINDOWS_INSTALL:-1}" != 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -72,7 +74,7 @@ fi
 for tool in $cc wineserver cmake ctest; do
   if ! command -v $tool >/dev/null 2>&1; then
     say "windows: $tool not found; install the Debian packages mingw-w64 (gcc-mingw-w64-x86-64-posix," \
-        "g++-mingw-w64-x86-64-posix) and wine64"
+        "g++-mingw-w64-x86-64-posix), wine64 and wine"
     say "windows: 0 passed, 1 failed"
     exit 2
   fi

@@ -147,7 +147,7 @@ void fj__batches_free(fj__worker *w)
 
 static int range_push(fj__worker *w, fj__batch *b, uint32_t lo, uint32_t hi, int q)
 {
-    fj__task e = { .fn = range_marker, .arg = b, .name = fj__job_name(b->jobs[lo].name), .counter = b->counter,
+    fj__task e = { .fn = range_marker, .arg = b, .name = fj__batch_job_name(b, lo), .counter = b->counter,
                    .flags = FJ_TASK_RANGE | (uint32_t)b->flags | (uintptr_t)q << FJ_TASK_Q_SHIFT |
                             (uintptr_t)lo << FJ_TASK_LO_SHIFT | (uintptr_t)hi << FJ_TASK_HI_SHIFT };
     return fj__deque_push(&w->q[q], &e, 1);
@@ -168,7 +168,7 @@ void fj__chunk_hand_back(fj__worker *w)
     if (w->chunk_lo < w->chunk_hi && range_push(w, w->chunk, w->chunk_lo, w->chunk_hi, w->chunk_q) != 0)
         fj__fatal("fj_run_jobs", "out of memory (the allocator returned NULL for %zu bytes) queueing job '%s' "
                   "and the %u after it", w->q[w->chunk_q].failed_bytes,
-                  fj__job_name(w->chunk->jobs[w->chunk_lo].name), w->chunk_hi - w->chunk_lo - 1);
+                  fj__batch_job_name(w->chunk, w->chunk_lo), w->chunk_hi - w->chunk_lo - 1);
     fj__chunk_close(w);
 }
 
@@ -205,6 +205,26 @@ void fj__range_open(fj__worker *w, fj__task *t)
     fj__chunk_take(w, t);
 }
 
+/* Copy k jobs into b: only their args when they all have the first one's
+ * function and name (a uniform batch, fj__batch), else whole. */
+static void batch_fill(fj__batch *b, const fj_job *jobs, uint32_t k)
+{
+    fj_job_fn fn = jobs[0].fn;
+    const char *name = jobs[0].name;
+    uint32_t i = 0;
+    while (i < k && jobs[i].fn == fn && jobs[i].name == name) {
+        b->u.args[i] = jobs[i].arg;
+        i++;
+    }
+    if (i == k) {
+        b->fn = fn;
+        b->name = fj__job_name(name);
+    } else {
+        b->fn = NULL;
+        memcpy(b->u.jobs, jobs, k * sizeof *jobs);
+    }
+}
+
 /* fj_run_jobs' fast path (the jobs already checked); the caller queues the
  * rest one by one. */
 size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, uintptr_t flags, fj_counter *counter)
@@ -227,7 +247,7 @@ size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, uint
             if (!b)
                 break;
         }
-        memcpy(b->jobs, jobs + done, k * sizeof *jobs);
+        batch_fill(b, jobs + done, k);
         b->counter = counter;
         b->flags = flags;
         /* Plain store: the batch reaches other workers only through the

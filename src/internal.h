@@ -70,8 +70,25 @@ typedef struct fj__batch {
      * each job taken from the batch gets these flags. */
     uintptr_t flags;
     int64_t left;               /* atomic: jobs not yet started */
-    fj_job jobs[FJ_BATCH_MAX];
+    /* A uniform batch (every job with the same function and name, as a
+     * stage of a frame or a parallel loop written with jobs): `fn` and
+     * `name` once, and only each job's arg, 8 bytes a job instead of 32: a
+     * quarter of the lines to write when it is queued, to keep in the cache,
+     * and for a thief to fetch from the submitter's core. Otherwise `fn` is
+     * NULL and `jobs` holds copies of the jobs. */
+    fj_job_fn fn;
+    const char *name;           /* uniform: the jobs' name, never NULL */
+    union {
+        fj_job jobs[FJ_BATCH_MAX];
+        void *args[FJ_BATCH_MAX];
+    } u;
 } fj__batch;
+
+/* The name of job i of batch b (reports, range entries). */
+static inline const char *fj__batch_job_name(const fj__batch *b, uint32_t i)
+{
+    return b->fn ? b->name : fj__job_name(b->u.jobs[i].name);
+}
 
 typedef enum {
     FJ_FIBER_FREE = 0,
@@ -612,9 +629,14 @@ static inline __attribute__((always_inline)) bool fj__chunk_take_inline(fj__work
         FJ_UNLIKELY(fj_load_relaxed(&w->s->spinning) + fj_load_relaxed(&w->s->sleepers)))
         fj__chunk_split(w);
     uint32_t lo = w->chunk_lo;
-    const fj_job *j = &b->jobs[lo];
-    *out = (fj__task){ .fn = j->fn, .arg = j->arg, .name = fj__job_name(j->name), .counter = b->counter,
-                       .flags = (uintptr_t)w->chunk_q << FJ_TASK_Q_SHIFT | b->flags };
+    uintptr_t flags = (uintptr_t)w->chunk_q << FJ_TASK_Q_SHIFT | b->flags;
+    if (FJ_LIKELY(b->fn != NULL)) {
+        *out = (fj__task){ .fn = b->fn, .arg = b->u.args[lo], .name = b->name, .counter = b->counter, .flags = flags };
+    } else {
+        const fj_job *j = &b->u.jobs[lo];
+        *out = (fj__task){ .fn = j->fn, .arg = j->arg, .name = fj__job_name(j->name), .counter = b->counter,
+                           .flags = flags };
+    }
     w->chunk_lo = lo + 1;
     w->chunk_taken++;
     if (lo + 1 == w->chunk_hi)

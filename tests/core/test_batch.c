@@ -10,6 +10,9 @@
  *      lengths around FJ_BATCH_MIN and FJ_BATCH_MAX, at each priority, from
  *      the root (large fiber) and from a job on a small fiber; the caller's
  *      array may be overwritten as soon as fj_run_jobs returns;
+ *  1b. uniform batches (one function and one name: only the args are kept),
+ *      and batches where the first or the last job differs by name or by
+ *      function, NULL names included;
  *   2. many batches outstanding (200 calls of 300 jobs before a wait), with
  *      a counter per call: each counter reaches zero only when its own jobs
  *      have all run (no job counted on the wrong counter);
@@ -228,6 +231,94 @@ static void part_exactly_once(void)
     fj_scheduler *s = make_sched(&cfg);
     for (int round = 0; round < 4; round++)
         CHECK_EQ(fj_main(s, once_root, NULL), 0);
+    fj_destroy(s);
+}
+
+/* ------------------------------------------------------------ 1b. uniform batches */
+
+/* A batch whose jobs all share a function and a name keeps only their args
+ * (batch.c, fj__batch): every job must still run once with its own arg, its
+ * name and its function, and a batch where one job differs (first, last, by
+ * name or by function) must keep that job's own. */
+enum { UNI_ALL, UNI_LAST_NAME, UNI_LAST_FN, UNI_FIRST_NAME, UNI_NULL_NAME, UNI_MODES };
+static int uni_hits[MAXJ], uni_odd_fn[MAXJ];
+static int uni_bad;
+static int uni_mode;
+static size_t uni_n;
+
+static const char *uni_name(size_t i)
+{
+    switch (uni_mode) {
+    case UNI_LAST_NAME: return i == uni_n - 1 ? "odd-name" : "uniform";
+    case UNI_FIRST_NAME: return i == 0 ? "odd-name" : "uniform";
+    case UNI_NULL_NAME: return NULL;
+    default: return "uniform";
+    }
+}
+
+static void uni_check(void *arg, bool odd_fn)
+{
+    int *h = arg;
+    size_t i = (size_t)(h - uni_hits);
+    if (i >= MAXJ) {
+        fprintf(stderr, "uniform: arg %p is not in uni_hits[]\n", arg);
+        exit(1);
+    }
+    const char *want = uni_name(i) ? uni_name(i) : "(unnamed)";
+    const char *nm = fj_current_job_name();
+    bool want_odd = uni_mode == UNI_LAST_FN && i == uni_n - 1;
+    if (!nm || strcmp(nm, want) != 0 || odd_fn != want_odd)
+        T_ADD(&uni_bad, 1);
+    if (odd_fn)
+        T_ADD(&uni_odd_fn[i], 1);
+    T_ADD(h, 1);
+}
+
+static void uni_job(void *arg) { uni_check(arg, false); }
+static void uni_job_odd(void *arg) { uni_check(arg, true); }
+
+static void uniform_root(void *arg)
+{
+    (void)arg;
+    static const size_t sizes[] = { 8, 9, 255, 256, 257, 1000, 5000 };
+    for (int mode = 0; mode < UNI_MODES; mode++) {
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            size_t n = sizes[si];
+            uni_mode = mode;
+            uni_n = n;
+            for (size_t i = 0; i < n; i++) {
+                T_STORE(&uni_hits[i], 0);
+                T_STORE(&uni_odd_fn[i], 0);
+                bool odd = mode == UNI_LAST_FN && i == n - 1;
+                jobs[i] = (fj_job){ .fn = odd ? uni_job_odd : uni_job, .arg = &uni_hits[i], .name = uni_name(i) };
+            }
+            fj_counter c;
+            fj_counter_init(&c, 0);
+            fj_run_jobs(jobs, n, &c);
+            for (size_t i = 0; i < n; i++)
+                jobs[i] = (fj_job){ .fn = poisoned, .name = "poisoned" };
+            fj_wait(&c, 0);
+            size_t wrong = 0;
+            for (size_t i = 0; i < n; i++)
+                wrong += T_LOAD(&uni_hits[i]) != 1;
+            if (wrong || T_LOAD(&uni_bad) || T_LOAD(&poisoned_ran))
+                FAIL_SOFT("uniform batches, mode %d, %zu jobs: %zu not run exactly once, %d with the wrong name or "
+                          "function, %d poisoned", mode, n, wrong, T_LOAD(&uni_bad), T_LOAD(&poisoned_ran));
+            if (mode == UNI_LAST_FN && T_LOAD(&uni_odd_fn[n - 1]) != 1)
+                FAIL_SOFT("uniform batches: the last job's own function did not run (%zu jobs)", n);
+            T_STORE(&uni_bad, 0);
+        }
+    }
+}
+
+static void part_uniform(void)
+{
+    fj_config cfg = base_config();
+    fj_scheduler *s = make_sched(&cfg);
+    /* Twice: the second time every worker has spare batches (a worker with
+     * none queues a few jobs one by one instead). */
+    for (int round = 0; round < 2; round++)
+        CHECK_EQ(fj_main(s, uniform_root, NULL), 0);
     fj_destroy(s);
 }
 
@@ -1281,6 +1372,7 @@ typedef struct part {
 static const part PARTS[] = {
     { "misuse", part_misuse },
     { "exactly once", part_exactly_once },
+    { "uniform batches", part_uniform },
     { "many outstanding", part_many_outstanding },
     { "mixed priorities and flags", part_mixed },
     { "priorities on one worker", part_priority },

@@ -43,11 +43,55 @@ bool fj__should_leave(fj__worker *w)
  * leaves a searching owner's mailbox alone), and hand it to our loop. */
 static bool take_home(fj__worker *w)
 {
-    if (w->has_handoff || !fj__take_mail(w, &w->handoff))
+    if (w->has_handoff)
         return false;
+    fj__fiber *f = w->watching;
+    if (f && fj_load_acquire(&f->watch) == FJ__HANDED(w->index)) {
+        /* Handed to us (wake.c, "The home watch"): ours alone to resume. */
+        fj_store_relaxed(&f->watch, 0);
+        w->watching = NULL;
+        w->last_parked = NULL;
+        w->handoff = fj__resume_task(f);
+    } else if (!fj__take_mail(w, &w->handoff)) {
+        return false;
+    }
     w->has_handoff = true;
     FJ__STAT_INC(w, home_resumes);
     return true;
+}
+
+/* Start watching the fiber that parked here last, if it still waits (wake.c,
+ * "The home watch"). The state is only a hint: a watch set on a fiber woken
+ * meanwhile is stale, and harmless. */
+static void watch_begin(fj__worker *w)
+{
+    fj__fiber *f = w->last_parked;
+    if (!f || w->watching)
+        return;
+    uint32_t expected = 0;
+    if (fj_load_relaxed(&f->state) == FJ_FIBER_WAITING &&
+        fj_cas_strong_acq_rel(&f->watch, &expected, FJ__WATCHED(w->index)))
+        w->watching = f;
+    else
+        w->last_parked = NULL;
+}
+
+/* Stop watching, on every way out of the spin loop: take the word back, or,
+ * if a finisher handed us the resume meanwhile, push it on our ready deque
+ * (where our next look, or a thief, finds it). */
+static void watch_end(fj__worker *w)
+{
+    fj__fiber *f = w->watching;
+    if (!f)
+        return;
+    w->watching = NULL;
+    uint32_t expected = FJ__WATCHED(w->index);
+    if (fj_cas_strong_acq_rel(&f->watch, &expected, 0))
+        return;
+    fj_store_relaxed(&f->watch, 0);   /* handed: the resume is ours */
+    w->last_parked = NULL;
+    fj__task t = fj__resume_task(f);
+    fj__push_or_die(&w->ready, &t, 1, "resuming a woken job");
 }
 
 bool fj__worker_idle(fj__worker *w)
@@ -59,8 +103,10 @@ bool fj__worker_idle(fj__worker *w)
         unsigned spins = s->cfg.spin_before_sleep;
         fj_fetch_add_seq_cst(&s->spinning, 1);
         fj_store_relaxed(&w->searching, 1);
+        watch_begin(w);
         for (unsigned i = 0; i < spins; i++) {
             if (fj__should_leave(w)) {
+                watch_end(w);
                 fj_store_relaxed(&w->searching, 0);
                 fj_fetch_sub_seq_cst(&s->spinning, 1);
                 /* Worker 0 leaving fj_main while others run on: pass on a
@@ -71,6 +117,7 @@ bool fj__worker_idle(fj__worker *w)
                 return false;
             }
             if (FJ_UNLIKELY(fj__over_limit(w))) {
+                watch_end(w);
                 fj_store_relaxed(&w->searching, 0);
                 fj_fetch_sub_seq_cst(&s->spinning, 1);
                 return true;   /* the caller parks (and passes the wake on) */
@@ -78,6 +125,7 @@ bool fj__worker_idle(fj__worker *w)
             if (take_home(w) || fj__has_work(w)) {
                 /* Found work: if we were the last searcher, wake the next sleeper
                  * so parallelism ramps up while there is work. */
+                watch_end(w);
                 fj_store_relaxed(&w->searching, 0);
                 fj_fetch_sub_seq_cst(&s->spinning, 1);
                 fj__notify(s, 1);
@@ -85,6 +133,7 @@ bool fj__worker_idle(fj__worker *w)
             }
             fj_cpu_relax();
         }
+        watch_end(w);
         fj_store_relaxed(&w->searching, 0);
         fj_fetch_sub_seq_cst(&s->spinning, 1);
         uint32_t e = fj_load_acquire(&s->epoch);

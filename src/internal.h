@@ -188,6 +188,11 @@ typedef struct fj__fiber {
     uint32_t job_depth;         /* jobs running on this fiber (inline runs nest) */
     uint32_t pin1;              /* worker + 1 its pinned job runs on (pinned.c); 0: none */
     uint32_t home;              /* worker + 1 it last parked on in fj_wait (a hint for its resume: wake.c); 0: none */
+    /* The home watch (wake.c, "The home watch"): 0, FJ__WATCHED(i) while
+     * worker i, idle, watches this word for its resume, FJ__HANDED(i) once a
+     * finisher handed it the resume. Atomic; set and cleared by worker i,
+     * turned from watched to handed by a finisher's CAS. */
+    uint32_t watch;
     uint64_t wait_deadline;     /* in fj_wait_until (timer.c): its deadline (relaxed atomic: the judge); else 0 */
     uint32_t timed_out;         /* set by the proxy's claimer before the resume */
     /* Its resume task when a thread outside the scheduler wakes it: queued
@@ -241,6 +246,10 @@ typedef struct fj__worker {
     /* A task handed to the fiber we switch to (large-stack jobs, the root job). */
     bool has_handoff;
     fj__task handoff;
+    /* The home watch (wake.c): the fiber that parked here last in fj_wait,
+     * and the one whose watch word we set while idle (owner only). */
+    fj__fiber *last_parked;
+    fj__fiber *watching;
     /* Finishes of consecutive jobs of one counter, folded into one CAS
      * (counter.c, "folded finishes"). */
     fj_counter *fold_counter;
@@ -394,6 +403,10 @@ struct fj_scheduler {
 /* Per-worker statistics: the owner writes them (relaxed), fj_stats reads. */
 #define FJ__STAT_ADD(w, field, n) fj_store_relaxed(&(w)->stats.field, fj_load_relaxed(&(w)->stats.field) + (n))
 #define FJ__STAT_INC(w, field) FJ__STAT_ADD(w, field, 1)
+
+/* Values of fj__fiber.watch for worker i (wake.c, "The home watch"). */
+#define FJ__WATCHED(i) ((((uint32_t)(i) + 1u) << 2) | 1u)
+#define FJ__HANDED(i) ((((uint32_t)(i) + 1u) << 2) | 2u)
 
 /* The resume task of a woken or yielded fiber (fn == NULL). */
 static inline fj__task fj__resume_task(fj__fiber *f)

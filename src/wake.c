@@ -169,10 +169,52 @@ static bool mail_home(fj__worker *h, fj__fiber *f)
 }
 
 /*
+ * The home watch. The mailbox costs a round trip of its own line: the
+ * finisher fetches it for the put, the owner fetches it back to take. But
+ * the finisher fetches the fiber's record anyway (its state, its home), so
+ * when the worker the fiber parked on goes idle it watches a word in that
+ * record instead, and a finisher that finds it watched hands the resume over
+ * on a line it already holds: one transfer back to the owner, not three
+ * (measured in BENCHMARKS.md, "The home watch").
+ *
+ * The word (fj__fiber.watch) is 0, FJ__WATCHED(i) or FJ__HANDED(i). Worker i
+ * sets it from 0 to watched, with a CAS, only on the fiber that parked on it
+ * last (`last_parked`), only while searching in its spin loop (watch_begin,
+ * idle.c), and takes it back before it leaves that loop by any way
+ * (watch_end): a CAS from watched to 0, or, if that fails, the word is
+ * handed and the resume is its own, which it pushes on its ready deque. In
+ * the loop it claims a handed resume at once (take_home). A finisher turns
+ * watched into handed with a CAS (hand_home) and is then done: no push, no
+ * notify (the owner is awake: the word is watched only inside its spin).
+ * So every wake is one resume, done exactly once: a CAS decides between the
+ * finisher's handing and the owner's taking back, and nobody else writes
+ * the word. A worker watches one fiber at a time and clears the word before
+ * it watches another, so "handed to i" always means the fiber worker i
+ * watches now. A watch may be stale (the fiber was woken some other way,
+ * say from another scheduler, which never hands over, and waits again
+ * elsewhere): then a later wake hands it to i, which resumes it, still
+ * exactly once, only not where it last parked. verify/mailbox.pml checks the
+ * watch with the mailbox (exactly once, nothing stranded; seeded bugs).
+ *
+ * Ordering: the handing CAS is acq_rel, a release of the fiber's READY state
+ * and of everything its finished children wrote (which our CAS on the
+ * counter acquired), and the owner's claim is an acquire load of the word
+ * (or its failed CAS, acq_rel). tests/core/test_wake_home.c reads the
+ * children's writes after each resume.
+ */
+static bool hand_home(fj__fiber *f)
+{
+    uint32_t v = fj_load_relaxed(&f->watch);
+    return (v & 3u) == 1u && fj_cas_strong_acq_rel(&f->watch, &v, v + 1u);
+}
+
+/*
  * Resume a waiter that a finisher took off a wait list. A thread outside every
  * scheduler is woken through its futex word. A fiber goes to its own
- * scheduler: onto the ready deque of the worker that finished its count when
- * that worker belongs to it (returns true: the caller notifies once for all),
+ * scheduler: handed to its home worker if that one watches it (above;
+ * returns false: nothing to notify), else onto the ready deque of the worker
+ * that finished its count when that worker belongs to it, or into its home's
+ * mailbox (returns true: the caller notifies once for all),
  * otherwise (a worker of another scheduler, or an outside thread) through its
  * scheduler's injection queue, in a node of its own record (no allocation).
  *
@@ -210,6 +252,8 @@ bool fj__resume_waiter(fj__fiber *f)
     }
     if (w && w->s == s) {
         fj_store_relaxed(&f->state, (int)FJ_FIBER_READY);
+        if (hand_home(f))
+            return false;   /* its home resumes it: awake, no notify */
         if (f->home && f->home - 1 != w->index && mail_home(&s->workers[f->home - 1], f))
             return true;
         fj__push_or_die(&w->ready, &t, 1, "waking a waiting job");

@@ -55,6 +55,8 @@ static void after_switch(fj__worker *w, fj__fiber *self)
                 fj__pin_push(w->s, f->pin1 - 1, &t, "fj_wait");   /* this worker: never stolen */
             else
                 fj__push_or_die(&w->ready, &t, 1, "fj_wait");
+        } else if (!f->pin1) {
+            w->last_parked = f;   /* watched if we go idle (idle.c, wake.c "The home watch") */
         }
         break;
     }

@@ -24,6 +24,17 @@
  *     steals: another worker's ready deque, or another worker's mailbox
  *     only while that worker is not searching (steal_any). Found nothing:
  *     idle again.
+ * The home watch (wake.c, "The home watch") rides along: each time worker 0
+ * starts a spin it may watch one fiber whose word is 0 (a CAS from 0 to
+ * watched; any fiber, a resumed one too: the code's check that the fiber
+ * still waits is only a hint, so a stale watch must be harmless). A
+ * finisher first tries to turn its fiber's word from watched to handed (a
+ * CAS); if that works it is done: no put, no push, no notify. Worker 0
+ * claims a handed fiber in its spin loop while searching; on every way out
+ * of the loop (work seen, the spin ran out, the park) it takes the word
+ * back, a CAS from watched to 0, and if that fails the fiber was handed and
+ * goes on its own ready deque.
+ *
  * A notify wakes any one sleeper (an over-approximation of fj__notify:
  * when a wake is skipped or lost is the business of wake.pml, not this
  * model's).
@@ -43,11 +54,20 @@
  *                      mailboxes: the owner's spin runs out after a put it
  *                      did not see, its last look misses the fiber, and so
  *                      do the others' (the end assertion)
+ *   BUG_HAND_NO_CAS    the finisher's hand is "load watched, then store
+ *                      handed": the owner takes the word back in between
+ *                      and the handed fiber is stranded (the end assertion)
+ *   BUG_END_NO_CAS     the owner takes the word back with a plain store of
+ *                      0: a hand made just before is lost (the end
+ *                      assertion)
  *
  * WITNESSES (-DWITNESS=n; each must be reached)
  *   1  a fiber resumed at home by its owner out of the mailbox
  *   2  a fiber in the mailbox taken by a thief (owner not searching)
  *   3  a fiber moved from the mailbox to the ready deque by the park
+ *   4  a fiber handed over the watch, claimed by its owner in the spin loop
+ *   5  a fiber handed over the watch as the owner left the loop: found
+ *      when it took the word back, pushed on its ready deque
  *
  * NOT CHECKED HERE: weak-memory orderings (argued in wake.c; a relaxed put
  * or take is caught by ThreadSanitizer in tests/core/test_wake_home.c); the
@@ -62,6 +82,8 @@ bool searching;        /* worker 0's */
 byte ready[W];         /* fibers on each worker's ready deque */
 byte readyf[W];        /* which (bit f-1), to know what a take resumes */
 byte resumed[3];       /* per fiber: how many times resumed */
+byte watch[3];         /* per fiber: 0, 1 watched by worker 0, 2 handed */
+byte watching;         /* worker 0's: the fiber it watches, or 0 */
 bool asleep[W];
 bool parked_once;
 
@@ -127,13 +149,56 @@ inline notify()
     }
 }
 
+/* Worker 0 may start watching a fiber whose word is 0 (watch_begin). */
+inline watch_begin()
+{
+    if
+    :: d_step { watch[1] == 0 -> watch[1] = 1; watching = 1 }
+    :: d_step { watch[2] == 0 -> watch[2] = 1; watching = 2 }
+    :: true
+    fi
+}
+
+/* Worker 0 leaves its spin loop: take the word back (watch_end). */
+inline watch_end()
+{
+    if
+    :: watching != 0 ->
+#ifdef BUG_END_NO_CAS
+        watch[watching] = 0;
+#else
+        if
+        :: d_step { watch[watching] == 1 -> watch[watching] = 0 }
+        :: else ->   /* handed: the resume is ours */
+            watch[watching] = 0;
+            WIT(5, 1);
+            push_ready(0, watching)
+        fi;
+#endif
+        watching = 0
+    :: else
+    fi
+}
+
 proctype Worker(byte me)
 {
     byte got, v;
 
     if
     :: me != 0 ->
-        /* the finisher of fiber `me`: mail_home, else its own ready deque */
+        /* the finisher of fiber `me`: hand_home, else mail_home, else its
+         * own ready deque */
+#ifdef BUG_HAND_NO_CAS
+        if
+        :: watch[me] == 1 -> watch[me] = 2; goto idle
+        :: else
+        fi;
+#else
+        if
+        :: d_step { watch[me] == 1 -> watch[me] = 2 } -> goto idle
+        :: else
+        fi;
+#endif
 #ifdef BUG_PUT_NO_CAS
         if
         :: searching && mailbox == 0 -> mailbox = me
@@ -155,15 +220,22 @@ proctype Worker(byte me)
 
 idle:   /* fj__worker_idle */
     if
-    :: me == 0 -> searching = 1
+    :: me == 0 -> searching = 1; watch_begin()
     :: else
     fi;
     do
+    :: me == 0 && watching != 0 && watch[watching] == 2 ->   /* take_home: handed */
+        d_step { got = watching; watch[watching] = 0; watching = 0 };
+        WIT(4, 1);
+        resume(got);
+        searching = 0;
+        goto idle
     :: me == 0 && mailbox != 0 ->         /* take_home, still searching */
         take_mail(got);
         if
         :: got != 0 ->
             WIT(1, 1);
+            watch_end();
             resume(got);
             searching = 0;
             goto idle
@@ -171,6 +243,7 @@ idle:   /* fj__worker_idle */
         fi
     :: me == 0 && !parked_once ->         /* the limit falls: park */
         parked_once = 1;
+        watch_end();
         searching = 0;
         take_mail(got);
         if
@@ -180,14 +253,14 @@ idle:   /* fj__worker_idle */
         goto idle
     :: WORK ->
         if
-        :: me == 0 -> searching = 0
+        :: me == 0 -> watch_end(); searching = 0
         :: else
         fi;
         goto find
     :: break                                /* the spin ran out */
     od;
     if
-    :: me == 0 -> searching = 0
+    :: me == 0 -> watch_end(); searching = 0
     :: else
     fi;
     /* registered; fence; the last look */
@@ -241,5 +314,6 @@ init
     }
     /* Nothing can move: every worker sleeps. Then nothing is stranded. */
     timeout ->
-    assert(resumed[1] == 1 && resumed[2] == 1 && mailbox == 0 && ready[0] + ready[1] + ready[2] == 0)
+    assert(resumed[1] == 1 && resumed[2] == 1 && mailbox == 0 && ready[0] + ready[1] + ready[2] == 0 &&
+           watching == 0 && watch[1] == 0 && watch[2] == 0)
 }

@@ -113,6 +113,10 @@ rows=(
 "witness mailbox 1|mailbox.pml|-DWITNESS=1|catch:assertion violated +!\\("
 "witness mailbox 2|mailbox.pml|-DWITNESS=2|catch:assertion violated +!\\("
 "witness mailbox 3|mailbox.pml|-DWITNESS=3|catch:assertion violated +!\\("
+"BUG_HAND_NO_CAS|mailbox.pml|-DBUG_HAND_NO_CAS|catch:assertion violated \\(+resumed\\[1\\]==1"
+"BUG_END_NO_CAS|mailbox.pml|-DBUG_END_NO_CAS|catch:assertion violated \\(+resumed\\[1\\]==1"
+"witness mailbox 4|mailbox.pml|-DWITNESS=4|catch:assertion violated +!\\("
+"witness mailbox 5|mailbox.pml|-DWITNESS=5|catch:assertion violated +!\\("
 )
 
 # One check in its own directory: spin -a, compile pan, search.

@@ -1,12 +1,15 @@
 /*
  * Resuming at home (wake.c): a job that parked in fj_wait on one worker and
  * whose count another worker finished may be resumed through its home
- * worker's mailbox. Whichever way it is resumed, it is resumed exactly once,
- * it sees everything its children wrote (plain, non-atomic writes: under
- * ThreadSanitizer a mailbox put or take weaker than release / acquire is
- * reported as a race here), and nothing is lost when the home worker stops
+ * worker's mailbox or handed to it over the home watch (a word in the
+ * fiber's record the idle home worker watches). Whichever way it is resumed,
+ * it is resumed exactly once, it sees everything its children wrote (plain,
+ * non-atomic writes: under ThreadSanitizer a mailbox put or take, or a
+ * watch's hand or claim, weaker than release / acquire is reported as a race
+ * here: tried each), and nothing is lost when the home worker stops
  * searching: it finds other work, sleeps, or is parked by
- * fj_set_active_workers while a fiber sits in its mailbox.
+ * fj_set_active_workers while a fiber sits in its mailbox or was just
+ * handed to it.
  *
  * Each round: a child, then a job of no counter on top of it (so the waiter
  * does not run the child inline but parks, and its worker runs the filler

@@ -180,6 +180,14 @@ typedef struct fj__fiber {
     fj_counter *job_counter;    /* the counter that job is counted on (fj_cancelled) */
     int state;                  /* fj__fiber_state, for reports and the debugger */
     uint32_t wake;              /* external waiters: futex word, 1 once woken */
+    /* The home watch (wake.c, "The home watch"): 0, FJ__WATCHED(i) while
+     * worker i, idle, watches this word for its resume, FJ__HANDED(i) once a
+     * finisher handed it the resume. Atomic; set and cleared by worker i,
+     * turned from watched to handed by a finisher's CAS. On the line of
+     * `state`, which the finisher writes just before the hand: the owner's
+     * claim brings both back in one transfer (wake 646 -> 556 ns against
+     * the word at the record's end, BENCHMARKS.md "The home watch"). */
+    uint32_t watch;
     struct fj__boundary *boundary; /* innermost job running on this fiber (panic target) */
     _Alignas(16) unsigned char unwind_exc[64]; /* struct _Unwind_Exception for fj_panic */
     char panic_msg[256];
@@ -188,11 +196,6 @@ typedef struct fj__fiber {
     uint32_t job_depth;         /* jobs running on this fiber (inline runs nest) */
     uint32_t pin1;              /* worker + 1 its pinned job runs on (pinned.c); 0: none */
     uint32_t home;              /* worker + 1 it last parked on in fj_wait (a hint for its resume: wake.c); 0: none */
-    /* The home watch (wake.c, "The home watch"): 0, FJ__WATCHED(i) while
-     * worker i, idle, watches this word for its resume, FJ__HANDED(i) once a
-     * finisher handed it the resume. Atomic; set and cleared by worker i,
-     * turned from watched to handed by a finisher's CAS. */
-    uint32_t watch;
     uint64_t wait_deadline;     /* in fj_wait_until (timer.c): its deadline (relaxed atomic: the judge); else 0 */
     uint32_t timed_out;         /* set by the proxy's claimer before the resume */
     /* Its resume task when a thread outside the scheduler wakes it: queued

@@ -187,47 +187,13 @@ static void run_workload_checked(unsigned limit)
 
 /* ------------------------------------------------------------ raising */
 
-static unsigned seen[MAXW];
-static unsigned seen_count;
-
-static void nop(void *arg) { (void)arg; }
-
-/* Blocks until every worker runs one of these (N jobs, N workers). Now and
- * then it queues an empty job: a worker that takes queued work straight
- * after a wake-up does not wake the next sleeper (only one that finds work
- * while spinning does), so with every awake worker blocked here the queued
- * gathers could wait for ever; each submission wakes a sleeper. A parked
- * worker is not woken by it: only the raised limit wakes that one. */
-static void gather(void *arg)
-{
-    (void)arg;
-    int w = fj_worker_index();
-    CHECK(w >= 0 && (unsigned)w < nworkers);
-    if (__atomic_exchange_n(&seen[w], 1u, __ATOMIC_ACQ_REL) == 0)
-        T_ADD(&seen_count, 1);
-    for (unsigned k = 1; T_LOAD(&seen_count) < nworkers; k++) {
-        sched_yield();
-        if (k % 256 == 0) {
-            fj_job j = { .fn = nop, .name = "nop" };
-            fj_run_jobs(&j, 1, NULL);
-        }
-    }
-}
-
+/* Every worker must take one job of a gathering (test_gather_workers in
+ * test.h): a worker left parked hangs it. The gathering's submissions do
+ * not wake a parked worker: only the raised limit does. */
 static void raise_and_gather(void)
 {
     CHECK_EQ(fj_set_active_workers(g_s, nworkers), 0);
-    memset(seen, 0, sizeof seen);
-    T_STORE(&seen_count, 0);
-    fj_counter c;
-    fj_counter_init(&c, 0);
-    /* One at a time: separate deque entries, each stealable on its own. */
-    for (unsigned i = 0; i < nworkers; i++) {
-        fj_job j = { .fn = gather, .name = "gather" };
-        fj_run_jobs(&j, 1, &c);
-    }
-    fj_wait(&c, 0);
-    CHECK_EQ(T_LOAD(&seen_count), nworkers);
+    test_gather_workers(nworkers);
 }
 
 /* ------------------------------------------------------------ phases 2-4 */

@@ -13,7 +13,6 @@
  * one job of a gathering (each job waits until all the workers have one), so
  * all of them have started and none of that is counted.
  */
-#include <sched.h>
 #include <time.h>
 
 #include "test.h"
@@ -64,40 +63,13 @@ static void hit(void *arg)
     T_ADD(&hits, 1);
 }
 
-/* Each gathering job records its worker and waits until every worker has
- * run one; a job submitted every 256 yields wakes a sleeper that a missed
- * wake-up left asleep (as in core.active_workers). */
+/* Every worker runs one job of a gathering (test.h). */
 static unsigned nworkers;
-static unsigned seen[64];
-static unsigned seen_count;
 
-static void gather(void *arg)
-{
-    (void)arg;
-    int w = fj_worker_index();
-    CHECK(w >= 0 && (unsigned)w < nworkers);
-    if (__atomic_exchange_n(&seen[w], 1u, __ATOMIC_ACQ_REL) == 0)
-        T_ADD(&seen_count, 1);
-    for (unsigned k = 1; T_LOAD(&seen_count) < nworkers; k++) {
-        sched_yield();
-        if (k % 256 == 0) {
-            fj_job j = { .fn = empty, .name = "nudge" };
-            fj_run_jobs(&j, 1, NULL);
-        }
-    }
-}
-
-/* One at a time, so that each is a deque entry of its own, stealable. */
 static void gathering(void *arg)
 {
     (void)arg;
-    fj_counter c;
-    fj_counter_init(&c, 0);
-    for (unsigned i = 0; i < nworkers; i++) {
-        fj_job j = { .fn = gather, .name = "gather" };
-        fj_run_jobs(&j, 1, &c);
-    }
-    fj_wait(&c, 0);
+    test_gather_workers(nworkers);
 }
 
 static void burst(void *arg)
@@ -128,9 +100,7 @@ int main(int argc, char **argv)
     fj_scheduler *s = fj_create(&cfg);
     CHECK(s);
     nworkers = fj_worker_count(s);
-    CHECK(nworkers >= 1 && nworkers <= 64);
     CHECK_EQ(fj_main(s, gathering, NULL), 0);
-    CHECK_EQ(T_LOAD(&seen_count), nworkers);
     CHECK_EQ(fj_main(s, empty, NULL), 0);
     check_quiet("after an empty fj_main", idle_cpu());
 

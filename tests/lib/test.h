@@ -143,6 +143,61 @@ static inline fj_config test_config(int argc, char **argv)
     return c;
 }
 
+/* Gathering: from a job, n jobs (n = the workers taking part), each waiting
+ * until every one of the n workers runs one. So after it each has started
+ * and run a job. Each job is submitted alone (a deque entry of its own,
+ * stealable). A worker woken for one job does not wake the next sleeper
+ * after a wake-up (only one that finds work while spinning does), so with
+ * every awake worker blocked here the others' jobs could wait for ever; a
+ * submission every 256 yields wakes a sleeper. */
+#define TEST_GATHER_MAX 64
+typedef struct test_gathering_ {
+    unsigned n;
+    unsigned seen[TEST_GATHER_MAX];
+    unsigned count;
+} test_gathering_;
+
+static inline void test_nop_(void *arg) { (void)arg; }
+
+static inline void test_gather_job_(void *arg)
+{
+    test_gathering_ *g = (test_gathering_ *)arg;   /* C and C++ */
+    int w = fj_worker_index();
+    CHECK(w >= 0 && (unsigned)w < g->n);
+    if (__atomic_exchange_n(&g->seen[w], 1u, __ATOMIC_ACQ_REL) == 0)
+        T_ADD(&g->count, 1);
+    for (unsigned k = 1; T_LOAD(&g->count) < g->n; k++) {
+        sched_yield();
+        if (k % 256 == 0) {
+            fj_job j;
+            memset(&j, 0, sizeof j);
+            j.fn = test_nop_;
+            j.name = "nudge";
+            fj_run_jobs(&j, 1, NULL);
+        }
+    }
+}
+
+static inline void test_gather_workers(unsigned n)
+{
+    CHECK(n >= 1 && n <= TEST_GATHER_MAX);
+    test_gathering_ g;
+    memset(&g, 0, sizeof g);
+    g.n = n;
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    for (unsigned i = 0; i < n; i++) {
+        fj_job j;
+        memset(&j, 0, sizeof j);
+        j.fn = test_gather_job_;
+        j.arg = &g;
+        j.name = "gather";
+        fj_run_jobs(&j, 1, &c);
+    }
+    fj_wait(&c, 0);
+    CHECK_EQ(T_LOAD(&g.count), n);
+}
+
 /* ------------------------------------------------------------ portability */
 
 /* What the tests need of POSIX that Windows (mingw-w64) spells otherwise or

@@ -853,10 +853,11 @@ typedef struct fj_worker_stats {
     uint64_t queue_delay_max_ns;    /**< the longest of them, ns */
     uint64_t jobs_skipped;  /**< jobs skipped because their counter was cancelled (not in `jobs`) */
     /**
-     * Waiting jobs this worker resumed, out of its mailbox, after a job on
-     * another worker finished their count while this one was idle: a job
-     * that parked in fj_wait here goes on here, where its stack is in the
-     * cache, instead of on the worker that finished the count.
+     * Waiting jobs this worker resumed, out of its mailbox or handed over
+     * the home watch, after a job on another worker finished their count
+     * while this one was idle: a job that parked in fj_wait here goes on
+     * here, where its stack is in the cache, instead of on the worker that
+     * finished the count.
      */
     uint64_t home_resumes;
 } fj_worker_stats;

@@ -51,6 +51,7 @@
  *   runtime.c           current worker, fatal errors, error strings, registry
  *   trace.c             event rings (the writers are in trace/)
  *   fiber.c             the fiber pool, waiter ids, outside records, spares (fiber.h)
+ *   hooks.c             calling the configuration's hooks (fj_hooks)
  *   panic.c             job boundaries, fj_panic, stack-overflow reports
  *   pinned.c            tasks pinned to one worker (FJ_JOB_ON_WORKER)
  *   wake.c              waking sleepers, the injection queue, resuming waiters
@@ -69,7 +70,9 @@
  *   handle.c            fj_spawn, fj_join: jobs with a pooled counter each
  *   sched.c             this file
  *   parallel.c          fj_parallel_for (public API only)
- * src/unity.c builds them as one translation unit, in this order.
+ * src/unity.c builds them as one translation unit, in this order. The
+ * records of a fiber, a worker and the scheduler are in types.h; internal.h
+ * includes it and then declares, one block per file, what each file shares.
  *
  * Errors: a failure that would lose work (a queue that cannot grow while a
  * task must go somewhere) stops the process with one line naming the call,
@@ -245,28 +248,6 @@ static void sched_free(fj_scheduler *s)
     fj__mem_free(&mem, s, sizeof *s, FJ_CACHE_PAD);
 }
 
-/* Does the configuration set any hook (fj_hooks, user aside)? */
-static bool hooks_set(const fj_hooks *h)
-{
-    return h->worker_start || h->worker_stop || h->job_begin || h->job_end || h->fiber_create ||
-           h->fiber_destroy || h->fiber_switch_begin || h->fiber_switch_end;
-}
-
-/* The pool's fibers come into being for the hooks (fj_create, before any
- * worker starts) or go (fj_destroy, after every worker stopped), on the
- * calling thread. */
-static void hooks_pool(fj_scheduler *s, bool create)
-{
-    const fj_hooks *h = &s->cfg.hooks;
-    for (uint32_t i = 0; i < s->nfibers; i++) {
-        const fj__fiber *f = &s->fibers[i];
-        if (create && h->fiber_create)
-            h->fiber_create(f->id, fj__fiber_name(f->id), h->user);
-        if (!create && h->fiber_destroy)
-            h->fiber_destroy(f->id, h->user);
-    }
-}
-
 static void sched_stop_threads(fj_scheduler *s)
 {
     fj_store_release(&s->shutdown, 1);
@@ -328,7 +309,7 @@ fj_scheduler *fj_create(const fj_config *config)
             w->rng = 0x9e3779b97f4a7c15ull * (i + 1) | 1;
             /* Above every fiber id (16 bits), unique while the scheduler lives. */
             w->thread_fiber = (uint64_t)s->serial << 32 | i;
-            w->hooks = hooks_set(&s->cfg.hooks) ? &s->cfg.hooks : NULL;
+            w->hooks = fj__hooks_set(&s->cfg.hooks) ? &s->cfg.hooks : NULL;
             rc = fj__deque_init(&w->ready, 64, &s->mem);
             for (int q = 0; q < FJ_NQ && !rc; q++)
                 rc = fj__deque_init(&w->q[q], 256, &s->mem);
@@ -336,7 +317,7 @@ fj_scheduler *fj_create(const fj_config *config)
     }
     if (!rc)
         rc = fj__fibers_create(s, fj__fiber_entry);
-    if (!rc && hooks_set(&c.hooks))
+    if (!rc && fj__hooks_set(&c.hooks))
         rc = fj__fiber_names_make(s);
     /* Signal stacks now, not on the workers: a worker that could not have one
      * could not report a stack overflow. */
@@ -370,12 +351,12 @@ fj_scheduler *fj_create(const fj_config *config)
     fj__fpu_capture(&s->workers[0].fpu);
     s->active = n - 1;   /* worker 0 joins in fj_main */
     s->limit = n;
-    hooks_pool(s, true);
+    fj__hooks_pool(s, true);
     for (unsigned i = 1; i < n; i++) {
         rc = fj__os_thread_start(&s->workers[i].thread, fj__worker_thread, &s->workers[i], s->workers[i].cpu);
         if (rc != 0) {
             sched_stop_threads(s);
-            hooks_pool(s, false);
+            fj__hooks_pool(s, false);
             sched_free(s);
             /* A CPU the thread could not be pinned to, or no thread at all. */
             fj__set_last_error(rc == -EINVAL && cpus ? FJ_EAFFINITY : FJ_ETHREAD);
@@ -552,7 +533,7 @@ void fj_destroy(fj_scheduler *s)
     while (fj_load_seq_cst(&s->outside_refs))
         fj__os_yield();
     fj__report_stranded(s);
-    hooks_pool(s, false);
+    fj__hooks_pool(s, false);
     fj__trace_at_exit(s);
     fj__registry_remove(s);
     sched_free(s);

@@ -35,6 +35,7 @@
 #include "runtime.c"
 #include "trace.c"
 #include "fiber.c"
+#include "hooks.c"
 #include "panic.c"
 #include "overflow.c"
 #include "pinned.c"

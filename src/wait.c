@@ -130,8 +130,11 @@ static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c, int64_t t
             *wp = fj__call_child(w, self, child, &t);
         else if (seg)
             *wp = fj__run_on_seg(w, self, &t);
-        else if (FJ_UNLIKELY((*wp = fj__run_nested(w, self, &t))->chunk != NULL))
-            *wp = fj__drain_chunk(*wp, self, &t, c, target);
+        else {
+            *wp = fj__run_nested(w, self, &t);
+            if (FJ_UNLIKELY((*wp)->chunk != NULL))
+                *wp = fj__drain_chunk(*wp, self, &t, c, target);
+        }
         return true;
     }
     return false;

@@ -175,7 +175,7 @@ static bool mail_home(fj__worker *h, fj__fiber *f)
  * when the worker the fiber parked on goes idle it watches a word in that
  * record instead, and a finisher that finds it watched hands the resume over
  * on a line it already holds: one transfer back to the owner, not three
- * (measured in BENCHMARKS.md, "The home watch").
+ * (measured in BENCHMARKS.md, "Issue 14, fourth pass: the home watch").
  *
  * The word (fj__fiber.watch) is 0, FJ__WATCHED(i) or FJ__HANDED(i). Worker i
  * sets it from 0 to watched, with a CAS, only on the fiber that parked on it

@@ -90,87 +90,18 @@ static inline void switch_annotated(fj__ctx *from, fj__san_ctx *from_san, fj__ct
     fj__san_after_switch(from_san);
 }
 
-/*
- * Hooks (fj_hooks in fiberjob.h). w->hooks is NULL unless the configuration
- * sets one, so unset hooks cost a load and a predicted branch per job and per
- * switch; the calls are out of line and cold. While a hook runs, w->in_hook
- * names it and fj_wait, fj_yield and fj_panic refuse to run
- * (fj__check_not_in_hook): a hook runs between the halves of a switch, or
- * outside a job's panic boundary, where none of them can work.
- *
- * The switch hooks bracket every context switch of a worker: fiber to fiber
- * (fj__switch_to), thread to fiber (fj__worker_enter) and fiber to thread
- * (worker_leave). fiber_switch_begin runs on the context leaving, before the
- * switch; fiber_switch_end on the context coming back, after its post-switch
- * action, so w->current is already that context (fj_current_job_name names
- * its job). A fresh fiber's first start (fj__fiber_entry) made no begin, so
- * it gets no end, which is what Superluminal's EndFiberSwitch expects.
- */
-#define HOOK_CALL(w, hook, ...)                          \
-    do {                                                 \
-        (w)->in_hook = #hook;                            \
-        (w)->hooks->hook(__VA_ARGS__, (w)->hooks->user); \
-        (w)->in_hook = NULL;                             \
-    } while (0)
-
-static FJ_NOINLINE __attribute__((cold)) uint64_t hook_job_begin(fj__worker *w, const char *name)
-{
-    if (!w->hooks->job_begin)
-        return 0;
-    w->in_hook = "job_begin";
-    uint64_t token = w->hooks->job_begin(fj__job_name(name), w->hooks->user);
-    w->in_hook = NULL;
-    return token;
-}
-
-static FJ_NOINLINE __attribute__((cold)) void hook_job_end(fj__worker *w, const char *name, uint64_t token,
-                                                           bool panicked)
-{
-    if (w->hooks->job_end)
-        HOOK_CALL(w, job_end, fj__job_name(name), token, panicked ? 1 : 0);
-}
-
-static FJ_NOINLINE __attribute__((cold)) void hook_switch_begin(fj__worker *w, uint64_t from, uint64_t to,
-                                                                const char *to_name)
-{
-    if (w->hooks->fiber_switch_begin)
-        HOOK_CALL(w, fiber_switch_begin, from, to, to_name);
-}
-
-static FJ_NOINLINE __attribute__((cold)) void hook_switch_end(fj__worker *w, uint64_t fiber)
-{
-    if (w->hooks->fiber_switch_end)
-        HOOK_CALL(w, fiber_switch_end, fiber);
-}
-
-/* The calling thread starts (or stops) acting as worker w: worker_start,
- * then its own stack comes into being as a context; at the stop the same in
- * reverse. */
-static FJ_NOINLINE __attribute__((cold)) void hook_worker(fj__worker *w, bool start)
-{
-    const fj_hooks *h = w->hooks;
-    if (start && h->worker_start)
-        HOOK_CALL(w, worker_start, w->index);
-    if (start && h->fiber_create)
-        HOOK_CALL(w, fiber_create, w->thread_fiber, (const char *)NULL);
-    if (!start && h->fiber_destroy)
-        HOOK_CALL(w, fiber_destroy, w->thread_fiber);
-    if (!start && h->worker_stop)
-        HOOK_CALL(w, worker_stop, w->index);
-}
-
 fj__worker *fj__switch_to(fj__worker *w, fj__fiber *self, fj__fiber *to, fj__post_kind post)
 {
     w->post_kind = post;
     w->post_fiber = self;
     FJ__STAT_INC(w, switches);
     if (FJ_UNLIKELY(w->hooks != NULL))
-        hook_switch_begin(w, self->id, to->id, fj__fiber_name(to->id));
+        fj__hook_switch_begin(w, self->id, to->id, fj__fiber_name(to->id));
     switch_annotated(&self->ctx, &self->san, &to->ctx, &to->san);
     w = fj__current_worker();
     after_switch(w, self);
     if (FJ_UNLIKELY(w->hooks != NULL))
-        hook_switch_end(w, self->id);
+        fj__hook_switch_end(w, self->id);
     return w;
 }
 
@@ -202,11 +133,11 @@ static FJ_NOINLINE __attribute__((cold)) bool job_call_observed(fj__worker **wp,
     FJ_TRACE_JOB_BEGIN(w, self->index, t);   /* and its queueing delay */
     uint64_t token = 0;
     if (w->hooks != NULL)
-        token = hook_job_begin(w, t->name);
+        token = fj__hook_job_begin(w, t->name);
     bool panicked = fj__job_call(self, t);
     *wp = w = fj__current_worker();
     if (w->hooks != NULL)
-        hook_job_end(w, t->name, token, panicked);
+        fj__hook_job_end(w, t->name, token, panicked);
     FJ_TRACE(w, FJ_EV_JOB_END, self->index, t->name, panicked);
     return panicked;
 }
@@ -590,12 +521,12 @@ static fj__worker *worker_leave(fj__worker *w, fj__fiber *self)
     w->post_kind = FJ_POST_FREE;
     w->post_fiber = self;
     if (FJ_UNLIKELY(w->hooks != NULL))
-        hook_switch_begin(w, self->id, w->thread_fiber, NULL);
+        fj__hook_switch_begin(w, self->id, w->thread_fiber, NULL);
     switch_annotated(&self->ctx, &self->san, &w->thread_ctx, &w->thread_san);
     w = fj__current_worker();
     after_switch(w, self);
     if (FJ_UNLIKELY(w->hooks != NULL))
-        hook_switch_end(w, self->id);
+        fj__hook_switch_end(w, self->id);
     return w;
 }
 
@@ -606,7 +537,7 @@ void fj__worker_enter(fj__worker *w, const fj__task *first)
     fj_scheduler *s = w->s;
     fj__set_current_worker(w);
     if (w->hooks)
-        hook_worker(w, true);
+        fj__hook_worker(w, true);
     fj__fiber *f;
     bool counted_stuck = false;
     for (;;) {
@@ -630,7 +561,7 @@ void fj__worker_enter(fj__worker *w, const fj__task *first)
         fj_fetch_sub_seq_cst(&s->stuck, 1);
     if (!f) {
         if (w->hooks)
-            hook_worker(w, false);
+            fj__hook_worker(w, false);
         fj__set_current_worker(NULL);
         return;
     }
@@ -640,7 +571,7 @@ void fj__worker_enter(fj__worker *w, const fj__task *first)
     }
     w->post_kind = FJ_POST_NONE;
     if (w->hooks)
-        hook_switch_begin(w, w->thread_fiber, f->id, fj__fiber_name(f->id));
+        fj__hook_switch_begin(w, w->thread_fiber, f->id, fj__fiber_name(f->id));
     w->current = f;
     void *stack_lo = NULL;
     size_t stack_size = 0;
@@ -651,10 +582,10 @@ void fj__worker_enter(fj__worker *w, const fj__task *first)
      * (to the pool: a worker away keeps no spares). */
     after_switch(w, NULL);
     if (w->hooks)
-        hook_switch_end(w, w->thread_fiber);
+        fj__hook_switch_end(w, w->thread_fiber);
     fj__spares_give_back(w);
     if (w->hooks)
-        hook_worker(w, false);
+        fj__hook_worker(w, false);
     fj__set_current_worker(NULL);
 }
 
@@ -691,7 +622,7 @@ void fj__native_enter(fj__worker *w, fj__fiber *rec)
     fj__san_thread_init(&rec->san, lo, size);
     fj__set_current_worker(w);
     if (w->hooks)
-        hook_worker(w, true);
+        fj__hook_worker(w, true);
     w->post_kind = FJ_POST_NONE;
     w->current = rec;
     fj_store_seq_cst(&rec->state, (int)FJ_FIBER_RUNNING);
@@ -705,7 +636,7 @@ void fj__native_leave(fj__worker *w, fj__fiber *rec)
     hand_back_private(w, "fj_leave");
     w->current = NULL;
     if (w->hooks)
-        hook_worker(w, false);
+        fj__hook_worker(w, false);
     fj__set_current_worker(NULL);
     fj_store_relaxed(&rec->kind, (uint32_t)FJ_KIND_EXTERNAL);
     rec->s = NULL;

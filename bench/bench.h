@@ -51,9 +51,11 @@ typedef struct bench_args {
 
 typedef int (*bench_fn)(const bench_args *a);
 
-enum { BENCH_LOWER = 0, BENCH_HIGHER = 1 };
+/* BENCH_INFO: a fact about the run, not a speed (no ratio, no chart). */
+enum { BENCH_LOWER = 0, BENCH_HIGHER = 1, BENCH_INFO = 2 };
 
-/* Report one measurement: metric name, value, unit, and whether higher is better. */
+/* Report one measurement: metric name, value, unit, and whether higher is
+ * better (BENCH_HIGHER), lower (BENCH_LOWER) or neither (BENCH_INFO). */
 void bench_emit(const char *metric, double value, const char *unit, int higher_better);
 /* Print a message to stderr and return nonzero (for a workload that failed a check). */
 int bench_fail(const char *fmt, ...);
@@ -82,6 +84,26 @@ void bench_opaque(void *p);
 /* Number of CPUs the process may run on. */
 unsigned bench_allowed_cpus(void);
 
+/* The spin-wait hint (x86 pause, AArch64 yield). */
+static inline void bench_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* A tag unique to the calling thread (wake: did the child run on the thread
+ * the waiter returns on?). */
+const void *bench_thread_tag(void);
+
+/* The wake workload's metrics from its n latencies and, per wake-up, whether
+ * its child ran on the thread the waiter returned on (local[i]): the median
+ * and p99 of all, the share of local ones, and the median of the others
+ * (wake-cross-median: a wake across threads; absent when there is none). */
+void bench_emit_wake(double *ns, const unsigned char *local, size_t n);
+
 /* Wake-latency workload: the child job spins this long before it records the
  * time and finishes, so the waiter has certainly parked by then. */
 #define BENCH_WAKE_SPIN_NS 20000u
@@ -103,6 +125,10 @@ BENCH_DECLARE(tbbb)
 BENCH_DECLARE(ompb)
 BENCH_DECLARE(bctx)
 BENCH_DECLARE(bfib)
+
+/* wake with no scheduler: a parked context woken by one store it spins on
+ * (implementation "park-floor", fj_switch.c). */
+int fjb_wake_floor(const bench_args *a);
 
 /* fib with its jobs declared FJ_JOB_SHALLOW (implementation "fiberjob-shallow"). */
 int fjb_fib_shallow(const bench_args *a);

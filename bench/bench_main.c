@@ -22,6 +22,8 @@
  *              (impl fiberjob: launch-when-done; fiberjob-wait: a job per node
  *              waiting on its predecessors; tbb: flow graph; serial: one thread)
  *   wake       wake-ups measured                                           5,000
+ *              (impl park-floor: no scheduler, a parked context woken by one
+ *              store it spins on: the least a parked wake costs here)
  *   startup    create + empty root job + destroy cycles                      100
  *   create-time  the process's first create + destroy, then later ones      10
  *   alloc      frames of 64 jobs x 512 allocations (fj_alloc.c)             1,000
@@ -39,6 +41,12 @@
 #include <string.h>
 
 #include "bench.h"
+
+const void *bench_thread_tag(void)
+{
+    static _Thread_local char tag;
+    return &tag;
+}
 
 typedef struct entry {
     const char *workload;
@@ -65,6 +73,7 @@ static const entry table[] = {
     { "frame", "fiberjob", fjb_frame },
     { "frame", "serial", bench_frame_serial },
     { "wake", "fiberjob", fjb_wake },
+    { "wake", "park-floor", fjb_wake_floor },
     { "startup", "fiberjob", fjb_startup },
     { "mutex", "fiberjob", fjb_mutex },
     { "mutex", "pthread", fjb_mutex_pthread },
@@ -129,8 +138,26 @@ static long default_size(const char *w, int smoke)
 
 void bench_emit(const char *metric, double value, const char *unit, int higher_better)
 {
-    printf("%s,%.6g,%s,%s\n", metric, value, unit, higher_better ? "higher" : "lower");
+    const char *dir = higher_better == BENCH_INFO ? "info" : higher_better ? "higher" : "lower";
+    printf("%s,%.6g,%s,%s\n", metric, value, unit, dir);
     fflush(stdout);
+}
+
+void bench_emit_wake(double *ns, const unsigned char *local, size_t n)
+{
+    size_t nlocal = 0, ncross = 0;
+    double *cross = malloc((n ? n : 1) * sizeof *cross);
+    for (size_t i = 0; i < n; i++) {
+        nlocal += local[i] != 0;
+        if (!local[i] && cross)
+            cross[ncross++] = ns[i];
+    }
+    bench_emit("wake-median", bench_percentile(ns, n, 50), "ns", BENCH_LOWER);
+    bench_emit("wake-p99", bench_percentile(ns, n, 99), "ns", BENCH_LOWER);
+    bench_emit("wake-same-thread", n ? 100.0 * (double)nlocal / (double)n : 0.0, "%", BENCH_INFO);
+    if (ncross)
+        bench_emit("wake-cross-median", bench_percentile(cross, ncross, 50), "ns", BENCH_LOWER);
+    free(cross);
 }
 
 int bench_fail(const char *fmt, ...)

@@ -397,12 +397,15 @@ typedef struct wake_ctx {
     long n;
     double *ns;
     uint64_t t_done;   /* written by the child just before it finishes */
+    const void *child_thread;   /* the thread it ran on (bench_thread_tag) */
+    unsigned char *local;   /* per wake-up: its child ran on the thread the waiter returned on */
 } wake_ctx;
 
 static void wake_child(void *p)
 {
     wake_ctx *x = p;
     bench_spin_ns(BENCH_WAKE_SPIN_NS);
+    x->child_thread = bench_thread_tag();
     x->t_done = bench_now_ns();
 }
 
@@ -421,22 +424,27 @@ static void wake_root(void *p)
         fj_run_jobs(&filler, 1, NULL);
         fj_wait(&c, 0);
         uint64_t t1 = bench_now_ns();
-        if (i >= warm)
+        if (i >= warm) {
             x->ns[i - warm] = (double)(t1 - x->t_done);
+            x->local[i - warm] = x->child_thread == bench_thread_tag();
+        }
     }
 }
 
 int fjb_wake(const bench_args *a)
 {
-    wake_ctx x = { a->size, calloc((size_t)a->size, sizeof(double)), 0 };
-    if (!x.ns)
+    wake_ctx x = { a->size, calloc((size_t)a->size, sizeof(double)), 0, NULL, calloc((size_t)a->size, 1) };
+    if (!x.ns || !x.local) {
+        free(x.ns);
+        free(x.local);
         return bench_fail("wake: out of memory");
+    }
     int rc = run_root(a, wake_root, &x);
     if (!rc) {
-        bench_emit("wake-median", bench_percentile(x.ns, (size_t)x.n, 50), "ns", BENCH_LOWER);
-        bench_emit("wake-p99", bench_percentile(x.ns, (size_t)x.n, 99), "ns", BENCH_LOWER);
+        bench_emit_wake(x.ns, x.local, (size_t)x.n);
     }
     free(x.ns);
+    free(x.local);
     return rc;
 }
 

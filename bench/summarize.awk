@@ -2,7 +2,7 @@
 # Writes, for every metric and implementation: repetitions, median, min, max,
 # and the ratio fiberjob/implementation of the medians (for "lower is better"
 # metrics a ratio below 1 means fiberjob is faster; for "higher is better"
-# ones, above 1). Outputs: a text table on stdout, and (when the variables
+# ones, above 1; "info" metrics are facts about the run, with no ratio). Outputs: a text table on stdout, and (when the variables
 # are set) summary CSV, a Markdown table and the chart's data file.
 #   awk -F, -v csv=FILE -v md=FILE -v compact=FILE -v chart=FILE -f summarize.awk raw.csv
 # compact: one Markdown row per metric, the implementations side by side,
@@ -41,19 +41,19 @@ END {
     printf "%-15s %-8s %-14s %10s %21s %4s %9s %s\n", "metric", "unit", "impl", "median", "min-max", "n", "fj/impl", "fj faster" 
     for (m = 1; m <= nm; m++) {
         metric = morder[m]
-        better = dir[metric] == "higher" ? "higher" : "lower"
+        better = dir[metric] == "higher" ? "higher" : dir[metric] == "info" ? "info" : "lower"
         fj = ""
         for (i = 1; i <= ni[metric]; i++) { impl = iorder[metric, i]; med[metric, impl] = median(metric SUBSEP impl) }
         if ((metric SUBSEP "fiberjob") in cnt) fj = med[metric, "fiberjob"]
         for (i = 1; i <= ni[metric]; i++) {
             impl = iorder[metric, i]; key = metric SUBSEP impl
             ratio = ""; faster = ""
-            if (fj != "" && impl !~ /^fiberjob/ && med[metric, impl] > 0) {
+            if (fj != "" && better != "info" && impl !~ /^fiberjob/ && med[metric, impl] > 0) {
                 ratio = fj / med[metric, impl]
                 faster = (better == "lower" ? ratio < 1 : ratio > 1) ? "yes" : "no"
                 speed[metric, impl] = better == "lower" ? 1 / ratio : ratio
             }
-            unitlabel = unit[metric] " (" better " better)"
+            unitlabel = unit[metric] (better == "info" ? "" : " (" better " better)")
             printf "%-15s %-8s %-14s %10s %21s %4d %9s %s\n", metric, unit[metric], impl, fmt(med[metric, impl]),
                    fmt(vmin[key]) "-" fmt(vmax[key]), cnt[key], ratio == "" ? "" : sprintf("%.2f", ratio), faster
             if (csv != "")
@@ -71,7 +71,7 @@ END {
         print head > compact; print sep > compact
         for (m = 1; m <= nm; m++) {
             metric = morder[m]
-            line = "| " metric " | " unit[metric] " (" (dir[metric] == "higher" ? "higher" : "lower") " better) |"
+            line = "| " metric " | " unit[metric] (dir[metric] == "info" ? "" : " (" (dir[metric] == "higher" ? "higher" : "lower") " better)") " |"
             for (a = 1; a <= na; a++) {
                 impl = allimpl[a]
                 if (!((metric SUBSEP impl) in cnt)) { line = line " |"; continue }

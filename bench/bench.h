@@ -94,6 +94,18 @@ static inline void bench_cpu_relax(void)
 #endif
 }
 
+/* Where the spawn workloads' jobs ran. Each thread gets a slot the first
+ * time it asks (up to 256; later ones share the last); bench_job_ran is the
+ * body of a spawn job (noinline, like bench_opaque) and counts one job in
+ * its thread's slot. The submitter reads its own slot after its wait: the
+ * jobs run on the submitting thread (inline in the submission, or in the
+ * wait). */
+int bench_thread_slot(void);
+void bench_job_ran(void);
+uint64_t bench_jobs_ran_in(int slot);
+/* Emit WORKLOAD-same-thread: the share of n jobs that ran in `slot`. */
+void bench_emit_same_thread(const char *workload, int slot, uint64_t before, long n);
+
 /* A tag unique to the calling thread (wake: did the child run on the thread
  * the waiter returns on?). */
 const void *bench_thread_tag(void);

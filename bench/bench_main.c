@@ -192,6 +192,39 @@ double bench_percentile(double *v, size_t n, double p)
     return v[k];
 }
 
+enum { BENCH_SLOTS = 256 };
+static struct {
+    _Alignas(64) uint64_t jobs;   /* written by its own thread only */
+} bench_slots[BENCH_SLOTS];
+static int bench_nslots;          /* atomic (GCC builtins: this file is also OpenMP's) */
+static _Thread_local int bench_slot = -1;
+
+int bench_thread_slot(void)
+{
+    if (bench_slot < 0) {
+        int k = __atomic_fetch_add(&bench_nslots, 1, __ATOMIC_RELAXED);
+        bench_slot = k < BENCH_SLOTS ? k : BENCH_SLOTS - 1;
+    }
+    return bench_slot;
+}
+
+__attribute__((noinline)) void bench_job_ran(void)
+{
+    int k = bench_thread_slot();
+    /* Relaxed atomics: slot 255 may be shared; the reader's wait orders it. */
+    __atomic_store_n(&bench_slots[k].jobs, __atomic_load_n(&bench_slots[k].jobs, __ATOMIC_RELAXED) + 1,
+                     __ATOMIC_RELAXED);
+}
+
+uint64_t bench_jobs_ran_in(int slot) { return __atomic_load_n(&bench_slots[slot].jobs, __ATOMIC_RELAXED); }
+
+void bench_emit_same_thread(const char *workload, int slot, uint64_t before, long n)
+{
+    char metric[64];
+    snprintf(metric, sizeof metric, "%s-same-thread", workload);
+    bench_emit(metric, n > 0 ? 100.0 * (double)(bench_jobs_ran_in(slot) - before) / (double)n : 0.0, "%", BENCH_INFO);
+}
+
 __attribute__((noinline)) void bench_opaque(void *p)
 {
     __asm__ __volatile__("" ::"r"(p) : "memory");

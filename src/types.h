@@ -186,6 +186,12 @@ typedef struct fj__worker {
     fj__fiber *yield_head, *yield_tail;
     uint64_t rng;
     unsigned pick_tick;
+    /* Lone steals (steal.c, "A stream of lone jobs"): the victim of the
+     * last steal that left its deque empty, when it was, and how many such
+     * steals from it came in a row, each soon after the one before. */
+    unsigned lone_victim;
+    unsigned lone_run;
+    uint64_t lone_at;
     fj_worker_stats stats;      /* owner writes (relaxed), fj_stats reads */
     /* Jobs lo..hi-1 of a batch, taken by this worker and not yet started
      * (batch.c): private, like a task already taken; any fiber

@@ -50,6 +50,7 @@ unsigned gdb_target_listed_waiters(fj_counter *c);
 typedef struct wait_spec {
     fj_counter *counter;
     int64_t target;
+    int called;   /* the child of calling parent `called` (0, 1), else -1 */
 } wait_spec;
 
 fj_counter gate;    /* 1 until the end; waiters wait for 0 */
@@ -59,8 +60,33 @@ static fj_counter finished; /* counts the waiting jobs */
 static fj_scheduler *sched;
 static int resumed;
 
-static const wait_spec on_gate = { &gate, 0 };
-static const wait_spec on_pair = { &pair, 1 };
+static const wait_spec on_gate = { &gate, 0, -1 };
+static const wait_spec on_pair = { &pair, 1, -1 };
+static const wait_spec called_on_gate[N_CALLING] = { { &gate, 0, 0 }, { &gate, 0, 1 } };
+
+/* Calling parent i waits on parent_done[i] for its child, which ran on
+ * worker child_worker[i] (-1: not yet) while the parent was on worker
+ * parent_worker[i]. A child stolen by another worker can be listed on the
+ * gate while its parent is still on its way to park (running): the
+ * breakpoint waits until the parent is listed on parent_done[i] too. A child
+ * that ran on the parent's own worker was called by it, run on its stack
+ * segment, or taken after it parked: the parent is suspended in each case. */
+static fj_counter *parent_done[N_CALLING];
+static int parent_worker[N_CALLING];
+static int child_worker[N_CALLING] = { -1, -1 };
+
+static int parents_suspended(void)
+{
+    for (int i = 0; i < N_CALLING; i++) {
+        fj_counter *c = __atomic_load_n(&parent_done[i], __ATOMIC_ACQUIRE);
+        int cw = __atomic_load_n(&child_worker[i], __ATOMIC_ACQUIRE);
+        if (!c || cw < 0)
+            return 0;
+        if (cw != __atomic_load_n(&parent_worker[i], __ATOMIC_RELAXED) && gdb_target_listed_waiters(c) < 1)
+            return 0;
+    }
+    return 1;
+}
 
 __attribute__((noinline)) void waiting_job_inner(const wait_spec *w)
 {
@@ -72,6 +98,8 @@ __attribute__((noinline)) void waiting_job_inner(const wait_spec *w)
 __attribute__((noinline)) void waiting_job_function(void *arg)
 {
     const wait_spec *w = arg;
+    if (w->called >= 0)
+        __atomic_store_n(&child_worker[w->called], fj_worker_index(), __ATOMIC_RELEASE);
     fj_counter_done(&arrived, 1);
     waiting_job_inner(w);
     __atomic_fetch_add(&resumed, 1, __ATOMIC_RELAXED);
@@ -81,10 +109,13 @@ __attribute__((noinline)) void waiting_job_function(void *arg)
  * large-stack child). */
 __attribute__((noinline)) void calling_job_function(void *arg)
 {
+    int i = arg ? 1 : 0;
     fj_counter child_done;
     fj_counter_init(&child_done, 0);
-    fj_job child = { .fn = waiting_job_function, .arg = (void *)&on_gate, .name = arg ? "called_big" : "called_child",
-                     .flags = arg ? FJ_JOB_LARGE_STACK : 0u };
+    __atomic_store_n(&parent_worker[i], fj_worker_index(), __ATOMIC_RELAXED);
+    __atomic_store_n(&parent_done[i], &child_done, __ATOMIC_RELEASE);
+    fj_job child = { .fn = waiting_job_function, .arg = (void *)&called_on_gate[i],
+                     .name = arg ? "called_big" : "called_child", .flags = arg ? FJ_JOB_LARGE_STACK : 0u };
     fj_run_jobs(&child, 1, &child_done);
     fj_wait(&child_done, 0);
     __atomic_fetch_add(&resumed, 1, __ATOMIC_RELAXED);
@@ -135,7 +166,7 @@ static void root_job(void *arg)
     double deadline = now_s() + 60;
     /* gate: N_GATE small waiters, the large one, the called children and the outside thread; pair: one. */
     while (fj_counter_value(&arrived) > 0 || gdb_target_listed_waiters(&gate) < N_ON_GATE ||
-           gdb_target_listed_waiters(&pair) < 1) {
+           gdb_target_listed_waiters(&pair) < 1 || !parents_suspended()) {
         if (now_s() > deadline) {
             fprintf(stderr, "gdb_target: the waiters did not all suspend within 60 s (arrived %lld, on gate %u, "
                     "on pair %u)\n", (long long)fj_counter_value(&arrived), gdb_target_listed_waiters(&gate),

@@ -106,10 +106,6 @@ uint64_t bench_jobs_ran_in(int slot);
 /* Emit WORKLOAD-same-thread: the share of n jobs that ran in `slot`. */
 void bench_emit_same_thread(const char *workload, int slot, uint64_t before, long n);
 
-/* A tag unique to the calling thread (wake: did the child run on the thread
- * the waiter returns on?). */
-const void *bench_thread_tag(void);
-
 /* The wake workload's metrics from its n latencies and, per wake-up, whether
  * its child ran on the thread the waiter returned on (local[i]): the median
  * and p99 of all, the share of local ones, and the median of the others

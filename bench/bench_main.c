@@ -42,12 +42,6 @@
 
 #include "bench.h"
 
-const void *bench_thread_tag(void)
-{
-    static _Thread_local char tag;
-    return &tag;
-}
-
 typedef struct entry {
     const char *workload;
     const char *impl;

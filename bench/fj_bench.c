@@ -409,7 +409,7 @@ typedef struct wake_ctx {
     long n;
     double *ns;
     uint64_t t_done;   /* written by the child just before it finishes */
-    const void *child_thread;   /* the thread it ran on (bench_thread_tag) */
+    int child_slot;   /* the thread it ran on (bench_thread_slot) */
     unsigned char *local;   /* per wake-up: its child ran on the thread the waiter returned on */
 } wake_ctx;
 
@@ -417,7 +417,7 @@ static void wake_child(void *p)
 {
     wake_ctx *x = p;
     bench_spin_ns(BENCH_WAKE_SPIN_NS);
-    x->child_thread = bench_thread_tag();
+    x->child_slot = bench_thread_slot();
     x->t_done = bench_now_ns();
 }
 
@@ -438,14 +438,14 @@ static void wake_root(void *p)
         uint64_t t1 = bench_now_ns();
         if (i >= warm) {
             x->ns[i - warm] = (double)(t1 - x->t_done);
-            x->local[i - warm] = x->child_thread == bench_thread_tag();
+            x->local[i - warm] = x->child_slot == bench_thread_slot();
         }
     }
 }
 
 int fjb_wake(const bench_args *a)
 {
-    wake_ctx x = { a->size, calloc((size_t)a->size, sizeof(double)), 0, NULL, calloc((size_t)a->size, 1) };
+    wake_ctx x = { a->size, calloc((size_t)a->size, sizeof(double)), 0, -1, calloc((size_t)a->size, 1) };
     if (!x.ns || !x.local) {
         free(x.ns);
         free(x.local);

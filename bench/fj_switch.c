@@ -93,8 +93,6 @@ typedef struct floor_ctx {
     fj__ctx main, fiber;
 } floor_ctx;
 
-static floor_ctx *floor_x;
-
 static void *floor_child(void *p)
 {
     floor_ctx *x = p;
@@ -114,8 +112,7 @@ static void *floor_child(void *p)
 static void floor_fiber(fj__ctx *from, void *arg)
 {
     (void)from;
-    (void)arg;
-    floor_ctx *x = floor_x;
+    floor_ctx *x = arg;
     const long warm = 20;
     for (long i = 1; i <= warm + x->n; i++) {
         atomic_store_explicit(&x->go, i, memory_order_release);
@@ -147,9 +144,8 @@ int fjb_wake_floor(const bench_args *a)
     pthread_t child;
     if (!x->ns || pthread_create(&child, NULL, floor_child, x) != 0)
         return bench_fail("wake: out of memory or threads");
-    floor_x = x;
     floor_pin(0);
-    fj__ctx_make(&x->fiber, stack, stack_size, 0, floor_fiber, NULL);
+    fj__ctx_make(&x->fiber, stack, stack_size, 0, floor_fiber, x);
     const long warm = 20;
     fj__ctx_switch(&x->main, &x->fiber);
     for (long i = 1; i <= warm + x->n; i++) {

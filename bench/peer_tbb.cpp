@@ -173,13 +173,13 @@ extern "C" int tbbb_wake(const bench_args *a)
     const long warm = 20, n = a->size;
     std::vector<double> ns((size_t)n);
     std::atomic<uint64_t> t_done{0};
-    std::atomic<const void *> child_thread{nullptr};
+    std::atomic<int> child_slot{-1};
     std::vector<unsigned char> local((size_t)n);
     for (long i = 0; i < warm + n; i++) {
         tbb::task_group tg;
         tg.run([&] {
             bench_spin_ns(BENCH_WAKE_SPIN_NS);
-            child_thread.store(bench_thread_tag(), std::memory_order_relaxed);
+            child_slot.store(bench_thread_slot(), std::memory_order_relaxed);
             t_done.store(bench_now_ns(), std::memory_order_release);
         });
         tg.run([] { bench_opaque(nullptr); });
@@ -187,7 +187,7 @@ extern "C" int tbbb_wake(const bench_args *a)
         uint64_t t1 = bench_now_ns();
         if (i >= warm) {
             ns[(size_t)(i - warm)] = (double)(t1 - t_done.load(std::memory_order_acquire));
-            local[(size_t)(i - warm)] = child_thread.load(std::memory_order_relaxed) == bench_thread_tag();
+            local[(size_t)(i - warm)] = child_slot.load(std::memory_order_relaxed) == bench_thread_slot();
         }
     }
     bench_emit_wake(ns.data(), local.data(), ns.size());

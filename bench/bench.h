@@ -94,6 +94,9 @@ static inline void bench_cpu_relax(void)
 #endif
 }
 
+/* The calling thread onto the k-th CPU it may run on (FJ_BENCH_PIN=0: not). */
+void bench_pin_cpu(unsigned k);
+
 /* Where the spawn workloads' jobs ran. Each thread gets a slot the first
  * time it asks (up to 256; later ones share the last); bench_job_ran is the
  * body of a spawn job (noinline, like bench_opaque) and counts one job in
@@ -137,6 +140,11 @@ BENCH_DECLARE(bfib)
 /* wake with no scheduler: a parked context woken by one store it spins on
  * (implementation "park-floor", fj_switch.c). */
 int fjb_wake_floor(const bench_args *a);
+/* spawn1 with no scheduler (fj_floor.c): fiberjob's deque between two pinned
+ * threads, each job claimed by itself ("steal-floor"), and a ring whose
+ * reader claims a batch with one read ("ring-floor"). */
+int fjb_spawn1_steal_floor(const bench_args *a);
+int fjb_spawn1_ring_floor(const bench_args *a);
 
 /* fib with its jobs declared FJ_JOB_SHALLOW (implementation "fiberjob-shallow"). */
 int fjb_fib_shallow(const bench_args *a);

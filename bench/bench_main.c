@@ -13,6 +13,8 @@
  * Workloads and the meaning of their size:
  *   switch     round trips between two contexts on one thread        10,000,000
  *   spawn1     empty jobs, submitted one at a time, one counter        1,000,000
+ *              (impl steal-floor, ring-floor: no scheduler, two pinned threads
+ *              and a queue between them: fj_floor.c)
  *   spawn1024  empty jobs, submitted in batches of 1,024               1,000,000
  *   fib        n of fib(n), one job per call, parent waits                    30
  *   pfor       floats mapped then summed                              64 Mi
@@ -34,6 +36,9 @@
  * and into the FP-control switch binary; the BENCH_WITH_* macros choose the table.
  */
 #include <math.h>
+#ifdef __linux__
+#include <pthread.h>
+#endif
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -68,6 +73,8 @@ static const entry table[] = {
     { "frame", "serial", bench_frame_serial },
     { "wake", "fiberjob", fjb_wake },
     { "wake", "park-floor", fjb_wake_floor },
+    { "spawn1", "steal-floor", fjb_spawn1_steal_floor },
+    { "spawn1", "ring-floor", fjb_spawn1_ring_floor },
     { "startup", "fiberjob", fjb_startup },
     { "mutex", "fiberjob", fjb_mutex },
     { "mutex", "pthread", fjb_mutex_pthread },
@@ -184,6 +191,28 @@ double bench_percentile(double *v, size_t n, double p)
     if (k >= n)
         k = n - 1;
     return v[k];
+}
+
+/* The calling thread onto the k-th CPU it is allowed, as fiberjob pins its
+ * workers by default (FJ_BENCH_PIN=0: not pinned). */
+void bench_pin_cpu(unsigned k)
+{
+#ifdef __linux__
+    const char *pin = getenv("FJ_BENCH_PIN");
+    cpu_set_t allowed, one;
+    if ((pin && strcmp(pin, "0") == 0) || sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+        return;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (CPU_ISSET(cpu, &allowed) && k-- == 0) {
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+            return;
+        }
+    }
+#else
+    (void)k;
+#endif
 }
 
 enum { BENCH_SLOTS = 256 };

@@ -62,28 +62,8 @@ int fjb_switch(const bench_args *a)
  * decide who resumes it; oneTBB's waiter never parks (it spins on its own
  * stack), so it needs no switch.
  */
-/* As fiberjob's workers are by default (FJ_BENCH_PIN=0: not): the waiter on
- * the first allowed CPU, the child on the second. */
-static void floor_pin(unsigned k)
-{
-#ifdef __linux__
-    const char *pin = getenv("FJ_BENCH_PIN");
-    cpu_set_t allowed, one;
-    if ((pin && strcmp(pin, "0") == 0) || sched_getaffinity(0, sizeof allowed, &allowed) != 0)
-        return;
-    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-        if (CPU_ISSET(cpu, &allowed) && k-- == 0) {
-            CPU_ZERO(&one);
-            CPU_SET(cpu, &one);
-            pthread_setaffinity_np(pthread_self(), sizeof one, &one);
-            return;
-        }
-    }
-#else
-    (void)k;
-#endif
-}
-
+/* Pinned as fiberjob's workers are (bench_pin_cpu): the waiter on the first
+ * allowed CPU, the child on the second. */
 typedef struct floor_ctx {
     _Alignas(64) _Atomic long go;       /* waiter -> child: start round i */
     _Alignas(64) _Atomic long done;     /* child -> waiter: round i finished */
@@ -96,7 +76,7 @@ typedef struct floor_ctx {
 static void *floor_child(void *p)
 {
     floor_ctx *x = p;
-    floor_pin(1);
+    bench_pin_cpu(1);
     for (long i = 1;; i++) {
         long g;
         while ((g = atomic_load_explicit(&x->go, memory_order_acquire)) >= 0 && g < i)
@@ -144,7 +124,7 @@ int fjb_wake_floor(const bench_args *a)
     pthread_t child;
     if (!x->ns || pthread_create(&child, NULL, floor_child, x) != 0)
         return bench_fail("wake: out of memory or threads");
-    floor_pin(0);
+    bench_pin_cpu(0);
     fj__ctx_make(&x->fiber, stack, stack_size, 0, floor_fiber, x);
     const long warm = 20;
     fj__ctx_switch(&x->main, &x->fiber);

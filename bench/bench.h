@@ -140,10 +140,8 @@ BENCH_DECLARE(bfib)
 /* wake with no scheduler: a parked context woken by one store it spins on
  * (implementation "park-floor", fj_switch.c). */
 int fjb_wake_floor(const bench_args *a);
-/* spawn1 with no scheduler (fj_floor.c): fiberjob's deque between two pinned
- * threads, each job claimed by itself ("steal-floor"), and a ring whose
- * reader claims a batch with one read ("ring-floor"). */
-int fjb_spawn1_steal_floor(const bench_args *a);
+/* spawn1 with no scheduler: a ring between two pinned threads whose reader
+ * claims a batch with one read (implementation "ring-floor", fj_floor.c). */
 int fjb_spawn1_ring_floor(const bench_args *a);
 
 /* fib with its jobs declared FJ_JOB_SHALLOW (implementation "fiberjob-shallow"). */

@@ -13,8 +13,8 @@
  * Workloads and the meaning of their size:
  *   switch     round trips between two contexts on one thread        10,000,000
  *   spawn1     empty jobs, submitted one at a time, one counter        1,000,000
- *              (impl steal-floor, ring-floor: no scheduler, two pinned threads
- *              and a queue between them: fj_floor.c)
+ *              (impl ring-floor: no scheduler, two pinned threads and a ring
+ *              whose reader claims a batch with one read: fj_floor.c)
  *   spawn1024  empty jobs, submitted in batches of 1,024               1,000,000
  *   fib        n of fib(n), one job per call, parent waits                    30
  *   pfor       floats mapped then summed                              64 Mi
@@ -73,7 +73,6 @@ static const entry table[] = {
     { "frame", "serial", bench_frame_serial },
     { "wake", "fiberjob", fjb_wake },
     { "wake", "park-floor", fjb_wake_floor },
-    { "spawn1", "steal-floor", fjb_spawn1_steal_floor },
     { "spawn1", "ring-floor", fjb_spawn1_ring_floor },
     { "startup", "fiberjob", fjb_startup },
     { "mutex", "fiberjob", fjb_mutex },

@@ -96,6 +96,14 @@ static inline void bench_cpu_relax(void)
 
 /* The calling thread onto the k-th CPU it may run on (FJ_BENCH_PIN=0: not). */
 void bench_pin_cpu(unsigned k);
+/* The CPUs the calling thread may run on, saved before it pins itself and
+ * given back after (Linux; elsewhere nothing to save). bench_cpus_save
+ * returns 0, or -1 when they cannot be read. */
+typedef struct bench_cpus {
+    uint64_t bits[16];   /* a cpu_set_t */
+} bench_cpus;
+int bench_cpus_save(bench_cpus *c);
+void bench_cpus_restore(const bench_cpus *c);
 
 /* Where the spawn workloads' jobs ran. Each thread gets a slot the first
  * time it asks (up to 256; later ones share the last); bench_job_ran is the

@@ -214,6 +214,26 @@ void bench_pin_cpu(unsigned k)
 #endif
 }
 
+int bench_cpus_save(bench_cpus *c)
+{
+#ifdef __linux__
+    _Static_assert(sizeof(cpu_set_t) <= sizeof c->bits, "bench_cpus holds a cpu_set_t");
+    return pthread_getaffinity_np(pthread_self(), sizeof(cpu_set_t), (cpu_set_t *)c->bits) == 0 ? 0 : -1;
+#else
+    (void)c;
+    return 0;
+#endif
+}
+
+void bench_cpus_restore(const bench_cpus *c)
+{
+#ifdef __linux__
+    pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), (const cpu_set_t *)c->bits);
+#else
+    (void)c;
+#endif
+}
+
 enum { BENCH_SLOTS = 256 };
 static struct {
     _Alignas(64) uint64_t jobs;   /* written by its own thread only */

@@ -82,11 +82,9 @@ int fjb_spawn1_ring_floor(const bench_args *a)
     if (!r)
         return bench_fail("spawn1: out of memory");
     memset(r, 0, sizeof *r);
-#ifdef __linux__
-    cpu_set_t before;   /* this thread's affinity, given back at the end */
-    if (pthread_getaffinity_np(pthread_self(), sizeof before, &before) != 0)
+    bench_cpus before;   /* this thread's CPUs, given back at the end */
+    if (bench_cpus_save(&before) != 0)
         return bench_fail("spawn1: cannot read the thread's CPUs");
-#endif
     pthread_t consumer;
     if (pthread_create(&consumer, NULL, ring_consumer, r) != 0)
         return bench_fail("spawn1: cannot start a thread");
@@ -97,9 +95,7 @@ int fjb_spawn1_ring_floor(const bench_args *a)
     uint64_t t1 = bench_now_ns();
     atomic_store_explicit(&r->stop, 1, memory_order_release);
     pthread_join(consumer, NULL);
-#ifdef __linux__
-    pthread_setaffinity_np(pthread_self(), sizeof before, &before);
-#endif
+    bench_cpus_restore(&before);
     bench_emit("spawn1", (double)a->size / ((double)(t1 - t0) / 1e9) / 1e6, "Mjobs/s", BENCH_HIGHER);
     bench_aligned_free(r);
     return 0;

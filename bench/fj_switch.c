@@ -116,11 +116,9 @@ int fjb_wake_floor(const bench_args *a)
     memset(x, 0, sizeof *x);
     x->n = a->size;
     x->ns = calloc((size_t)a->size, sizeof(double));
-#ifdef __linux__
-    cpu_set_t before;   /* this thread's affinity, given back at the end */
-    if (pthread_getaffinity_np(pthread_self(), sizeof before, &before) != 0)
+    bench_cpus before;   /* this thread's CPUs, given back at the end */
+    if (bench_cpus_save(&before) != 0)
         return bench_fail("wake: cannot read the thread's CPUs");
-#endif
     pthread_t child;
     if (!x->ns || pthread_create(&child, NULL, floor_child, x) != 0)
         return bench_fail("wake: out of memory or threads");
@@ -135,9 +133,7 @@ int fjb_wake_floor(const bench_args *a)
         fj__ctx_switch(&x->main, &x->fiber);
     }
     pthread_join(child, NULL);
-#ifdef __linux__
-    pthread_setaffinity_np(pthread_self(), sizeof before, &before);
-#endif
+    bench_cpus_restore(&before);
     unsigned char *local = calloc((size_t)x->n, 1);   /* never: two threads by construction */
     if (!local)
         return bench_fail("wake: out of memory");

@@ -343,6 +343,29 @@ static inline void fj__fold_add(fj__worker *w, fj_counter *c, const char *name)
     w->fold_name = name;
 }
 
+/* Count one more job on c (fj_run_jobs of one job). A finish of c still
+ * folded here, not yet subtracted from the word, is taken back instead of an
+ * add: the word then reads what the add and that finish together would have
+ * left in it, one lock xadd and one share of a later CAS fewer. Why that is
+ * safe: the word never reads less than the jobs of c not yet finished, since
+ * folded finishes are finished jobs whose subtraction is only held back
+ * (their count is fold_k, never below 0), and taking one back counts the new
+ * job where that finish was. Every finish of the new job comes after its
+ * publication, as after an add; the word's modification order loses only an
+ * add and a subtraction that no reader could have told apart from nothing.
+ * A cancelled counter is no different: its word reads above zero while
+ * fold_k > 0, so an add would not have started a new round either
+ * (counter_new_round). Inline: once per lone job. */
+static inline void fj__count_one(fj__worker *w, fj_counter *c, const char *call)
+{
+    if (w->fold_counter == c && w->fold_k > 0) {
+        if (--w->fold_k == 0)
+            w->fold_counter = NULL;
+        return;
+    }
+    fj__counter_add(c, 1, call);
+}
+
 /* --- cancel.c: fj_counter_cancel and the skip of a cancelled job ---------- */
 /* Is t counted on a cancelled counter (cancel.c, "Ordering")? Then its start
  * is skipped: fj__skip_job counts it and finishes it as if it had run. */
@@ -472,6 +495,24 @@ FJ__SHARED void fj__stack_needs(fj_scheduler *s);
 FJ__SHARED bool fj__fits_here(const fj__worker *w, const fj__fiber *self, uintptr_t flags);
 /* Run t on `child`, a fiber of its own, and come back when it returned. */
 FJ__SHARED fj__worker *fj__call_child(fj__worker *w, fj__fiber *self, fj__fiber *child, const fj__task *t);
+/* Lending (worker.c): a submitter whose queue q holds FJ_LEND_AFTER jobs or
+ * more runs t at once on a fiber of its own, and then up to FJ_LEND_RUN - 1
+ * more of its newest queued jobs. False (nothing done: queue t) when it may
+ * not. *wp is the worker we are on after (the same one). */
+#define FJ_LEND_AFTER 256
+#define FJ_LEND_RUN 32
+FJ__SHARED bool fj__lend(fj__worker **wp, const fj__task *t, int q, int64_t bottom);
+/* A lent fiber about to suspend gives the worker back to its submitter:
+ * the fiber to switch to, or NULL when self is not lent. */
+static inline fj__fiber *fj__lend_return(fj__fiber *self)
+{
+    if (FJ_LIKELY(!self->lend_q1))
+        return NULL;
+    fj__fiber *p = self->call_parent;
+    self->call_parent = NULL;
+    self->lend_q1 = 0;
+    return p;
+}
 FJ__SHARED void fj__fiber_entry(fj__ctx *from, void *arg);
 /* Run the calling thread as worker w until it leaves (first: the root job). */
 FJ__SHARED void fj__worker_enter(fj__worker *w, const fj__task *first);

@@ -175,7 +175,9 @@ static void lock_job(fj__worker *w, fj_mutex *m)
             break;
         fj__task t;
         fj__fiber *next = NULL;
-        if (fj__deque_take(&w->ready, &t))
+        if (FJ_UNLIKELY(self->lend_q1))
+            next = fj__lend_return(self);   /* lent: the submitter goes on (worker.c, "Lending") */
+        else if (fj__deque_take(&w->ready, &t))
             next = t.arg;
         else if (!(next = fj__fiber_take_small(w)))
             next = fj__pool_take(w->s, &w->s->free_large);
@@ -453,7 +455,9 @@ static void cond_wait_job(fj__worker *w, fj_cond *c, fj_mutex *m)
     fj__fold_flush(w);
     fj__task t;
     fj__fiber *next = NULL;
-    if (fj__deque_take(&w->ready, &t))
+    if (FJ_UNLIKELY(self->lend_q1))
+        next = fj__lend_return(self);   /* lent: the submitter goes on (worker.c, "Lending") */
+    else if (fj__deque_take(&w->ready, &t))
         next = t.arg;
     else if (!(next = fj__fiber_take_small(w)))
         next = fj__pool_take(w->s, &w->s->free_large);

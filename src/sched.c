@@ -121,6 +121,7 @@ unsigned fj_stats(const fj_scheduler *s, fj_worker_stats *out, unsigned max)
         out[i].queue_delay_jobs = fj_load_relaxed(&w->stats.queue_delay_jobs);
         out[i].jobs_skipped = fj_load_relaxed(&w->stats.jobs_skipped);
         out[i].home_resumes = fj_load_relaxed(&w->stats.home_resumes);
+        out[i].lends = fj_load_relaxed(&w->stats.lends);
         out[i].queue_delay_total_ns = fj_load_relaxed(&w->stats.queue_delay_total_ns);
         out[i].queue_delay_max_ns = fj_load_relaxed(&w->stats.queue_delay_max_ns);
     }

@@ -125,48 +125,57 @@ static int steal_more(fj__worker *w, fj__deque *d, int q)
 }
 
 /*
- * A stream of lone jobs. A submitter that queues one job at a time, faster
- * than a thief can take them one by one, but slower than the thief runs
- * them, has every job stolen the moment it appears: one steal per job, and
- * each of the submitter's pushes waits for the deque's lines that the
- * thief keeps reading (spawn1: 3 M jobs/s with a thief, 24 M without). So
- * a thief that made two lone steals in a row from the same deque (each
- * left it empty), each within FJ_LONE_GAP_NS of the one before, lets the
- * next jobs collect there for FJ_LONE_WAIT_NS before it looks again,
- * without reading the victim's lines meanwhile; then it takes them
- * together (steal_more). A lone job in such a stream starts at most
- * FJ_LONE_WAIT_NS later than it would have (the submitter's own worker may
- * still take it first). A job that runs longer than the gap, or a steal
- * that finds two or more, ends the run. Nothing waits for this: the
- * jobs stay in a deque that every look for work sees.
+ * A stream of short jobs. A submitter that queues one job at a time, with
+ * a thief taking them as they appear, pays a cross-core transfer for every
+ * push: each writes lines the thief keeps reading, and the counter's
+ * locked add waits for those stores (spawn1: 3-6 M jobs/s with a thief, 24
+ * without). A thief that comes back for more within FJ_LONE_GAP_NS of its
+ * last steal from the same deque (it ran what it took, one job or the
+ * eight of steal_more, in less time than that: short jobs) makes a run;
+ * from the second steal of a run on, it leaves that deque alone for a
+ * while before it looks again, without reading the victim's lines
+ * meanwhile: FJ_LONE_WAIT_NS at first, doubling with each wait of the run
+ * up to FJ_LONE_WAIT_MAX_NS. The jobs collect: the thief then takes up to
+ * eight together, and a submitter that gets FJ_LEND_AFTER ahead runs them
+ * itself (worker.c, "Lending"), which for jobs this short is what costs
+ * least: spawn1 3.6 -> 22.6 M jobs/s, and at about 180 ns a job 3.8 -> 5.6
+ * (BENCHMARKS.md, "Issue 14, eighth pass"). A steal more than the gap after
+ * the last (longer jobs, or a new victim) ends the run. A short job in such
+ * a stream starts at most FJ_LONE_WAIT_MAX_NS later than it would have, and
+ * only while its own worker neither lends nor waits (both run it). Nothing
+ * waits for this: the jobs stay in a deque that every look for work sees.
  */
 #define FJ_LONE_GAP_NS 2000u
 #define FJ_LONE_WAIT_NS 2000u
+#define FJ_LONE_WAIT_MAX_NS 64000u
 
-static void lone_note(fj__worker *w, unsigned v, bool lone)
+/* After a steal of a plain job (and those steal_more took with it) from v. */
+static void lone_note(fj__worker *w, unsigned v)
 {
-    if (!lone) {
-        w->lone_run = 0;
-        return;
-    }
     uint64_t now = fj__os_now_ns();
-    if (w->lone_run && w->lone_victim == v && now - w->lone_at < FJ_LONE_GAP_NS)
+    if (w->lone_run && w->lone_victim == v && now - w->lone_at < FJ_LONE_GAP_NS) {
         w->lone_run++;
-    else
+    } else {
         w->lone_run = 1;
+        w->lone_wait = FJ_LONE_WAIT_NS;
+    }
     w->lone_victim = v;
     w->lone_at = now;
 }
 
-/* In a stream of lone jobs from v: let them collect before looking. */
+/* In a run of quick steals from v: let its jobs collect before looking.
+ * A fiber resumed to this worker (its mailbox, its pinned queue: lines only
+ * a finisher writes, when it has one for us) ends the wait at once. */
 static void lone_wait(fj__worker *w, unsigned v)
 {
     if (w->lone_run < 2 || w->lone_victim != v)
         return;
-    uint64_t until = w->lone_at + FJ_LONE_WAIT_NS;
-    while (fj__os_now_ns() < until)
+    uint64_t until = w->lone_at + w->lone_wait, now;
+    while ((now = fj__os_now_ns()) < until && !fj_load_relaxed(&w->mailbox) && !fj__pin_queued(w))
         fj_cpu_relax();
-    w->lone_run = 0;
+    w->lone_run = 1;
+    w->lone_at = now;
+    w->lone_wait = w->lone_wait * 2 < FJ_LONE_WAIT_MAX_NS ? w->lone_wait * 2 : FJ_LONE_WAIT_MAX_NS;
 }
 
 static bool steal_any(fj__worker *w, fj__task *out)
@@ -202,8 +211,10 @@ static bool steal_any(fj__worker *w, fj__task *out)
                     FJ_TRACE(w, FJ_EV_STEAL, UINT32_MAX, out->name, v);
                     if (fj__is_range(out))
                         fj__range_open(w, out);
-                    else if (q >= 0)
-                        lone_note(w, v, steal_more(w, d, q) == 0 && fj__deque_size_hint(d) <= 0);
+                    else if (q >= 0) {
+                        steal_more(w, d, q);
+                        lone_note(w, v);
+                    }
                     return true;
                 }
                 if (r == FJ_DEQUE_EMPTY)

@@ -104,11 +104,15 @@ void fj_run_jobs_on(fj_scheduler *s, const fj_job *jobs, size_t count, fj_counte
 }
 
 /* The queue could not grow: run t now rather than lose it, on a fiber of its
- * own or here if its whole stack fits; returns the worker we are on after. */
+ * own or here if its whole stack fits; returns the worker we are on after.
+ * The fiber is lent as for a backlog (worker.c, "Lending"), running t alone:
+ * if t suspends, the caller goes on at once, on this worker. */
 static FJ_NOINLINE fj__worker *run_now(fj__worker *w, const fj__task *t)
 {
     fj__fiber *self = w->current, *child = self->pin1 ? NULL : fj__fiber_take(w, t->flags);
     if (child) {
+        child->lend_q1 = (uint32_t)fj__task_queue(t) + 1;
+        child->lend_left = 0;
         fj_store_relaxed(&self->wait_counter, (fj_counter *)NULL);
         fj__call_child(w, self, child, t);
     } else if (fj__fits_here(w, self, t->flags)) {
@@ -211,10 +215,15 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
             return;
         }
         if (counter)
-            fj__counter_add(counter, 1, "fj_run_jobs");
+            fj__count_one(w, counter, "fj_run_jobs");
         fj__task t = task_of(jobs, counter);
         int q = fj__task_queue(&t);
-        int64_t b;
+        /* Far ahead of the thieves (by the cached top, which overstates it):
+         * lend the worker to the job (worker.c, "Lending"), before the
+         * deque would grow for it. */
+        int64_t b = fj_load_relaxed(&w->q[q].bottom);
+        if (FJ_UNLIKELY(b - w->q[q].top_seen >= FJ_LEND_AFTER) && fj__lend(&w, &t, q, b))
+            return;
         fj__deque_array *a = fj__deque_reserve(&w->q[q], 1, &b);
         if (FJ_LIKELY(a != NULL)) {
             fj__deque_write(a, b, &t);

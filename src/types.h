@@ -93,6 +93,11 @@ typedef struct fj__fiber {
     uint32_t yield_next;        /* yield FIFO link (index + 1), owner of the FIFO only */
     uint32_t wait_next;         /* next waiter's id (0 = end); owned by the list's owner */
     struct fj__fiber *call_parent; /* FJ_FIBER_CALLING fiber whose child this one runs */
+    /* A fiber lent by a submitter far ahead of its thieves (worker.c, "Lending"):
+     * its queue + 1 (0: not lent) and how many more of its jobs it may run
+     * before it gives the submitter back. Its owner only. */
+    uint32_t lend_q1;
+    uint32_t lend_left;
     struct fj__fiber *free_rec; /* free list of outside records (fiber.c) */
     uint32_t free_next;         /* pool link (index + 1); relaxed atomic: read by racing pops */
     int64_t wait_target;
@@ -191,6 +196,7 @@ typedef struct fj__worker {
      * steals from it came in a row, each soon after the one before. */
     unsigned lone_victim;
     unsigned lone_run;
+    uint32_t lone_wait;
     uint64_t lone_at;
     fj_worker_stats stats;      /* owner writes (relaxed), fj_stats reads */
     /* Jobs lo..hi-1 of a batch, taken by this worker and not yet started

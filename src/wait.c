@@ -102,9 +102,10 @@ static bool run_child(fj__worker **wp, fj__fiber *self, fj_counter *c, int64_t t
              * nested run with a whole stack of its own, segment.c); else on a
              * fiber of its own. A pinned waiter is never called back from
              * another fiber: the child could end on another worker, and the
-             * waiter with it. */
+             * waiter with it. Nor is a lent one (worker.c, "Lending"): it
+             * parks instead, which gives its submitter back here and now. */
             seg = fj__seg_next(self, tflags);
-            if (!seg && self->pin1)
+            if (!seg && (self->pin1 || self->lend_q1))
                 return false;
             if (!seg && !(child = fj__fiber_take(w, tflags)))
                 return false;
@@ -210,7 +211,9 @@ void fj_wait(fj_counter *c, int64_t target)
         }
         fj__task t;
         fj__fiber *next = NULL;
-        if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take_fiber(w, &t)) {
+        if (FJ_UNLIKELY(self->lend_q1)) {
+            next = fj__lend_return(self);   /* lent: the submitter goes on (worker.c, "Lending") */
+        } else if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take_fiber(w, &t)) {
             next = t.arg;   /* a woken fiber pinned here: only we can resume it */
         } else if (!fj__over_limit(w) && fj__deque_take(&w->ready, &t)) {
             next = t.arg;
@@ -282,7 +285,9 @@ void fj_yield(void)
     fj__fold_flush(w);
     fj__task t;
     fj__fiber *next = NULL;
-    if (!fj__over_limit(w) && fj__deque_take(&w->ready, &t)) {
+    if (FJ_UNLIKELY(self->lend_q1)) {
+        next = fj__lend_return(self);   /* lent: the submitter goes on (worker.c, "Lending") */
+    } else if (!fj__over_limit(w) && fj__deque_take(&w->ready, &t)) {
         next = t.arg;
     } else {
         bool other = w->yield_head || w->chunk || fj_load_relaxed(&w->s->inject) || fj__pin_queued(w);
@@ -449,7 +454,9 @@ static int wait_until(const char *call, fj_counter *c, int64_t target, uint64_t 
     if (fj__timer_reserve(s)) {
         r = fj__proxy_take(w, s, self, c, target, deadline, 3, &err);
         if (r) {
-            if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take_fiber(w, &t))
+            if (FJ_UNLIKELY(self->lend_q1))
+                next = fj__lend_return(self);   /* lent: the submitter goes on */
+            else if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take_fiber(w, &t))
                 next = t.arg;
             else if (!fj__over_limit(w) && fj__deque_take(&w->ready, &t))
                 next = t.arg;

@@ -313,6 +313,80 @@ fj__worker *fj__call_child(fj__worker *w, fj__fiber *self, fj__fiber *child, con
     return w;
 }
 
+/*
+ * Lending. A job that submits lone jobs faster than the thieves take them
+ * (a stream: spawn1) only queues: every push writes lines a thief then
+ * reads, and the counter's locked add drains those stores, so the stream
+ * runs at the speed of cross-core transfers while the submitting core does
+ * no job at all. Once the submitter's queue of the job's priority holds
+ * FJ_LEND_AFTER jobs, it is that far ahead: fj_run_jobs then lends the
+ * worker to the job instead of queueing it, as fj_wait calls a child
+ * (fj__call_child): the job runs at once on a fiber of its own (its whole
+ * stack class: small or shallow jobs only, never a large one's fiber), and
+ * that fiber then runs up to FJ_LEND_RUN - 1 more of the newest plain jobs
+ * of that queue (those its owner would take next) before it switches back.
+ * The thieves go on taking the oldest from the top meanwhile.
+ *
+ * The submitter is FJ_FIBER_CALLING meanwhile, as a waiter calling a child
+ * is, but it owes nobody a wait: if a lent job suspends (fj_wait, fj_yield,
+ * a mutex or condition variable, a timed wait), the worker goes straight
+ * back to the submitter (fj__lend_return, at each of those places) and the
+ * job parks as any other; so a job that waits for something its submitter
+ * does after fj_run_jobs returns still gets it. The submitter comes back on
+ * the worker it left from (a lent fiber switches back to it before it can
+ * move), so fj_run_jobs never moves its caller to another thread. What it
+ * does do: run jobs on the caller's thread before it returns, as enkiTS
+ * and libomp do when their queue fills (documented on fj_run_jobs).
+ */
+bool fj__lend(fj__worker **wp, const fj__task *t, int q, int64_t bottom)
+{
+    fj__worker *w = *wp;
+    fj__deque *d = &w->q[q];
+    fj__fiber *self = w->current;
+    /* The cached top overstates the size (fj__deque_room): look again. An
+     * acquire load, as every value stored in top_seen must be. */
+    int64_t top = fj_load_acquire(&d->top);
+    d->top_seen = top;
+    /* Pinned (and entered threads' stacks): never called back from another
+     * fiber. Large-stack jobs would take one of the few large fibers. */
+    if (bottom - top < FJ_LEND_AFTER || self->pin1 || (t->flags & FJ_JOB_LARGE_STACK) || fj__over_limit(w))
+        return false;
+    fj__fiber *child = fj__fiber_take_small(w);
+    if (!child)
+        return false;
+    child->lend_q1 = (uint32_t)q + 1;
+    child->lend_left = FJ_LEND_RUN - 1;
+    fj_store_relaxed(&self->wait_counter, (fj_counter *)NULL);   /* a call owes no wait (take_sibling) */
+    FJ__STAT_INC(w, lends);
+    *wp = fj__call_child(w, self, child, t);
+    return true;
+}
+
+/* After a lent job: the next newest job of the lent queue, while the lend
+ * may run more and the queue still holds a backlog; only a plain job of a
+ * small or shallow class (what this small fiber can give its whole stack),
+ * never a batch's range entry or a traced or pinned job. */
+static bool lend_next(fj__worker *w, fj__fiber *self, fj__task *out)
+{
+    if (!self->lend_left || fj__over_limit(w))
+        return false;
+    self->lend_left--;
+    fj__deque *d = &w->q[self->lend_q1 - 1];
+    /* top_seen overstates the backlog: at worst this runs a few more. */
+    if (fj_load_relaxed(&d->bottom) - d->top_seen <= FJ_LEND_AFTER / 2)
+        return false;
+    for (int q = 0; q < (int)self->lend_q1 - 1; q++)
+        if (fj__deque_size_hint(&w->q[q]) > 0)
+            return false;   /* higher priority first: the loop's order */
+    if (!fj__deque_take(d, out))
+        return false;
+    if ((uint32_t)out->flags & ~(uint32_t)(FJ_JOB_SHALLOW | (0xffu << FJ_TASK_Q_SHIFT))) {
+        fj__push_or_die(d, out, 1, "fj_run_jobs");   /* not ours to run here: back where it was */
+        return false;
+    }
+    return true;
+}
+
 static fj__worker *worker_leave(fj__worker *w, fj__fiber *self);
 
 /* Work private to w (its chunk, its yielded fibers) to where others can take
@@ -484,13 +558,16 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
             /* Called by a waiter (fj__call_child). If another child of the
              * same wait is still queued here, run it on this fiber, back at
              * its base with its whole stack, instead of two more switches;
-             * then back to the waiter, and this fiber back to the pool. */
-            if (!fj__over_limit(w) && take_sibling(w, self, self->call_parent, &w->handoff)) {
+             * then back to the waiter, and this fiber back to the pool.
+             * Lent by a submitter: the next job of its backlog, likewise. */
+            if (self->lend_q1 ? lend_next(w, self, &w->handoff)
+                              : !fj__over_limit(w) && take_sibling(w, self, self->call_parent, &w->handoff)) {
                 w->has_handoff = true;
                 continue;
             }
             fj__fiber *parent = self->call_parent;
             self->call_parent = NULL;
+            self->lend_q1 = 0;
             w = fj__switch_to(w, self, parent, FJ_POST_FREE);
             continue;
         }

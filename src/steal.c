@@ -129,37 +129,57 @@ static int steal_more(fj__worker *w, fj__deque *d, int q)
  * a thief taking them as they appear, pays a cross-core transfer for every
  * push: each writes lines the thief keeps reading, and the counter's
  * locked add waits for those stores (spawn1: 3-6 M jobs/s with a thief, 24
- * without). A thief that comes back for more within FJ_LONE_GAP_NS of its
- * last steal from the same deque (it ran what it took, one job or the
- * eight of steal_more, in less time than that: short jobs) makes a run;
- * from the second steal of a run on, it leaves that deque alone for a
- * while before it looks again, without reading the victim's lines
- * meanwhile: FJ_LONE_WAIT_NS at first, doubling with each wait of the run
- * up to FJ_LONE_WAIT_MAX_NS. The jobs collect: the thief then takes up to
- * eight together, and a submitter that gets FJ_LEND_AFTER ahead runs them
- * itself (worker.c, "Lending"), which for jobs this short is what costs
- * least: spawn1 3.6 -> 22.6 M jobs/s, and at about 180 ns a job 3.8 -> 5.6
- * (BENCHMARKS.md, "Issue 14, eighth pass"). A steal more than the gap after
- * the last (longer jobs, or a new victim) ends the run. A short job in such
- * a stream starts at most FJ_LONE_WAIT_MAX_NS later than it would have, and
- * only while its own worker neither lends nor waits (both run it). Nothing
- * waits for this: the jobs stay in a deque that every look for work sees.
+ * without). Two cases:
+ *
+ *   - A lone stream: the thief's steals each leave the deque empty, each
+ *     within FJ_LONE_GAP_NS of the last (the thief runs the jobs faster
+ *     than they come). From the second such steal on, it lets the next
+ *     jobs collect for FJ_LONE_WAIT_NS before it looks again, then takes
+ *     them together (steal_more).
+ *   - A lending victim: the submitter is FJ_LEND_AFTER ahead and runs its
+ *     stream itself (worker.c, "Lending"; its fj_worker_stats.lends moved
+ *     since our last steal from it), and our steals come within the gap of
+ *     each other (the jobs are short). Then each of our steals costs the
+ *     submitter more than the jobs it takes: the wait doubles with each
+ *     one of the run, up to FJ_LONE_WAIT_MAX_NS (spawn1 ~10 -> ~27 M jobs/s
+ *     with a 64 us cap; BENCHMARKS.md, "Issue 14, eighth pass").
+ *
+ * The gap is measured from the end of one steal to the start of the next
+ * (the time the thief ran what it took; the steals themselves may take
+ * longer than the gap on a slow machine). Anything else (a longer job, a
+ * steal that found more and no lending, another victim) ends the run, so
+ * a queue of short jobs whose owner is busy elsewhere is stolen from at
+ * full speed (a graph of short jobs lost 20% when every quick run backed
+ * off). During a wait the thief reads none of the victim's lines; a fiber
+ * resumed to it ends the wait. Nothing waits for this: the jobs stay in a
+ * deque every look for work sees, and the lending submitter runs them.
  */
 #define FJ_LONE_GAP_NS 2000u
 #define FJ_LONE_WAIT_NS 2000u
 #define FJ_LONE_WAIT_MAX_NS 64000u
+#define FJ_SHORT_JOB_NS 1000u
 
-/* After a steal of a plain job (and those steal_more took with it) from v. */
-static void lone_note(fj__worker *w, unsigned v)
+/* After a steal of a plain job (and of those steal_more took with it) from
+ * v that began at `look`; lone: it left v's deque empty. */
+static void lone_note(fj__worker *w, unsigned v, uint64_t look, unsigned k, bool lone)
 {
     uint64_t now = fj__os_now_ns();
-    if (w->lone_run && w->lone_victim == v && now - w->lone_at < FJ_LONE_GAP_NS) {
+    uint64_t lends = fj_load_relaxed(&w->s->workers[v].stats.lends);
+    bool same = w->lone_run && w->lone_victim == v;
+    bool lending = same && lends != w->lone_lends;
+    /* What the thief did since its last steal: ran the w->lone_k jobs it took. */
+    uint64_t ran = look - w->lone_at;
+    if (same && ((lone && ran < FJ_LONE_GAP_NS) || (lending && ran < (uint64_t)w->lone_k * FJ_SHORT_JOB_NS))) {
         w->lone_run++;
+        if (!lending)
+            w->lone_wait = FJ_LONE_WAIT_NS;   /* a lone stream: the short wait */
     } else {
         w->lone_run = 1;
         w->lone_wait = FJ_LONE_WAIT_NS;
     }
     w->lone_victim = v;
+    w->lone_lends = lends;
+    w->lone_k = k;
     w->lone_at = now;
 }
 
@@ -204,6 +224,7 @@ static bool steal_any(fj__worker *w, fj__task *out)
             /* Looks empty: skip the fence and the loads of the protocol. */
             if (fj__deque_size_hint(d) <= 0)
                 continue;
+            uint64_t look = q >= 0 ? fj__os_now_ns() : 0;
             for (int tries = 0; tries < 4; tries++) {
                 fj__deque_result r = fj__deque_steal(d, out);
                 if (r == FJ_DEQUE_OK) {
@@ -212,8 +233,8 @@ static bool steal_any(fj__worker *w, fj__task *out)
                     if (fj__is_range(out))
                         fj__range_open(w, out);
                     else if (q >= 0) {
-                        steal_more(w, d, q);
-                        lone_note(w, v);
+                        int more = steal_more(w, d, q);
+                        lone_note(w, v, look, 1u + (unsigned)more, more == 0 && fj__deque_size_hint(d) <= 0);
                     }
                     return true;
                 }

@@ -197,6 +197,8 @@ typedef struct fj__worker {
     unsigned lone_victim;
     unsigned lone_run;
     uint32_t lone_wait;
+    uint32_t lone_k;            /* jobs taken by that steal */
+    uint64_t lone_lends;        /* the victim's fj_worker_stats.lends at our last steal from it */
     uint64_t lone_at;
     fj_worker_stats stats;      /* owner writes (relaxed), fj_stats reads */
     /* Jobs lo..hi-1 of a batch, taken by this worker and not yet started

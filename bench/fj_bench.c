@@ -41,11 +41,11 @@ static void print_stats(fj_scheduler *s)
     for (unsigned i = 0; i < n && i < 64; i++)
         fprintf(stderr,
                 "worker %u: jobs %llu steals %llu steal_failures %llu switches %llu sleeps %llu wakes %llu "
-                "home_resumes %llu\n",
+                "home_resumes %llu lends %llu\n",
                 i, (unsigned long long)st[i].jobs, (unsigned long long)st[i].steals,
                 (unsigned long long)st[i].steal_failures, (unsigned long long)st[i].switches,
                 (unsigned long long)st[i].sleeps, (unsigned long long)st[i].wakes,
-                (unsigned long long)st[i].home_resumes);
+                (unsigned long long)st[i].home_resumes, (unsigned long long)st[i].lends);
 }
 
 int fjb_run_root_from(const bench_args *a, fj_config c, fj_job_fn fn, void *arg)

@@ -460,7 +460,7 @@ FJ_API int64_t fj_counter_value(const fj_counter *c);
  *
  * It may run jobs before it returns, on the calling thread: a job submitted
  * alone (count 1, small or shallow stack, not pinned) when the calling worker's
- * queue of its priority already holds 256 jobs or more runs at once on a
+ * queue of its priority already holds 64 jobs or more runs at once on a
  * fiber of its own, followed by up to 31 more of the newest jobs of that
  * queue (fj_worker_stats.lends counts these), as enkiTS and libomp run
  * jobs when their queue is full; and any job runs at once if its queue
@@ -875,7 +875,7 @@ typedef struct fj_worker_stats {
     uint64_t home_resumes;
     /**
      * Times fj_run_jobs() lent this worker to a job it was asked to queue:
-     * the worker's queue for that priority already held 256 jobs or more
+     * the worker's queue for that priority already held 64 jobs or more
      * (its thieves were that far behind), so the job ran at once on a fiber
      * of its own, followed by up to 31 more of the newest queued ones, while
      * the submitting job waited on its own fiber (see fj_run_jobs()).

@@ -499,7 +499,7 @@ FJ__SHARED fj__worker *fj__call_child(fj__worker *w, fj__fiber *self, fj__fiber 
  * more runs t at once on a fiber of its own, and then up to FJ_LEND_RUN - 1
  * more of its newest queued jobs. False (nothing done: queue t) when it may
  * not. *wp is the worker we are on after (the same one). */
-#define FJ_LEND_AFTER 256
+#define FJ_LEND_AFTER 64
 #define FJ_LEND_RUN 32
 FJ__SHARED bool fj__lend(fj__worker **wp, const fj__task *t, int q, int64_t bottom);
 /* A lent fiber about to suspend gives the worker back to its submitter:

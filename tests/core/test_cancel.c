@@ -66,15 +66,18 @@ static int queue_mixed(fj_counter *c, int first)
 {
     static fj_job jobs[MAXJOBS];
     int n = 0;
-    /* A batch (8 or more plain jobs). */
-    for (int k = 0; k < 200; k++, n++)
-        jobs[n] = (fj_job){ .fn = recorded, .arg = (void *)(intptr_t)(first + n), .name = "cancel.batch" };
-    fj_run_jobs(jobs, (size_t)n, c);
-    /* Single pushes. */
+    /* Single pushes, first: after the batch below (pushed one entry per job
+     * while no spare batch exists) they would find 64 jobs queued and be
+     * lent (worker.c, "Lending"), run before the cancel even on one worker. */
     for (int k = 0; k < 50; k++, n++) {
         jobs[n] = (fj_job){ .fn = recorded, .arg = (void *)(intptr_t)(first + n), .name = "cancel.one" };
         fj_run_jobs(&jobs[n], 1, c);
     }
+    /* A batch (8 or more plain jobs). */
+    int batch = n;
+    for (int k = 0; k < 200; k++, n++)
+        jobs[n] = (fj_job){ .fn = recorded, .arg = (void *)(intptr_t)(first + n), .name = "cancel.batch" };
+    fj_run_jobs(jobs + batch, (size_t)(n - batch), c);
     /* Large-stack and shallow jobs, a few at a time (not batched). */
     int from = n;
     for (int k = 0; k < 20; k++, n++)

@@ -1,6 +1,6 @@
 /*
  * Lending (worker.c, "Lending"): fj_run_jobs of one job, from a job whose
- * worker's queue of that priority already holds 256 jobs or more, runs the
+ * worker's queue of that priority already holds 64 jobs or more, runs the
  * job at once on a fiber of its own (and then up to 31 of the newest jobs
  * queued there), while the submitter waits on its own fiber. What must hold:
  *
@@ -372,7 +372,7 @@ static void run_all(const fj_config *cfg, bool one)
     }
     printf("%s: %llu lends, %llu jobs run by workers other than 0\n", one ? "one worker taking part" : "every worker",
            (unsigned long long)lends, (unsigned long long)others);
-    /* One worker: the stream of 20,000 lone jobs cannot stay under 256. */
+    /* One worker: the stream of 20,000 lone jobs cannot stay under 64. */
     if (one)
         CHECK(lends >= (STREAM - BACKLOG) / 32);
     fj_destroy(lend_sched);

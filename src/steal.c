@@ -164,12 +164,20 @@ static int steal_more(fj__worker *w, fj__deque *d, int q)
 static void lone_note(fj__worker *w, unsigned v, uint64_t look, unsigned k, bool lone)
 {
     uint64_t now = fj__os_now_ns();
-    uint64_t lends = fj_load_relaxed(&w->s->workers[v].stats.lends);
     bool same = w->lone_run && w->lone_victim == v;
-    bool lending = same && lends != w->lone_lends;
     /* What the thief did since its last steal: ran the w->lone_k jobs it took. */
     uint64_t ran = look - w->lone_at;
-    if (same && ((lone && ran < FJ_LONE_GAP_NS) || (lending && ran < (uint64_t)w->lone_k * FJ_SHORT_JOB_NS))) {
+    /* The victim's statistics line is written with every job it runs: read
+     * only when the answer matters (not on a lone steal, say a wake-up's). */
+    bool lending = false;
+    uint64_t lends = w->lone_lends;
+    if (same && !lone && ran < (uint64_t)w->lone_k * FJ_SHORT_JOB_NS) {
+        lends = fj_load_relaxed(&w->s->workers[v].stats.lends);
+        lending = lends != w->lone_lends;
+    } else if (!same) {
+        lends = fj_load_relaxed(&w->s->workers[v].stats.lends);
+    }
+    if (same && ((lone && ran < FJ_LONE_GAP_NS) || lending)) {
         w->lone_run++;
         if (!lending)
             w->lone_wait = FJ_LONE_WAIT_NS;   /* a lone stream: the short wait */

@@ -293,8 +293,16 @@ void fj_yield(void)
         bool other = w->yield_head || w->chunk || fj_load_relaxed(&w->s->inject) || fj__pin_queued(w);
         for (int q = 0; q < FJ_NQ && !other; q++)
             other = fj__deque_size_hint(&w->q[q]) > 0;
-        for (unsigned v = 0; v < w->s->nworkers && !other; v++)
-            other = fj__deque_size_hint(&w->s->workers[v].ready) > 0 || fj_load_relaxed(&w->s->workers[v].mailbox);
+        /* Other workers' job deques too: a worker over the active limit
+         * (fj_set_active_workers) parks with what steal_more took still in
+         * its deque, which only a look for work here takes back; a job that
+         * yields in a loop until that work is done would spin for ever. */
+        for (unsigned v = 0; v < w->s->nworkers && !other; v++) {
+            fj__worker *o = &w->s->workers[v];
+            other = fj__deque_size_hint(&o->ready) > 0 || fj_load_relaxed(&o->mailbox);
+            for (int q = 0; q < FJ_NQ && !other && o != w; q++)
+                other = fj__deque_size_hint(&o->q[q]) > 0;
+        }
         if (!other)
             return;   /* nothing else is ready: carry on */
         next = fj__fiber_take_small(w);

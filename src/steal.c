@@ -138,15 +138,16 @@ static int steal_more(fj__worker *w, fj__deque *d, int q)
  *     them together (steal_more).
  *   - A lending victim: the submitter is FJ_LEND_AFTER ahead and runs its
  *     stream itself (worker.c, "Lending"; its fj_worker_stats.lends moved
- *     since our last steal from it), and our steals come within the gap of
- *     each other (the jobs are short). Then each of our steals costs the
+ *     since our last steal from it), and the jobs we took ran for less
+ *     than FJ_SHORT_JOB_NS each. Then each of our steals costs the
  *     submitter more than the jobs it takes: the wait doubles with each
- *     one of the run, up to FJ_LONE_WAIT_MAX_NS (spawn1 ~10 -> ~27 M jobs/s
- *     with a 64 us cap; BENCHMARKS.md, "Issue 14, eighth pass").
+ *     one of the run, up to FJ_LONE_WAIT_MAX_NS (spawn1, two workers, slow
+ *     mode: 5.8 M jobs/s with neither, 23.8 with lending and this;
+ *     BENCHMARKS.md, "Issue 14, eighth pass").
  *
- * The gap is measured from the end of one steal to the start of the next
- * (the time the thief ran what it took; the steals themselves may take
- * longer than the gap on a slow machine). Anything else (a longer job, a
+ * The time is measured from the end of one steal to the start of the next
+ * (what the thief spent running what it took; the steals themselves may
+ * take longer than that on a slow machine). Anything else (a longer job, a
  * steal that found more and no lending, another victim) ends the run, so
  * a queue of short jobs whose owner is busy elsewhere is stolen from at
  * full speed (a graph of short jobs lost 20% when every quick run backed
@@ -157,7 +158,7 @@ static int steal_more(fj__worker *w, fj__deque *d, int q)
 #define FJ_LONE_GAP_NS 2000u
 #define FJ_LONE_WAIT_NS 2000u
 #define FJ_LONE_WAIT_MAX_NS 64000u
-#define FJ_SHORT_JOB_NS 1000u
+#define FJ_SHORT_JOB_NS 300u
 
 /* After a steal of a plain job (and of those steal_more took with it) from
  * v that began at `look`; lone: it left v's deque empty. */

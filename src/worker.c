@@ -348,8 +348,10 @@ bool fj__lend(fj__worker **wp, const fj__task *t, int q, int64_t bottom)
     int64_t top = fj_load_acquire(&d->top);
     d->top_seen = top;
     /* Pinned (and entered threads' stacks): never called back from another
-     * fiber. Large-stack jobs would take one of the few large fibers. */
-    if (bottom - top < FJ_LEND_AFTER || self->pin1 || (t->flags & FJ_JOB_LARGE_STACK) || fj__over_limit(w))
+     * fiber. Large-stack jobs would take one of the few large fibers. A hook
+     * may submit, but runs between the halves of a switch: no switch there. */
+    if (bottom - top < FJ_LEND_AFTER || self->pin1 || (t->flags & FJ_JOB_LARGE_STACK) || fj__over_limit(w) ||
+        w->in_hook)
         return false;
     fj__fiber *child = fj__fiber_take_small(w);
     if (!child)

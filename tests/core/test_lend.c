@@ -13,7 +13,8 @@
  *      a condition variable it signals, a timed wait, a yield, a wait for
  *      the job's own children;
  *   3. a lent job, and each queued job run after it, gets its whole stack;
- *   4. never lent: a large-stack job, a job submitted from a pinned job.
+ *   4. never lent: a large-stack job, a job submitted from a pinned job;
+ *   5. never lent from a hook (it runs between the halves of a switch).
  *
  * With one worker taking part (fj_set_active_workers(s, 1): no thief) the
  * backlog, and so the lend, is certain: 256 jobs are queued first in groups
@@ -362,6 +363,58 @@ static void pinned_root(void *arg)
     fj_wait(&c, 0);
 }
 
+/* 5. From a hook (job_begin): a hook runs between the halves of a switch,
+ * so what it submits is queued, never lent, whatever the backlog. */
+static int hook_jobs_ran;
+static fj_counter hook_counter;
+
+static void hook_job(void *arg)
+{
+    (void)arg;
+    T_ADD(&hook_jobs_ran, 1);
+}
+
+static uint64_t submitting_hook(const char *job_name, void *user)
+{
+    (void)user;
+    if (strcmp(job_name, "hooked") != 0)
+        return 0;
+    uint64_t before = lends_now();
+    fj_job j = { .fn = hook_job, .name = "from hook" };
+    for (int i = 0; i < 3 * BACKLOG; i++)
+        fj_run_jobs(&j, 1, &hook_counter);
+    CHECK_EQ(lends_now() - before, 0);
+    return 0;
+}
+
+static void hooked(void *arg) { (void)arg; }
+
+static void hook_root(void *arg)
+{
+    (void)arg;
+    hook_jobs_ran = 0;
+    fj_counter_init(&hook_counter, 0);
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_job j = { .fn = hooked, .name = "hooked" };
+    fj_run_jobs(&j, 1, &c);
+    fj_wait(&c, 0);
+    fj_wait(&hook_counter, 0);
+    CHECK_EQ(T_LOAD(&hook_jobs_ran), 3 * BACKLOG);
+}
+
+static void run_hooked(const fj_config *base)
+{
+    fj_config cfg = *base;
+    cfg.hooks.job_begin = submitting_hook;
+    lend_sched = fj_create(&cfg);
+    CHECK(lend_sched != NULL);
+    CHECK_EQ(fj_set_active_workers(lend_sched, 1), 0);
+    CHECK_EQ(fj_main(lend_sched, hook_root, NULL), 0);
+    fj_destroy(lend_sched);
+    lend_sched = NULL;
+}
+
 static void run_all(const fj_config *cfg, bool one)
 {
     lend_sched = fj_create(cfg);
@@ -394,5 +447,6 @@ int main(int argc, char **argv)
     cfg.small_stack_size = STACK;
     run_all(&cfg, true);
     run_all(&cfg, false);
+    run_hooked(&cfg);
     return test_finish();
 }

@@ -458,18 +458,19 @@ FJ_API int64_t fj_counter_value(const fj_counter *c);
  * from any other thread they go through the lock-free injection queue (slow path:
  * one allocation per call) of the scheduler created most recently.
  *
- * It may run jobs before it returns, on the calling thread: a job submitted
- * alone (count 1, small or shallow stack, not pinned) when the calling worker's
- * queue of its priority already holds 64 jobs or more runs at once on a
- * fiber of its own, followed by up to 31 more of the newest jobs of that
- * queue (fj_worker_stats.lends counts these), as enkiTS and libomp run
- * jobs when their queue is full; and any job runs at once if its queue
- * cannot grow (out of memory). The caller waits on its own fiber meanwhile and goes on
- * on the same thread. If such a job waits, yields or blocks on a mutex, the
- * caller goes on at once, so a job may wait for what its submitter does after
- * fj_run_jobs returns, or lock an fj_mutex its submitter holds; but do not hold
- * across fj_run_jobs a lock of the thread (pthread_mutex_t, std::mutex) that
- * the jobs take, nor let a job spin on what its submitter does next.
+ * It may run jobs before it returns, on the calling thread. A job submitted
+ * alone (count 1, small or shallow stack, not pinned) when the calling
+ * worker's queue of its priority already holds 64 jobs or more runs at once on
+ * a fiber of its own, followed by up to 31 more of the newest jobs of that
+ * queue, as enkiTS and libomp run jobs when their queue is full
+ * (fj_worker_stats.lends counts these; never while the worker is traced, nor
+ * from a hook). Any job runs at once if its queue cannot grow (out of memory).
+ * The caller waits on its own fiber meanwhile and goes on on the same thread.
+ * If such a job waits, yields or blocks on a mutex, the caller goes on at
+ * once, so a job may wait for what its submitter does after fj_run_jobs
+ * returns, or lock an fj_mutex its submitter holds; but do not hold across
+ * fj_run_jobs a lock of the thread (pthread_mutex_t, std::mutex) that the
+ * jobs take, nor let a job spin on what its submitter does next.
  */
 FJ_API void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter);
 

@@ -513,14 +513,18 @@ static inline fj__fiber *fj__lend_return(fj__fiber *self)
     self->lend_q1 = 0;
     return p;
 }
+/* Work private to w (its chunk, its yielded fibers) to where others can take
+ * it: w is leaving, or an entered thread's own code is about to run. */
+FJ__SHARED void fj__hand_back_private(fj__worker *w, const char *call);
 FJ__SHARED void fj__fiber_entry(fj__ctx *from, void *arg);
 /* Run the calling thread as worker w until it leaves (first: the root job). */
 FJ__SHARED void fj__worker_enter(fj__worker *w, const fj__task *first);
-/* fj_enter and fj_leave: the calling thread's own stack, as rec, becomes (and
- * stops being) the current context of worker w. */
+FJ__SHARED void *fj__worker_thread(void *arg);
+
+/* --- enter.c: fj_enter and fj_leave: the calling thread's own stack, as rec,
+ * becomes (and stops being) the current context of worker w. */
 FJ__SHARED void fj__native_enter(fj__worker *w, fj__fiber *rec);
 FJ__SHARED void fj__native_leave(fj__worker *w, fj__fiber *rec);
-FJ__SHARED void *fj__worker_thread(void *arg);
 
 /* --- handle.c: fj_spawn, fj_join and the pool of their counters ----------- */
 /* The pool's header (its slots come at the first fj_spawn): 0, FJ_EINVAL

@@ -57,7 +57,7 @@ typedef enum {
 #define FJ_MAX_TRACE_EVENTS (1u << 24)
 
 /* FJ_KIND_NATIVE: an outside record standing for the own stack of a thread
- * between fj_enter and fj_leave (worker.c, "Entered threads"). */
+ * between fj_enter and fj_leave (enter.c). */
 enum { FJ_KIND_SMALL = 0, FJ_KIND_LARGE = 1, FJ_KIND_EXTERNAL = 2, FJ_KIND_NATIVE = 3 };
 
 /* A submission from a thread outside the scheduler (LIFO list, s->inject). */

@@ -49,6 +49,7 @@
 #include "deadlock.c"
 #include "idle.c"
 #include "worker.c"
+#include "enter.c"
 #include "segment.c"
 #include "wait.c"
 #include "mutex.c"

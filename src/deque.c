@@ -19,6 +19,7 @@
  *         no one else took index t and hence that the owner had not reused it.
  *         Le et al. read top with acquire; why relaxed is the same here is
  *         argued in fj__deque_steal.
+ *  take_many: as take, for n at once (one fence), argued at fj__deque_take_many.
  *  grow:  the owner copies the live range to a buffer twice the size and
  *         publishes it with a release store; thieves load it with acquire. The old
  *         buffer stays valid (retired, freed with the deque), so a thief still
@@ -147,6 +148,32 @@ bool fj__deque_take(fj__deque *d, fj__task *out)
         return won;
     }
     return true;
+}
+
+/* The n newest tasks with one fence, or none. As take, with b = bottom - n:
+ * this claims [b, bottom) and needs top < b, i.e. at least one task left
+ * below the claim. The argument is take's, for its index b: a thief takes
+ * only the index top holds at its CAS, and top reaches b only by a steal of
+ * b - 1 followed by a thief that reads top == b and then bottom; of that
+ * thief's fence and ours, whichever is first in the seq_cst order, either it
+ * reads our lowered bottom (b: empty for it) or we read its top. So when our
+ * read of top is below b, no index from b up is ever stolen: no CAS needed.
+ * With top >= b (few tasks left, or a thief on the claim) bottom goes back
+ * as take's empty case puts it back, and the caller takes one at a time. */
+size_t fj__deque_take_many(fj__deque *d, fj__task *out, size_t n)
+{
+    int64_t b0 = fj_load_relaxed(&d->bottom), b = b0 - (int64_t)n;
+    fj__deque_array *a = fj_load_relaxed(&d->array);
+    fj_store_release(&d->bottom, b);
+    fj_fence_seq_cst();
+    int64_t t = fj_load_relaxed(&d->top);
+    if (t >= b) {
+        fj_store_release(&d->bottom, b0);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        slot_read(a, b + (int64_t)i, &out[i]);
+    return n;
 }
 
 bool fj__deque_peek_bottom(fj__deque *d, fj__task *out)

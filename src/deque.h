@@ -56,6 +56,10 @@ void fj__deque_free(fj__deque *d);
 int fj__deque_push(fj__deque *d, const fj__task *tasks, size_t n);
 /* Owner only. */
 bool fj__deque_take(fj__deque *d, fj__task *out);
+/* Owner only: the n newest tasks into out[0..n) (in queue order: the
+ * newest last) with one fence, and n; or 0, nothing taken, unless more
+ * than n are there. */
+size_t fj__deque_take_many(fj__deque *d, fj__task *out, size_t n);
 /* Any thread. FJ_DEQUE_LOST: lost a race with another thief or the owner. */
 fj__deque_result fj__deque_steal(fj__deque *d, fj__task *out);
 /* A racy size, for heuristics only. */

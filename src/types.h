@@ -154,6 +154,9 @@ typedef struct fj__pin_fifo {
     size_t head, len, cap;
 } fj__pin_fifo;
 
+/* Lending (worker.c): how many jobs one lend runs at most. */
+#define FJ_LEND_RUN 32
+
 typedef struct fj__worker {
     fj__deque ready;            /* resumed fibers (fn == NULL tasks) */
     fj__deque q[FJ_NQ];         /* jobs by priority */
@@ -201,6 +204,11 @@ typedef struct fj__worker {
     uint64_t lone_lends;        /* the victim's fj_worker_stats.lends at our last steal from it */
     uint64_t lone_at;
     fj_worker_stats stats;      /* owner writes (relaxed), fj_stats reads */
+    /* Jobs the running lent fiber claimed at once from its queue (worker.c,
+     * "Lending"), oldest first, run from the end: lend_buf[0..lend_n).
+     * Private while that fiber runs; back into the queue when it stops. */
+    uint32_t lend_n;
+    fj__task lend_buf[FJ_LEND_RUN];
     /* Jobs lo..hi-1 of a batch, taken by this worker and not yet started
      * (batch.c): private, like a task already taken; any fiber
      * running on this worker goes on with them. */

@@ -48,6 +48,7 @@
 #include "steal.c"
 #include "deadlock.c"
 #include "idle.c"
+#include "lend.c"
 #include "worker.c"
 #include "enter.c"
 #include "segment.c"

@@ -212,7 +212,7 @@ void fj_wait(fj_counter *c, int64_t target)
         fj__task t;
         fj__fiber *next = NULL;
         if (FJ_UNLIKELY(self->lend_q1)) {
-            next = fj__lend_return(self);   /* lent: the submitter goes on (worker.c, "Lending") */
+            next = fj__lend_return(w, self);   /* lent: the submitter goes on (worker.c, "Lending") */
         } else if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take_fiber(w, &t)) {
             next = t.arg;   /* a woken fiber pinned here: only we can resume it */
         } else if (!fj__over_limit(w) && fj__deque_take(&w->ready, &t)) {
@@ -286,7 +286,7 @@ void fj_yield(void)
     fj__task t;
     fj__fiber *next = NULL;
     if (FJ_UNLIKELY(self->lend_q1)) {
-        next = fj__lend_return(self);   /* lent: the submitter goes on (worker.c, "Lending") */
+        next = fj__lend_return(w, self);   /* lent: the submitter goes on (worker.c, "Lending") */
     } else if (!fj__over_limit(w) && fj__deque_take(&w->ready, &t)) {
         next = t.arg;
     } else {
@@ -463,7 +463,7 @@ static int wait_until(const char *call, fj_counter *c, int64_t target, uint64_t 
         r = fj__proxy_take(w, s, self, c, target, deadline, 3, &err);
         if (r) {
             if (FJ_UNLIKELY(self->lend_q1))
-                next = fj__lend_return(self);   /* lent: the submitter goes on */
+                next = fj__lend_return(w, self);   /* lent: the submitter goes on */
             else if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take_fiber(w, &t))
                 next = t.arg;
             else if (!fj__over_limit(w) && fj__deque_take(&w->ready, &t))

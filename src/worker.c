@@ -325,7 +325,8 @@ fj__worker *fj__call_child(fj__worker *w, fj__fiber *self, fj__fiber *child, con
  * (fj__call_child): the job runs at once on a fiber of its own (its whole
  * stack class: small or shallow jobs only, never a large one's fiber), and
  * that fiber then runs up to FJ_LEND_RUN - 1 more of the newest plain jobs
- * of that queue (those its owner would take next) before it switches back.
+ * of that queue (those its owner would take next), claimed at once, before
+ * it switches back (lend.c: what it claims and what goes back).
  * The thieves go on taking the oldest from the top meanwhile.
  *
  * The submitter is FJ_FIBER_CALLING meanwhile, as a waiter calling a child
@@ -357,36 +358,13 @@ bool fj__lend(fj__worker **wp, const fj__task *t, int q, int64_t bottom)
     fj__fiber *child = fj__fiber_take_small(w);
     if (!child)
         return false;
+    if (FJ_UNLIKELY(w->lend_n))   /* a lent job lends in turn: its lend's claim goes back first */
+        fj__lend_give_back(w, (int)self->lend_q1 - 1);
     child->lend_q1 = (uint32_t)q + 1;
     child->lend_left = FJ_LEND_RUN - 1;
     fj_store_relaxed(&self->wait_counter, (fj_counter *)NULL);   /* a call owes no wait (take_sibling) */
     FJ__STAT_INC(w, lends);
     *wp = fj__call_child(w, self, child, t);
-    return true;
-}
-
-/* After a lent job: the next newest job of the lent queue, while the lend
- * may run more and the queue still holds a backlog; only a plain job of a
- * small or shallow class (what this small fiber can give its whole stack),
- * never a batch's range entry or a traced or pinned job. */
-static bool lend_next(fj__worker *w, fj__fiber *self, fj__task *out)
-{
-    if (!self->lend_left || fj__over_limit(w))
-        return false;
-    self->lend_left--;
-    fj__deque *d = &w->q[self->lend_q1 - 1];
-    /* top_seen overstates the backlog: at worst this runs a few more. */
-    if (fj_load_relaxed(&d->bottom) - d->top_seen <= FJ_LEND_AFTER / 2)
-        return false;
-    for (int q = 0; q < (int)self->lend_q1 - 1; q++)
-        if (fj__deque_size_hint(&w->q[q]) > 0)
-            return false;   /* higher priority first: the loop's order */
-    if (!fj__deque_take(d, out))
-        return false;
-    if ((uint32_t)out->flags & ~(uint32_t)(FJ_JOB_SHALLOW | (0xffu << FJ_TASK_Q_SHIFT))) {
-        fj__push_or_die(d, out, 1, "fj_run_jobs");   /* not ours to run here: back where it was */
-        return false;
-    }
     return true;
 }
 
@@ -563,7 +541,7 @@ static void fiber_loop(fj__worker *w, fj__fiber *self)
              * its base with its whole stack, instead of two more switches;
              * then back to the waiter, and this fiber back to the pool.
              * Lent by a submitter: the next job of its backlog, likewise. */
-            if (self->lend_q1 ? lend_next(w, self, &w->handoff)
+            if (self->lend_q1 ? fj__lend_next(w, self, &w->handoff)
                               : !fj__over_limit(w) && take_sibling(w, self, self->call_parent, &w->handoff)) {
                 w->has_handoff = true;
                 continue;

@@ -1,7 +1,8 @@
 /*
  * deque.pml: the Chase-Lev deque of src/deque.c (fj__deque_push with
- * fj__deque_grow_for, fj__deque_take, fj__deque_steal), step by step: one
- * owner that pushes, takes and grows, and two thieves that steal.
+ * fj__deque_grow_for, fj__deque_take, fj__deque_take_many, fj__deque_steal),
+ * step by step: one owner that pushes, takes (one, or two at once) and
+ * grows, and two thieves that steal.
  *
  * PROPERTY: every pushed job is taken or stolen exactly once.  Each job is
  * stored as two words (a task is several relaxed-atomic words in C, read one
@@ -40,7 +41,8 @@
  * wrap-around and two growths, 2 -> 4 -> 8, with 5 jobs).
  *
  * OWNER.  Pushes jobs 1..N one at a time, in an order nondeterministically
- * interleaved with takes, then takes until a take fails.
+ * interleaved with takes of one and of two at once, then takes until a take
+ * of one fails.
  *
  * SEEDED BUGS (each must make the search fail):
  *   BUG_TAKE_NO_CAS   take returns the last task without the CAS on top (and
@@ -49,6 +51,9 @@
  *   BUG_STEAL_NO_CAS  steal claims index t with a plain store of t + 1.
  *   BUG_GROW_FREE     deque_grow frees (poisons) the old buffer instead of
  *                     retiring it: a thief still reading it uses garbage.
+ *   BUG_MANY_LAST     take_many claims its range when top reaches its
+ *                     lowest index (t == b), as take may for its one task,
+ *                     but without take's CAS: a thief takes that one too.
  *   BUG_ROOM_GUESS    the room check, finding the buffer full by top_seen,
  *                     guesses the deque empty instead of loading top: a push
  *                     overwrites a task not yet taken.
@@ -79,7 +84,8 @@ hidden byte i_;           /* used only inside one d_step */
  * depends on is reachable, to show the model is not vacuous.
  *   1  a thief wins a job it read from a retired buffer (growth raced it)
  *   2  the owner loses the race for the last task to a thief
- *   3  a thief read a torn copy of a reused slot, and its CAS failed */
+ *   3  a thief read a torn copy of a reused slot, and its CAS failed
+ *   4  take_many claims two at once */
 #ifndef WITNESS
 #define WITNESS 0
 #endif
@@ -143,6 +149,29 @@ proctype Owner()
         w1[SLOT(a, b)] = pushed;
         bottom = b + 1;                 /* fj_store_release(&d->bottom, b + 1) */
         d_step { b = 0; t = 0; a = 0 }
+    :: true ->
+        /* ---- fj__deque_take_many(d, out, 2): the two newest, or none ---- */
+        d_step { b = bottom - 2; a = arr }
+        bottom = b;                     /* store bottom = b - 2; then a seq_cst fence */
+        t = top;                        /* load top (relaxed) */
+        if
+#ifndef BUG_MANY_LAST
+        :: t >= b ->
+#else
+        :: t > b ->                     /* seeded bug: claims index b that a thief may be taking */
+#endif
+            bottom = b + 2              /* refused: restore, as take's empty case */
+        :: else ->
+            /* slot_read of the two claimed slots: no one writes them now */
+            d_step {
+                x = w0[SLOT(a, b)]; y = w1[SLOT(a, b)];
+                WIN(x, y);
+                x = w0[SLOT(a, b + 1)]; y = w1[SLOT(a, b + 1)];
+                WIN(x, y);
+                WIT(4, true)
+            }
+        fi;
+        d_step { b = 0; t = 0; a = 0; x = 0; y = 0 }
     :: true ->
         /* ---- fj__deque_take(d, &out) ---- */
         d_step { b = bottom - 1; a = arr }

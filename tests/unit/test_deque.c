@@ -150,6 +150,48 @@ static void test_single_thread(void)
     fj__deque_free(&d);
 }
 
+/* fj__deque_take_many: the n newest in queue order, only with more than n
+ * there; otherwise nothing taken and the deque as it was. */
+static void test_take_many(void)
+{
+    fj__deque d;
+    fj__task t, out[8];
+    CHECK_EQ(fj__deque_init(&d, 1, &test_mem), 0);
+    CHECK_EQ(fj__deque_take_many(&d, out, 1), 0);   /* empty */
+    for (uint64_t i = 0; i < 20; i++) {
+        t = task_for(i);
+        CHECK_EQ(fj__deque_push(&d, &t, 1), 0);
+    }
+    CHECK_EQ(fj__deque_take_many(&d, out, 8), 8);
+    for (uint64_t i = 0; i < 8; i++)
+        CHECK_EQ(id_of(&out[i]), 12 + i);
+    CHECK_EQ(fj__deque_size_hint(&d), 12);
+    /* 12 left: 8 more leave 4; 12 would leave none (refused), 11 one. */
+    CHECK_EQ(fj__deque_take_many(&d, out, 8), 8);
+    CHECK_EQ(id_of(&out[0]), 4);
+    CHECK_EQ(fj__deque_take_many(&d, out, 4), 0);
+    CHECK_EQ(fj__deque_size_hint(&d), 4);
+    CHECK_EQ(fj__deque_take_many(&d, out, 3), 3);
+    CHECK_EQ(id_of(&out[0]), 1);
+    CHECK_EQ(id_of(&out[2]), 3);
+    /* The one left is still the thieves' and the owner's as before. */
+    CHECK(fj__deque_steal(&d, &t) == FJ_DEQUE_OK);
+    CHECK_EQ(id_of(&t), 0);
+    CHECK_EQ(fj__deque_take_many(&d, out, 1), 0);
+    CHECK(!fj__deque_take(&d, &t));
+    /* Pushes after a claim reuse its slots. */
+    for (uint64_t i = 100; i < 103; i++) {
+        t = task_for(i);
+        CHECK_EQ(fj__deque_push(&d, &t, 1), 0);
+    }
+    CHECK_EQ(fj__deque_take_many(&d, out, 2), 2);
+    CHECK_EQ(id_of(&out[0]), 101);
+    CHECK_EQ(id_of(&out[1]), 102);
+    CHECK(fj__deque_take(&d, &t));
+    CHECK_EQ(id_of(&t), 100);
+    fj__deque_free(&d);
+}
+
 /* ------------------------------------------------------------ stress */
 
 /* The owner works through NDEQ fresh deques in turn (each starts at the
@@ -229,6 +271,18 @@ static long long owner_fill(fj__deque *d, uint64_t first, uint64_t *rng)
             fj_cpu_relax();
         unsigned takes = (r & 0x3000) == 0 ? n + 8 : (unsigned)((r >> 16) % (n / 4 + 1));
         for (unsigned k = 0; k < takes; k++) {
+            if (r & 0x4000) {
+                /* Several at once (a lend's claim): all, or none and then
+                 * one at a time. */
+                size_t m = (size_t)((r >> 24) % 8) + 1, got = fj__deque_take_many(d, batch, m);
+                CHECK(got == 0 || got == m);
+                for (size_t i = 0; i < got; i++)
+                    record(&batch[i]);
+                taken += (long long)got;
+                k += (unsigned)got;
+                if (got)
+                    continue;
+            }
             if (!fj__deque_take(d, &t))
                 break;
             record(&t);
@@ -281,6 +335,7 @@ int main(int argc, char **argv)
     (void)argc;
     (void)argv;
     test_single_thread();
+    test_take_many();
     for (int round = 0; round < 3; round++) {
         memset(seen, 0, sizeof seen);
         stolen_total = lost_total = torn_total = 0;

@@ -31,6 +31,8 @@
 
 #include <string.h>
 
+_Static_assert(sizeof(fj__task) == FJ_TASK_WORDS * sizeof(uint64_t), "a slot is a task, word for word");
+
 static size_t deque_array_bytes(int64_t capacity)
 {
     return sizeof(fj__deque_array) + (size_t)capacity * FJ_TASK_WORDS * sizeof(uint64_t);
@@ -159,7 +161,7 @@ bool fj__deque_take(fj__deque *d, fj__task *out)
  * reads our lowered bottom (b: empty for it) or we read its top. So when our
  * read of top is below b, no index from b up is ever stolen: no CAS needed.
  * With top >= b (few tasks left, or a thief on the claim) bottom goes back
- * as take's empty case puts it back, and the caller takes one at a time. */
+ * as take's empty case puts it back, and nothing is taken. */
 size_t fj__deque_take_many(fj__deque *d, fj__task *out, size_t n)
 {
     int64_t b0 = fj_load_relaxed(&d->bottom), b = b0 - (int64_t)n;
@@ -171,8 +173,13 @@ size_t fj__deque_take_many(fj__deque *d, fj__task *out, size_t n)
         fj_store_release(&d->bottom, b0);
         return 0;
     }
-    for (size_t i = 0; i < n; i++)
-        slot_read(a, b + (int64_t)i, &out[i]);
+    /* Plain copies: only the owner, which we are, writes slots (thieves only
+     * read them, and reads do not race). Two when the claim wraps. */
+    size_t lo = (size_t)(b & a->mask), k = (size_t)a->mask + 1 - lo;
+    if (k > n)
+        k = n;
+    memcpy(out, &a->slots[lo * FJ_TASK_WORDS], k * sizeof *out);
+    memcpy(out + k, &a->slots[0], (n - k) * sizeof *out);
     return n;
 }
 

@@ -190,6 +190,29 @@ static void test_take_many(void)
     CHECK(fj__deque_take(&d, &t));
     CHECK_EQ(id_of(&t), 100);
     fj__deque_free(&d);
+
+    /* A claim across the end of the ring (16 slots: indices 15..19 are
+     * slots 15, 0, 1, 2, 3). */
+    CHECK_EQ(fj__deque_init(&d, 16, &test_mem), 0);
+    for (uint64_t i = 0; i < 12; i++) {
+        t = task_for(i);
+        CHECK_EQ(fj__deque_push(&d, &t, 1), 0);
+    }
+    for (uint64_t i = 0; i < 12; i++)
+        CHECK(fj__deque_steal(&d, &t) == FJ_DEQUE_OK);
+    for (uint64_t i = 12; i < 20; i++) {
+        t = task_for(i);
+        CHECK_EQ(fj__deque_push(&d, &t, 1), 0);
+    }
+    CHECK_EQ(fj__deque_take_many(&d, out, 5), 5);
+    for (uint64_t i = 0; i < 5; i++)
+        CHECK_EQ(id_of(&out[i]), 15 + i);
+    for (uint64_t i = 14; i >= 12; i--) {
+        CHECK(fj__deque_take(&d, &t));
+        CHECK_EQ(id_of(&t), i);
+    }
+    CHECK(!fj__deque_take(&d, &t));
+    fj__deque_free(&d);
 }
 
 /* ------------------------------------------------------------ stress */

@@ -68,6 +68,13 @@ static inline void slot_read(fj__deque_array *a, int64_t i, fj__task *t)
     memcpy(t, w, sizeof w);
 }
 
+/* The owner reading a slot: only the owner writes slots, so its plain read
+ * races with no write (a thief's read of the same slot is a read). */
+static inline void slot_read_own(fj__deque_array *a, int64_t i, fj__task *t)
+{
+    memcpy(t, &a->slots[(size_t)(i & a->mask) * FJ_TASK_WORDS], sizeof *t);
+}
+
 int fj__deque_init(fj__deque *d, size_t capacity, const fj__mem *mem)
 {
     int64_t cap = 16;
@@ -142,7 +149,7 @@ bool fj__deque_take(fj__deque *d, fj__task *out)
         fj_store_release(&d->bottom, b + 1);
         return false;
     }
-    slot_read(a, b, out);
+    slot_read_own(a, b, out);
     if (t == b) {
         /* The last task: race the thieves for it on top. */
         bool won = fj_cas_strong_seq_cst(&d->top, &t, t + 1);
@@ -173,8 +180,7 @@ size_t fj__deque_take_many(fj__deque *d, fj__task *out, size_t n)
         fj_store_release(&d->bottom, b0);
         return 0;
     }
-    /* Plain copies: only the owner, which we are, writes slots (thieves only
-     * read them, and reads do not race). Two when the claim wraps. */
+    /* Plain copies, as slot_read_own. Two when the claim wraps. */
     size_t lo = (size_t)(b & a->mask), k = (size_t)a->mask + 1 - lo;
     if (k > n)
         k = n;
@@ -189,7 +195,7 @@ bool fj__deque_peek_bottom(fj__deque *d, fj__task *out)
     int64_t t = fj_load_acquire(&d->top);
     if (t > b)
         return false;
-    slot_read(fj_load_relaxed(&d->array), b, out);
+    slot_read_own(fj_load_relaxed(&d->array), b, out);
     return true;
 }
 

@@ -24,7 +24,7 @@
  * as a stress, checked for correctness only.
  */
 
-#include "test.h"
+#include "lend_test.h"
 
 #define STREAM 20000
 #define BACKLOG 256
@@ -147,20 +147,12 @@ typedef struct scene {
     int children;
 } scene;
 
-static __attribute__((noinline)) void use_stack(size_t bytes)
-{
-    volatile char *buf = __builtin_alloca(bytes);
-    for (size_t i = bytes; i >= 4096; i -= 4096)
-        buf[i - 1] = (char)i;
-    buf[0] = 1;
-}
-
 static int fillers_ran;
 
 static void filler(void *arg)
 {
     if (arg)
-        use_stack(STACK_USE);
+        lend_use_stack(STACK_USE);
     T_ADD(&fillers_ran, 1);
 }
 
@@ -208,7 +200,7 @@ static void scene_job(void *arg)
     case K_LARGE:
     case K_SHALLOW:
         if (x->k != K_SHALLOW)
-            use_stack(STACK_USE);
+            lend_use_stack(STACK_USE);
         break;
     case K_COUNT_KINDS:
         break;
@@ -217,18 +209,6 @@ static void scene_job(void *arg)
 }
 
 static fj_scheduler *lend_sched;
-
-/* fj_worker_stats.lends summed over the workers. */
-static uint64_t lends_now(void)
-{
-    fj_worker_stats st[64];
-    memset(st, 0, sizeof st);
-    unsigned n = fj_stats(lend_sched, st, 64);
-    uint64_t sum = 0;
-    for (unsigned i = 0; i < n && i < 64; i++)
-        sum += st[i].lends;
-    return sum;
-}
 
 static void scene_run(scene *x)
 {
@@ -255,7 +235,7 @@ static void scene_run(scene *x)
         j.flags = FJ_JOB_LARGE_STACK;
     if (x->k == K_SHALLOW)
         j.flags = FJ_JOB_SHALLOW;
-    uint64_t lends_before = lends_now();
+    uint64_t lends_before = lend_count(lend_sched);
     int me = fj_worker_index();
     pthread_t thread = pthread_self();
     if (x->k == K_MUTEX)
@@ -271,7 +251,7 @@ static void scene_run(scene *x)
             exit(1);
         }
         /* K_CHILDREN's children may be lent too. */
-        uint64_t lends = lends_now() - lends_before;
+        uint64_t lends = lend_count(lend_sched) - lends_before;
         CHECK(lent ? lends >= 1 : lends == 0);
     }
     switch (x->k) {
@@ -326,14 +306,7 @@ static void scenes_job(void *arg)
 static void scenes_root(void *arg)
 {
     (void)arg;
-    fj_counter c;
-    fj_counter_init(&c, 0);
-    fj_job j = { .fn = scenes_job, .name = "scenes" };
-    fj_run_jobs(&j, 1, &c);
-    /* Not fj_wait: it would run the job here, on our large stack. */
-    while (fj_counter_value(&c) > 0)
-        fj_yield();
-    fj_wait(&c, 0);
+    lend_on_small_fiber(scenes_job, "scenes");
 }
 
 /* 4. From a pinned job: nothing is lent. */
@@ -343,11 +316,11 @@ static void pinned_scenes(void *arg)
     x->k = K_YIELD;
     bool was = certain;
     certain = false;
-    uint64_t before = lends_now();
+    uint64_t before = lend_count(lend_sched);
     scene_run(x);
     certain = was;
     if (was)
-        CHECK_EQ(lends_now() - before, 0);
+        CHECK_EQ(lend_count(lend_sched) - before, 0);
     CHECK(!was || !T_LOAD(&x->started_early));
 }
 
@@ -379,11 +352,11 @@ static uint64_t submitting_hook(const char *job_name, void *user)
     (void)user;
     if (strcmp(job_name, "hooked") != 0)
         return 0;
-    uint64_t before = lends_now();
+    uint64_t before = lend_count(lend_sched);
     fj_job j = { .fn = hook_job, .name = "from hook" };
     for (int i = 0; i < 3 * BACKLOG; i++)
         fj_run_jobs(&j, 1, &hook_counter);
-    CHECK_EQ(lends_now() - before, 0);
+    CHECK_EQ(lend_count(lend_sched) - before, 0);
     return 0;
 }
 

@@ -21,7 +21,7 @@
  * correctness only.
  */
 
-#include "test.h"
+#include "lend_test.h"
 
 #define BACKLOG 256
 #define STACK (64 * 1024)
@@ -55,14 +55,6 @@ typedef struct slot {
 
 static slot slots[BACKLOG + 8];
 
-static __attribute__((noinline)) void use_stack(size_t bytes)
-{
-    volatile char *buf = __builtin_alloca(bytes);
-    for (size_t i = bytes; i >= 4096; i -= 4096)
-        buf[i - 1] = (char)i;
-    buf[0] = 1;
-}
-
 static void high_job(void *arg) { T_ADD(&((scene *)arg)->high_ran, 1); }
 
 static void nested_job(void *arg)
@@ -84,7 +76,7 @@ static void filler(void *arg)
         fj_wait(&x->gate, 0);
         break;
     case S_LARGE:
-        use_stack(LARGE_USE);
+        lend_use_stack(LARGE_USE);
         break;
     case S_HIGH: {
         fj_job h = { .fn = high_job, .arg = x, .name = "high", .priority = FJ_PRIORITY_HIGH };
@@ -108,17 +100,6 @@ static void lone(void *arg)
     scene *x = arg;
     CHECK(!certain || !T_LOAD(&x->returned));
     T_ADD(&x->lone_ran, 1);
-}
-
-static uint64_t lends_now(void)
-{
-    fj_worker_stats st[64];
-    memset(st, 0, sizeof st);
-    unsigned n = fj_stats(sched, st, 64);
-    uint64_t sum = 0;
-    for (unsigned i = 0; i < n && i < 64; i++)
-        sum += st[i].lends;
-    return sum;
 }
 
 static void expect_early(scene *x, int i, int want)
@@ -173,13 +154,13 @@ static void scene_run(scene *x)
             eight[k] = (fj_job){ .fn = filler, .arg = &slots[plain + k], .name = "batched" };
         fj_run_jobs(eight, 8, &fc);
     }
-    uint64_t lends_before = lends_now();
+    uint64_t lends_before = lend_count(sched);
     fj_job j = { .fn = lone, .arg = x, .name = "lone" };
     fj_run_jobs(&j, 1, &lc);
     T_STORE(&x->returned, 1);
     if (certain) {
         CHECK_EQ(T_LOAD(&x->lone_ran), 1);   /* lent */
-        uint64_t lends = lends_now() - lends_before;
+        uint64_t lends = lend_count(sched) - lends_before;
         CHECK(x->k == S_NESTED ? lends >= 2 : lends == 1);
         int at = SPECIAL_AT[x->k];
         switch (x->k) {
@@ -241,13 +222,7 @@ static void scenes_job(void *arg)
 static void root(void *arg)
 {
     (void)arg;
-    fj_counter c;
-    fj_counter_init(&c, 0);
-    fj_job j = { .fn = scenes_job, .name = "scenes" };
-    fj_run_jobs(&j, 1, &c);
-    while (fj_counter_value(&c) > 0)
-        fj_yield();
-    fj_wait(&c, 0);
+    lend_on_small_fiber(scenes_job, "scenes");
 }
 
 static void run_all(const fj_config *cfg, bool one)
@@ -257,9 +232,9 @@ static void run_all(const fj_config *cfg, bool one)
     if (one)
         CHECK_EQ(fj_set_active_workers(sched, 1), 0);
     certain = one;
-    uint64_t before = lends_now();
+    uint64_t before = lend_count(sched);
     CHECK_EQ(fj_main(sched, root, NULL), 0);
-    uint64_t lends = lends_now() - before;
+    uint64_t lends = lend_count(sched) - before;
     printf("%s: %llu lends\n", one ? "one worker taking part" : "every worker", (unsigned long long)lends);
     if (one)
         CHECK(lends >= 3 * (S_COUNT + 1));   /* one a scene, two in S_NESTED */

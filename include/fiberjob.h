@@ -470,7 +470,9 @@ FJ_API int64_t fj_counter_value(const fj_counter *c);
  * once, so a job may wait for what its submitter does after fj_run_jobs
  * returns, or lock an fj_mutex its submitter holds; but do not hold across
  * fj_run_jobs a lock of the thread (pthread_mutex_t, std::mutex) that the
- * jobs take, nor let a job spin on what its submitter does next.
+ * jobs take, nor let a job spin on what its submitter does next, or on
+ * another job submitted alongside it, without fj_yield in the loop (a lent
+ * run may hold that job until the spinner ends; a yield gives it back).
  */
 FJ_API void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter);
 

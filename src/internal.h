@@ -502,20 +502,24 @@ FJ__SHARED fj__worker *fj__call_child(fj__worker *w, fj__fiber *self, fj__fiber 
 #define FJ_LEND_AFTER 64
 FJ__SHARED bool fj__lend(fj__worker **wp, const fj__task *t, int q, int64_t bottom);
 /* The jobs a lent fiber claimed and did not run (w->lend_buf) back into
- * its queue q, where they were (lend.c). */
-FJ__SHARED void fj__lend_give_back(fj__worker *w, int q);
+ * the queue they came from (lend.c). `call` names the caller in the fatal
+ * report should the queue fail to grow for them. */
+FJ__SHARED void fj__lend_give_back(fj__worker *w, const char *call);
+/* A job run in less than this is short: a thief backs off a victim lending
+ * such jobs (steal.c), and a lend claims such jobs at once (lend.c). */
+#define FJ_SHORT_JOB_NS 300u
 /* A lent fiber's next job, after the one it was lent for: true and *out,
  * or false (anything it claimed is back in the queue) when it is done. */
 FJ__SHARED bool fj__lend_next(fj__worker *w, fj__fiber *self, fj__task *out);
 /* A lent fiber about to suspend gives the worker back to its submitter,
  * and what it claimed back to the queue: the fiber to switch to, or NULL
  * when self is not lent. */
-static inline fj__fiber *fj__lend_return(fj__worker *w, fj__fiber *self)
+static inline fj__fiber *fj__lend_return(fj__worker *w, fj__fiber *self, const char *call)
 {
     if (FJ_LIKELY(!self->lend_q1))
         return NULL;
     if (w->lend_n)
-        fj__lend_give_back(w, (int)self->lend_q1 - 1);
+        fj__lend_give_back(w, call);
     fj__fiber *p = self->call_parent;
     self->call_parent = NULL;
     self->lend_q1 = 0;

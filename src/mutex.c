@@ -176,7 +176,7 @@ static void lock_job(fj__worker *w, fj_mutex *m)
         fj__task t;
         fj__fiber *next = NULL;
         if (FJ_UNLIKELY(self->lend_q1))
-            next = fj__lend_return(w, self);   /* lent: the submitter goes on (worker.c, "Lending") */
+            next = fj__lend_return(w, self, "fj_mutex_lock");   /* lent: its submitter goes on (worker.c) */
         else if (fj__deque_take(&w->ready, &t))
             next = t.arg;
         else if (!(next = fj__fiber_take_small(w)))
@@ -456,7 +456,7 @@ static void cond_wait_job(fj__worker *w, fj_cond *c, fj_mutex *m)
     fj__task t;
     fj__fiber *next = NULL;
     if (FJ_UNLIKELY(self->lend_q1))
-        next = fj__lend_return(w, self);   /* lent: the submitter goes on (worker.c, "Lending") */
+        next = fj__lend_return(w, self, "fj_cond_wait");   /* lent: its submitter goes on (worker.c) */
     else if (fj__deque_take(&w->ready, &t))
         next = t.arg;
     else if (!(next = fj__fiber_take_small(w)))

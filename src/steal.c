@@ -158,7 +158,6 @@ static int steal_more(fj__worker *w, fj__deque *d, int q)
 #define FJ_LONE_GAP_NS 2000u
 #define FJ_LONE_WAIT_NS 2000u
 #define FJ_LONE_WAIT_MAX_NS 64000u
-#define FJ_SHORT_JOB_NS 300u
 
 /* After a steal of a plain job (and of those steal_more took with it) from
  * v that began at `look`; lone: it left v's deque empty. */

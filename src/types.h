@@ -208,6 +208,11 @@ typedef struct fj__worker {
      * "Lending"), oldest first, run from the end: lend_buf[0..lend_n).
      * Private while that fiber runs; back into the queue when it stops. */
     uint32_t lend_n;
+    int lend_q;                 /* the queue lend_buf came from */
+    /* When the running lend last chose how to take (0: not yet), and how many
+     * jobs it ran since: only jobs seen to be short are claimed at once. */
+    uint32_t lend_runs;
+    uint64_t lend_mark;
     fj__task lend_buf[FJ_LEND_RUN];
     /* Jobs lo..hi-1 of a batch, taken by this worker and not yet started
      * (batch.c): private, like a task already taken; any fiber

@@ -212,7 +212,7 @@ void fj_wait(fj_counter *c, int64_t target)
         fj__task t;
         fj__fiber *next = NULL;
         if (FJ_UNLIKELY(self->lend_q1)) {
-            next = fj__lend_return(w, self);   /* lent: the submitter goes on (worker.c, "Lending") */
+            next = fj__lend_return(w, self, "fj_wait");   /* lent: its submitter goes on (worker.c) */
         } else if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take_fiber(w, &t)) {
             next = t.arg;   /* a woken fiber pinned here: only we can resume it */
         } else if (!fj__over_limit(w) && fj__deque_take(&w->ready, &t)) {
@@ -286,7 +286,7 @@ void fj_yield(void)
     fj__task t;
     fj__fiber *next = NULL;
     if (FJ_UNLIKELY(self->lend_q1)) {
-        next = fj__lend_return(w, self);   /* lent: the submitter goes on (worker.c, "Lending") */
+        next = fj__lend_return(w, self, "fj_yield");   /* lent: its submitter goes on (worker.c) */
     } else if (!fj__over_limit(w) && fj__deque_take(&w->ready, &t)) {
         next = t.arg;
     } else {
@@ -463,7 +463,7 @@ static int wait_until(const char *call, fj_counter *c, int64_t target, uint64_t 
         r = fj__proxy_take(w, s, self, c, target, deadline, 3, &err);
         if (r) {
             if (FJ_UNLIKELY(self->lend_q1))
-                next = fj__lend_return(w, self);   /* lent: the submitter goes on */
+                next = fj__lend_return(w, self, call);   /* lent: the submitter goes on */
             else if (FJ_UNLIKELY(fj__pin_queued(w)) && fj__pin_take_fiber(w, &t))
                 next = t.arg;
             else if (!fj__over_limit(w) && fj__deque_take(&w->ready, &t))
@@ -477,8 +477,11 @@ static int wait_until(const char *call, fj_counter *c, int64_t target, uint64_t 
                 fj__record_put(w, r);   /* never shared */
         }
     }
-    if (!next)
+    if (!next) {
+        if (self && FJ_UNLIKELY(self->lend_q1) && w->lend_n)
+            fj__lend_give_back(w, call);   /* polling: what it claimed runs elsewhere meanwhile */
         return poll_until(w, self, c, target, deadline);
+    }
     fj_store_relaxed(&self->wait_counter, c);
     fj_store_relaxed(&self->wait_target, target);
     fj_store_relaxed(&self->wait_deadline, deadline);

@@ -48,15 +48,18 @@ static void after_switch(fj__worker *w, fj__fiber *self)
     case FJ_POST_WAIT: {
         fj__fiber *f = w->post_fiber;
         f->home = w->index + 1;   /* read by its resumer after the publish (wake.c) */
+        /* Read before the publish: once listed, f may be resumed elsewhere,
+         * and its pinned job may end there (pin1 back to 0). */
+        uint32_t pin1 = fj_load_relaxed(&f->pin1);
         if (!fj__counter_publish(w->post_counter, f, w->post_target)) {
             /* Reached while we were switching: queue it to run again. */
             fj_store_relaxed(&f->state, (int)(FJ_FIBER_READY));
             fj__task t = fj__resume_task(f);
-            if (FJ_UNLIKELY(f->pin1))
-                fj__pin_push(w->s, f->pin1 - 1, &t, "fj_wait");   /* this worker: never stolen */
+            if (FJ_UNLIKELY(pin1))
+                fj__pin_push(w->s, pin1 - 1, &t, "fj_wait");   /* this worker: never stolen */
             else
                 fj__push_or_die(&w->ready, &t, 1, "fj_wait");
-        } else if (!f->pin1) {
+        } else if (!pin1) {
             w->last_parked = f;   /* watched if we go idle (idle.c, wake.c "The home watch") */
         }
         break;
@@ -359,7 +362,8 @@ bool fj__lend(fj__worker **wp, const fj__task *t, int q, int64_t bottom)
     if (!child)
         return false;
     if (FJ_UNLIKELY(w->lend_n))   /* a lent job lends in turn: its lend's claim goes back first */
-        fj__lend_give_back(w, (int)self->lend_q1 - 1);
+        fj__lend_give_back(w, "fj_run_jobs");
+    w->lend_mark = 0;   /* the new lend times its own jobs (lend.c) */
     child->lend_q1 = (uint32_t)q + 1;
     child->lend_left = FJ_LEND_RUN - 1;
     fj_store_relaxed(&self->wait_counter, (fj_counter *)NULL);   /* a call owes no wait (take_sibling) */

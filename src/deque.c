@@ -166,7 +166,8 @@ bool fj__deque_take(fj__deque *d, fj__task *out)
  * b - 1 followed by a thief that reads top == b and then bottom; of that
  * thief's fence and ours, whichever is first in the seq_cst order, either it
  * reads our lowered bottom (b: empty for it) or we read its top. So when our
- * read of top is below b, no index from b up is ever stolen: no CAS needed.
+ * read of top is below b, no index from b up is stolen until bottom is
+ * raised again (a later push, after our copy): no CAS needed.
  * With top >= b (few tasks left, or a thief on the claim) bottom goes back
  * as take's empty case puts it back, and nothing is taken. */
 size_t fj__deque_take_many(fj__deque *d, fj__task *out, size_t n)

@@ -328,8 +328,8 @@ fj__worker *fj__call_child(fj__worker *w, fj__fiber *self, fj__fiber *child, con
  * (fj__call_child): the job runs at once on a fiber of its own (its whole
  * stack class: small or shallow jobs only, never a large one's fiber), and
  * that fiber then runs up to FJ_LEND_RUN - 1 more of the newest plain jobs
- * of that queue (those its owner would take next), claimed at once, before
- * it switches back (lend.c: what it claims and what goes back).
+ * of that queue (those its owner would take next) before it switches back
+ * (lend.c: how it takes them, and what goes back).
  * The thieves go on taking the oldest from the top meanwhile.
  *
  * The submitter is FJ_FIBER_CALLING meanwhile, as a waiter calling a child

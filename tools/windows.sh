@@ -200,6 +200,28 @@ if [ "$tests" != 0 ]; then
     sed -n '/tests passed/,$p' "$out/windows-ctest.log"
     [ "$ct_failed" -gt 0 ] || ct_failed=1
   fi
+  # A test that failed is run once more, alone in its batch (--rerun-failed).
+  # One that then passes is reported by name, with its first failure's
+  # output above, as "failed once under Wine"; it counts as passed, since a
+  # failure that does not come back under Wine has been seen to be Wine's:
+  # a program ending at start with no output (stop 29's CI, once in 4,500
+  # runs of the same test here). One that fails again fails the stage.
+  flaky=""
+  if [ $rc -ne 0 ] && [ "$ct_failed" -gt 0 ]; then
+    first=$(sed -n '/The following tests FAILED:/,/^Errors while/p' "$out/windows-ctest.log" |
+            grep -E '^[[:space:]]*[0-9]+ - ' | sed -E 's/^[[:space:]]*[0-9]+ - ([^ ]+).*/\1/' | sort -u)
+    say "== windows: running the $ct_failed failed test(s) once more: $(echo $first)"
+    (cd "$out" && ctest --rerun-failed --output-on-failure -j"$jobs" --timeout "$default_timeout") \
+      >"$out/windows-ctest-rerun.log" 2>&1
+    rerun_rc=$?
+    sed -n '/tests passed/,$p' "$out/windows-ctest-rerun.log"
+    again=$(sed -n '/The following tests FAILED:/,/^Errors while/p' "$out/windows-ctest-rerun.log" |
+            grep -E '^[[:space:]]*[0-9]+ - ' | sed -E 's/^[[:space:]]*[0-9]+ - ([^ ]+).*/\1/' | sort -u)
+    if [ $rerun_rc -eq 0 ] || [ -n "$again" ]; then
+      flaky=$(comm -23 <(echo "$first") <(echo "$again") | tr '\n' ' ')
+      ct_failed=$(echo -n "$again" | grep -c . || true)
+    fi
+  fi
   ct_skipped=$(grep -cE 'Test +#[0-9]+: .*\*\*\*Skipped' "$out/windows-ctest.log")
   ct_time=$(grep -E '^Total Test time' "$out/windows-ctest.log" | sed -E 's/.*= *//')
   ct_passed=$((ct_total - ct_failed - ct_skipped))
@@ -208,6 +230,7 @@ if [ "$tests" != 0 ]; then
   status=ok
   [ "$ct_failed" -eq 0 ] || status=FAIL
   note $status "ctest $ct_passed passed, $ct_failed failed, $ct_skipped skipped of $ct_total [$what] in ${ct_time:-?}"
+  [ -z "${flaky// /}" ] || note ok "failed once under Wine, then passed (first output above): $flaky"
 else
   note ok "ctest not run (FJ_WINDOWS_TESTS=0: built without tests)"
 fi

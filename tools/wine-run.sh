@@ -8,7 +8,8 @@
 # that does not exist yet is created first, once, under a lock (about 15 s;
 # tools/windows.sh creates it before the tests and keeps a wineserver running,
 # so each program then starts in a few tens of milliseconds). The program's
-# exit code is the script's (Wine passes it on: abort() and fj__os_abort are 3).
+# exit code is the script's (Wine passes it on: abort() and fj__os_abort are 3);
+# a non-zero one is also printed on stderr.
 set -u
 if [ "${1:-}" = --prefix ]; then
   export WINEPREFIX=$2
@@ -32,4 +33,11 @@ if [ -n "${WINEPREFIX:-}" ] && [ ! -f "$WINEPREFIX/system.reg" ]; then
     fi
   ) 9>"$WINEPREFIX.lock"
 fi
-exec "$wine" "$@"
+"$wine" "$@"
+rc=$?
+# A failure says how the program ended: a crash's code (5 for an access
+# violation, Wine's low byte of 0xc0000005) or the program's own exit code,
+# so a failed test that printed nothing still tells something. The tests'
+# unhandled-exception filter (tests/lib/test.h) prints the code in full.
+[ $rc -eq 0 ] || echo "wine-run: $(basename "$1") ended with exit code $rc" >&2
+exit $rc

@@ -481,10 +481,24 @@ static void test_child_at_exit_(void)
 
 #if TEST_WINDOWS
 /* No crash dialog and no debugger (Wine would start winedbg): an unhandled
- * exception ends the process with its code. */
+ * exception ends the process with its code, after one line on stderr naming
+ * the code, where it was raised and, for an access violation, the address
+ * (a crash otherwise leaves nothing: stdout is a pipe's buffer, lost). */
 static LONG WINAPI test_unhandled_exception_(EXCEPTION_POINTERS *e)
 {
-    TerminateProcess(GetCurrentProcess(), (UINT)e->ExceptionRecord->ExceptionCode);
+    const EXCEPTION_RECORD *r = e->ExceptionRecord;
+    char line[160];
+    int n = snprintf(line, sizeof line, "test: unhandled exception 0x%08lx at " FJ_TEST_PTR " (thread %lu)",
+                     (unsigned long)r->ExceptionCode, r->ExceptionAddress, (unsigned long)GetCurrentThreadId());
+    if (r->ExceptionCode == EXCEPTION_ACCESS_VIOLATION && r->NumberParameters >= 2 && n > 0 &&
+        (size_t)n < sizeof line)
+        snprintf(line + n, sizeof line - (size_t)n, ", %s " FJ_TEST_PTR,
+                 r->ExceptionInformation[0] == 1 ? "writing" : "reading", (void *)r->ExceptionInformation[1]);
+    DWORD written;
+    HANDLE h = GetStdHandle(STD_ERROR_HANDLE);
+    WriteFile(h, line, (DWORD)strlen(line), &written, NULL);
+    WriteFile(h, "\n", 1, &written, NULL);
+    TerminateProcess(GetCurrentProcess(), (UINT)r->ExceptionCode);
     return EXCEPTION_CONTINUE_SEARCH;
 }
 
@@ -502,6 +516,9 @@ __attribute__((constructor)) static void test_child_init_(void)
 #if TEST_WINDOWS
     SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX | SEM_NOOPENFILEERRORBOX);
     SetUnhandledExceptionFilter(test_unhandled_exception_);
+    /* Windows has no line buffering (_IOLBF is full buffering): stdout
+     * unbuffered, so what a test printed before a crash is not lost. */
+    setvbuf(stdout, NULL, _IONBF, 0);
 #endif
     const char *k = getenv("FJ_TEST_CHILD");
     if (!k)

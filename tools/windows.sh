@@ -200,12 +200,13 @@ if [ "$tests" != 0 ]; then
     sed -n '/tests passed/,$p' "$out/windows-ctest.log"
     [ "$ct_failed" -gt 0 ] || ct_failed=1
   fi
-  # A test that failed is run once more, alone in its batch (--rerun-failed).
-  # One that then passes is reported by name, with its first failure's
-  # output above, as "failed once under Wine"; it counts as passed, since a
-  # failure that does not come back under Wine has been seen to be Wine's:
-  # a program ending at start with no output (stop 29's CI, once in 4,500
-  # runs of the same test here). One that fails again fails the stage.
+  # The tests that failed are run once more (ctest --rerun-failed, only
+  # them). One that then passes is named on a line of its own, "failed once
+  # under Wine", with its first failure's output above, and counts as
+  # passed; one that fails again fails the stage. Why: the one such failure
+  # seen (stop 29's CI: core.wake_home.w2 ended 0.05 s after its start with
+  # no output) never came back in 4,490 runs of that test under Wine here,
+  # and could not be told from a failure of Wine's own.
   flaky=""
   if [ $rc -ne 0 ] && [ "$ct_failed" -gt 0 ]; then
     first=$(sed -n '/The following tests FAILED:/,/^Errors while/p' "$out/windows-ctest.log" |

@@ -152,6 +152,37 @@ int fjb_wake_floor(const bench_args *a);
  * claims a batch with one read (implementation "ring-floor", fj_floor.c). */
 int fjb_spawn1_ring_floor(const bench_args *a);
 
+/* frame with no scheduler: each stage cut in two fixed halves on two pinned
+ * threads, a spin barrier between stages (implementation "split-floor",
+ * frame_floor.c). */
+int bench_frame_split_floor(const bench_args *a);
+
+/* The time the process's threads waited for a CPU (Linux schedstat), read
+ * around each frame when FJ_BENCH_RUNQUEUE=1; n is 0 otherwise, or where
+ * there is no schedstat. */
+#define BENCH_RQ_MAX 64
+typedef struct bench_rq {
+    int n;
+    int fd[BENCH_RQ_MAX];
+} bench_rq;
+int bench_rq_open(bench_rq *q);
+uint64_t bench_rq_delay_ns(const bench_rq *q);
+void bench_rq_close(bench_rq *q);
+/* frame-median and frame-p99 of n frame times, and with rq_us (each frame's
+ * runqueue delay) the share of frames the machine delayed and the median and
+ * p99 of the others. Sorts us. */
+void bench_emit_frame(double *us, const double *rq_us, size_t n);
+/* FJ_BENCH_PAIRED=1 (frame_graph.h, fg_paired_serial): each parallel frame
+ * followed by its serial twin in the same process. bench_emit_paired emits
+ * frame-limit-ratio, the median over frames of us[i] / (serial_us[i] / 2),
+ * and frame-serial-median; call it before bench_emit_frame (which sorts us). */
+int bench_paired(void);
+void bench_emit_paired(const double *us, double *serial_us, size_t n);
+
+/* frame with each stage a parallel loop (implementation "fiberjob-ranged",
+ * fj_frame.c). */
+int fjb_frame_ranged(const bench_args *a);
+
 /* fib with its jobs declared FJ_JOB_SHALLOW (implementation "fiberjob-shallow"). */
 int fjb_fib_shallow(const bench_args *a);
 

@@ -19,7 +19,11 @@
  *   fib        n of fib(n), one job per call, parent waits                    30
  *   pfor       floats mapped then summed                              64 Mi
  *   frame      frames of the ~10,400-job graph in frame_graph.h              500
- *              (impl serial: the same jobs in order on one thread)
+ *              (impl fiberjob-ranged: each stage a parallel loop;
+ *              impl serial: the same jobs in order on one thread; impl
+ *              split-floor: no scheduler, each stage cut in two fixed halves
+ *              on two pinned threads: frame_floor.c. FJ_BENCH_RUNQUEUE=1
+ *              adds the frames' waits for a CPU, Linux)
  *   graph      frames of the 10,000-node random DAG in dag_graph.h            200
  *              (impl fiberjob: launch-when-done; fiberjob-wait: a job per node
  *              waiting on its predecessors; tbb: flow graph; serial: one thread)
@@ -71,6 +75,8 @@ static const entry table[] = {
     { "pfor", "fiberjob", fjb_pfor },
     { "frame", "fiberjob", fjb_frame },
     { "frame", "serial", bench_frame_serial },
+    { "frame", "fiberjob-ranged", fjb_frame_ranged },
+    { "frame", "split-floor", bench_frame_split_floor },
     { "wake", "fiberjob", fjb_wake },
     { "wake", "park-floor", fjb_wake_floor },
     { "spawn1", "ring-floor", fjb_spawn1_ring_floor },

@@ -13,7 +13,6 @@
 
 #include "bench.h"
 #include "fj_bench.h"
-#include "frame_graph.h"
 
 static fj_scheduler *make_sched_from(const bench_args *a, fj_config c)
 {
@@ -281,126 +280,6 @@ int fjb_pfor(const bench_args *a)
     free(x.map_jobs);
     free(x.sum_jobs);
     return rc;
-}
-
-/* ---------------------------------------------------------------- frame */
-
-/* The graph of frame_graph.h, written the way the demo writes it. */
-static fj_job fg_anim[FG_ANIM], fg_phys[FG_ISLANDS], fg_vis[FG_VIS], fg_rend[FG_RENDER];
-
-static void fg_animate_job(void *p) { fg_animate((uint32_t)(uintptr_t)p); }
-static void fg_cull_job(void *p) { fg_cull((uint32_t)(uintptr_t)p); }
-static void fg_render_job(void *p) { fg_render((uint32_t)(uintptr_t)p); }
-
-static void fg_constraint_job(void *p)
-{
-    uint32_t v = (uint32_t)(uintptr_t)p;
-    fg_constraint(v / FG_CONSTRAINTS, v % FG_CONSTRAINTS);
-}
-
-static void fg_island_job(void *p)
-{
-    uint32_t island = (uint32_t)(uintptr_t)p;
-    fj_job jobs[FG_CONSTRAINTS];
-    for (uint32_t k = 0; k < FG_CONSTRAINTS; k++)
-        jobs[k] = (fj_job){ .fn = fg_constraint_job, .arg = (void *)(uintptr_t)(island * FG_CONSTRAINTS + k),
-                            .name = "solve_constraint" };
-    fj_counter solved;
-    fj_counter_init(&solved, 0);
-    fj_run_jobs(jobs, FG_CONSTRAINTS, &solved);
-    fj_wait(&solved, 0);
-    fg_island_done(island);
-}
-
-static void fg_one_frame(void)
-{
-    fj_counter anim, phys, vis, render;
-    fj_counter_init(&anim, 0);
-    fj_counter_init(&phys, 0);
-    fj_counter_init(&vis, 0);
-    fj_counter_init(&render, 0);
-    fj_run_jobs(fg_anim, FG_ANIM, &anim);
-    fj_wait(&anim, 0);
-    fj_run_jobs(fg_phys, FG_ISLANDS, &phys);
-    fj_run_jobs(fg_vis, FG_VIS, &vis);
-    fj_wait(&vis, 0);
-    fj_wait(&phys, 0);
-    fj_run_jobs(fg_rend, FG_RENDER, &render);
-    fj_wait(&render, 0);
-}
-
-typedef struct fg_ctx {
-    long frames;
-    double *us;
-} fg_ctx;
-
-static void fg_root(void *p)
-{
-    fg_ctx *x = p;
-    const long warm = 10;
-    for (long f = 0; f < warm + x->frames; f++) {
-        uint64_t t0 = bench_now_ns();
-        fg_w.frame = (uint32_t)f;
-        fg_one_frame();
-        uint64_t t1 = bench_now_ns();
-        if (f >= warm)
-            x->us[f - warm] = (double)(t1 - t0) / 1e3;
-    }
-}
-
-int fjb_frame(const bench_args *a)
-{
-    fg_ctx x = { a->size, calloc((size_t)a->size, sizeof(double)) };
-    if (!x.us)
-        return bench_fail("frame: out of memory");
-    for (uint32_t i = 0; i < FG_ANIM; i++)
-        fg_anim[i] = (fj_job){ .fn = fg_animate_job, .arg = (void *)(uintptr_t)i, .name = "animate" };
-    for (uint32_t i = 0; i < FG_ISLANDS; i++)
-        fg_phys[i] = (fj_job){ .fn = fg_island_job, .arg = (void *)(uintptr_t)i, .name = "physics_island",
-                               .priority = FJ_PRIORITY_HIGH };
-    for (uint32_t i = 0; i < FG_VIS; i++)
-        fg_vis[i] = (fj_job){ .fn = fg_cull_job, .arg = (void *)(uintptr_t)i, .name = "cull" };
-    for (uint32_t i = 0; i < FG_RENDER; i++)
-        fg_rend[i] = (fj_job){ .fn = fg_render_job, .arg = (void *)(uintptr_t)i, .name = "render_batch" };
-    int rc = run_root(a, fg_root, &x);
-    if (!rc) {
-        bench_emit("frame-median", bench_percentile(x.us, (size_t)x.frames, 50), "us", BENCH_LOWER);
-        bench_emit("frame-p99", bench_percentile(x.us, (size_t)x.frames, 99), "us", BENCH_LOWER);
-    }
-    free(x.us);
-    return rc;
-}
-
-/* The baseline: the same frames on the calling thread, the jobs in the
- * order the graph allows (the two-core limit is half its time). */
-int bench_frame_serial(const bench_args *a)
-{
-    double *us = calloc((size_t)a->size, sizeof *us);
-    if (!us)
-        return bench_fail("frame: out of memory");
-    const long warm = 10;
-    for (long f = 0; f < warm + a->size; f++) {
-        uint64_t t0 = bench_now_ns();
-        fg_w.frame = (uint32_t)f;
-        for (uint32_t i = 0; i < FG_ANIM; i++)
-            fg_animate(i);
-        for (uint32_t i = 0; i < FG_ISLANDS; i++) {
-            for (uint32_t k = 0; k < FG_CONSTRAINTS; k++)
-                fg_constraint(i, k);
-            fg_island_done(i);
-        }
-        for (uint32_t i = 0; i < FG_VIS; i++)
-            fg_cull(i);
-        for (uint32_t i = 0; i < FG_RENDER; i++)
-            fg_render(i);
-        uint64_t t1 = bench_now_ns();
-        if (f >= warm)
-            us[f - warm] = (double)(t1 - t0) / 1e3;
-    }
-    bench_emit("frame-median", bench_percentile(us, (size_t)a->size, 50), "us", BENCH_LOWER);
-    bench_emit("frame-p99", bench_percentile(us, (size_t)a->size, 99), "us", BENCH_LOWER);
-    free(us);
-    return 0;
 }
 
 /* ---------------------------------------------------------------- wake latency */

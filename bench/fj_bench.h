@@ -1,5 +1,5 @@
 /*
- * What the fiberjob workloads' files share (fj_bench.c, fj_graph.c).
+ * What the fiberjob workloads' files share (fj_bench.c, fj_frame.c, fj_graph.c).
  */
 #ifndef FJ_BENCH_FJ_H
 #define FJ_BENCH_FJ_H

@@ -23,6 +23,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "bench.h"
+
 #define FG_ANIM 4000
 #define FG_ISLANDS 64
 #define FG_CONSTRAINTS 40
@@ -74,6 +76,37 @@ static inline void fg_cull(uint32_t i) { fg_w.visible[i] = fg_work(i * 7 + fg_w.
 static inline void fg_render(uint32_t i)
 {
     fg_w.batch[i] = fg_work(i * 13 + fg_w.frame, 60) + fg_w.visible[i % FG_VIS] + fg_w.island[i % FG_ISLANDS][0];
+}
+
+/* One frame's jobs in order on the calling thread: the serial build. */
+static inline void fg_serial_frame(void)
+{
+    for (uint32_t i = 0; i < FG_ANIM; i++)
+        fg_animate(i);
+    for (uint32_t i = 0; i < FG_ISLANDS; i++) {
+        for (uint32_t k = 0; k < FG_CONSTRAINTS; k++)
+            fg_constraint(i, k);
+        fg_island_done(i);
+    }
+    for (uint32_t i = 0; i < FG_VIS; i++)
+        fg_cull(i);
+    for (uint32_t i = 0; i < FG_RENDER; i++)
+        fg_render(i);
+}
+
+/* FJ_BENCH_PAIRED=1: after each parallel frame, the same frame twice on the
+ * frame's own thread, the second timed (the first brings the world's lines
+ * back to that core, as in the serial program). The two-core limit is then
+ * measured in the same process, frame by frame: the machine's speed varies
+ * from one process to the next by more than the 3% the frame is judged by.
+ * Returns the timed serial frame's microseconds. */
+static inline double fg_paired_serial(uint32_t frame)
+{
+    fg_w.frame = frame;
+    fg_serial_frame();
+    uint64_t t0 = bench_now_ns();
+    fg_serial_frame();
+    return (double)(bench_now_ns() - t0) / 1e3;
 }
 
 #endif

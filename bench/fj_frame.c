@@ -1,0 +1,268 @@
+/*
+ * The frame workload for fiberjob (frame_graph.h): the demo's graph with a job
+ * per element ("fiberjob"), the same graph with each stage a parallel loop
+ * ("fiberjob-ranged", as enkiTS's and oneTBB's ranged programs write it), and
+ * the serial baseline the two-core limit is taken from.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <fiberjob.h>
+
+#include "bench.h"
+#include "fj_bench.h"
+#include "frame_graph.h"
+
+/* ---------------------------------------------------------------- frame */
+
+/* The graph of frame_graph.h, written the way the demo writes it. */
+static fj_job fg_anim[FG_ANIM], fg_phys[FG_ISLANDS], fg_vis[FG_VIS], fg_rend[FG_RENDER];
+
+static void fg_animate_job(void *p) { fg_animate((uint32_t)(uintptr_t)p); }
+static void fg_cull_job(void *p) { fg_cull((uint32_t)(uintptr_t)p); }
+static void fg_render_job(void *p) { fg_render((uint32_t)(uintptr_t)p); }
+
+static void fg_constraint_job(void *p)
+{
+    uint32_t v = (uint32_t)(uintptr_t)p;
+    fg_constraint(v / FG_CONSTRAINTS, v % FG_CONSTRAINTS);
+}
+
+static void fg_island_job(void *p)
+{
+    uint32_t island = (uint32_t)(uintptr_t)p;
+    fj_job jobs[FG_CONSTRAINTS];
+    for (uint32_t k = 0; k < FG_CONSTRAINTS; k++)
+        jobs[k] = (fj_job){ .fn = fg_constraint_job, .arg = (void *)(uintptr_t)(island * FG_CONSTRAINTS + k),
+                            .name = "solve_constraint" };
+    fj_counter solved;
+    fj_counter_init(&solved, 0);
+    fj_run_jobs(jobs, FG_CONSTRAINTS, &solved);
+    fj_wait(&solved, 0);
+    fg_island_done(island);
+}
+
+static void fg_one_frame(void)
+{
+    fj_counter anim, phys, vis, render;
+    fj_counter_init(&anim, 0);
+    fj_counter_init(&phys, 0);
+    fj_counter_init(&vis, 0);
+    fj_counter_init(&render, 0);
+    fj_run_jobs(fg_anim, FG_ANIM, &anim);
+    fj_wait(&anim, 0);
+    fj_run_jobs(fg_phys, FG_ISLANDS, &phys);
+    fj_run_jobs(fg_vis, FG_VIS, &vis);
+    fj_wait(&vis, 0);
+    fj_wait(&phys, 0);
+    fj_run_jobs(fg_rend, FG_RENDER, &render);
+    fj_wait(&render, 0);
+}
+
+/* The paired serial twin (FJ_BENCH_PAIRED=1) with the other worker kept
+ * running, as it is between frames of the plain loop (it looks for work a
+ * while before it sleeps), and as split-floor's second thread spins at its
+ * barrier: a job holds it until the twin is done, so the next frame does not
+ * start by waking a sleeping worker. */
+typedef struct fg_hold {
+    _Atomic int started, release;
+} fg_hold;
+
+static void fg_hold_job(void *p)
+{
+    fg_hold *h = p;
+    atomic_store_explicit(&h->started, 1, memory_order_release);
+    while (!atomic_load_explicit(&h->release, memory_order_acquire))
+        bench_cpu_relax();
+}
+
+static double fg_serial_twin(uint32_t frame, unsigned workers)
+{
+    if (workers < 2)
+        return fg_paired_serial(frame);
+    fg_hold h = { 0, 0 };
+    fj_counter held;
+    fj_counter_init(&held, 0);
+    fj_run_jobs(&(fj_job){ .fn = fg_hold_job, .arg = &h, .name = "hold" }, 1, &held);
+    while (!atomic_load_explicit(&h.started, memory_order_acquire))   /* another worker took it */
+        bench_cpu_relax();
+    double us = fg_paired_serial(frame);
+    atomic_store_explicit(&h.release, 1, memory_order_release);
+    fj_wait(&held, 0);
+    return us;
+}
+
+typedef struct fg_ctx {
+    long frames;
+    double *us;
+    double *rq;       /* each frame's runqueue delay, or NULL (bench_rq_open) */
+    double *serial;   /* each frame's serial twin (FJ_BENCH_PAIRED=1), or NULL */
+    unsigned workers;
+    void (*one_frame)(void);   /* fg_one_frame, or fgr_one_frame (ranged) */
+} fg_ctx;
+
+static void fg_root(void *p)
+{
+    fg_ctx *x = p;
+    const long warm = 10;
+    bench_rq q;
+    if (bench_rq_open(&q) != 0 || q.n == 0)
+        x->rq = NULL;
+    for (long f = 0; f < warm + x->frames; f++) {
+        uint64_t d0 = x->rq ? bench_rq_delay_ns(&q) : 0;
+        uint64_t t0 = bench_now_ns();
+        fg_w.frame = (uint32_t)f;
+        x->one_frame();
+        uint64_t t1 = bench_now_ns();
+        uint64_t d1 = x->rq ? bench_rq_delay_ns(&q) : 0;
+        if (f >= warm) {
+            x->us[f - warm] = (double)(t1 - t0) / 1e3;
+            if (x->rq)
+                x->rq[f - warm] = (double)(d1 - d0) / 1e3;
+            if (x->serial)
+                x->serial[f - warm] = fg_serial_twin((uint32_t)f, x->workers);
+        }
+    }
+    bench_rq_close(&q);
+}
+
+/* Both fiberjob frames: one_frame run a->size times after a warm-up inside
+ * the root job, and the metrics emitted. */
+static int fg_run(const bench_args *a, void (*one_frame)(void))
+{
+    fg_ctx x = { a->size, calloc((size_t)a->size, sizeof(double)), calloc((size_t)a->size, sizeof(double)),
+                 bench_paired() ? calloc((size_t)a->size, sizeof(double)) : NULL,
+                 a->workers ? a->workers : bench_allowed_cpus(), one_frame };
+    double *rq = x.rq;   /* fg_root sets x.rq to NULL when it measures no delay */
+    int rc = 1;
+    if (!x.us || !x.rq || (bench_paired() && !x.serial))
+        bench_fail("frame: out of memory");
+    else
+        rc = fjb_run_root_from(a, fj_config_default(), fg_root, &x);
+    if (!rc && x.serial)
+        bench_emit_paired(x.us, x.serial, (size_t)x.frames);
+    if (!rc)
+        bench_emit_frame(x.us, x.rq, (size_t)x.frames);
+    free(x.us);
+    free(rq);
+    free(x.serial);
+    return rc;
+}
+
+int fjb_frame(const bench_args *a)
+{
+    for (uint32_t i = 0; i < FG_ANIM; i++)
+        fg_anim[i] = (fj_job){ .fn = fg_animate_job, .arg = (void *)(uintptr_t)i, .name = "animate" };
+    for (uint32_t i = 0; i < FG_ISLANDS; i++)
+        fg_phys[i] = (fj_job){ .fn = fg_island_job, .arg = (void *)(uintptr_t)i, .name = "physics_island",
+                               .priority = FJ_PRIORITY_HIGH };
+    for (uint32_t i = 0; i < FG_VIS; i++)
+        fg_vis[i] = (fj_job){ .fn = fg_cull_job, .arg = (void *)(uintptr_t)i, .name = "cull" };
+    for (uint32_t i = 0; i < FG_RENDER; i++)
+        fg_rend[i] = (fj_job){ .fn = fg_render_job, .arg = (void *)(uintptr_t)i, .name = "render_batch" };
+    return fg_run(a, fg_one_frame);
+}
+
+/* The baseline: the same frames on the calling thread, the jobs in the
+ * order the graph allows (the two-core limit is half its time). */
+int bench_frame_serial(const bench_args *a)
+{
+    double *us = calloc((size_t)a->size, sizeof *us), *rq = calloc((size_t)a->size, sizeof *rq);
+    if (!us || !rq) {
+        free(us);
+        free(rq);
+        return bench_fail("frame: out of memory");
+    }
+    const long warm = 10;
+    bench_rq q;
+    int measure_rq = bench_rq_open(&q) == 0 && q.n > 0;
+    for (long f = 0; f < warm + a->size; f++) {
+        uint64_t d0 = measure_rq ? bench_rq_delay_ns(&q) : 0;
+        uint64_t t0 = bench_now_ns();
+        fg_w.frame = (uint32_t)f;
+        fg_serial_frame();
+        uint64_t t1 = bench_now_ns();
+        uint64_t d1 = measure_rq ? bench_rq_delay_ns(&q) : 0;
+        if (f >= warm) {
+            us[f - warm] = (double)(t1 - t0) / 1e3;
+            rq[f - warm] = (double)(d1 - d0) / 1e3;
+        }
+    }
+    bench_rq_close(&q);
+    bench_emit_frame(us, measure_rq ? rq : NULL, (size_t)a->size);
+    free(us);
+    free(rq);
+    return 0;
+}
+
+
+/* ---------------------------------------------------------------- ranged */
+
+/* The same graph with each stage one parallel loop (fj_parallel_for picks
+ * the grain), as enkiTS's ranged program and oneTBB's write it: the islands
+ * are 64 jobs at high priority, each a nested loop over its constraints; the
+ * culling loop is one job beside them. */
+static void fgr_anim(size_t lo, size_t hi, void *p)
+{
+    (void)p;
+    for (size_t i = lo; i < hi; i++)
+        fg_animate((uint32_t)i);
+}
+
+static void fgr_cull(size_t lo, size_t hi, void *p)
+{
+    (void)p;
+    for (size_t i = lo; i < hi; i++)
+        fg_cull((uint32_t)i);
+}
+
+static void fgr_render(size_t lo, size_t hi, void *p)
+{
+    (void)p;
+    for (size_t i = lo; i < hi; i++)
+        fg_render((uint32_t)i);
+}
+
+static void fgr_constraints(size_t lo, size_t hi, void *p)
+{
+    uint32_t island = (uint32_t)(uintptr_t)p;
+    for (size_t k = lo; k < hi; k++)
+        fg_constraint(island, (uint32_t)k);
+}
+
+static void fgr_island_job(void *p)
+{
+    fj_parallel_for(0, FG_CONSTRAINTS, 0, fgr_constraints, p, "solve_constraints");
+    fg_island_done((uint32_t)(uintptr_t)p);
+}
+
+static void fgr_vis_job(void *p)
+{
+    (void)p;
+    fj_parallel_for(0, FG_VIS, 0, fgr_cull, NULL, "cull");
+}
+
+static fj_job fgr_phys[FG_ISLANDS];
+
+static void fgr_one_frame(void)
+{
+    fj_counter phys, vis;
+    fj_counter_init(&phys, 0);
+    fj_counter_init(&vis, 0);
+    fj_parallel_for(0, FG_ANIM, 0, fgr_anim, NULL, "animate");
+    fj_run_jobs(fgr_phys, FG_ISLANDS, &phys);
+    fj_run_jobs(&(fj_job){ .fn = fgr_vis_job, .name = "cull_all" }, 1, &vis);
+    fj_wait(&vis, 0);
+    fj_wait(&phys, 0);
+    fj_parallel_for(0, FG_RENDER, 0, fgr_render, NULL, "render_batch");
+}
+
+int fjb_frame_ranged(const bench_args *a)
+{
+    for (uint32_t i = 0; i < FG_ISLANDS; i++)
+        fgr_phys[i] = (fj_job){ .fn = fgr_island_job, .arg = (void *)(uintptr_t)i, .name = "physics_island",
+                                .priority = FJ_PRIORITY_HIGH };
+    return fg_run(a, fgr_one_frame);
+}

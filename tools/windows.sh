@@ -53,6 +53,11 @@ note() {   # note ok|FAIL TEXT
 
 # ---------------------------------------------------------------- tools
 
+# The names of the tests a ctest log lists under "The following tests FAILED".
+failed_names() {   # failed_names LOG
+  sed -n '/The following tests FAILED:/,/^Errors while/p' "$1" |
+    grep -E '^[[:space:]]*[0-9]+ - ' | sed -E 's/^[[:space:]]*[0-9]+ - ([^ ]+).*/\1/' | sort -u
+}
 wine_bin() { command -v wine64 || { [ -x /usr/lib/wine/wine64 ] && echo /usr/lib/wine/wine64; } || command -v wine; }
 missing=()
 command -v $cc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix)
@@ -209,15 +214,13 @@ if [ "$tests" != 0 ]; then
   # and could not be told from a failure of Wine's own.
   flaky=""
   if [ $rc -ne 0 ] && [ "$ct_failed" -gt 0 ]; then
-    first=$(sed -n '/The following tests FAILED:/,/^Errors while/p' "$out/windows-ctest.log" |
-            grep -E '^[[:space:]]*[0-9]+ - ' | sed -E 's/^[[:space:]]*[0-9]+ - ([^ ]+).*/\1/' | sort -u)
+    first=$(failed_names "$out/windows-ctest.log")
     say "== windows: running the $ct_failed failed test(s) once more: $(echo $first)"
     (cd "$out" && ctest --rerun-failed --output-on-failure -j"$jobs" --timeout "$default_timeout") \
       >"$out/windows-ctest-rerun.log" 2>&1
     rerun_rc=$?
     sed -n '/tests passed/,$p' "$out/windows-ctest-rerun.log"
-    again=$(sed -n '/The following tests FAILED:/,/^Errors while/p' "$out/windows-ctest-rerun.log" |
-            grep -E '^[[:space:]]*[0-9]+ - ' | sed -E 's/^[[:space:]]*[0-9]+ - ([^ ]+).*/\1/' | sort -u)
+    again=$(failed_names "$out/windows-ctest-rerun.log")
     if [ $rerun_rc -eq 0 ] || [ -n "$again" ]; then
       flaky=$(comm -23 <(echo "$first") <(echo "$again") | tr '\n' ' ')
       ct_failed=$(echo -n "$again" | grep -c . || true)

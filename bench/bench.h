@@ -157,27 +157,34 @@ int fjb_spawn1_ring_floor(const bench_args *a);
  * frame_floor.c). */
 int bench_frame_split_floor(const bench_args *a);
 
-/* The time the process's threads waited for a CPU (Linux schedstat), read
- * around each frame when FJ_BENCH_RUNQUEUE=1; n is 0 otherwise, or where
- * there is no schedstat. */
-#define BENCH_RQ_MAX 64
-typedef struct bench_rq {
-    int n;
-    int fd[BENCH_RQ_MAX];
-} bench_rq;
-int bench_rq_open(bench_rq *q);
-uint64_t bench_rq_delay_ns(const bench_rq *q);
-void bench_rq_close(bench_rq *q);
-/* frame-median and frame-p99 of n frame times, and with rq_us (each frame's
- * runqueue delay) the share of frames the machine delayed and the median and
- * p99 of the others. Sorts us. */
-void bench_emit_frame(double *us, const double *rq_us, size_t n);
-/* FJ_BENCH_PAIRED=1 (frame_graph.h, fg_paired_serial): each parallel frame
- * followed by its serial twin in the same process. bench_emit_paired emits
- * frame-limit-ratio, the median over frames of us[i] / (serial_us[i] / 2),
- * and frame-serial-median; call it before bench_emit_frame (which sorts us). */
-int bench_paired(void);
-void bench_emit_paired(const double *us, double *serial_us, size_t n);
+/* The frame loop every frame program shares (fj_frame.c, frame_floor.c):
+ * 10 untimed warm-up frames, then `size` frames, each timed and, on request,
+ * with the time the process's threads waited for a CPU around it
+ * (FJ_BENCH_RUNQUEUE=1, Linux schedstat: the frames the machine delayed) and
+ * with its serial twin after it (FJ_BENCH_PAIRED=1, for the programs that
+ * give a twin: the two-core limit taken frame by frame in the same process,
+ * frame_graph.h's fg_paired_serial). */
+typedef struct bench_frames {
+    long size;
+    double *us;       /* each frame's time */
+    double *rq;       /* each frame's wait for a CPU (rq_measured) */
+    double *serial;   /* each frame's serial twin, or NULL (not paired) */
+    int rq_measured;
+} bench_frames;
+/* 0, or -1 (out of memory, nothing left allocated). paired: allocate the
+ * twins' times when FJ_BENCH_PAIRED=1. */
+int bench_frames_alloc(bench_frames *fr, long size, int paired);
+/* frame(f, ctx) runs frame f; twin(f, ctx), when the frames are paired,
+ * runs its serial twin and returns the twin's microseconds. */
+void bench_frames_run(bench_frames *fr, void (*frame)(uint32_t f, void *ctx),
+                      double (*twin)(uint32_t f, void *ctx), void *ctx);
+/* Emits frame-median and frame-p99; with the waits measured, also
+ * frame-rq-delayed (the share of frames whose threads waited 20 µs or more
+ * in sum) and the median and p99 of the other frames; paired, also
+ * frame-limit-ratio (the median over frames of frame / (twin / 2)) and
+ * frame-serial-median. */
+void bench_frames_emit(bench_frames *fr);
+void bench_frames_free(bench_frames *fr);
 
 /* frame with each stage a parallel loop (implementation "fiberjob-ranged",
  * fj_frame.c). */

@@ -6,8 +6,6 @@
  */
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include <fiberjob.h>
 
@@ -95,59 +93,36 @@ static double fg_serial_twin(uint32_t frame, unsigned workers)
 }
 
 typedef struct fg_ctx {
-    long frames;
-    double *us;
-    double *rq;       /* each frame's runqueue delay, or NULL (bench_rq_open) */
-    double *serial;   /* each frame's serial twin (FJ_BENCH_PAIRED=1), or NULL */
+    bench_frames fr;
     unsigned workers;
     void (*one_frame)(void);   /* fg_one_frame, or fgr_one_frame (ranged) */
 } fg_ctx;
 
+static void fg_frame(uint32_t f, void *p)
+{
+    fg_w.frame = f;
+    ((fg_ctx *)p)->one_frame();
+}
+
+static double fg_twin(uint32_t f, void *p) { return fg_serial_twin(f, ((fg_ctx *)p)->workers); }
+
 static void fg_root(void *p)
 {
     fg_ctx *x = p;
-    const long warm = 10;
-    bench_rq q;
-    if (bench_rq_open(&q) != 0 || q.n == 0)
-        x->rq = NULL;
-    for (long f = 0; f < warm + x->frames; f++) {
-        uint64_t d0 = x->rq ? bench_rq_delay_ns(&q) : 0;
-        uint64_t t0 = bench_now_ns();
-        fg_w.frame = (uint32_t)f;
-        x->one_frame();
-        uint64_t t1 = bench_now_ns();
-        uint64_t d1 = x->rq ? bench_rq_delay_ns(&q) : 0;
-        if (f >= warm) {
-            x->us[f - warm] = (double)(t1 - t0) / 1e3;
-            if (x->rq)
-                x->rq[f - warm] = (double)(d1 - d0) / 1e3;
-            if (x->serial)
-                x->serial[f - warm] = fg_serial_twin((uint32_t)f, x->workers);
-        }
-    }
-    bench_rq_close(&q);
+    bench_frames_run(&x->fr, fg_frame, fg_twin, x);
 }
 
-/* Both fiberjob frames: one_frame run a->size times after a warm-up inside
- * the root job, and the metrics emitted. */
+/* Both fiberjob frames: one_frame run inside the root job, and the metrics
+ * emitted. */
 static int fg_run(const bench_args *a, void (*one_frame)(void))
 {
-    fg_ctx x = { a->size, calloc((size_t)a->size, sizeof(double)), calloc((size_t)a->size, sizeof(double)),
-                 bench_paired() ? calloc((size_t)a->size, sizeof(double)) : NULL,
-                 a->workers ? a->workers : bench_allowed_cpus(), one_frame };
-    double *rq = x.rq;   /* fg_root sets x.rq to NULL when it measures no delay */
-    int rc = 1;
-    if (!x.us || !x.rq || (bench_paired() && !x.serial))
-        bench_fail("frame: out of memory");
-    else
-        rc = fjb_run_root_from(a, fj_config_default(), fg_root, &x);
-    if (!rc && x.serial)
-        bench_emit_paired(x.us, x.serial, (size_t)x.frames);
+    fg_ctx x = { .workers = a->workers ? a->workers : bench_allowed_cpus(), .one_frame = one_frame };
+    if (bench_frames_alloc(&x.fr, a->size, 1) != 0)
+        return bench_fail("frame: out of memory");
+    int rc = fjb_run_root_from(a, fj_config_default(), fg_root, &x);
     if (!rc)
-        bench_emit_frame(x.us, x.rq, (size_t)x.frames);
-    free(x.us);
-    free(rq);
-    free(x.serial);
+        bench_frames_emit(&x.fr);
+    bench_frames_free(&x.fr);
     return rc;
 }
 
@@ -167,36 +142,23 @@ int fjb_frame(const bench_args *a)
 
 /* The baseline: the same frames on the calling thread, the jobs in the
  * order the graph allows (the two-core limit is half its time). */
-int bench_frame_serial(const bench_args *a)
+static void serial_frame(uint32_t f, void *p)
 {
-    double *us = calloc((size_t)a->size, sizeof *us), *rq = calloc((size_t)a->size, sizeof *rq);
-    if (!us || !rq) {
-        free(us);
-        free(rq);
-        return bench_fail("frame: out of memory");
-    }
-    const long warm = 10;
-    bench_rq q;
-    int measure_rq = bench_rq_open(&q) == 0 && q.n > 0;
-    for (long f = 0; f < warm + a->size; f++) {
-        uint64_t d0 = measure_rq ? bench_rq_delay_ns(&q) : 0;
-        uint64_t t0 = bench_now_ns();
-        fg_w.frame = (uint32_t)f;
-        fg_serial_frame();
-        uint64_t t1 = bench_now_ns();
-        uint64_t d1 = measure_rq ? bench_rq_delay_ns(&q) : 0;
-        if (f >= warm) {
-            us[f - warm] = (double)(t1 - t0) / 1e3;
-            rq[f - warm] = (double)(d1 - d0) / 1e3;
-        }
-    }
-    bench_rq_close(&q);
-    bench_emit_frame(us, measure_rq ? rq : NULL, (size_t)a->size);
-    free(us);
-    free(rq);
-    return 0;
+    (void)p;
+    fg_w.frame = f;
+    fg_serial_frame();
 }
 
+int bench_frame_serial(const bench_args *a)
+{
+    bench_frames fr;
+    if (bench_frames_alloc(&fr, a->size, 0) != 0)
+        return bench_fail("frame: out of memory");
+    bench_frames_run(&fr, serial_frame, NULL, NULL);
+    bench_frames_emit(&fr);
+    bench_frames_free(&fr);
+    return 0;
+}
 
 /* ---------------------------------------------------------------- ranged */
 

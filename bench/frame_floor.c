@@ -11,11 +11,14 @@
  * The split cannot balance: a thread that loses its core keeps its half, so
  * its tail is the machine's whole tail (a scheduler may move work away).
  *
- * Also here: the frames' time spent waiting for a CPU (FJ_BENCH_RUNQUEUE=1,
- * Linux). Each thread's second schedstat field is the time it was ready to run
- * and not running; summed over the process's threads around each frame, it
- * tells the frames the machine delayed from the others.
+ * Also here: the frame loop every frame program shares (bench_frames_run),
+ * with the frames' time spent waiting for a CPU (FJ_BENCH_RUNQUEUE=1, Linux:
+ * each thread's second schedstat field is the time it was ready to run and
+ * not running; summed over the process's threads around each frame, it tells
+ * the frames the machine delayed from the others) and their serial twins
+ * (FJ_BENCH_PAIRED=1).
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,29 +27,33 @@
 #ifdef __linux__
 #include <dirent.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <unistd.h>
-#else
-#include <pthread.h>
 #endif
 
 #include "bench.h"
 #include "frame_graph.h"
 
-/* ---------------------------------------------------------------- runqueue delay */
+/* ---------------------------------------------------------------- the frame loop */
 
-int bench_rq_open(bench_rq *q)
+/* The process's threads' schedstat files, open while the frames run. */
+#define RQ_MAX 64
+typedef struct rq_files {
+    int n;
+    int fd[RQ_MAX];
+} rq_files;
+
+static void rq_open(rq_files *q)
 {
-    memset(q, 0, sizeof *q);
+    q->n = 0;
     const char *env = getenv("FJ_BENCH_RUNQUEUE");
     if (!env || strcmp(env, "1") != 0)
-        return 0;
+        return;
 #ifdef __linux__
     DIR *d = opendir("/proc/self/task");
     if (!d)
-        return -1;
+        return;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL && q->n < BENCH_RQ_MAX) {
+    while ((e = readdir(d)) != NULL && q->n < RQ_MAX) {
         if (e->d_name[0] == '.')
             continue;
         char path[64];
@@ -56,13 +63,12 @@ int bench_rq_open(bench_rq *q)
             q->fd[q->n++] = fd;
     }
     closedir(d);
-    return q->n > 0 ? 0 : -1;
-#else
-    return 0;
 #endif
 }
 
-uint64_t bench_rq_delay_ns(const bench_rq *q)
+/* The second field of each thread's schedstat, summed: ns spent ready to
+ * run and not running. */
+static uint64_t rq_delay_ns(const rq_files *q)
 {
     uint64_t sum = 0;
 #ifdef __linux__
@@ -82,7 +88,7 @@ uint64_t bench_rq_delay_ns(const bench_rq *q)
     return sum;
 }
 
-void bench_rq_close(bench_rq *q)
+static void rq_close(rq_files *q)
 {
 #ifdef __linux__
     for (int i = 0; i < q->n; i++)
@@ -91,45 +97,92 @@ void bench_rq_close(bench_rq *q)
     q->n = 0;
 }
 
+static int env_is_1(const char *name)
+{
+    const char *env = getenv(name);
+    return env && strcmp(env, "1") == 0;
+}
+
+int bench_frames_alloc(bench_frames *fr, long size, int paired)
+{
+    fr->size = size;
+    fr->rq_measured = 0;
+    fr->us = calloc((size_t)size, sizeof(double));
+    fr->rq = calloc((size_t)size, sizeof(double));
+    fr->serial = paired && env_is_1("FJ_BENCH_PAIRED") ? calloc((size_t)size, sizeof(double)) : NULL;
+    if (!fr->us || !fr->rq || (paired && env_is_1("FJ_BENCH_PAIRED") && !fr->serial)) {
+        bench_frames_free(fr);
+        return -1;
+    }
+    return 0;
+}
+
+void bench_frames_free(bench_frames *fr)
+{
+    free(fr->us);
+    free(fr->rq);
+    free(fr->serial);
+    fr->us = fr->rq = fr->serial = NULL;
+}
+
+void bench_frames_run(bench_frames *fr, void (*frame)(uint32_t f, void *ctx),
+                      double (*twin)(uint32_t f, void *ctx), void *ctx)
+{
+    const long warm = 10;
+    rq_files q;
+    rq_open(&q);
+    fr->rq_measured = q.n > 0;
+    for (long f = 0; f < warm + fr->size; f++) {
+        uint64_t d0 = q.n ? rq_delay_ns(&q) : 0;
+        uint64_t t0 = bench_now_ns();
+        frame((uint32_t)f, ctx);
+        uint64_t t1 = bench_now_ns();
+        uint64_t d1 = q.n ? rq_delay_ns(&q) : 0;
+        if (f >= warm) {
+            fr->us[f - warm] = (double)(t1 - t0) / 1e3;
+            fr->rq[f - warm] = (double)(d1 - d0) / 1e3;
+            if (fr->serial && twin)
+                fr->serial[f - warm] = twin((uint32_t)f, ctx);
+        }
+    }
+    rq_close(&q);
+}
+
 /* A frame the machine delayed: its threads waited at least this long, in
  * sum, for a CPU while it ran (1% of a frame of about 2 ms). */
 #define RQ_DELAYED_US 20.0
 
-void bench_emit_frame(double *us, const double *rq_us, size_t n)
+void bench_frames_emit(bench_frames *fr)
 {
-    if (rq_us) {
+    size_t n = (size_t)fr->size;
+    if (fr->serial) {
+        /* Before the sorts below: frame i with its own twin. */
+        double *ratio = malloc((n ? n : 1) * sizeof *ratio);
+        if (ratio) {
+            for (size_t i = 0; i < n; i++)
+                ratio[i] = fr->serial[i] > 0 ? fr->us[i] / (fr->serial[i] / 2) : 0;
+            bench_emit("frame-limit-ratio", bench_percentile(ratio, n, 50), "x", BENCH_INFO);
+            free(ratio);
+        }
+        bench_emit("frame-serial-median", bench_percentile(fr->serial, n, 50), "us", BENCH_INFO);
+    }
+    if (fr->rq_measured) {
         double *quiet = malloc((n ? n : 1) * sizeof *quiet);
         size_t nq = 0;
         for (size_t i = 0; quiet && i < n; i++)
-            if (rq_us[i] < RQ_DELAYED_US)
-                quiet[nq++] = us[i];
-        bench_emit("frame-rq-delayed", n ? 100.0 * (double)(n - nq) / (double)n : 0.0, "%", BENCH_INFO);
-        if (nq) {
-            bench_emit("frame-quiet-median", bench_percentile(quiet, nq, 50), "us", BENCH_INFO);
-            bench_emit("frame-quiet-p99", bench_percentile(quiet, nq, 99), "us", BENCH_INFO);
+            if (fr->rq[i] < RQ_DELAYED_US)
+                quiet[nq++] = fr->us[i];
+        if (quiet) {
+            bench_emit("frame-rq-delayed", n ? 100.0 * (double)(n - nq) / (double)n : 0.0, "%", BENCH_INFO);
+            if (nq) {
+                bench_emit("frame-quiet-median", bench_percentile(quiet, nq, 50), "us", BENCH_INFO);
+                bench_emit("frame-quiet-p99", bench_percentile(quiet, nq, 99), "us", BENCH_INFO);
+            }
         }
         free(quiet);
     }
-    bench_emit("frame-median", bench_percentile(us, n, 50), "us", BENCH_LOWER);
-    bench_emit("frame-p99", bench_percentile(us, n, 99), "us", BENCH_LOWER);
-}
-
-int bench_paired(void)
-{
-    const char *env = getenv("FJ_BENCH_PAIRED");
-    return env && strcmp(env, "1") == 0;
-}
-
-void bench_emit_paired(const double *us, double *serial_us, size_t n)
-{
-    double *ratio = malloc((n ? n : 1) * sizeof *ratio);
-    if (!ratio)
-        return;
-    for (size_t i = 0; i < n; i++)
-        ratio[i] = serial_us[i] > 0 ? us[i] / (serial_us[i] / 2) : 0;
-    bench_emit("frame-limit-ratio", bench_percentile(ratio, n, 50), "x", BENCH_INFO);
-    bench_emit("frame-serial-median", bench_percentile(serial_us, n, 50), "us", BENCH_INFO);
-    free(ratio);
+    bench_emit("frame-median", bench_percentile(fr->us, n, 50), "us", BENCH_LOWER);
+    bench_emit("frame-p99", bench_percentile(fr->us, n, 99), "us", BENCH_LOWER);
 }
 
 /* ---------------------------------------------------------------- the split */
@@ -187,16 +240,26 @@ static void *split_helper(void *p)
     }
 }
 
+static void split_frame(uint32_t f, void *p)
+{
+    split_run *r = p;
+    fg_w.frame = f;
+    split_barrier(r, 0);   /* the frame's start */
+    split_half(r, 0);
+    split_barrier(r, 0);   /* its end */
+}
+
+static double split_twin(uint32_t f, void *p)
+{
+    (void)p;   /* the helper spins at the next start meanwhile */
+    return fg_paired_serial(f);
+}
+
 int bench_frame_split_floor(const bench_args *a)
 {
-    const long warm = 10;
-    double *us = calloc((size_t)a->size, sizeof *us), *rq = calloc((size_t)a->size, sizeof *rq);
-    double *serial = bench_paired() ? calloc((size_t)a->size, sizeof *serial) : NULL;
+    bench_frames fr;
     split_run *r = bench_aligned_alloc(64, sizeof *r);
-    if (!us || !rq || (bench_paired() && !serial) || !r) {
-        free(us);
-        free(rq);
-        free(serial);
+    if (!r || bench_frames_alloc(&fr, a->size, 1) != 0) {
         bench_aligned_free(r);
         return bench_fail("frame: out of memory");
     }
@@ -204,42 +267,18 @@ int bench_frame_split_floor(const bench_args *a)
     bench_cpus before;   /* this thread's CPUs, given back at the end */
     pthread_t helper;
     if (bench_cpus_save(&before) != 0 || pthread_create(&helper, NULL, split_helper, r) != 0) {
-        free(us);
-        free(rq);
-        free(serial);
+        bench_frames_free(&fr);
         bench_aligned_free(r);
         return bench_fail("frame: cannot start the second thread");
     }
     bench_pin_cpu(0);
-    bench_rq q;
-    int measure_rq = bench_rq_open(&q) == 0 && q.n > 0;
-    for (long f = 0; f < warm + a->size; f++) {
-        uint64_t d0 = measure_rq ? bench_rq_delay_ns(&q) : 0;
-        uint64_t t0 = bench_now_ns();
-        fg_w.frame = (uint32_t)f;
-        split_barrier(r, 0);
-        split_half(r, 0);
-        split_barrier(r, 0);
-        uint64_t t1 = bench_now_ns();
-        uint64_t d1 = measure_rq ? bench_rq_delay_ns(&q) : 0;
-        if (f >= warm) {
-            us[f - warm] = (double)(t1 - t0) / 1e3;
-            rq[f - warm] = (double)(d1 - d0) / 1e3;
-            if (serial)
-                serial[f - warm] = fg_paired_serial((uint32_t)f);
-        }
-    }
+    bench_frames_run(&fr, split_frame, split_twin, r);
     atomic_store_explicit(&r->stop, 1, memory_order_release);
     split_barrier(r, 0);   /* the helper sees stop after this start */
     pthread_join(helper, NULL);
-    bench_rq_close(&q);
     bench_cpus_restore(&before);
-    if (serial)
-        bench_emit_paired(us, serial, (size_t)a->size);
-    bench_emit_frame(us, measure_rq ? rq : NULL, (size_t)a->size);
-    free(us);
-    free(rq);
-    free(serial);
+    bench_frames_emit(&fr);
+    bench_frames_free(&fr);
     bench_aligned_free(r);
     return 0;
 }

@@ -254,12 +254,26 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
     while (i < count) {
         /* Runs of equal priority are pushed as one batch (one release store of
          * bottom), written straight into the deque's slots. */
-        int q = fj__prio_queue(jobs[i].priority);
+        fj_priority p = jobs[i].priority;
+        int q = fj__prio_queue(p);
         size_t n = 1;
         unsigned flags = jobs[i].flags, all = jobs[i].flags;
-        while (i + n < count && fj__prio_queue(jobs[i + n].priority) == q) {
-            flags |= jobs[i + n].flags;
-            all &= jobs[i + n].flags;
+        /* bad: a job of the run the batch path must not queue (a NULL
+         * function, a priority that is not an fj_priority), found on the
+         * way: the three valid priorities map to three queues, so a job of
+         * the same queue under another value than the first's means one of
+         * the two is invalid. */
+        bool bad = !jobs[i].fn || (unsigned)p > FJ_PRIORITY_LOW;
+        while (i + n < count) {
+            const fj_job *j = &jobs[i + n];
+            if (FJ_UNLIKELY(j->priority != p)) {
+                if (fj__prio_queue(j->priority) != q)
+                    break;
+                bad = true;
+            }
+            bad |= !j->fn;
+            flags |= j->flags;
+            all &= j->flags;
             n++;
         }
         if (FJ_UNLIKELY(flags & FJ_JOB_PINNED)) {
@@ -272,9 +286,8 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
             /* Many small-stack jobs: queue them as batches (batch.c), shallow
              * when all of them are (a mix runs as small-stack jobs: each still
              * gets at least what it declared). */
-            for (size_t k = 0; k < n; k++)
-                if (FJ_UNLIKELY(!jobs[i + k].fn || (unsigned)jobs[i + k].priority > FJ_PRIORITY_LOW))
-                    check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
+            if (FJ_UNLIKELY(bad))
+                check_jobs("fj_run_jobs", jobs, count); /* names the bad job and stops */
             size_t done = fj__push_batches(w, jobs + i, n, q, (all & FJ_JOB_SHALLOW) | stamp, counter);
             i += done;
             n -= done;

@@ -212,8 +212,18 @@ fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *firs
         fj__batch *b = w->chunk;
         if (!b || b->counter != c || b->flags != flags)
             break;
-        int64_t pending = w->fold_counter == c ? w->fold_k : 0;
-        if (fj__counter_now(c) - pending <= target || FJ_UNLIKELY(fj__over_limit(w)))
+        /* Reached? Not with target 0: the chunk holds a job of c not yet
+         * started, counted on c, and a count never goes below zero (a finish
+         * that would take it there stops the process, fj__counter_finish),
+         * so c reads at least that job plus the finishes folded here. A
+         * program whose extra fj_counter_done calls bring c to 0 first stops
+         * at that job's finish either way. */
+        if (target != 0) {
+            int64_t pending = w->fold_counter == c ? w->fold_k : 0;
+            if (fj__counter_now(c) - pending <= target)
+                break;
+        }
+        if (FJ_UNLIKELY(fj__over_limit(w)))
             break;
         bool higher = false;
         for (int q = 0; q < w->chunk_q && !higher; q++) {

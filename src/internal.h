@@ -390,8 +390,8 @@ static inline __attribute__((always_inline)) bool fj__chunk_take_inline(fj__work
         return false;
     /* Relaxed loads: a heuristic. A stale count only splits once too many
      * (the entry is stolen back or taken by us later) or one job later. */
-    if (w->chunk_hi - w->chunk_lo >= 2 &&
-        FJ_UNLIKELY(fj_load_relaxed(&w->s->spinning) + fj_load_relaxed(&w->s->sleepers)))
+    if (FJ_UNLIKELY(fj_load_relaxed(&w->s->spinning) + fj_load_relaxed(&w->s->sleepers)) &&
+        w->chunk_hi - w->chunk_lo >= 2)
         fj__chunk_split(w);
     uint32_t lo = w->chunk_lo;
     uintptr_t flags = (uintptr_t)w->chunk_q << FJ_TASK_Q_SHIFT | b->flags;

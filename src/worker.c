@@ -205,6 +205,13 @@ fj__worker *fj__run_nested(fj__worker *w, fj__fiber *self, const fj__task *t)
  * and stack checks, and the calls of the take and the run: callgrind per
  * job of the frame workload 1,592 -> 1,536 (BENCHMARKS.md).
  */
+static inline bool bottom_is_of(fj__deque *d, const fj_counter *c)
+{
+    fj_counter *tc;
+    uintptr_t tflags;
+    return fj__deque_peek_bottom_counter(d, &tc, &tflags) && tc == c;
+}
+
 fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *first, fj_counter *c, int64_t target)
 {
     uintptr_t flags = first->flags & ~((uintptr_t)0xff << FJ_TASK_Q_SHIFT);   /* the batch's own */
@@ -225,13 +232,13 @@ fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *firs
         }
         if (FJ_UNLIKELY(fj__over_limit(w)))
             break;
-        bool higher = false;
-        for (int q = 0; q < w->chunk_q && !higher; q++) {
-            fj_counter *tc;
-            uintptr_t tflags;
-            higher = fj__deque_peek_bottom_counter(&w->q[q], &tc, &tflags) && tc == c;
-        }
-        if (higher)
+        /* A job of c at the bottom of a deque of higher priority goes first
+         * (run_child's order): at most two such deques, written out. */
+        _Static_assert(FJ_NQ == 3, "the deques above a chunk's are at most q[0] and q[1]");
+        int cq = w->chunk_q;
+        if (cq > 0 && bottom_is_of(&w->q[0], c))
+            break;
+        if (cq > 1 && bottom_is_of(&w->q[1], c))
             break;
         fj__task t;
         if (!fj__chunk_take_inline(w, &t))

@@ -185,65 +185,13 @@ static inline __attribute__((always_inline)) fj__worker *push_run(fj__worker *w,
     return w;
 }
 
-void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
+/* fj_run_jobs of 8 or more jobs, or of a few that are not plain or not of
+ * one priority: runs of one priority, each as batches or job by job. Out of
+ * line, so that the paths of one job and of a few keep a short prologue
+ * (spawning one at a time paid 5 instructions a call for this loop's
+ * registers when it was inline). */
+static FJ_NOINLINE void run_jobs_grouped(fj__worker *w, const fj_job *jobs, size_t count, fj_counter *counter)
 {
-    fj__worker *w = fj__current_worker();
-    if (FJ_UNLIKELY(!w)) {
-        check_jobs("fj_run_jobs", jobs, count);
-        if (count == 0)
-            return;
-        fj_scheduler *s = fj__default_scheduler();
-        if (!s)
-            fj__fatal("fj_run_jobs", "called outside a job and no scheduler exists");
-        run_jobs_external("fj_run_jobs", s, jobs, count, counter);
-        return;
-    }
-    if (FJ_UNLIKELY(!jobs || count == 0)) {
-        check_jobs("fj_run_jobs", jobs, count);
-        return;
-    }
-    if (count == 1) {
-        /* One job (spawning one at a time, a fork of one): nothing to group.
-         * Anything but a plain job of one stack class (a bad job, a pinned
-         * one) or a traced worker takes the path of runs, one test here. */
-        if (FJ_UNLIKELY(!jobs->fn || (unsigned)jobs->priority > FJ_PRIORITY_LOW || fj__not_plain(jobs->flags) ||
-                        w->trace)) {
-            if (counter)
-                fj__counter_add(counter, 1, "fj_run_jobs");
-            uintptr_t stamp = w->trace ? fj__trace_queued(w->trace, w->current->index, fj__job_name(jobs->name), 1) : 0;
-            push_run_with_pinned(w, jobs, 1, 0, 1, counter, stamp);
-            return;
-        }
-        if (counter)
-            fj__count_one(w, counter, "fj_run_jobs");
-        fj__task t = task_of(jobs, counter);
-        int q = fj__task_queue(&t);
-        /* Far ahead of the thieves (by the cached top, which overstates it):
-         * lend the worker to the job (worker.c, "Lending"), before the
-         * deque would grow for it. */
-        int64_t b = fj_load_relaxed(&w->q[q].bottom);
-        if (FJ_UNLIKELY(b - w->q[q].top_seen >= FJ_LEND_AFTER) && fj__lend(&w, &t, q, b))
-            return;
-        fj__deque_array *a = fj__deque_reserve(&w->q[q], 1, &b);
-        if (FJ_LIKELY(a != NULL)) {
-            fj__deque_write(a, b, &t);
-            fj__deque_publish(&w->q[q], b + 1);
-        } else {
-            w = run_now(w, &t);
-        }
-        fj__notify(w->s, 1);
-        return;
-    }
-    if (count < FJ_BATCH_MIN && FJ_LIKELY(few_plain(w, jobs, count))) {
-        /* A few plain jobs of one priority (a fork of two, a handful of
-         * stages): one pass, straight into the deque's slots, without the
-         * grouping by priority below. */
-        if (counter)
-            fj__counter_add(counter, (int64_t)count, "fj_run_jobs");
-        w = push_run(w, jobs, count, 0, count, fj__prio_queue(jobs[0].priority), counter, true);
-        fj__notify(w->s, count);
-        return;
-    }
     if (counter)
         fj__counter_add(counter, count, "fj_run_jobs");
     /* Tracing: one queueing stamp for all the jobs of the call (trace.c). */
@@ -304,6 +252,68 @@ void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
         i += n;
     }
     fj__notify(w->s, count);
+}
+
+void fj_run_jobs(const fj_job *jobs, size_t count, fj_counter *counter)
+{
+    fj__worker *w = fj__current_worker();
+    if (FJ_UNLIKELY(!w)) {
+        check_jobs("fj_run_jobs", jobs, count);
+        if (count == 0)
+            return;
+        fj_scheduler *s = fj__default_scheduler();
+        if (!s)
+            fj__fatal("fj_run_jobs", "called outside a job and no scheduler exists");
+        run_jobs_external("fj_run_jobs", s, jobs, count, counter);
+        return;
+    }
+    if (FJ_UNLIKELY(!jobs || count == 0)) {
+        check_jobs("fj_run_jobs", jobs, count);
+        return;
+    }
+    if (count == 1) {
+        /* One job (spawning one at a time, a fork of one): nothing to group.
+         * Anything but a plain job of one stack class (a bad job, a pinned
+         * one) or a traced worker takes the path of runs, one test here. */
+        if (FJ_UNLIKELY(!jobs->fn || (unsigned)jobs->priority > FJ_PRIORITY_LOW || fj__not_plain(jobs->flags) ||
+                        w->trace)) {
+            if (counter)
+                fj__counter_add(counter, 1, "fj_run_jobs");
+            uintptr_t stamp = w->trace ? fj__trace_queued(w->trace, w->current->index, fj__job_name(jobs->name), 1) : 0;
+            push_run_with_pinned(w, jobs, 1, 0, 1, counter, stamp);
+            return;
+        }
+        if (counter)
+            fj__count_one(w, counter, "fj_run_jobs");
+        fj__task t = task_of(jobs, counter);
+        int q = fj__task_queue(&t);
+        /* Far ahead of the thieves (by the cached top, which overstates it):
+         * lend the worker to the job (worker.c, "Lending"), before the
+         * deque would grow for it. */
+        int64_t b = fj_load_relaxed(&w->q[q].bottom);
+        if (FJ_UNLIKELY(b - w->q[q].top_seen >= FJ_LEND_AFTER) && fj__lend(&w, &t, q, b))
+            return;
+        fj__deque_array *a = fj__deque_reserve(&w->q[q], 1, &b);
+        if (FJ_LIKELY(a != NULL)) {
+            fj__deque_write(a, b, &t);
+            fj__deque_publish(&w->q[q], b + 1);
+        } else {
+            w = run_now(w, &t);
+        }
+        fj__notify(w->s, 1);
+        return;
+    }
+    if (count < FJ_BATCH_MIN && FJ_LIKELY(few_plain(w, jobs, count))) {
+        /* A few plain jobs of one priority (a fork of two, a handful of
+         * stages): one pass, straight into the deque's slots, without the
+         * grouping by priority below. */
+        if (counter)
+            fj__counter_add(counter, (int64_t)count, "fj_run_jobs");
+        w = push_run(w, jobs, count, 0, count, fj__prio_queue(jobs[0].priority), counter, true);
+        fj__notify(w->s, count);
+        return;
+    }
+    run_jobs_grouped(w, jobs, count, counter);
 }
 
 

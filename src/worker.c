@@ -189,6 +189,14 @@ fj__worker *fj__run_nested(fj__worker *w, fj__fiber *self, const fj__task *t)
     return w;
 }
 
+/* Is the task at the bottom of d (its owner's next take) counted on c? */
+static inline bool bottom_is_of(fj__deque *d, const fj_counter *c)
+{
+    fj_counter *tc;
+    uintptr_t tflags;
+    return fj__deque_peek_bottom_counter(d, &tc, &tflags) && tc == c;
+}
+
 /*
  * A waiter's children, one after another on the same stack: after `first`,
  * a job of c that run_child (wait.c) ran nested or on a stack segment
@@ -205,13 +213,6 @@ fj__worker *fj__run_nested(fj__worker *w, fj__fiber *self, const fj__task *t)
  * and stack checks, and the calls of the take and the run: callgrind per
  * job of the frame workload 1,592 -> 1,536 (BENCHMARKS.md).
  */
-static inline bool bottom_is_of(fj__deque *d, const fj_counter *c)
-{
-    fj_counter *tc;
-    uintptr_t tflags;
-    return fj__deque_peek_bottom_counter(d, &tc, &tflags) && tc == c;
-}
-
 fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *first, fj_counter *c, int64_t target)
 {
     uintptr_t flags = first->flags & ~((uintptr_t)0xff << FJ_TASK_Q_SHIFT);   /* the batch's own */

@@ -42,11 +42,16 @@ typedef struct rq_files {
     int fd[RQ_MAX];
 } rq_files;
 
+static int env_is_1(const char *name)
+{
+    const char *env = getenv(name);
+    return env && strcmp(env, "1") == 0;
+}
+
 static void rq_open(rq_files *q)
 {
     q->n = 0;
-    const char *env = getenv("FJ_BENCH_RUNQUEUE");
-    if (!env || strcmp(env, "1") != 0)
+    if (!env_is_1("FJ_BENCH_RUNQUEUE"))
         return;
 #ifdef __linux__
     DIR *d = opendir("/proc/self/task");
@@ -97,20 +102,15 @@ static void rq_close(rq_files *q)
     q->n = 0;
 }
 
-static int env_is_1(const char *name)
-{
-    const char *env = getenv(name);
-    return env && strcmp(env, "1") == 0;
-}
-
 int bench_frames_alloc(bench_frames *fr, long size, int paired)
 {
     fr->size = size;
     fr->rq_measured = 0;
     fr->us = calloc((size_t)size, sizeof(double));
     fr->rq = calloc((size_t)size, sizeof(double));
-    fr->serial = paired && env_is_1("FJ_BENCH_PAIRED") ? calloc((size_t)size, sizeof(double)) : NULL;
-    if (!fr->us || !fr->rq || (paired && env_is_1("FJ_BENCH_PAIRED") && !fr->serial)) {
+    int twin = paired && env_is_1("FJ_BENCH_PAIRED");
+    fr->serial = twin ? calloc((size_t)size, sizeof(double)) : NULL;
+    if (!fr->us || !fr->rq || (twin && !fr->serial)) {
         bench_frames_free(fr);
         return -1;
     }

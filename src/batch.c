@@ -153,11 +153,12 @@ static int range_push(fj__worker *w, fj__batch *b, uint32_t lo, uint32_t hi, int
     return fj__deque_push(&w->q[q], &e, 1);
 }
 
-/* Done with the chunk: count the jobs started from it off the batch. */
+/* Done with the chunk: count the jobs started from it off the batch (every
+ * take moved chunk_lo up by one; a split moves only chunk_hi). */
 void fj__chunk_close(fj__worker *w)
 {
     fj__batch *b = w->chunk;
-    int64_t k = w->chunk_taken;
+    int64_t k = (int64_t)(w->chunk_lo - w->chunk_lo0);
     w->chunk = NULL;
     if (k && fj_fetch_sub_acq_rel(&b->left, k) == k)
         batch_put(w, b);
@@ -201,7 +202,7 @@ void fj__range_open(fj__worker *w, fj__task *t)
     w->chunk_q = fj__task_queue(t);
     w->chunk_lo = fj__task_lo(t);
     w->chunk_hi = fj__task_hi(t);
-    w->chunk_taken = 0;
+    w->chunk_lo0 = w->chunk_lo;
     fj__chunk_take(w, t);
 }
 

@@ -10,6 +10,9 @@
 #define FJ_LIKELY(x) __builtin_expect(!!(x), 1)
 #define FJ_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define FJ_NOINLINE __attribute__((noinline))
+/* Tell the optimiser that x holds (undefined behaviour if it does not): only
+ * for what the code around it has already established. */
+#define FJ_ASSUME(x) ((x) ? (void)0 : __builtin_unreachable())
 #define FJ_CACHE_PAD 128 /* adjacent-line prefetch pairs lines: pad contended data to 128 */
 
 /* A pointer in a message: "%p" prints 0x... with glibc, but bare hex digits

@@ -9,31 +9,20 @@
 // process stops with a line naming the job. The try block costs nothing until
 // something is thrown (table-based unwinding).
 //
-// It knows nothing of the scheduler: fj__job_call (panic.c) passes the fiber's
-// `unwinding` flag, which fj_panic sets before its forced unwind starts (a panic
-// never leaves its fiber, so the flag read here is the one fj_panic set).
-#include <cstddef>
-#include <cstring>
+// It knows nothing of the scheduler: its handlers ask panic.c (fj__cxx_unwinding)
+// for the running fiber's `unwinding` flag, which fj_panic sets before its
+// forced unwind starts (a panic never leaves its fiber, so the flag read there
+// is the one fj_panic set), and hand it the message of an escaped exception
+// (fj__cxx_message).
 #include <exception>
 #if defined(__GLIBCXX__)
 #include <cxxabi.h>
 #endif
 
-extern "C" int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, std::size_t cap, const bool *unwinding);
+extern "C" int fj__cxx_invoke(void (*fn)(void *), void *arg);
 extern "C" [[noreturn]] void fj__foreign_unwind_fatal(void);
-
-static void copy_message(char *msg, std::size_t cap, const char *prefix, const char *what)
-{
-    std::size_t n = std::strlen(prefix);
-    if (n >= cap)
-        n = cap - 1;
-    std::memcpy(msg, prefix, n);
-    std::size_t m = std::strlen(what);
-    if (n + m >= cap)
-        m = cap - 1 - n;
-    std::memcpy(msg + n, what, m);
-    msg[n + m] = 0;
-}
+extern "C" bool fj__cxx_unwinding(void);
+extern "C" void fj__cxx_message(const char *prefix, const char *what);
 
 // A forced unwind carries no object: libstdc++ binds the handler's reference
 // to a null pointer (never read here), a binding UBSan would report.
@@ -43,24 +32,26 @@ static void copy_message(char *msg, std::size_t cap, const char *prefix, const c
 #define FJ_FORCED_UNWIND_HANDLER
 #endif
 
-extern "C" FJ_FORCED_UNWIND_HANDLER int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, std::size_t cap,
-                                                       const bool *unwinding)
+// Two arguments only: what the handlers need (the fiber's panic message and
+// its `unwinding` flag) they ask panic.c for, on the path of a throw, so the
+// path of every job that returns keeps nothing across the call.
+extern "C" FJ_FORCED_UNWIND_HANDLER int fj__cxx_invoke(void (*fn)(void *), void *arg)
 {
     try {
         fn(arg);
         return 0;
     } catch (std::exception &e) {
-        copy_message(msg, cap, "uncaught C++ exception: ", e.what());
+        fj__cxx_message("uncaught C++ exception: ", e.what());
 #if defined(__GLIBCXX__)
     } catch (abi::__forced_unwind &) {
-        if (*unwinding)
+        if (fj__cxx_unwinding())
             return 2;
         fj__foreign_unwind_fatal();
 #endif
     } catch (...) {
-        if (*unwinding)
+        if (fj__cxx_unwinding())
             return 2;
-        copy_message(msg, cap, "uncaught C++ exception of a type not derived from std::exception", "");
+        fj__cxx_message("uncaught C++ exception of a type not derived from std::exception", "");
     }
     return 1;
 }

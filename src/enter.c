@@ -36,6 +36,7 @@ void fj__native_enter(fj__worker *w, fj__fiber *rec)
         fj__hook_worker(w, true);
     w->post_kind = FJ_POST_NONE;
     w->current = rec;
+    rec->worker = w;
     fj_store_seq_cst(&rec->state, (int)FJ_FIBER_RUNNING);
 }
 

@@ -134,6 +134,20 @@ void fj__set_current_worker(fj__worker *w);
 void fj__set_last_error(int code);
 /* Stop the process with one line naming the call, and the job if any. */
 FJ_NORETURN void fj__fatal(const char *call, const char *fmt, ...) FJ_PRINTF(2, 3);
+/* The worker a job returned on, read from its fiber (fj__fiber.worker): one
+ * load where fj__current_worker is a call and a thread-local read (7
+ * instructions a job, BENCHMARKS.md). Sanitizer builds, which run every test,
+ * check it against the thread's. */
+static inline fj__worker *fj__worker_of(const fj__fiber *self)
+{
+    fj__worker *w = self->worker;
+#if defined(FJ_ASAN) || defined(FJ_TSAN)
+    if (w != fj__current_worker())
+        fj__fatal("job return", "fiber %u returned on the thread of worker %p, its record says %p", self->index,
+                  (void *)fj__current_worker(), (void *)w);
+#endif
+    return w;
+}
 /* Stop, naming the call and the hook, if a hook (fj_hooks) runs on w: a
  * hook must not wait, yield or panic (hooks.c). */
 static inline void fj__check_not_in_hook(const fj__worker *w, const char *call)
@@ -403,7 +417,6 @@ static inline __attribute__((always_inline)) bool fj__chunk_take_inline(fj__work
                            .flags = flags };
     }
     w->chunk_lo = lo + 1;
-    w->chunk_taken++;
     if (lo + 1 == w->chunk_hi)
         fj__chunk_close(w);
     return true;

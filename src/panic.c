@@ -42,19 +42,39 @@
 _Static_assert(sizeof(struct _Unwind_Exception) <= sizeof(((fj__fiber *)0)->unwind_exc),
                "room for the unwind exception in the fiber record");
 
-/* cxx_boundary.cc: 0 returned, 1 a C++ exception escaped (message in msg),
- * 2 fj_panic's forced unwind (seen through *unwinding) reached the boundary. */
-int fj__cxx_invoke(void (*fn)(void *), void *arg, char *msg, size_t cap, const bool *unwinding);
+/* cxx_boundary.cc: 0 returned, 1 a C++ exception escaped (its message given
+ * to fj__cxx_message), 2 fj_panic's forced unwind (fj__cxx_unwinding) reached
+ * the boundary. */
+int fj__cxx_invoke(void (*fn)(void *), void *arg);
+bool fj__cxx_unwinding(void);
+void fj__cxx_message(const char *prefix, const char *what);
 static void panic_report(fj__worker *w, fj__fiber *self);
 
 #ifdef FJ_HAVE_CXX_BOUNDARY
 /* With the C++ boundary the job is called inside a try block (free until
  * something is thrown) whose catch-all also stops fj_panic's forced unwind:
  * no per-job setjmp. */
+
+/* The boundary's handlers run on the fiber of the job that threw (an
+ * exception never leaves its fiber's stack), which is its worker's current
+ * fiber: the record fj__job_call was given. Asked for here, on the path of a
+ * throw only, so that every call through the boundary passes two arguments
+ * and keeps nothing across the job (10 instructions a job, BENCHMARKS.md). */
+bool fj__cxx_unwinding(void)
+{
+    return fj__current_worker()->current->unwinding;
+}
+
+void fj__cxx_message(const char *prefix, const char *what)
+{
+    fj__fiber *f = fj__current_worker()->current;
+    snprintf(f->panic_msg, sizeof f->panic_msg, "%s%s", prefix, what);
+}
+
 bool fj__job_call(fj__fiber *self, const fj__task *t)
 {
     self->job_depth++;
-    int r = fj__cxx_invoke(t->fn, t->arg, self->panic_msg, sizeof self->panic_msg, &self->unwinding);
+    int r = fj__cxx_invoke(t->fn, t->arg);
     self->job_depth--;
     if (FJ_LIKELY(r == 0)) {
         self->unwinding = false; /* a job's own catch(...) may have swallowed a panic */

@@ -118,6 +118,11 @@ typedef struct fj__fiber {
      * pass: the home watch"). */
     uint32_t watch;
     struct fj__boundary *boundary; /* innermost job running on this fiber (panic target) */
+    /* The worker running it: set with that worker's `current` on every
+     * switch to it (after_switch, worker_enter, fj__native_enter), so a job
+     * that returns reads the worker it returned on here (run_job) instead of
+     * asking the thread (fj__current_worker). Read only by the fiber itself. */
+    struct fj__worker *worker;
     _Alignas(16) unsigned char unwind_exc[64]; /* struct _Unwind_Exception for fj_panic */
     char panic_msg[256];
     bool unwinding;             /* fj_panic's forced unwind is in progress */
@@ -218,7 +223,7 @@ typedef struct fj__worker {
      * (batch.c): private, like a task already taken; any fiber
      * running on this worker goes on with them. */
     struct fj__batch *chunk;
-    uint32_t chunk_lo, chunk_hi, chunk_taken;
+    uint32_t chunk_lo, chunk_hi, chunk_lo0; /* lo0: chunk_lo when opened */
     int chunk_q;
     struct fj__batch *batch_free;   /* this worker's spare batches (owner only) */
     struct fj__record *rec_cache;   /* free launch records kept off the shared list (record.c; owner only) */

@@ -80,8 +80,10 @@ static void after_switch(fj__worker *w, fj__fiber *self)
     }
     w->post_kind = FJ_POST_NONE;
     w->current = self;
-    if (self)
+    if (self) {
+        self->worker = w;
         fj_store_relaxed(&self->state, (int)(FJ_FIBER_RUNNING));
+    }
 }
 
 /* The one context switch, told to the sanitizers (sanitize.h): from the
@@ -139,7 +141,7 @@ static FJ_NOINLINE __attribute__((cold)) bool job_call_observed(fj__worker **wp,
     if (w->hooks != NULL)
         token = fj__hook_job_begin(w, t->name);
     bool panicked = fj__job_call(self, t);
-    *wp = w = fj__current_worker();
+    *wp = w = fj__worker_of(self);
     if (w->hooks != NULL)
         fj__hook_job_end(w, t->name, token, panicked);
     FJ_TRACE(w, FJ_EV_JOB_END, self->index, t->name, panicked);
@@ -170,7 +172,7 @@ static inline __attribute__((always_inline)) bool run_job(fj__worker **wp, fj__f
         w = *wp;
     } else {
         panicked = fj__job_call(self, t);
-        *wp = w = fj__current_worker();
+        *wp = w = fj__worker_of(self);
     }
     if (FJ__CHECKS_FPU && !(nested && FJ__SAVES_FPU))
         fj__fpu_check(w, "job return", t->name);
@@ -216,6 +218,10 @@ static inline bool bottom_is_of(fj__deque *d, const fj_counter *c)
 fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *first, fj_counter *c, int64_t target)
 {
     uintptr_t flags = first->flags & ~((uintptr_t)0xff << FJ_TASK_Q_SHIFT);   /* the batch's own */
+    /* c is a waiter's counter, which fj_wait has checked is not NULL, and
+     * every job run below is counted on it (the chunk's test): so run_job's
+     * cancel check and fold need not test their counter for NULL. */
+    FJ_ASSUME(c != NULL);
     for (;;) {
         fj__batch *b = w->chunk;
         if (!b || b->counter != c || b->flags != flags)
@@ -244,6 +250,7 @@ fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *firs
         fj__task t;
         if (!fj__chunk_take_inline(w, &t))
             break;   /* cannot happen: a chunk is open only while it holds a job */
+        t.counter = c;   /* it is (the chunk's test above); now the compiler knows it too */
         run_job(&w, self, &t, true);
     }
     return w;
@@ -653,6 +660,7 @@ void fj__worker_enter(fj__worker *w, const fj__task *first)
     if (w->hooks)
         fj__hook_switch_begin(w, w->thread_fiber, f->id, fj__fiber_name(f->id));
     w->current = f;
+    f->worker = w;
     void *stack_lo = NULL;
     size_t stack_size = 0;
     fj__os_thread_stack(&stack_lo, &stack_size);

@@ -211,8 +211,8 @@ int fj__topology_order_info(const fj__cpu_info *info, int n, int avoid_smt, int 
 int fj__topology_order(const int *allowed, int n, int avoid_smt, int *out, fj__cpu_info *scratch);
 
 /* Failure safety (panic.c). */
-/* Run t->fn(t->arg) inside a panic boundary; true when the job panicked. */
-FJ__SHARED bool fj__job_call(fj__fiber *self, const fj__task *t);
+/* Run fn(arg) inside a panic boundary; true when the job panicked. */
+FJ__SHARED bool fj__job_call(fj__fiber *self, fj_job_fn fn, void *arg);
 /* Stack overflow reports (overflow.c). alloc returns 0 or FJ_ENOMEM; install
  * and enter return 0 or a negative errno from the OS layer. */
 int fj__signals_install(void);

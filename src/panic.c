@@ -71,10 +71,10 @@ void fj__cxx_message(const char *prefix, const char *what)
     snprintf(f->panic_msg, sizeof f->panic_msg, "%s%s", prefix, what);
 }
 
-bool fj__job_call(fj__fiber *self, const fj__task *t)
+bool fj__job_call(fj__fiber *self, fj_job_fn fn, void *arg)
 {
     self->job_depth++;
-    int r = fj__cxx_invoke(t->fn, t->arg);
+    int r = fj__cxx_invoke(fn, arg);
     self->job_depth--;
     if (FJ_LIKELY(r == 0)) {
         self->unwinding = false; /* a job's own catch(...) may have swallowed a panic */
@@ -89,7 +89,7 @@ bool fj__job_call(fj__fiber *self, const fj__task *t)
     return true;
 }
 #else
-FJ_NOINLINE bool fj__job_call(fj__fiber *self, const fj__task *t)
+FJ_NOINLINE bool fj__job_call(fj__fiber *self, fj_job_fn fn, void *arg)
 {
     fj__boundary b;
     b.prev = self->boundary;
@@ -103,7 +103,7 @@ FJ_NOINLINE bool fj__job_call(fj__fiber *self, const fj__task *t)
     }
     self->boundary = &b;
     self->job_depth++;
-    t->fn(t->arg);
+    fn(arg);
     self->job_depth--;
     self->boundary = b.prev;
     return false;

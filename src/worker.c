@@ -140,7 +140,7 @@ static FJ_NOINLINE __attribute__((cold)) bool job_call_observed(fj__worker **wp,
     uint64_t token = 0;
     if (w->hooks != NULL)
         token = fj__hook_job_begin(w, t->name);
-    bool panicked = fj__job_call(self, t);
+    bool panicked = fj__job_call(self, t->fn, t->arg);
     *wp = w = fj__worker_of(self);
     if (w->hooks != NULL)
         fj__hook_job_end(w, t->name, token, panicked);
@@ -171,7 +171,7 @@ static inline __attribute__((always_inline)) bool run_job(fj__worker **wp, fj__f
         panicked = job_call_observed(wp, self, t);
         w = *wp;
     } else {
-        panicked = fj__job_call(self, t);
+        panicked = fj__job_call(self, t->fn, t->arg);
         *wp = w = fj__worker_of(self);
     }
     if (FJ__CHECKS_FPU && !(nested && FJ__SAVES_FPU))
@@ -210,22 +210,39 @@ static inline bool bottom_is_of(fj__deque *d, const fj_counter *c)
  * their stack class fits where that of `first` did), and no job of c sits
  * at the bottom of a deque of higher priority (run_child looks at those
  * before a chunk of lower priority). Each job starts at the same depth as
- * `first`, with the whole stack its class promises. The loop saves, per job
- * of a batch, the return through run_child and fj_wait, run_child's search
- * and stack checks, and the calls of the take and the run: callgrind per
- * job of the frame workload 1,592 -> 1,536 (BENCHMARKS.md).
+ * `first`, with the whole stack its class promises.
+ *
+ * The loop is run_job's nested path with what does not change from one job
+ * of the run to the next taken out of it (keep the two in step):
+ *   - the waiter's job name and counter are saved once and given back when
+ *     the run ends; between two jobs the fiber shows the job just finished
+ *     (nothing waits, parks or reports on this fiber in between);
+ *   - the job counter is c for every job;
+ *   - a batch already checked is not checked again (its counter and flags
+ *     never change);
+ *   - the take keeps the job's fields in registers (no task is built),
+ *     except on the cold path: a cancelled counter or an observed worker
+ *     (trace, hooks) goes through run_job with the whole task.
+ * What the loop saves, per job of a batch: the return through run_child and
+ * fj_wait, run_child's search and stack checks, the calls of the take and
+ * the run, and the per-job saves and restores (BENCHMARKS.md, "Issue 14").
  */
 fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *first, fj_counter *c, int64_t target)
 {
     uintptr_t flags = first->flags & ~((uintptr_t)0xff << FJ_TASK_Q_SHIFT);   /* the batch's own */
-    /* c is a waiter's counter, which fj_wait has checked is not NULL, and
-     * every job run below is counted on it (the chunk's test): so run_job's
-     * cancel check and fold need not test their counter for NULL. */
+    /* c is a waiter's counter, which fj_wait has checked is not NULL. */
     FJ_ASSUME(c != NULL);
+    const char *saved = self->job_name;
+    fj_counter *saved_counter = self->job_counter;
+    self->job_counter = c;
+    fj__batch *checked = NULL;
     for (;;) {
         fj__batch *b = w->chunk;
-        if (!b || b->counter != c || b->flags != flags)
-            break;
+        if (b != checked) {
+            if (!b || b->counter != c || b->flags != flags)
+                break;
+            checked = b;
+        }
         /* Reached? Not with target 0: the chunk holds a job of c not yet
          * started, counted on c, and a count never goes below zero (a finish
          * that would take it there stops the process, fj__counter_finish),
@@ -247,12 +264,48 @@ fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *firs
             break;
         if (cq > 1 && bottom_is_of(&w->q[1], c))
             break;
-        fj__task t;
-        if (!fj__chunk_take_inline(w, &t))
-            break;   /* cannot happen: a chunk is open only while it holds a job */
-        t.counter = c;   /* it is (the chunk's test above); now the compiler knows it too */
-        run_job(&w, self, &t, true);
+        /* The take: fj__chunk_take_inline's, field by field. */
+        uint32_t lo = w->chunk_lo;
+        if (FJ_UNLIKELY(fj_load_relaxed(&w->s->spinning) + fj_load_relaxed(&w->s->sleepers)) &&
+            w->chunk_hi - lo >= 2)
+            fj__chunk_split(w);
+        fj_job_fn fn;
+        void *arg;
+        const char *name;
+        if (FJ_LIKELY(b->fn != NULL)) {
+            fn = b->fn;
+            arg = b->u.args[lo];
+            name = b->name;
+        } else {
+            const fj_job *j = &b->u.jobs[lo];
+            fn = j->fn;
+            arg = j->arg;
+            name = fj__job_name(j->name);
+        }
+        w->chunk_lo = lo + 1;
+        if (lo + 1 == w->chunk_hi)
+            fj__chunk_close(w);
+        /* The run: run_job's nested path, its saves and restores above. */
+        if (FJ_UNLIKELY(w->observed || fj_load_relaxed(&c->fj__cancel) != 0)) {
+            fj__task t = { .fn = fn, .arg = arg, .name = name, .counter = c,
+                           .flags = flags | (uintptr_t)cq << FJ_TASK_Q_SHIFT };
+            run_job(&w, self, &t, true);
+            continue;
+        }
+        if (w->fold_counter != c)
+            fj__fold_flush(w);
+        fj_store_relaxed(&self->job_name, name);
+        FJ__STAT_INC(w, jobs);
+        bool panicked = fj__job_call(self, fn, arg);
+        w = fj__worker_of(self);
+        if (FJ__CHECKS_FPU && !FJ__SAVES_FPU)
+            fj__fpu_check(w, "job return", name);
+        if (FJ_UNLIKELY(panicked))
+            fj_fetch_add_relaxed(&c->fj__panics, 1);
+        fj__fold_add(w, c, name);
     }
+    fj_store_relaxed(&self->job_name, saved);
+    self->job_counter = saved_counter;
     return w;
 }
 

@@ -143,8 +143,8 @@ static inline fj__worker *fj__worker_of(const fj__fiber *self)
     fj__worker *w = self->worker;
 #if defined(FJ_ASAN) || defined(FJ_TSAN)
     if (w != fj__current_worker())
-        fj__fatal("job return", "fiber %u returned on the thread of worker %p, its record says %p", self->index,
-                  (void *)fj__current_worker(), (void *)w);
+        fj__fatal("job return", "fiber %u returned on the thread of worker " FJ_PTR ", its record says " FJ_PTR,
+                  self->index, (void *)fj__current_worker(), (void *)w);
 #endif
     return w;
 }
@@ -496,12 +496,6 @@ FJ__SHARED fj__worker *fj__switch_to(fj__worker *w, fj__fiber *self, fj__fiber *
 /* Run t on self, nested above a waiter whose stack has room for t's whole
  * class; returns the worker it returned on. */
 FJ__SHARED fj__worker *fj__run_nested(fj__worker *w, fj__fiber *self, const fj__task *t);
-/* After `first`, a job of c run nested or on a segment by fj_wait(c, target):
- * run the jobs of c left in the worker's chunk in the same place while
- * fj_wait would still pick them. The caller calls it only when the worker
- * has a chunk open (the test stays on its side). */
-FJ__SHARED fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *first, fj_counter *c,
-                                       int64_t target);
 /* Fill s->stack_need from the configuration (fj_create). */
 FJ__SHARED void fj__stack_needs(fj_scheduler *s);
 /* Does the whole stack class of `flags` fit below this point of self's stack? */
@@ -518,6 +512,7 @@ FJ__SHARED bool fj__lend(fj__worker **wp, const fj__task *t, int q, int64_t bott
  * the queue they came from (lend.c). `call` names the caller in the fatal
  * report should the queue fail to grow for them. */
 FJ__SHARED void fj__lend_give_back(fj__worker *w, const char *call);
+
 /* A job run in less than this is short: a thief backs off a victim lending
  * such jobs (steal.c), and a lend claims such jobs at once (lend.c). */
 #define FJ_SHORT_JOB_NS 300u
@@ -545,6 +540,14 @@ FJ__SHARED void fj__fiber_entry(fj__ctx *from, void *arg);
 /* Run the calling thread as worker w until it leaves (first: the root job). */
 FJ__SHARED void fj__worker_enter(fj__worker *w, const fj__task *first);
 FJ__SHARED void *fj__worker_thread(void *arg);
+
+/* --- drain.c: the inline run of a waiter's batch ---------------------------- */
+/* After `first`, a job of c run nested or on a segment by fj_wait(c, target):
+ * run the jobs of c left in the worker's chunk in the same place while
+ * fj_wait would still pick them. The caller calls it only when the worker
+ * has a chunk open (the test stays on its side). */
+FJ__SHARED fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *first, fj_counter *c,
+                                       int64_t target);
 
 /* --- enter.c: fj_enter and fj_leave: the calling thread's own stack, as rec,
  * becomes (and stops being) the current context of worker w. */

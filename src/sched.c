@@ -63,6 +63,7 @@
  *   deadlock.c          deadlock judgement and reports
  *   idle.c              spinning, sleeping, quiescence
  *   worker.c            switching, running a job, the fiber loop, enter/leave
+ *   drain.c             the inline run of a waiter's batch
  *   segment.c           a waiter's child run on the next stack segment of its fiber
  *   wait.c              fj_wait, fj_yield
  *   mutex.c             fj_mutex: locks that park fibers (handover, FIFO)

@@ -50,6 +50,7 @@
 #include "idle.c"
 #include "lend.c"
 #include "worker.c"
+#include "drain.c"
 #include "enter.c"
 #include "segment.c"
 #include "wait.c"

@@ -36,8 +36,6 @@ static inline bool bottom_is_of(fj__deque *d, const fj_counter *c)
  *     the run ends; between two jobs the fiber shows the job just finished
  *     (nothing waits, parks or reports on this fiber in between);
  *   - the job counter is c for every job;
- *   - a batch already checked is not checked again (its counter and flags
- *     never change);
  *   - the take keeps the job's fields in registers (no task is built),
  *     except on the cold path: a cancelled counter or an observed worker
  *     (trace, hooks) goes through run_job (fj__run_nested) with the whole
@@ -54,14 +52,15 @@ fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *firs
     const char *saved = self->job_name;
     fj_counter *saved_counter = self->job_counter;
     self->job_counter = c;
-    fj__batch *checked = NULL;
     for (;;) {
+        /* Checked before every job, even when w->chunk is still the batch of
+         * the job before: a batch whose last job was taken goes back to the
+         * pool at once, and the job may have queued a batch of its own in
+         * that memory and left it open as the chunk (tests/core/test_drain.c,
+         * M_REUSE). */
         fj__batch *b = w->chunk;
-        if (b != checked) {
-            if (!b || b->counter != c || b->flags != flags)
-                break;
-            checked = b;
-        }
+        if (!b || b->counter != c || b->flags != flags)
+            break;
         /* Reached? Not with target 0: the chunk holds a job of c not yet
          * started, counted on c, and a count never goes below zero (a finish
          * that would take it there stops the process, fj__counter_finish),

@@ -1,6 +1,6 @@
 /*
  * A waiter's identity across the inline run of its children (fj__drain_chunk,
- * src/worker.c). A waiter that finds a batch of its own children runs them
+ * src/drain.c). A waiter that finds a batch of its own children runs them
  * one after another in its place; the loop saves the waiter's job name and
  * counter once, gives every child its own, and gives the waiter its own back
  * when the run ends. Each case checks, in every child and in the waiter after
@@ -11,8 +11,11 @@
  * it) and a job on a small fiber (the run is on a stack segment or a called
  * fiber); children of one name and function (a uniform batch), of two names,
  * children that panic, yield, wait on children of their own, cancel their
- * own counter or cancel their waiter's. With one worker every batch is drained
- * by its waiter; with more some are stolen, and the same must hold.
+ * own counter or cancel their waiter's, and a child that leaves a batch of
+ * another counter open as the worker's chunk, in memory that may be the
+ * children's own batch, freed (the run must not take it for theirs). With
+ * one worker every batch is drained by its waiter; with more some are
+ * stolen, and the same must hold.
  */
 #include <string.h>
 
@@ -27,7 +30,11 @@ enum mode {
     M_YIELD,        /* every 13th yields (may come back on another worker) */
     M_NESTED,       /* every 10th waits on 3 children of its own */
     M_CANCEL_OWN,   /* child 100 cancels the children's counter */
-    M_CANCEL_WAITER /* child 100 cancels the waiter's counter */
+    M_CANCEL_WAITER, /* child 100 cancels the waiter's counter */
+    M_REUSE         /* the last child to start queues 100 jobs of another
+                     * counter and waits for 50 of them: its batch may be the
+                     * memory of the children's batch it came from, freed when
+                     * it was taken, and is left open as the worker's chunk */
 };
 
 typedef struct drain_case {
@@ -35,7 +42,8 @@ typedef struct drain_case {
     fj_counter *waiter_counter;   /* the waiter's (NULL: the root) */
     fj_counter children;
     int ran[N];
-    int bad_name, bad_cancelled, grand;
+    int bad_name, bad_cancelled, grand, started;
+    fj_counter reuse;             /* M_REUSE: the other counter */
 } drain_case;
 
 static const char *child_name(const drain_case *dc, size_t i)
@@ -107,6 +115,16 @@ static void child(void *p)
         if (i == 100 && dc->waiter_counter)
             fj_counter_cancel(dc->waiter_counter);
         break;
+    case M_REUSE:
+        if (T_ADD(&dc->started, 1) == N - 1) {
+            fj_job g[100];
+            for (int k = 0; k < 100; k++)
+                g[k] = (fj_job){ .fn = grandchild, .arg = dc, .name = "other" };
+            fj_run_jobs(g, 100, &dc->reuse);
+            fj_wait(&dc->reuse, 50);
+            child_check(dc, i);
+        }
+        break;
     default:
         break;
     }
@@ -127,8 +145,10 @@ static void waiter(void *p)
         jobs[slot][i] = (fj_job){ .fn = child, .arg = &args[slot][i], .name = child_name(dc, i) };
     }
     fj_counter_init(&dc->children, 0);
+    fj_counter_init(&dc->reuse, 0);
     fj_run_jobs(jobs[slot], N, &dc->children);
     fj_wait(&dc->children, 0);
+    fj_wait(&dc->reuse, 0);   /* M_REUSE: the other counter's rest */
     const char *after = fj_current_job_name();
     CHECK(after == own || (after && own && strcmp(after, own) == 0));
     /* The waiter's counter: cancelled only by M_CANCEL_WAITER's child. */
@@ -156,7 +176,7 @@ static void check_case(drain_case *dc, const char *what)
     if (dc->bad_cancelled)
         FAIL_SOFT("%s: %d children saw fj_cancelled() of another counter", what, dc->bad_cancelled);
     CHECK_EQ(fj_counter_panics(&dc->children), dc->mode == M_PANIC ? (uint32_t)((N - 3 + 6) / 7) : 0u);
-    CHECK_EQ(dc->grand, dc->mode == M_NESTED ? 3 * (N / 10) : 0);
+    CHECK_EQ(dc->grand, dc->mode == M_NESTED ? 3 * (N / 10) : dc->mode == M_REUSE ? 100 : 0);
 }
 
 /* The root runs one case as itself, then the same case in a job of its own. */
@@ -190,7 +210,7 @@ static void quiet_panic(const fj_panic_info *info, void *user)
 
 int main(int argc, char **argv)
 {
-    for (int m = M_UNIFORM; m <= M_CANCEL_WAITER; m++) {
+    for (int m = M_UNIFORM; m <= M_REUSE; m++) {
         fj_config cfg = test_config(argc, argv);
         cfg.panic_hook = quiet_panic;
         run_root(&cfg, root, (void *)(intptr_t)m);

@@ -7,6 +7,7 @@
  * Not to be confused with folded finishes (counter.c: fj__fold_*), which
  * fold the *finishes* of consecutive jobs of one counter into one CAS.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -226,39 +227,104 @@ static void batch_fill(fj__batch *b, const fj_job *jobs, uint32_t k)
     }
 }
 
-/* fj_run_jobs' fast path (the jobs already checked); the caller queues the
- * rest one by one. */
+/* A batch to queue n more jobs in (priority queue q): a spare, else a new
+ * one unless the deque has room for the jobs one by one (then NULL, and the
+ * caller queues them that way rather than allocate; NULL too when memory ran
+ * out). A batch pool grows only when the deque would have to grow too, so a
+ * steady state whose deques have stopped growing allocates nothing even when
+ * more batches than ever happen to be in flight. */
+static fj__batch *batch_get(fj__worker *w, int q, size_t n)
+{
+    fj__batch *b = batch_spare(w);
+    if (!b) {
+        fj__deque *d = &w->q[q];
+        int64_t top;
+        if (fj__deque_room(d, fj_load_relaxed(&d->array), fj_load_relaxed(&d->bottom), (int64_t)n, &top))
+            return NULL;
+        b = batch_alloc(w);
+    }
+    return b;
+}
+
+/* Queue the filled batch b as one range of k jobs; false (b back in the
+ * pool) when the deque could not take the entry. */
+static bool batch_queue(fj__worker *w, fj__batch *b, uint32_t k, int q, uintptr_t flags, fj_counter *counter)
+{
+    b->counter = counter;
+    b->flags = flags;
+    /* Plain store: the batch reaches other workers only through the
+     * deque's release store of bottom below. */
+    fj_store_relaxed(&b->left, (int64_t)k);
+    if (range_push(w, b, 0, k, q) != 0) {
+        batch_put(w, b);
+        return false;
+    }
+    return true;
+}
+
+/* fj_run_jobs' path of runs (the jobs already checked); the caller queues
+ * the rest one by one. */
 size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, uintptr_t flags, fj_counter *counter)
 {
     size_t done = 0;
     while (done < n) {
         uint32_t k = n - done < FJ_BATCH_MAX ? (uint32_t)(n - done) : FJ_BATCH_MAX;
-        /* No spare batch and room in the deque for the jobs one by one: queue
-         * them that way rather than allocate (the caller does). A batch pool
-         * grows only when the deque would have to grow too, so a steady state
-         * whose deques have stopped growing allocates nothing even when more
-         * batches than ever happen to be in flight. */
-        fj__batch *b = batch_spare(w);
-        if (!b) {
-            fj__deque *d = &w->q[q];
-            int64_t top;
-            if (fj__deque_room(d, fj_load_relaxed(&d->array), fj_load_relaxed(&d->bottom), (int64_t)(n - done), &top))
-                break;
-            b = batch_alloc(w);
-            if (!b)
-                break;
-        }
+        fj__batch *b = batch_get(w, q, n - done);
+        if (!b)
+            break;
         batch_fill(b, jobs + done, k);
-        b->counter = counter;
-        b->flags = flags;
-        /* Plain store: the batch reaches other workers only through the
-         * deque's release store of bottom below. */
-        fj_store_relaxed(&b->left, (int64_t)k);
-        if (range_push(w, b, 0, k, q) != 0) {
+        if (!batch_queue(w, b, k, q, flags, counter))
+            break;
+        done += k;
+    }
+    return done;
+}
+
+/* The priority and flags of a job as one word, to compare two jobs' in one
+ * test (no padding between the two: checked below). */
+_Static_assert(offsetof(fj_job, flags) == offsetof(fj_job, priority) + sizeof(fj_priority) &&
+                   sizeof(fj_priority) + sizeof(unsigned) == sizeof(uint64_t),
+               "fj_job's priority and flags are adjacent and fill 8 bytes");
+static inline uint64_t job_key(const fj_job *j)
+{
+    uint64_t k;
+    memcpy(&k, &j->priority, sizeof k);
+    return k;
+}
+
+size_t fj__push_uniform(fj__worker *w, const fj_job *jobs, size_t n, int q, fj_counter *counter)
+{
+    fj_job_fn fn = jobs[0].fn;
+    const char *name = jobs[0].name;
+    uint64_t key = job_key(&jobs[0]);
+    uintptr_t flags = jobs[0].flags & FJ_JOB_SHALLOW;
+    size_t done = 0;
+    while (done < n) {
+        uint32_t k = n - done < FJ_BATCH_MAX ? (uint32_t)(n - done) : FJ_BATCH_MAX;
+        fj__batch *b = batch_get(w, q, n - done);
+        if (!b)
+            break;
+        /* Check and copy in one pass: a job equal to the first in function,
+         * name, priority and flags is as valid as the first. */
+        const fj_job *j = jobs + done;
+        uint32_t i = 0;
+        while (i < k && j[i].fn == fn && j[i].name == name && job_key(&j[i]) == key) {
+            b->u.args[i] = j[i].arg;
+            i++;
+        }
+        /* A run cut short by a different job: queued if long enough to be
+         * worth a batch, else left with the rest to the caller. */
+        if (i < k && i < FJ_BATCH_MIN) {
             batch_put(w, b);
             break;
         }
-        done += k;
+        b->fn = fn;
+        b->name = fj__job_name(name);
+        if (!batch_queue(w, b, i, q, flags, counter))
+            break;
+        done += i;
+        if (i < k)
+            break;
     }
     return done;
 }

@@ -429,6 +429,12 @@ FJ__SHARED void fj__range_open(fj__worker *w, fj__task *t);
  * many it queued (fewer only when memory ran out). */
 FJ__SHARED size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, uintptr_t flags,
                                    fj_counter *counter);
+/* fj_run_jobs' common call: queue as batches the longest run of jobs[0..n)
+ * equal to jobs[0] in function, name, priority and flags (jobs[0] checked by
+ * the caller: plain, at most FJ_JOB_SHALLOW, of queue q), checking the jobs
+ * as it copies them; returns how many it queued: 0 when fewer than
+ * FJ_BATCH_MIN lead, or no batch could be had. */
+FJ__SHARED size_t fj__push_uniform(fj__worker *w, const fj_job *jobs, size_t n, int q, fj_counter *counter);
 FJ__SHARED void fj__batches_free(fj__worker *w);
 
 /* --- steal.c: where a worker finds work ------------------------------------ */

@@ -199,6 +199,14 @@ static FJ_NOINLINE void run_jobs_grouped(fj__worker *w, const fj_job *jobs, size
     if (FJ_UNLIKELY(w->trace))
         stamp = fj__trace_queued(w->trace, w->current->index, fj__job_name(jobs[0].name), count);
     size_t i = 0;
+    /* The common call, a stage of a frame or a loop written with jobs: jobs
+     * of one function, name, priority and flags (none or FJ_JOB_SHALLOW),
+     * checked against the first while they are copied into batches (batch.c),
+     * one pass where the runs below take two. What it leaves, from the first
+     * job that differs, goes the general way. */
+    if (FJ_LIKELY(!stamp) && jobs[0].fn && (unsigned)jobs[0].priority <= FJ_PRIORITY_LOW &&
+        (jobs[0].flags & ~(unsigned)FJ_JOB_SHALLOW) == 0)
+        i = fj__push_uniform(w, jobs, count, fj__prio_queue(jobs[0].priority), counter);
     while (i < count) {
         /* Runs of equal priority are pushed as one batch (one release store of
          * bottom), written straight into the deque's slots. */

@@ -240,7 +240,15 @@ static void part_exactly_once(void)
  * (batch.c, fj__batch): every job must still run once with its own arg, its
  * name and its function, and a batch where one job differs (first, last, by
  * name or by function) must keep that job's own. */
-enum { UNI_ALL, UNI_LAST_NAME, UNI_LAST_FN, UNI_FIRST_NAME, UNI_NULL_NAME, UNI_MODES };
+/* The jobs of one function and name where something else changes halfway
+ * (the priority, FJ_JOB_SHALLOW, one FJ_JOB_LARGE_STACK job) are checked
+ * and batched one pass (batch.c, fj__push_uniform) up to that job, and go
+ * the general way from it: each must still run once, and the large-stack
+ * job on a large stack. */
+enum { UNI_ALL, UNI_LAST_NAME, UNI_LAST_FN, UNI_FIRST_NAME, UNI_NULL_NAME, UNI_PRIO_HALF, UNI_SHALLOW_HALF,
+       UNI_LARGE_MID, UNI_MODES };
+static void touch_stack(void);
+static int uni_large_ran;
 static int uni_hits[MAXJ], uni_odd_fn[MAXJ];
 static int uni_bad;
 static int uni_mode;
@@ -271,6 +279,10 @@ static void uni_check(void *arg, bool odd_fn)
         T_ADD(&uni_bad, 1);
     if (odd_fn)
         T_ADD(&uni_odd_fn[i], 1);
+    if (uni_mode == UNI_LARGE_MID && i == uni_n / 2) {
+        touch_stack();
+        T_ADD(&uni_large_ran, 1);
+    }
     T_ADD(h, 1);
 }
 
@@ -291,7 +303,14 @@ static void uniform_root(void *arg)
                 T_STORE(&uni_odd_fn[i], 0);
                 bool odd = mode == UNI_LAST_FN && i == n - 1;
                 jobs[i] = (fj_job){ .fn = odd ? uni_job_odd : uni_job, .arg = &uni_hits[i], .name = uni_name(i) };
+                if (mode == UNI_PRIO_HALF && i >= n / 2)
+                    jobs[i].priority = FJ_PRIORITY_HIGH;
+                if (mode == UNI_SHALLOW_HALF && i < n / 2)
+                    jobs[i].flags = FJ_JOB_SHALLOW;
+                if (mode == UNI_LARGE_MID && i == n / 2)
+                    jobs[i].flags = FJ_JOB_LARGE_STACK;
             }
+            T_STORE(&uni_large_ran, 0);
             fj_counter c;
             fj_counter_init(&c, 0);
             fj_run_jobs(jobs, n, &c);
@@ -304,6 +323,8 @@ static void uniform_root(void *arg)
             if (wrong || T_LOAD(&uni_bad) || T_LOAD(&poisoned_ran))
                 FAIL_SOFT("uniform batches, mode %d, %zu jobs: %zu not run exactly once, %d with the wrong name or "
                           "function, %d poisoned", mode, n, wrong, T_LOAD(&uni_bad), T_LOAD(&poisoned_ran));
+            if (mode == UNI_LARGE_MID && T_LOAD(&uni_large_ran) != 1)
+                FAIL_SOFT("uniform batches: the large-stack job ran %d times (%zu jobs)", T_LOAD(&uni_large_ran), n);
             if (mode == UNI_LAST_FN && T_LOAD(&uni_odd_fn[n - 1]) != 1)
                 FAIL_SOFT("uniform batches: the last job's own function did not run (%zu jobs)", n);
             T_STORE(&uni_bad, 0);
@@ -314,6 +335,9 @@ static void uniform_root(void *arg)
 static void part_uniform(void)
 {
     fj_config cfg = base_config();
+    /* Small fibers the large-stack job's 256 KiB would overflow. */
+    cfg.small_stack_size = 16 * 1024;
+    cfg.large_stack_size = 1024 * 1024;
     fj_scheduler *s = make_sched(&cfg);
     /* Twice: the second time every worker has spare batches (a worker with
      * none queues a few jobs one by one instead). */

@@ -181,6 +181,32 @@ static void few_bad_flags_root(void *a)
 }
 static void few_bad_flags(void *a) { (void)a; as_root(few_bad_flags_root); }
 
+/* Many jobs (fj_run_jobs' batch path): jobs equal to the first in function
+ * and name are checked as they are copied into batches (batch.c,
+ * fj__push_uniform); one that differs in anything else after a batch's worth
+ * of them is still named, whatever is wrong with it. */
+static int many_bad_kind;
+static void many_bad_root(void *a)
+{
+    (void)a;
+    enum { N = 41 };
+    static fj_job j[N];
+    for (int i = 0; i < N; i++)
+        j[i] = (fj_job){ .fn = noop, .name = "u" };
+    switch (many_bad_kind) {
+    case 0: j[N - 1].fn = NULL; break;
+    case 1: j[N - 1].priority = (fj_priority)7; break;
+    default: j[N - 1].flags = 0x10000; break;
+    }
+    fj_counter c;
+    fj_counter_init(&c, 0);
+    fj_run_jobs(j, N, &c);
+    fj_wait(&c, 0);
+}
+static void many_bad_fn(void *a) { (void)a; many_bad_kind = 0; as_root(many_bad_root); }
+static void many_bad_priority(void *a) { (void)a; many_bad_kind = 1; as_root(many_bad_root); }
+static void many_bad_flags(void *a) { (void)a; many_bad_kind = 2; as_root(many_bad_root); }
+
 static void wait_target_high_root(void *a)
 {
     (void)a;
@@ -460,6 +486,12 @@ int main(int argc, char **argv)
                       "fiberjob: fj_run_jobs: job 2 ('p') has priority 7, not an fj_priority" ROOT_SUFFIX);
     EXPECT_ABORT_LINE(few_bad_flags, NULL,
                       "fiberjob: fj_run_jobs: job 3 of 4 ('flagged') has undefined flag bits 0x10000 (only "
+                      "FJ_JOB_LARGE_STACK, FJ_JOB_SHALLOW and FJ_JOB_ON_WORKER(n) are defined)" ROOT_SUFFIX);
+    EXPECT_ABORT_LINE(many_bad_fn, NULL, "fiberjob: fj_run_jobs: job 40 of 41 ('u') has a NULL function" ROOT_SUFFIX);
+    EXPECT_ABORT_LINE(many_bad_priority, NULL,
+                      "fiberjob: fj_run_jobs: job 40 ('u') has priority 7, not an fj_priority" ROOT_SUFFIX);
+    EXPECT_ABORT_LINE(many_bad_flags, NULL,
+                      "fiberjob: fj_run_jobs: job 40 of 41 ('u') has undefined flag bits 0x10000 (only "
                       "FJ_JOB_LARGE_STACK, FJ_JOB_SHALLOW and FJ_JOB_ON_WORKER(n) are defined)" ROOT_SUFFIX);
     EXPECT_ABORT_LINE(wait_target_high, NULL, "fiberjob: fj_wait: target 65536 is outside 0..65535" ROOT_SUFFIX);
     EXPECT_ABORT_LINE(wait_target_negative, NULL, "fiberjob: fj_wait: target -1 is outside 0..65535" ROOT_SUFFIX);

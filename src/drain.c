@@ -82,27 +82,11 @@ fj__worker *fj__drain_chunk(fj__worker *w, fj__fiber *self, const fj__task *firs
             break;
         if (cq > 1 && bottom_is_of(&w->q[1], c))
             break;
-        /* The take: fj__chunk_take_inline's, field by field. */
-        uint32_t lo = w->chunk_lo;
-        if (FJ_UNLIKELY(fj_load_relaxed(&w->s->spinning) + fj_load_relaxed(&w->s->sleepers)) &&
-            w->chunk_hi - lo >= 2)
-            fj__chunk_split(w);
+        /* The take, its fields in registers. */
         fj_job_fn fn;
         void *arg;
         const char *name;
-        if (FJ_LIKELY(b->fn != NULL)) {
-            fn = b->fn;
-            arg = b->u.args[lo];
-            name = b->name;
-        } else {
-            const fj_job *j = &b->u.jobs[lo];
-            fn = j->fn;
-            arg = j->arg;
-            name = fj__job_name(j->name);
-        }
-        w->chunk_lo = lo + 1;
-        if (lo + 1 == w->chunk_hi)
-            fj__chunk_close(w);
+        fj__chunk_take_fields(w, b, &fn, &arg, &name);
         /* The run: run_job's nested path, its saves and restores above. */
         if (FJ_UNLIKELY(w->observed || fj_load_relaxed(&c->fj__cancel) != 0)) {
             fj__task t = { .fn = fn, .arg = arg, .name = name, .counter = c,

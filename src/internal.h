@@ -395,30 +395,44 @@ FJ__SHARED void fj__chunk_close(fj__worker *w);
 /* The next job of the worker's chunk; false when it has none (batch.c,
  * "Lazy splitting": with workers idle, the rest is shared first). */
 FJ__SHARED bool fj__chunk_take(fj__worker *w, fj__task *out);
-/* The same, inline, for the loop that drains a chunk (fj__drain_chunk):
- * the split and the close stay out of line. */
-static inline __attribute__((always_inline)) bool fj__chunk_take_inline(fj__worker *w, fj__task *out)
+/* The next job of chunk b (w->chunk, not NULL), field by field: the take of
+ * fj__chunk_take_inline and of the loop that drains a chunk (drain.c), which
+ * keeps the fields in registers. The split and the close stay out of line;
+ * after the close b may be another's (batch.c, "Freeing"): read what the
+ * task needs of it (counter, flags) before. */
+static inline __attribute__((always_inline)) void fj__chunk_take_fields(fj__worker *w, const fj__batch *b,
+                                                                        fj_job_fn *fn, void **arg,
+                                                                        const char **name)
 {
-    fj__batch *b = w->chunk;
-    if (!b)
-        return false;
     /* Relaxed loads: a heuristic. A stale count only splits once too many
      * (the entry is stolen back or taken by us later) or one job later. */
     if (FJ_UNLIKELY(fj_load_relaxed(&w->s->spinning) + fj_load_relaxed(&w->s->sleepers)) &&
         w->chunk_hi - w->chunk_lo >= 2)
         fj__chunk_split(w);
     uint32_t lo = w->chunk_lo;
-    uintptr_t flags = (uintptr_t)w->chunk_q << FJ_TASK_Q_SHIFT | b->flags;
     if (FJ_LIKELY(b->fn != NULL)) {
-        *out = (fj__task){ .fn = b->fn, .arg = b->u.args[lo], .name = b->name, .counter = b->counter, .flags = flags };
+        *fn = b->fn;
+        *arg = b->u.args[lo];
+        *name = b->name;
     } else {
         const fj_job *j = &b->u.jobs[lo];
-        *out = (fj__task){ .fn = j->fn, .arg = j->arg, .name = fj__job_name(j->name), .counter = b->counter,
-                           .flags = flags };
+        *fn = j->fn;
+        *arg = j->arg;
+        *name = fj__job_name(j->name);
     }
     w->chunk_lo = lo + 1;
     if (lo + 1 == w->chunk_hi)
         fj__chunk_close(w);
+}
+/* fj__chunk_take, inline. */
+static inline __attribute__((always_inline)) bool fj__chunk_take_inline(fj__worker *w, fj__task *out)
+{
+    fj__batch *b = w->chunk;
+    if (!b)
+        return false;
+    out->counter = b->counter;
+    out->flags = (uintptr_t)w->chunk_q << FJ_TASK_Q_SHIFT | b->flags;
+    fj__chunk_take_fields(w, b, &out->fn, &out->arg, &out->name);
     return true;
 }
 /* Put the chunk's jobs not yet started back in the deque, as one entry. */

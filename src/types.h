@@ -120,7 +120,8 @@ typedef struct fj__fiber {
     struct fj__boundary *boundary; /* innermost job running on this fiber (panic target) */
     /* The worker running it: set with that worker's `current` on every
      * switch to it (after_switch, worker_enter, fj__native_enter), so a job
-     * that returns reads the worker it returned on here (run_job) instead of
+     * that returns reads the worker it returned on here (fj__worker_of: run_job
+     * and its nested path in worker.c, the inline run in drain.c) instead of
      * asking the thread (fj__current_worker). Read only by the fiber itself. */
     struct fj__worker *worker;
     _Alignas(16) unsigned char unwind_exc[64]; /* struct _Unwind_Exception for fj_panic */

@@ -262,24 +262,6 @@ static bool batch_queue(fj__worker *w, fj__batch *b, uint32_t k, int q, uintptr_
     return true;
 }
 
-/* fj_run_jobs' path of runs (the jobs already checked); the caller queues
- * the rest one by one. */
-size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, uintptr_t flags, fj_counter *counter)
-{
-    size_t done = 0;
-    while (done < n) {
-        uint32_t k = n - done < FJ_BATCH_MAX ? (uint32_t)(n - done) : FJ_BATCH_MAX;
-        fj__batch *b = batch_get(w, q, n - done);
-        if (!b)
-            break;
-        batch_fill(b, jobs + done, k);
-        if (!batch_queue(w, b, k, q, flags, counter))
-            break;
-        done += k;
-    }
-    return done;
-}
-
 /* The priority and flags of a job as one word, to compare two jobs' in one
  * test (no padding between the two: checked below). */
 _Static_assert(offsetof(fj_job, flags) == offsetof(fj_job, priority) + sizeof(fj_priority) &&
@@ -292,40 +274,66 @@ static inline uint64_t job_key(const fj_job *j)
     return k;
 }
 
-size_t fj__push_uniform(fj__worker *w, const fj_job *jobs, size_t n, int q, fj_counter *counter)
+/* Fill b uniform with the jobs of jobs[0..k) equal to `like` in function,
+ * name, priority and flags, up to the first that differs; returns how many.
+ * Check and copy in one pass: such a job is as valid as `like`. */
+static uint32_t batch_fill_like(fj__batch *b, const fj_job *jobs, uint32_t k, const fj_job *like)
 {
-    fj_job_fn fn = jobs[0].fn;
-    const char *name = jobs[0].name;
-    uint64_t key = job_key(&jobs[0]);
-    uintptr_t flags = jobs[0].flags & FJ_JOB_SHALLOW;
+    fj_job_fn fn = like->fn;
+    const char *name = like->name;
+    uint64_t key = job_key(like);
+    uint32_t i = 0;
+    while (i < k && jobs[i].fn == fn && jobs[i].name == name && job_key(&jobs[i]) == key) {
+        b->u.args[i] = jobs[i].arg;
+        i++;
+    }
+    b->fn = fn;
+    b->name = fj__job_name(name);
+    return i;
+}
+
+/* Both ways of queueing jobs[0..n) as batches: `like` NULL, every job (the
+ * caller checked them; batch_fill); else the jobs equal to *like, up to the
+ * first that differs (batch_fill_like). */
+static inline __attribute__((always_inline)) size_t push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q,
+                                                                 uintptr_t flags, fj_counter *counter,
+                                                                 const fj_job *like)
+{
     size_t done = 0;
     while (done < n) {
         uint32_t k = n - done < FJ_BATCH_MAX ? (uint32_t)(n - done) : FJ_BATCH_MAX;
         fj__batch *b = batch_get(w, q, n - done);
         if (!b)
             break;
-        /* Check and copy in one pass: a job equal to the first in function,
-         * name, priority and flags is as valid as the first. */
-        const fj_job *j = jobs + done;
-        uint32_t i = 0;
-        while (i < k && j[i].fn == fn && j[i].name == name && job_key(&j[i]) == key) {
-            b->u.args[i] = j[i].arg;
-            i++;
-        }
+        uint32_t m = k;
+        if (like)
+            m = batch_fill_like(b, jobs + done, k, like);
+        else
+            batch_fill(b, jobs + done, k);
         /* A run cut short by a different job: queued if long enough to be
          * worth a batch, else left with the rest to the caller. */
-        if (i < k && i < FJ_BATCH_MIN) {
+        if (m < k && m < FJ_BATCH_MIN) {
             batch_put(w, b);
             break;
         }
-        b->fn = fn;
-        b->name = fj__job_name(name);
-        if (!batch_queue(w, b, i, q, flags, counter))
+        if (!batch_queue(w, b, m, q, flags, counter))
             break;
-        done += i;
-        if (i < k)
+        done += m;
+        if (m < k)
             break;
     }
     return done;
+}
+
+/* fj_run_jobs' path of runs (the jobs already checked); the caller queues
+ * the rest one by one. */
+size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, int q, uintptr_t flags, fj_counter *counter)
+{
+    return push_batches(w, jobs, n, q, flags, counter, NULL);
+}
+
+size_t fj__push_uniform(fj__worker *w, const fj_job *jobs, size_t n, int q, fj_counter *counter)
+{
+    return push_batches(w, jobs, n, q, jobs[0].flags & FJ_JOB_SHALLOW, counter, &jobs[0]);
 }
 

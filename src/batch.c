@@ -310,9 +310,10 @@ static inline __attribute__((always_inline)) size_t push_batches(fj__worker *w, 
             m = batch_fill_like(b, jobs + done, k, like);
         else
             batch_fill(b, jobs + done, k);
-        /* A run cut short by a different job: queued if long enough to be
-         * worth a batch, else left with the rest to the caller. */
-        if (m < k && m < FJ_BATCH_MIN) {
+        /* A run cut short by a different job, or a call of fewer jobs: queued
+         * if long enough to be worth a batch, else left with the rest to the
+         * caller (the end of a long call is queued whatever its length). */
+        if (m < FJ_BATCH_MIN && (m < k || done == 0)) {
             batch_put(w, b);
             break;
         }

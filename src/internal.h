@@ -447,7 +447,7 @@ FJ__SHARED size_t fj__push_batches(fj__worker *w, const fj_job *jobs, size_t n, 
  * equal to jobs[0] in function, name, priority and flags (jobs[0] checked by
  * the caller: plain, at most FJ_JOB_SHALLOW, of queue q), checking the jobs
  * as it copies them; returns how many it queued: 0 when fewer than
- * FJ_BATCH_MIN lead, or no batch could be had. */
+ * FJ_BATCH_MIN such jobs lead, or no batch could be had. */
 FJ__SHARED size_t fj__push_uniform(fj__worker *w, const fj_job *jobs, size_t n, int q, fj_counter *counter);
 FJ__SHARED void fj__batches_free(fj__worker *w);
 

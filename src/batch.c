@@ -299,6 +299,16 @@ static inline __attribute__((always_inline)) size_t push_batches(fj__worker *w, 
                                                                  uintptr_t flags, fj_counter *counter,
                                                                  const fj_job *like)
 {
+    /* A call that does not start with a batch's worth of jobs like the first
+     * (names that differ, a large-stack job early on) is left to the caller
+     * before a batch is taken from the pool, or a slab allocated, for it. */
+    if (like) {
+        if (n < FJ_BATCH_MIN)
+            return 0;
+        for (size_t i = 1; i < FJ_BATCH_MIN; i++)
+            if (jobs[i].fn != like->fn || jobs[i].name != like->name || job_key(&jobs[i]) != job_key(like))
+                return 0;
+    }
     size_t done = 0;
     while (done < n) {
         uint32_t k = n - done < FJ_BATCH_MAX ? (uint32_t)(n - done) : FJ_BATCH_MAX;
@@ -310,10 +320,10 @@ static inline __attribute__((always_inline)) size_t push_batches(fj__worker *w, 
             m = batch_fill_like(b, jobs + done, k, like);
         else
             batch_fill(b, jobs + done, k);
-        /* A run cut short by a different job, or a call of fewer jobs: queued
-         * if long enough to be worth a batch, else left with the rest to the
-         * caller (the end of a long call is queued whatever its length). */
-        if (m < FJ_BATCH_MIN && (m < k || done == 0)) {
+        /* A run cut short by a different job: queued if long enough to be
+         * worth a batch, else left with the rest to the caller (the end of a
+         * long call is queued whatever its length). */
+        if (m < k && m < FJ_BATCH_MIN) {
             batch_put(w, b);
             break;
         }

@@ -189,6 +189,9 @@ void bench_frames_free(bench_frames *fr);
 /* frame with each stage a parallel loop (implementation "fiberjob-ranged",
  * fj_frame.c). */
 int fjb_frame_ranged(const bench_args *a);
+/* The two, frame about, and the ratio of each pair (implementation
+ * "fiberjob-alternate", fj_frame.c). */
+int fjb_frame_alternate(const bench_args *a);
 
 /* fib with its jobs declared FJ_JOB_SHALLOW (implementation "fiberjob-shallow"). */
 int fjb_fib_shallow(const bench_args *a);

@@ -20,6 +20,8 @@
  *   pfor       floats mapped then summed                              64 Mi
  *   frame      frames of the ~10,400-job graph in frame_graph.h              500
  *              (impl fiberjob-ranged: each stage a parallel loop;
+ *              impl fiberjob-alternate: the two frame about in one process,
+ *              the medians of job-per-element / ranged by pair and stage;
  *              impl serial: the same jobs in order on one thread; impl
  *              split-floor: no scheduler, each stage cut in two fixed halves
  *              on two pinned threads: frame_floor.c. FJ_BENCH_RUNQUEUE=1
@@ -76,6 +78,7 @@ static const entry table[] = {
     { "frame", "fiberjob", fjb_frame },
     { "frame", "serial", bench_frame_serial },
     { "frame", "fiberjob-ranged", fjb_frame_ranged },
+    { "frame", "fiberjob-alternate", fjb_frame_alternate },
     { "frame", "split-floor", bench_frame_split_floor },
     { "wake", "fiberjob", fjb_wake },
     { "wake", "park-floor", fjb_wake_floor },

@@ -6,6 +6,7 @@
  */
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <fiberjob.h>
 
@@ -42,6 +43,12 @@ static void fg_island_job(void *p)
     fg_island_done(island);
 }
 
+/* The clock at the stages' ends in the last frame of either form, for
+ * "fiberjob-alternate" below: [0] the frame's start, [1] animation done,
+ * [2] physics and visibility done, [3] render done. Four clock reads a frame
+ * of about 2.5 ms. */
+static uint64_t fg_mark[4];
+
 static void fg_one_frame(void)
 {
     fj_counter anim, phys, vis, render;
@@ -49,14 +56,18 @@ static void fg_one_frame(void)
     fj_counter_init(&phys, 0);
     fj_counter_init(&vis, 0);
     fj_counter_init(&render, 0);
+    fg_mark[0] = bench_now_ns();
     fj_run_jobs(fg_anim, FG_ANIM, &anim);
     fj_wait(&anim, 0);
+    fg_mark[1] = bench_now_ns();
     fj_run_jobs(fg_phys, FG_ISLANDS, &phys);
     fj_run_jobs(fg_vis, FG_VIS, &vis);
     fj_wait(&vis, 0);
     fj_wait(&phys, 0);
+    fg_mark[2] = bench_now_ns();
     fj_run_jobs(fg_rend, FG_RENDER, &render);
     fj_wait(&render, 0);
+    fg_mark[3] = bench_now_ns();
 }
 
 /* The paired serial twin (FJ_BENCH_PAIRED=1) with the other worker kept
@@ -126,7 +137,7 @@ static int fg_run(const bench_args *a, void (*one_frame)(void))
     return rc;
 }
 
-int fjb_frame(const bench_args *a)
+static void fg_setup(void)
 {
     for (uint32_t i = 0; i < FG_ANIM; i++)
         fg_anim[i] = (fj_job){ .fn = fg_animate_job, .arg = (void *)(uintptr_t)i, .name = "animate" };
@@ -137,6 +148,11 @@ int fjb_frame(const bench_args *a)
         fg_vis[i] = (fj_job){ .fn = fg_cull_job, .arg = (void *)(uintptr_t)i, .name = "cull" };
     for (uint32_t i = 0; i < FG_RENDER; i++)
         fg_rend[i] = (fj_job){ .fn = fg_render_job, .arg = (void *)(uintptr_t)i, .name = "render_batch" };
+}
+
+int fjb_frame(const bench_args *a)
+{
+    fg_setup();
     return fg_run(a, fg_one_frame);
 }
 
@@ -213,18 +229,100 @@ static void fgr_one_frame(void)
     fj_counter phys, vis;
     fj_counter_init(&phys, 0);
     fj_counter_init(&vis, 0);
+    fg_mark[0] = bench_now_ns();
     fj_parallel_for(0, FG_ANIM, 0, fgr_anim, NULL, "animate");
+    fg_mark[1] = bench_now_ns();
     fj_run_jobs(fgr_phys, FG_ISLANDS, &phys);
     fj_run_jobs(&(fj_job){ .fn = fgr_vis_job, .name = "cull_all" }, 1, &vis);
     fj_wait(&vis, 0);
     fj_wait(&phys, 0);
+    fg_mark[2] = bench_now_ns();
     fj_parallel_for(0, FG_RENDER, 0, fgr_render, NULL, "render_batch");
+    fg_mark[3] = bench_now_ns();
 }
 
-int fjb_frame_ranged(const bench_args *a)
+static void fgr_setup(void)
 {
     for (uint32_t i = 0; i < FG_ISLANDS; i++)
         fgr_phys[i] = (fj_job){ .fn = fgr_island_job, .arg = (void *)(uintptr_t)i, .name = "physics_island",
                                 .priority = FJ_PRIORITY_HIGH };
+}
+
+int fjb_frame_ranged(const bench_args *a)
+{
+    fgr_setup();
     return fg_run(a, fgr_one_frame);
+}
+
+/* ------------------------------------------------------------- alternate */
+
+/* "fiberjob-alternate": the two forms above in one process, frame about:
+ * frames 2k and 2k+1 are one of each, in the order 01 10 01 10 ..., and each
+ * pair gives the ratio of the job-per-element frame to the ranged frame, for
+ * the whole frame and for each stage (fg_mark). Alternating frame by frame
+ * cancels what drifts between processes and within one (the speed of this
+ * machine's virtual CPUs varies by more than the difference measured), so
+ * the cost of writing the frame as a job per element, against the same
+ * scheduler running it as loops, is read to a fraction of a percent in one
+ * run. Emits the medians over pairs; with --workers 1, the cost of the jobs
+ * themselves, with no second worker to interact with. */
+#define FGA_PARTS 4   /* animation, physics and visibility, render, the frame */
+static const char *const fga_metric[FGA_PARTS] = { "alt-anim-ratio", "alt-physvis-ratio", "alt-render-ratio",
+                                                   "alt-frame-ratio" };
+
+typedef struct fga_ctx {
+    bench_frames fr;
+    double *ratio[FGA_PARTS];   /* per pair */
+    double part[2][FGA_PARTS];  /* the pair's two frames (0: job per element, 1: ranged) */
+    size_t pairs;
+} fga_ctx;
+
+static void fga_frame(uint32_t f, void *p)
+{
+    fga_ctx *x = p;
+    unsigned form = (f ^ (f >> 1)) & 1;   /* 0 1 1 0 0 1 1 0 ... */
+    fg_w.frame = f;
+    if (form == 0)
+        fg_one_frame();
+    else
+        fgr_one_frame();
+    for (int k = 0; k < 3; k++)
+        x->part[form][k] = (double)(fg_mark[k + 1] - fg_mark[k]);
+    x->part[form][3] = (double)(fg_mark[3] - fg_mark[0]);
+    /* The second of a pair, past the warm-up (bench_frames_run: 10 frames,
+     * an even number, so pairs are frames 2k and 2k+1). */
+    if ((f & 1) && f >= 10 && x->pairs < (size_t)x->fr.size / 2) {
+        for (int k = 0; k < FGA_PARTS; k++)
+            x->ratio[k][x->pairs] = x->part[1][k] > 0 ? x->part[0][k] / x->part[1][k] : 0;
+        x->pairs++;
+    }
+}
+
+static void fga_root(void *p)
+{
+    fga_ctx *x = p;
+    bench_frames_run(&x->fr, fga_frame, NULL, x);
+}
+
+int fjb_frame_alternate(const bench_args *a)
+{
+    fg_setup();
+    fgr_setup();
+    fga_ctx x = { .pairs = 0 };
+    long size = a->size < 2 ? 2 : a->size;
+    if (bench_frames_alloc(&x.fr, size, 0) != 0)
+        return bench_fail("frame: out of memory");
+    int rc = 0;
+    for (int k = 0; k < FGA_PARTS; k++)
+        if (!(x.ratio[k] = calloc((size_t)size / 2, sizeof(double))))
+            rc = bench_fail("frame: out of memory");
+    if (!rc)
+        rc = fjb_run_root_from(a, fj_config_default(), fga_root, &x);
+    if (!rc)
+        for (int k = 0; k < FGA_PARTS; k++)
+            bench_emit(fga_metric[k], bench_percentile(x.ratio[k], x.pairs, 50), "x", BENCH_INFO);
+    for (int k = 0; k < FGA_PARTS; k++)
+        free(x.ratio[k]);
+    bench_frames_free(&x.fr);
+    return rc;
 }

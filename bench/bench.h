@@ -189,7 +189,7 @@ void bench_frames_free(bench_frames *fr);
 /* frame with each stage a parallel loop (implementation "fiberjob-ranged",
  * fj_frame.c). */
 int fjb_frame_ranged(const bench_args *a);
-/* The two, frame about, and the ratio of each pair (implementation
+/* The two alternating, and the ratio of each pair (implementation
  * "fiberjob-alternate", fj_frame.c). */
 int fjb_frame_alternate(const bench_args *a);
 

@@ -20,7 +20,7 @@
  *   pfor       floats mapped then summed                              64 Mi
  *   frame      frames of the ~10,400-job graph in frame_graph.h              500
  *              (impl fiberjob-ranged: each stage a parallel loop;
- *              impl fiberjob-alternate: the two frame about in one process,
+ *              impl fiberjob-alternate: the two alternating in one process,
  *              the medians of job-per-element / ranged by pair and stage;
  *              impl serial: the same jobs in order on one thread; impl
  *              split-floor: no scheduler, each stage cut in two fixed halves

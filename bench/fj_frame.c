@@ -256,16 +256,16 @@ int fjb_frame_ranged(const bench_args *a)
 
 /* ------------------------------------------------------------- alternate */
 
-/* "fiberjob-alternate": the two forms above in one process, frame about:
+/* "fiberjob-alternate": the two forms above in one process, alternately:
  * frames 2k and 2k+1 are one of each, in the order 01 10 01 10 ..., and each
  * pair gives the ratio of the job-per-element frame to the ranged frame, for
  * the whole frame and for each stage (fg_mark). Alternating frame by frame
- * cancels what drifts between processes and within one (the speed of this
- * machine's virtual CPUs varies by more than the difference measured), so
- * the cost of writing the frame as a job per element, against the same
- * scheduler running it as loops, is read to a fraction of a percent in one
- * run. Emits the medians over pairs; with --workers 1, the cost of the jobs
- * themselves, with no second worker to interact with. */
+ * puts both forms under the same state of the machine, whose speed drifts
+ * between processes and within one by more than the difference measured:
+ * what it costs to write the frame as a job per element, against the same
+ * scheduler running it as loops, at that moment. Emits the medians over
+ * pairs; with --workers 1, the cost of the jobs themselves, with no second
+ * worker to interact with (BENCHMARKS.md, thirteenth pass). */
 #define FGA_PARTS 4   /* animation, physics and visibility, render, the frame */
 static const char *const fga_metric[FGA_PARTS] = { "alt-anim-ratio", "alt-physvis-ratio", "alt-render-ratio",
                                                    "alt-frame-ratio" };

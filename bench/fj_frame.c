@@ -289,9 +289,10 @@ static void fga_frame(uint32_t f, void *p)
     for (int k = 0; k < 3; k++)
         x->part[form][k] = (double)(fg_mark[k + 1] - fg_mark[k]);
     x->part[form][3] = (double)(fg_mark[3] - fg_mark[0]);
-    /* The second of a pair, past the warm-up (bench_frames_run: 10 frames,
-     * an even number, so pairs are frames 2k and 2k+1). */
-    if ((f & 1) && f >= 10 && x->pairs < (size_t)x->fr.size / 2) {
+    /* The second of a pair, past the warm-up (an even number of frames, so
+     * pairs are frames 2k and 2k+1). */
+    _Static_assert(BENCH_FRAMES_WARM % 2 == 0, "pairs start after the warm-up");
+    if ((f & 1) && f >= BENCH_FRAMES_WARM && x->pairs < (size_t)x->fr.size / 2) {
         for (int k = 0; k < FGA_PARTS; k++)
             x->ratio[k][x->pairs] = x->part[1][k] > 0 ? x->part[0][k] / x->part[1][k] : 0;
         x->pairs++;

@@ -128,7 +128,7 @@ void bench_frames_free(bench_frames *fr)
 void bench_frames_run(bench_frames *fr, void (*frame)(uint32_t f, void *ctx),
                       double (*twin)(uint32_t f, void *ctx), void *ctx)
 {
-    const long warm = 10;
+    const long warm = BENCH_FRAMES_WARM;
     rq_files q;
     rq_open(&q);
     fr->rq_measured = q.n > 0;

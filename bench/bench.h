@@ -158,12 +158,12 @@ int fjb_spawn1_ring_floor(const bench_args *a);
 int bench_frame_split_floor(const bench_args *a);
 
 /* The frame loop every frame program shares (fj_frame.c, frame_floor.c):
- * BENCH_FRAMES_WARM (10) untimed warm-up frames, then `size` frames, each timed and, on request,
- * with the time the process's threads waited for a CPU around it
- * (FJ_BENCH_RUNQUEUE=1, Linux schedstat: the frames the machine delayed) and
- * with its serial twin after it (FJ_BENCH_PAIRED=1, for the programs that
- * give a twin: the two-core limit taken frame by frame in the same process,
- * frame_graph.h's fg_paired_serial). */
+ * BENCH_FRAMES_WARM (10) untimed warm-up frames, then `size` frames, each
+ * timed and, on request, with the time the process's threads waited for a
+ * CPU around it (FJ_BENCH_RUNQUEUE=1, Linux schedstat: the frames the
+ * machine delayed) and with its serial twin after it (FJ_BENCH_PAIRED=1,
+ * for the programs that give a twin: the two-core limit taken frame by
+ * frame in the same process, frame_graph.h's fg_paired_serial). */
 #define BENCH_FRAMES_WARM 10   /* untimed warm-up frames (an even number) */
 typedef struct bench_frames {
     long size;

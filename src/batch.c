@@ -274,6 +274,14 @@ static inline uint64_t job_key(const fj_job *j)
     return k;
 }
 
+/* Is j equal to the job whose function, name and job_key are given? (The
+ * caller keeps the three in locals: the batch's stores may alias the
+ * bytes job_key reads, so they would be loaded again every job.) */
+static inline bool job_is(const fj_job *j, fj_job_fn fn, const char *name, uint64_t key)
+{
+    return j->fn == fn && j->name == name && job_key(j) == key;
+}
+
 /* Fill b uniform with the jobs of jobs[0..k) equal to `like` in function,
  * name, priority and flags, up to the first that differs; returns how many.
  * Check and copy in one pass: such a job is as valid as `like`. */
@@ -283,7 +291,7 @@ static uint32_t batch_fill_like(fj__batch *b, const fj_job *jobs, uint32_t k, co
     const char *name = like->name;
     uint64_t key = job_key(like);
     uint32_t i = 0;
-    while (i < k && jobs[i].fn == fn && jobs[i].name == name && job_key(&jobs[i]) == key) {
+    while (i < k && job_is(&jobs[i], fn, name, key)) {
         b->u.args[i] = jobs[i].arg;
         i++;
     }
@@ -306,7 +314,7 @@ static inline __attribute__((always_inline)) size_t push_batches(fj__worker *w, 
         if (n < FJ_BATCH_MIN)
             return 0;
         for (size_t i = 1; i < FJ_BATCH_MIN; i++)
-            if (jobs[i].fn != like->fn || jobs[i].name != like->name || job_key(&jobs[i]) != job_key(like))
+            if (!job_is(&jobs[i], like->fn, like->name, job_key(like)))
                 return 0;
     }
     size_t done = 0;

@@ -156,6 +156,10 @@ int fjb_spawn1_ring_floor(const bench_args *a);
  * threads, a spin barrier between stages (implementation "split-floor",
  * frame_floor.c). */
 int bench_frame_split_floor(const bench_args *a);
+/* The serial frame as loops and as a call per element through a job table,
+ * alternating on one thread; the median ratio of the two by pair
+ * (implementation "serial-alternate", frame_floor.c). */
+int bench_frame_serial_alternate(const bench_args *a);
 
 /* The frame loop every frame program shares (fj_frame.c, frame_floor.c):
  * BENCH_FRAMES_WARM (10) untimed warm-up frames, then `size` frames, each

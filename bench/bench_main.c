@@ -24,7 +24,10 @@
  *              the medians of job-per-element / ranged by pair and stage;
  *              impl serial: the same jobs in order on one thread; impl
  *              split-floor: no scheduler, each stage cut in two fixed halves
- *              on two pinned threads: frame_floor.c. FJ_BENCH_RUNQUEUE=1
+ *              on two pinned threads: frame_floor.c; impl serial-alternate:
+ *              the serial frame as loops and as a call per element through
+ *              a job table, alternating on one thread, their median ratio
+ *              by pair: frame_floor.c. FJ_BENCH_RUNQUEUE=1
  *              adds the frames' waits for a CPU, Linux)
  *   graph      frames of the 10,000-node random DAG in dag_graph.h            200
  *              (impl fiberjob: launch-when-done; fiberjob-wait: a job per node
@@ -80,6 +83,7 @@ static const entry table[] = {
     { "frame", "fiberjob-ranged", fjb_frame_ranged },
     { "frame", "fiberjob-alternate", fjb_frame_alternate },
     { "frame", "split-floor", bench_frame_split_floor },
+    { "frame", "serial-alternate", bench_frame_serial_alternate },
     { "wake", "fiberjob", fjb_wake },
     { "wake", "park-floor", fjb_wake_floor },
     { "spawn1", "ring-floor", fjb_spawn1_ring_floor },

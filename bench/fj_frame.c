@@ -19,16 +19,6 @@
 /* The graph of frame_graph.h, written the way the demo writes it. */
 static fj_job fg_anim[FG_ANIM], fg_phys[FG_ISLANDS], fg_vis[FG_VIS], fg_rend[FG_RENDER];
 
-static void fg_animate_job(void *p) { fg_animate((uint32_t)(uintptr_t)p); }
-static void fg_cull_job(void *p) { fg_cull((uint32_t)(uintptr_t)p); }
-static void fg_render_job(void *p) { fg_render((uint32_t)(uintptr_t)p); }
-
-static void fg_constraint_job(void *p)
-{
-    uint32_t v = (uint32_t)(uintptr_t)p;
-    fg_constraint(v / FG_CONSTRAINTS, v % FG_CONSTRAINTS);
-}
-
 static void fg_island_job(void *p)
 {
     uint32_t island = (uint32_t)(uintptr_t)p;

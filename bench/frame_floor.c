@@ -282,3 +282,105 @@ int bench_frame_split_floor(const bench_args *a)
     bench_aligned_free(r);
     return 0;
 }
+
+/* ---------------------------------------------------------------- the job form */
+
+/* "serial-alternate": one thread, no scheduler, the frame written two ways
+ * and alternated frame by frame (01 10 01 10 ..., as fiberjob-alternate):
+ * as loops over the elements (fg_serial_frame: the program the two-core
+ * limit is taken from) and as a call per element through a table of jobs
+ * laid out as fj_job is (function, argument, name, priority and flags: 32
+ * bytes), the order a job system's job-per-element frame runs them in. The
+ * median over pairs of the second's time ÷ the first's (alt-jobform-ratio)
+ * is what writing the frame as a job per element costs with no scheduler at
+ * all: a call through a pointer and a job's read per element, and the loops
+ * the compiler no longer sees. Against it, fiberjob-alternate on one worker
+ * tells how much of the job-per-element frame's cost over the ranged one
+ * is the scheduler's (BENCHMARKS.md, fourteenth pass). */
+typedef struct jf_job {
+    void (*fn)(void *);
+    void *arg;
+    const char *name;
+    uintptr_t bits;
+} jf_job;
+
+typedef struct jf_ctx {
+    jf_job *anim, *constraint, *vis, *render;
+    double us[2];   /* the pair's two frames (0: loops, 1: a call per element) */
+    double *ratio;  /* per pair */
+    size_t pairs, max_pairs;
+} jf_ctx;
+
+static void jf_run(const jf_job *j, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        j[i].fn(j[i].arg);
+}
+
+static void jf_frame_jobs(const jf_ctx *x)
+{
+    jf_run(x->anim, FG_ANIM);
+    for (uint32_t i = 0; i < FG_ISLANDS; i++) {
+        jf_run(x->constraint + (size_t)i * FG_CONSTRAINTS, FG_CONSTRAINTS);
+        fg_island_done(i);
+    }
+    jf_run(x->vis, FG_VIS);
+    jf_run(x->render, FG_RENDER);
+}
+
+static void jf_frame(uint32_t f, void *p)
+{
+    jf_ctx *x = p;
+    unsigned form = (f ^ (f >> 1)) & 1;   /* 0 1 1 0 0 1 1 0 ... */
+    fg_w.frame = f;
+    uint64_t t0 = bench_now_ns();
+    if (form == 0)
+        fg_serial_frame();
+    else
+        jf_frame_jobs(x);
+    x->us[form] = (double)(bench_now_ns() - t0) / 1e3;
+    if ((f & 1) && f >= BENCH_FRAMES_WARM && x->pairs < x->max_pairs) {
+        x->ratio[x->pairs] = x->us[0] > 0 ? x->us[1] / x->us[0] : 0;
+        x->pairs++;
+    }
+}
+
+static jf_job *jf_table(uint32_t n, void (*fn)(void *), const char *name)
+{
+    jf_job *t = malloc((size_t)n * sizeof *t);
+    for (uint32_t i = 0; t && i < n; i++)
+        t[i] = (jf_job){ .fn = fn, .arg = (void *)(uintptr_t)i, .name = name, .bits = 0 };
+    return t;
+}
+
+static void jf_free(jf_ctx *x)
+{
+    free(x->anim);
+    free(x->constraint);
+    free(x->vis);
+    free(x->render);
+    free(x->ratio);
+}
+
+int bench_frame_serial_alternate(const bench_args *a)
+{
+    long size = a->size < 2 ? 2 : a->size;
+    jf_ctx x = {
+        .anim = jf_table(FG_ANIM, fg_animate_job, "animate"),
+        .constraint = jf_table(FG_ISLANDS * FG_CONSTRAINTS, fg_constraint_job, "solve_constraint"),
+        .vis = jf_table(FG_VIS, fg_cull_job, "cull"),
+        .render = jf_table(FG_RENDER, fg_render_job, "render_batch"),
+        .ratio = calloc((size_t)size / 2, sizeof(double)),
+        .max_pairs = (size_t)size / 2,
+    };
+    bench_frames fr;
+    if (!x.anim || !x.constraint || !x.vis || !x.render || !x.ratio || bench_frames_alloc(&fr, size, 0) != 0) {
+        jf_free(&x);
+        return bench_fail("frame: out of memory");
+    }
+    bench_frames_run(&fr, jf_frame, NULL, &x);
+    bench_emit("alt-jobform-ratio", bench_percentile(x.ratio, x.pairs, 50), "x", BENCH_INFO);
+    bench_frames_free(&fr);
+    jf_free(&x);
+    return 0;
+}

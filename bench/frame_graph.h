@@ -78,6 +78,19 @@ static inline void fg_render(uint32_t i)
     fg_w.batch[i] = fg_work(i * 13 + fg_w.frame, 60) + fg_w.visible[i % FG_VIS] + fg_w.island[i % FG_ISLANDS][0];
 }
 
+/* The leaf jobs of the job-per-element frame (fj_frame.c), and of its
+ * serial twin written the same way (frame_floor.c, "serial-alternate"): the
+ * element's index as the argument; a constraint's is island * FG_CONSTRAINTS
+ * + k. */
+static inline void fg_animate_job(void *p) { fg_animate((uint32_t)(uintptr_t)p); }
+static inline void fg_cull_job(void *p) { fg_cull((uint32_t)(uintptr_t)p); }
+static inline void fg_render_job(void *p) { fg_render((uint32_t)(uintptr_t)p); }
+static inline void fg_constraint_job(void *p)
+{
+    uint32_t v = (uint32_t)(uintptr_t)p;
+    fg_constraint(v / FG_CONSTRAINTS, v % FG_CONSTRAINTS);
+}
+
 /* One frame's jobs in order on the calling thread: the serial build. */
 static inline void fg_serial_frame(void)
 {
